@@ -1,0 +1,300 @@
+//! Runs a [`Plan`]: captured steps through xshell, streamed ones through duct in their own
+//! process group with Ctrl-C forwarded, cleanup steps always, then a timing summary.
+
+use std::fmt;
+use std::os::unix::process::CommandExt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::plan::{Mode, Plan, Step};
+
+/// Number of SIGINT/SIGTERM received so far; the handler only counts, the runner acts.
+static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
+
+/// The error a command returns when the user pressed Ctrl-C; `main` maps it to exit 130.
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("interrupted")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+pub fn install_interrupt_handler() -> Result<()> {
+    ctrlc::set_handler(|| {
+        INTERRUPTS.fetch_add(1, Ordering::SeqCst);
+    })
+    .context("cannot install the Ctrl-C handler")
+}
+
+pub fn interrupted() -> bool {
+    INTERRUPTS.load(Ordering::SeqCst) > 0
+}
+
+/// How chatty the xtask itself is (children's output is theirs).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ui {
+    pub quiet: bool,
+    pub verbose: bool,
+}
+
+impl Ui {
+    pub fn info(&self, message: impl fmt::Display) {
+        if !self.quiet {
+            eprintln!("xtask: {message}");
+        }
+    }
+
+    pub fn detail(&self, message: impl fmt::Display) {
+        if self.verbose && !self.quiet {
+            eprintln!("xtask: {message}");
+        }
+    }
+}
+
+/// How long each step took.
+#[derive(Debug, Default)]
+pub struct Timings {
+    pub steps: Vec<(String, Duration)>,
+}
+
+impl Timings {
+    pub fn total(&self) -> Duration {
+        self.steps.iter().map(|(_, d)| *d).sum()
+    }
+
+    pub fn summary(&self) -> String {
+        let parts: Vec<String> = self
+            .steps
+            .iter()
+            .map(|(label, d)| format!("{label} {:.1}s", d.as_secs_f64()))
+            .collect();
+        format!(
+            "timing: {} | total {:.1}s",
+            parts.join(", "),
+            self.total().as_secs_f64()
+        )
+    }
+}
+
+/// Runs every step in order, stopping at the first failure or Ctrl-C, then the cleanup steps.
+pub fn run(plan: &Plan, ui: &Ui) -> Result<Timings> {
+    for note in &plan.notes {
+        ui.info(note);
+    }
+    let mut timings = Timings::default();
+    let mut result = Ok(());
+    for step in &plan.steps {
+        if interrupted() {
+            result = Err(Interrupted.into());
+            break;
+        }
+        result = run_step(step, ui, &mut timings);
+        if result.is_ok() && interrupted() {
+            result = Err(Interrupted.into());
+        }
+        if result.is_err() {
+            break;
+        }
+    }
+    for step in &plan.cleanup {
+        // Cleanup runs to the end even after Ctrl-C; a failure here must not hide the first error.
+        if let Err(e) = run_step(step, ui, &mut timings) {
+            eprintln!("xtask: cleanup failed: {e:#}");
+            if result.is_ok() {
+                result = Err(e);
+            }
+        }
+    }
+    if !ui.quiet && !timings.steps.is_empty() {
+        eprintln!("xtask: {}", timings.summary());
+    }
+    result.map(|()| timings)
+}
+
+fn run_step(step: &Step, ui: &Ui, timings: &mut Timings) -> Result<()> {
+    ui.info(format_args!("{}", step.label));
+    ui.detail(format_args!("$ {}", step.shell_line()));
+    let started = Instant::now();
+    let result = match step.mode {
+        Mode::Captured => run_captured(step, ui),
+        Mode::Streamed => run_streamed(step),
+    };
+    timings.steps.push((step.label.clone(), started.elapsed()));
+    result
+}
+
+/// `$PATH` inside a planned value stands for the xtask's own PATH.
+fn expand(value: &str) -> String {
+    value.replace("$PATH", &std::env::var("PATH").unwrap_or_default())
+}
+
+fn run_captured(step: &Step, ui: &Ui) -> Result<()> {
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(&step.cwd);
+    let mut cmd = sh
+        .cmd(&step.program)
+        .args(&step.args)
+        .quiet()
+        .ignore_status();
+    for (key, value) in &step.env {
+        cmd = cmd.env(key, expand(value));
+    }
+    let output = cmd
+        .output()
+        .with_context(|| format!("cannot start {}", step.program.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if output.status.success() {
+        if !stdout.trim().is_empty() {
+            ui.detail(stdout.trim_end());
+        }
+        return Ok(());
+    }
+    if interrupted() {
+        return Err(Interrupted.into());
+    }
+    eprint!("{stderr}");
+    let last = stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    anyhow::bail!(
+        "{} failed ({}): {last}",
+        step.label,
+        describe(output.status)
+    )
+}
+
+fn run_streamed(step: &Step) -> Result<()> {
+    // An OsStr, not a Path: duct resolves a Path program against `dir`, a name through PATH.
+    let mut expr = duct::cmd(step.program.as_os_str(), &step.args)
+        .dir(&step.cwd)
+        .unchecked();
+    for (key, value) in &step.env {
+        expr = expr.env(key, expand(value));
+    }
+    // Its own process group: the terminal's Ctrl-C reaches only us, and we forward exactly one
+    // SIGINT per press, so "first press stops gracefully, second forces" holds however the
+    // signal arrived (terminal, `kill -INT`, CI runner).
+    let expr = expr.before_spawn(|cmd| {
+        cmd.process_group(0);
+        Ok(())
+    });
+    let handle = expr
+        .start()
+        .with_context(|| format!("cannot start {}", step.program.display()))?;
+    let group = handle.pids().first().copied().context("child has no pid")? as libc::pid_t;
+    let mut forwarded = INTERRUPTS.load(Ordering::SeqCst);
+    let output = loop {
+        if let Some(output) = handle.try_wait()? {
+            break output.clone();
+        }
+        let seen = INTERRUPTS.load(Ordering::SeqCst);
+        while forwarded < seen {
+            // SAFETY: kill(2) with a negative pid signals that process group; no memory is touched.
+            unsafe { libc::kill(-group, libc::SIGINT) };
+            forwarded += 1;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    if output.status.success() {
+        return Ok(());
+    }
+    if interrupted() {
+        return Err(Interrupted.into());
+    }
+    anyhow::bail!("{} failed ({})", step.label, describe(output.status))
+}
+
+fn describe(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        _ => "unknown status".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_of(steps: Vec<Step>, cleanup: Vec<Step>) -> Plan {
+        Plan {
+            steps,
+            cleanup,
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn runs_steps_in_order_and_cleanup_after_a_failure() {
+        let dir = std::env::temp_dir().join(format!("xtask-exec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("log");
+        let sh = |label: &str, script: String| {
+            Step::new(label, "sh", &dir).args(["-c".to_string(), script])
+        };
+        let plan = plan_of(
+            vec![
+                sh("first", format!("echo first >> {}", log.display())),
+                sh("failing", "echo boom >&2; exit 3".to_string()).streamed(),
+                sh("never", format!("echo never >> {}", log.display())),
+            ],
+            vec![sh("cleanup", format!("echo cleanup >> {}", log.display()))],
+        );
+        let err = run(
+            &plan,
+            &Ui {
+                quiet: true,
+                verbose: false,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(format!("{err:#}"), "failing failed (exit 3)");
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "first\ncleanup\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn captured_failure_reports_the_last_stderr_line() {
+        let step = Step::new("probe", "sh", "/")
+            .args(["-c", "echo one >&2; echo 'the reason' >&2; exit 1"]);
+        let err = run(
+            &plan_of(vec![step], vec![]),
+            &Ui {
+                quiet: true,
+                verbose: false,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "probe failed (exit 1): the reason");
+    }
+
+    #[test]
+    fn step_env_is_applied_with_path_expanded() {
+        let step = Step::new("env", "sh", "/")
+            .args([
+                "-c",
+                r#"test "$GREETING" = hi && test "$PATH" = "/nowhere:$ORIGINAL_PATH""#,
+            ])
+            .envs([("GREETING", "hi"), ("PATH", "/nowhere:$PATH")])
+            .envs([("ORIGINAL_PATH", std::env::var("PATH").unwrap())]);
+        run(
+            &plan_of(vec![step], vec![]),
+            &Ui {
+                quiet: true,
+                verbose: false,
+            },
+        )
+        .unwrap();
+    }
+}

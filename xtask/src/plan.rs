@@ -1,0 +1,237 @@
+//! Plain-data description of what a command will run. Commands build a [`Plan`]; `--dry-run`
+//! prints it; [`crate::exec`] runs it. Keeping it data makes every command testable without Docker.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// How a step's child process is attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Short command; output is captured and shown only on failure (xshell).
+    Captured,
+    /// Long-running command streaming to the terminal (duct). Ctrl-C is forwarded to it once per
+    /// press, so tools with a graceful first and forced second stop (compose) behave as usual.
+    Streamed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// What the step is for, shown in progress lines and the timing summary.
+    pub label: String,
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// Variables the step adds to the inherited environment.
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+    pub mode: Mode,
+}
+
+impl Step {
+    pub fn new(
+        label: impl Into<String>,
+        program: impl Into<PathBuf>,
+        cwd: impl Into<PathBuf>,
+    ) -> Step {
+        Step {
+            label: label.into(),
+            program: program.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: cwd.into(),
+            mode: Mode::Captured,
+        }
+    }
+
+    pub fn arg(mut self, arg: impl Into<String>) -> Step {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Step
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn envs<I, K, V>(mut self, vars: I) -> Step
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        self.env
+            .extend(vars.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    pub fn streamed(mut self) -> Step {
+        self.mode = Mode::Streamed;
+        self
+    }
+
+    /// The step as one copy-pasteable shell line.
+    pub fn shell_line(&self) -> String {
+        let mut words: Vec<String> = self
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={}", shell_quote_env(v)))
+            .collect();
+        words.push(shell_quote(&self.program.to_string_lossy()));
+        words.extend(self.args.iter().map(|a| shell_quote(a)));
+        words.join(" ")
+    }
+}
+
+/// Readers for plan tests.
+#[cfg(test)]
+impl Step {
+    /// The value of an argument that follows `flag` (`--flag value`), for tests.
+    pub fn flag_value(&self, flag: &str) -> Option<&str> {
+        let at = self.args.iter().position(|a| a == flag)?;
+        self.args.get(at + 1).map(String::as_str)
+    }
+
+    /// All values given to a repeated flag (`--build-arg A=1 --build-arg B=2`).
+    pub fn flag_values<'a>(&'a self, flag: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.args
+            .windows(2)
+            .filter(move |pair| pair[0] == flag)
+            .map(|pair| pair[1].as_str())
+    }
+
+    pub fn env_value(&self, key: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A command's steps, run in order, then its cleanup steps whatever happened.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    /// Run after the steps even when one failed or Ctrl-C was pressed (e.g. `compose down`).
+    pub cleanup: Vec<Step>,
+    /// Facts the plan was built from that the reader should see (engine chosen, skipped steps).
+    pub notes: Vec<String>,
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for note in &self.notes {
+            writeln!(f, "# {note}")?;
+        }
+        let mut cwd: Option<&PathBuf> = None;
+        let cleanup_starts = self.steps.len();
+        for (index, step) in self.steps.iter().chain(&self.cleanup).enumerate() {
+            if index == cleanup_starts {
+                writeln!(
+                    f,
+                    "# always, after the steps above (also on failure or Ctrl-C):"
+                )?;
+            }
+            if cwd != Some(&step.cwd) {
+                writeln!(f, "cd {}", shell_quote(&step.cwd.to_string_lossy()))?;
+                cwd = Some(&step.cwd);
+            }
+            writeln!(f, "# {}", step.label)?;
+            writeln!(f, "{}", step.shell_line())?;
+        }
+        Ok(())
+    }
+}
+
+/// Quotes a word for a POSIX shell unless it is made only of safe characters.
+pub fn shell_quote(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// Like [`shell_quote`], but leaves a `$PATH`-style reference expandable so that
+/// `PATH=/shim:$PATH` stays meaningful when pasted.
+fn shell_quote_env(value: &str) -> String {
+    match value.split_once("$PATH") {
+        Some((head, tail)) => format!(
+            "{}\"$PATH\"{}",
+            shell_quote_part(head),
+            shell_quote_part(tail)
+        ),
+        None => shell_quote(value),
+    }
+}
+
+fn shell_quote_part(part: &str) -> String {
+    if part.is_empty() {
+        String::new()
+    } else {
+        shell_quote(part)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_only_what_needs_it() {
+        assert_eq!(shell_quote("--build-arg"), "--build-arg");
+        assert_eq!(shell_quote("GO_IMAGE=golang:1.26"), "GO_IMAGE=golang:1.26");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn shell_line_keeps_path_expandable() {
+        let step = Step::new("x", "docker-compose", "/w")
+            .envs([("PATH", "/w/target/shim:$PATH"), ("A", "1 2")])
+            .arg("up");
+        assert_eq!(
+            step.shell_line(),
+            "PATH=/w/target/shim:\"$PATH\" A='1 2' docker-compose up"
+        );
+    }
+
+    #[test]
+    fn display_prints_cd_once_and_cleanup_section() {
+        let plan = Plan {
+            steps: vec![
+                Step::new("one", "a", "/w").arg("1"),
+                Step::new("two", "b", "/w").arg("2"),
+            ],
+            cleanup: vec![Step::new("three", "c", "/w")],
+            notes: vec!["docker: /usr/bin/docker".into()],
+        };
+        let text = plan.to_string();
+        assert_eq!(text.matches("cd /w").count(), 1);
+        assert!(text.starts_with("# docker: /usr/bin/docker\n"));
+        assert!(text.contains("# always, after the steps above"));
+        assert!(text.ends_with("# three\nc\n"));
+    }
+
+    #[test]
+    fn flag_values_reads_repeated_flags() {
+        let step = Step::new("b", "docker", "/").args([
+            "--build-arg",
+            "A=1",
+            "-t",
+            "x",
+            "--build-arg",
+            "B=2",
+        ]);
+        assert_eq!(
+            step.flag_values("--build-arg").collect::<Vec<_>>(),
+            ["A=1", "B=2"]
+        );
+        assert_eq!(step.flag_value("-t"), Some("x"));
+    }
+}

@@ -1,0 +1,166 @@
+//! Where the workspace is and what it says about itself (git commit, version, date).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Result};
+
+pub const PROD_DOCKERFILE: &str = "deployments/docker/core.Dockerfile";
+pub const DEV_DOCKERFILE: &str = "deployments/docker/core.dev.Dockerfile";
+pub const PROD_COMPOSE: &str = "deployments/docker/compose.prod.yaml";
+pub const DEV_COMPOSE: &str = "deployments/docker/compose.dev.yaml";
+
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub root: PathBuf,
+}
+
+/// Version stamp injected into the binary with `-ldflags -X`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildInfo {
+    pub version: String,
+    pub commit: String,
+    /// RFC 3339, UTC. The commit's date rather than the wall clock, so rebuilds are reproducible.
+    pub date: String,
+}
+
+impl Workspace {
+    /// `PIXIE_WORKSPACE` if set (tests run copies of the tree), else the folder above xtask/.
+    pub fn locate() -> Result<Workspace> {
+        let root = match std::env::var_os("PIXIE_WORKSPACE").filter(|v| !v.is_empty()) {
+            Some(dir) => PathBuf::from(dir),
+            None => Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("xtask/ has a parent")
+                .to_path_buf(),
+        };
+        if !root.join("core").join("go.mod").is_file() {
+            bail!("{} is not a pixie workspace (no core/go.mod); run from the repository or set PIXIE_WORKSPACE", root.display());
+        }
+        Ok(Workspace { root })
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.root.join(relative)
+    }
+
+    /// Fails with the fix when a file the command needs is missing.
+    pub fn require(&self, relative: &str) -> Result<PathBuf> {
+        let path = self.path(relative);
+        if !path.is_file() {
+            bail!(
+                "{} is missing; restore it with `git checkout -- {relative}`",
+                path.display()
+            );
+        }
+        Ok(path)
+    }
+
+    pub fn build_info(&self) -> BuildInfo {
+        let git = |args: &[&str]| -> Option<String> {
+            let out = Command::new("git")
+                .arg("-C")
+                .arg(&self.root)
+                .args(args)
+                .output()
+                .ok()?;
+            let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            (out.status.success() && !text.is_empty()).then_some(text)
+        };
+        let epoch = std::env::var("SOURCE_DATE_EPOCH")
+            .ok()
+            .or_else(|| git(&["log", "-1", "--format=%ct"]))
+            .and_then(|s| s.parse::<i64>().ok());
+        BuildInfo {
+            version: git(&["describe", "--tags", "--always", "--dirty"])
+                .unwrap_or_else(|| "dev".into()),
+            commit: git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into()),
+            date: epoch.map(rfc3339_utc).unwrap_or_else(|| "unknown".into()),
+        }
+    }
+
+    /// A compose project name unique to this checkout, so two clones never share containers.
+    pub fn project_name(&self, prefix: &str, kind: &str) -> String {
+        if !prefix.is_empty() {
+            return format!("{prefix}-{kind}");
+        }
+        let folder: String = self
+            .root
+            .file_name()
+            .map(|n| n.to_string_lossy().to_lowercase())
+            .unwrap_or_default()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let hash = self
+            .root
+            .to_string_lossy()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+        format!(
+            "pixie-{}-{:06x}-{kind}",
+            folder.trim_matches('-'),
+            hash & 0xff_ffff
+        )
+    }
+}
+
+/// Seconds since the epoch → `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
+pub fn rfc3339_utc(epoch: i64) -> String {
+    let days = epoch.div_euclid(86_400);
+    let secs = epoch.rem_euclid(86_400);
+    // Howard Hinnant's days-from-civil inverse.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_epochs_as_rfc3339() {
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339_utc(1_795_617_845), "2026-11-25T14:44:05Z");
+    }
+
+    #[test]
+    fn project_names_are_per_checkout_and_compose_safe() {
+        let a = Workspace {
+            root: "/work/Main Repo".into(),
+        }
+        .project_name("", "dev");
+        let b = Workspace {
+            root: "/tmp/Main Repo".into(),
+        }
+        .project_name("", "dev");
+        assert!(
+            a.starts_with("pixie-main-repo-") && a.ends_with("-dev"),
+            "{a}"
+        );
+        assert_ne!(a, b);
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+        assert_eq!(
+            Workspace { root: "/x".into() }.project_name("ci42", "prod"),
+            "ci42-prod"
+        );
+    }
+}

@@ -14,7 +14,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use commands::build::Target;
-use commands::{build, run, Ctx};
+use commands::{build, run, test, Ctx};
 use config::{Config, Gogc, Overrides};
 use engine::Compose;
 use exec::{Interrupted, Ui};
@@ -56,6 +56,9 @@ enum Command {
     RunDev(RunArgs),
     /// Print the effective configuration and where each value came from.
     Config,
+    /// Run every check CI runs: gofmt, go vet, go test -race, hadolint, rustfmt, clippy, and the
+    /// xtask's tests including the ones that build images and run containers (needs an engine).
+    Test,
 }
 
 #[derive(Args, Debug)]
@@ -115,7 +118,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             grpc_port: a.grpc_port,
             ..Default::default()
         },
-        Command::BuildDev | Command::Config => Overrides::default(),
+        Command::BuildDev | Command::Config | Command::Test => Overrides::default(),
     };
     let config = Config::load(&ws.root, &overrides)?;
     if let Command::Config = cli.command {
@@ -130,6 +133,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::BuildDev => build_image(&ctx, Target::Dev),
         Command::RunProd(_) => run_service(&ctx, Target::Prod),
         Command::RunDev(_) => run_service(&ctx, Target::Dev),
+        Command::Test => run_plan(&ctx, test::plan(&ctx)),
         Command::Config => unreachable!("handled above"),
     }
 }
@@ -147,6 +151,15 @@ fn build_image(ctx: &Ctx, target: Target) -> Result<()> {
         ctx.ui
             .info(format_args!("image {image}: {:.1} MB", bytes as f64 / 1e6));
     }
+    Ok(())
+}
+
+fn run_plan(ctx: &Ctx, plan: plan::Plan) -> Result<()> {
+    if ctx.dry_run {
+        print!("{plan}");
+        return Ok(());
+    }
+    exec::run(&plan, &ctx.ui)?;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod run;
+pub mod test;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

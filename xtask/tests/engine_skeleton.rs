@@ -1,0 +1,153 @@
+//! The walking skeleton through a real engine: build-prod's image serves the HEAD commit as a
+//! non-root user; run-dev hot-reloads an edit and Ctrl-C leaves nothing of the project behind.
+#![cfg(feature = "engine-tests")]
+
+mod support;
+
+use std::fs::File;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+#[test]
+fn build_prod_image_serves_the_head_commit_as_a_non_root_user() {
+    let image = prod_image();
+    let (_guard, id, port) = run_detached(image, &[]);
+    wait_healthy(&id, port, Duration::from_secs(30));
+
+    let (status, body) = http_get(port, "/version").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let head = ok(Command::new("git")
+        .arg("-C")
+        .arg(repo_root())
+        .args(["rev-parse", "HEAD"]));
+    assert_eq!(
+        json_field(&body, "commit").as_deref(),
+        Some(head.as_str()),
+        "{body}"
+    );
+
+    let user = ok(docker().args(["inspect", "--format", "{{.Config.User}}", image]));
+    let uid: u32 = user
+        .split(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("USER is not numeric: {user}"));
+    assert_ne!(uid, 0, "image runs as root");
+    // The running process, as the kernel sees it.
+    let top = ok(docker().args(["top", &id, "-o", "pid,uid,comm"]));
+    let server = top
+        .lines()
+        .find(|l| l.contains("pixie-core"))
+        .unwrap_or_else(|| panic!("no pixie-core process:\n{top}"));
+    assert_eq!(
+        server.split_whitespace().nth(1),
+        Some(uid.to_string().as_str()),
+        "{top}"
+    );
+}
+
+#[test]
+fn run_dev_reloads_an_edit_and_sigint_leaves_no_container_or_network() {
+    require_engine();
+    let ws = workspace_copy("run-dev");
+    let prefix = format!("xtask-e2e-{}", std::process::id());
+    let project = format!("{prefix}-dev");
+    let _cleanup = ProjectCleanup(project.clone());
+    let (http, grpc) = (free_port(), free_port());
+    let log_path = ws.join("run-dev.log");
+    let log = File::create(&log_path).unwrap();
+    let mut child = xtask()
+        .args([
+            "run-dev",
+            "--http-port",
+            &http.to_string(),
+            "--grpc-port",
+            &grpc.to_string(),
+        ])
+        .env("PIXIE_WORKSPACE", &ws)
+        .env("PIXIE_PROJECT", &prefix)
+        .env("PIXIE_DEV_IMAGE", "pixie-core-dev:e2e")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let version = || {
+        http_get(http, "/version")
+            .ok()
+            .filter(|(s, _)| *s == 200)
+            .map(|(_, body)| body)
+    };
+
+    // First start builds the dev image if needed, downloads modules and compiles.
+    let first = wait_for(Duration::from_secs(300), version)
+        .unwrap_or_else(|| panic!("run-dev never served:\n{}", log()));
+    assert_eq!(
+        json_field(&first, "version").as_deref(),
+        Some("dev"),
+        "{first}"
+    );
+
+    let source = ws.join("core/internal/buildinfo/buildinfo.go");
+    let before = std::fs::read_to_string(&source).unwrap();
+    let after = before.replacen("Version = \"dev\"", "Version = \"dev-reloaded\"", 1);
+    assert_ne!(
+        before, after,
+        "buildinfo.go no longer declares Version = \"dev\""
+    );
+    let saved = Instant::now();
+    std::fs::write(&source, after).unwrap();
+    let reloaded = wait_for(Duration::from_secs(10), || {
+        version().filter(|b| b.contains("dev-reloaded"))
+    });
+    assert!(
+        reloaded.is_some(),
+        "edit not served within 10 s:\n{}",
+        log()
+    );
+    eprintln!(
+        "hot reload: edit served after {:.2}s",
+        saved.elapsed().as_secs_f64()
+    );
+
+    // SAFETY: plain kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let status =
+        wait_for(Duration::from_secs(60), || child.try_wait().unwrap()).unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("run-dev did not exit within 60 s of SIGINT:\n{}", log())
+        });
+    assert_eq!(status.code(), Some(130), "{}", log());
+    let (containers, networks) = project_leftovers(&project);
+    assert!(
+        containers.is_empty() && networks.is_empty(),
+        "left behind: {containers:?} {networks:?}\n{}",
+        log()
+    );
+    let _ = std::fs::remove_dir_all(&ws);
+}
+
+#[test]
+fn a_stopped_daemon_is_one_line_with_the_fix_and_exit_1() {
+    let out = xtask()
+        .arg("build-prod")
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains("Docker daemon is not reachable") && errors[0].contains("start it"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+}

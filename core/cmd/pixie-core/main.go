@@ -1,0 +1,113 @@
+// Command pixie-core is the self-hosted photo manager's server.
+//
+// Usage:
+//
+//	pixie-core [serve]     run the HTTP and gRPC servers (default)
+//	pixie-core healthcheck probe the local /healthz; exit 0 if healthy, else 1
+//	pixie-core version     print build information
+//
+// Configuration comes from PIXIE_* environment variables; see internal/config.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/pixie-photos/pixie/core/internal/buildinfo"
+	"github.com/pixie-photos/pixie/core/internal/config"
+	"github.com/pixie-photos/pixie/core/internal/server"
+)
+
+// Exit codes. Usage and configuration errors use 2, like flag parsing does.
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	if len(args) > 1 {
+		fmt.Fprintf(stderr, "pixie-core: %s takes no arguments\n", cmd)
+		return exitUsage
+	}
+	switch cmd {
+	case "serve":
+		return serve(getenv, stderr)
+	case "healthcheck":
+		return healthcheck(getenv, stderr)
+	case "version", "--version", "-v":
+		return printVersion(stdout)
+	default:
+		fmt.Fprintf(stderr, "pixie-core: unknown command %q (want serve, healthcheck or version)\n", cmd)
+		return exitUsage
+	}
+}
+
+func serve(getenv func(string) string, stderr io.Writer) int {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "pixie-core: %v\n", err)
+		return exitUsage
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+
+	// As PID 1 in a container nothing else handles SIGTERM, so we must.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	srv, err := server.New(cfg, logger)
+	if err != nil {
+		logger.Error("startup failed", slog.Any("error", err))
+		return exitFail
+	}
+	if err := srv.Run(ctx); err != nil {
+		return exitFail
+	}
+	return exitOK
+}
+
+// healthcheck exits 1 (not 2) on bad configuration too: container runtimes
+// treat only 0 and 1 as meaningful health results.
+func healthcheck(getenv func(string) string, stderr io.Writer) int {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "pixie-core healthcheck: %v\n", err)
+		return exitFail
+	}
+	client := &http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get(cfg.HealthcheckURL())
+	if err != nil {
+		fmt.Fprintf(stderr, "pixie-core healthcheck: %v\n", err)
+		return exitFail
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(stderr, "pixie-core healthcheck: %s returned %s\n", cfg.HealthcheckURL(), resp.Status)
+		return exitFail
+	}
+	return exitOK
+}
+
+func printVersion(stdout io.Writer) int {
+	enc := json.NewEncoder(stdout)
+	if err := enc.Encode(buildinfo.Get()); err != nil {
+		return exitFail
+	}
+	return exitOK
+}

@@ -1,0 +1,64 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+type fakeReady bool
+
+func (f fakeReady) Ready() bool { return bool(f) }
+
+func get(t *testing.T, h http.Handler, path string) (int, map[string]string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("%s: Content-Type = %q", path, ct)
+	}
+	var body map[string]string
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatalf("%s: body is not a JSON object of strings: %v", path, err)
+	}
+	return rec.Code, body
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func TestProbes(t *testing.T) {
+	up := New(Options{Ready: fakeReady(true), Logger: discardLogger()})
+	down := New(Options{Ready: fakeReady(false), Logger: discardLogger()})
+
+	if code, body := get(t, up, "/healthz"); code != 200 || body["status"] != "ok" {
+		t.Fatalf("/healthz = %d %v", code, body)
+	}
+	if code, _ := get(t, down, "/healthz"); code != 200 {
+		t.Fatalf("/healthz must not depend on the store, got %d", code)
+	}
+	if code, _ := get(t, up, "/readyz"); code != 200 {
+		t.Fatalf("/readyz when ready = %d", code)
+	}
+	if code, _ := get(t, down, "/readyz"); code != 503 {
+		t.Fatalf("/readyz when not ready = %d, want 503", code)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	h := New(Options{Ready: fakeReady(true), Logger: discardLogger()})
+	code, body := get(t, h, "/version")
+	if code != 200 {
+		t.Fatalf("/version = %d", code)
+	}
+	for _, key := range []string{"version", "commit", "build_time"} {
+		if _, ok := body[key]; !ok {
+			t.Fatalf("/version lacks %q: %v", key, body)
+		}
+	}
+	if body["version"] != "dev" {
+		t.Fatalf("version = %q, want default dev", body["version"])
+	}
+}

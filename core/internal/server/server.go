@@ -1,0 +1,144 @@
+// Package server wires configuration, storage and both APIs together and owns
+// the process lifecycle: listen, serve, and shut down gracefully.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+
+	"github.com/pixie-photos/pixie/core/internal/config"
+	"github.com/pixie-photos/pixie/core/internal/events"
+	"github.com/pixie-photos/pixie/core/internal/grpcapi"
+	"github.com/pixie-photos/pixie/core/internal/httpapi"
+	"github.com/pixie-photos/pixie/core/internal/photos"
+	"github.com/pixie-photos/pixie/core/internal/store"
+)
+
+// Server is a fully wired pixie-core with its listeners already bound.
+type Server struct {
+	cfg    config.Config
+	logger *slog.Logger
+	store  *store.Store
+
+	httpServer *http.Server
+	httpLn     net.Listener
+	grpcServer *grpc.Server
+	grpcLn     net.Listener
+	health     *health.Server
+}
+
+// New opens the store and binds both listeners, so that configuration and
+// port errors surface before serving starts.
+func New(cfg config.Config, logger *slog.Logger) (*Server, error) {
+	st, err := store.Open(cfg.DataDir, logger)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, logger: logger, store: st}
+
+	bus := &events.Bus{}
+	bus.Subscribe(events.LogHandler(logger))
+	svc := photos.New(st, bus, cfg.MaxUploadBytes)
+
+	s.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("listen http on %s: %w", cfg.HTTPAddr, err)
+	}
+	s.grpcLn, err = net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		_ = s.httpLn.Close()
+		_ = st.Close()
+		return nil, fmt.Errorf("listen grpc on %s: %w", cfg.GRPCAddr, err)
+	}
+
+	s.httpServer = &http.Server{
+		Handler:           httpapi.New(httpapi.Options{Photos: svc, Ready: st, Logger: logger}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+
+	s.grpcServer, s.health = grpcapi.NewServer(grpcapi.Options{Photos: svc, Logger: logger, Reflection: cfg.GRPCReflection})
+	return s, nil
+}
+
+// HTTPAddr is the bound HTTP address (useful when configured with port 0).
+func (s *Server) HTTPAddr() net.Addr { return s.httpLn.Addr() }
+
+// GRPCAddr is the bound gRPC address.
+func (s *Server) GRPCAddr() net.Addr { return s.grpcLn.Addr() }
+
+// Run serves until ctx is cancelled or a listener fails, then shuts down.
+// A shutdown caused by ctx returns nil.
+func (s *Server) Run(ctx context.Context) error {
+	serveErr := make(chan error, 2)
+	go func() {
+		if err := s.httpServer.Serve(s.httpLn); !errors.Is(err, http.ErrServerClosed) {
+			serveErr <- fmt.Errorf("http server: %w", err)
+		}
+	}()
+	go func() {
+		if err := s.grpcServer.Serve(s.grpcLn); err != nil {
+			serveErr <- fmt.Errorf("grpc server: %w", err)
+		}
+	}()
+	s.logger.Info("pixie-core serving",
+		slog.String("http_addr", s.HTTPAddr().String()),
+		slog.String("grpc_addr", s.GRPCAddr().String()),
+		slog.String("data_dir", s.cfg.DataDir))
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		s.logger.Info("shutting down", slog.Duration("timeout", s.cfg.ShutdownTimeout))
+	case runErr = <-serveErr:
+		s.logger.Error("server failed, shutting down", slog.Any("error", runErr))
+	}
+	s.shutdown()
+	return runErr
+}
+
+// shutdown stops both servers in parallel within one shared deadline, then
+// closes the store once nothing can use it any more.
+func (s *Server) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+
+	s.health.Shutdown() // tell gRPC health watchers before connections drain
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := s.httpServer.Shutdown(ctx); err != nil {
+			s.logger.Warn("http shutdown timed out; closing connections", slog.Any("error", err))
+			_ = s.httpServer.Close()
+		}
+	})
+	wg.Go(func() {
+		done := make(chan struct{})
+		go func() {
+			s.grpcServer.GracefulStop()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			s.logger.Warn("grpc graceful stop timed out; forcing stop")
+			s.grpcServer.Stop()
+			<-done
+		}
+	})
+	wg.Wait()
+
+	if err := s.store.Close(); err != nil {
+		s.logger.Error("close store", slog.Any("error", err))
+	}
+	s.logger.Info("shutdown complete")
+}

@@ -1,0 +1,39 @@
+package store
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/binary"
+	"time"
+)
+
+// IDs are 16 bytes, a 48-bit millisecond timestamp followed by 80 random
+// bits, written in lowercase Crockford base32. The alphabet is in ASCII
+// order, so IDs sort by creation time, which is what List pages by. They are
+// URL- and path-safe and carry nothing from the upload (such as its name).
+const (
+	idAlphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+	idLen      = 26
+)
+
+var idEncoding = base32.NewEncoding(idAlphabet).WithPadding(base32.NoPadding)
+
+func newID(now time.Time) string {
+	var b [16]byte
+	var ts [8]byte
+	binary.BigEndian.PutUint64(ts[:], uint64(now.UnixMilli()))
+	copy(b[:6], ts[2:])
+	_, _ = rand.Read(b[6:]) // crypto/rand.Read never fails on supported platforms
+	return idEncoding.EncodeToString(b[:])
+}
+
+// ValidID reports whether s is a well-formed photo ID. Only valid IDs are
+// ever turned into file paths, which rules out path traversal through IDs.
+func ValidID(s string) bool {
+	if len(s) != idLen {
+		return false
+	}
+	b, err := idEncoding.DecodeString(s)
+	// Re-encoding rejects non-canonical spellings whose spare low bits are set.
+	return err == nil && idEncoding.EncodeToString(b) == s
+}

@@ -43,7 +43,8 @@ func (b *Bus) Publish(ctx context.Context, event proto.Message) {
 // level with its proto type name and its payload as JSON.
 func LogHandler(logger *slog.Logger) Handler {
 	return func(ctx context.Context, event proto.Message) {
-		payload, err := protojson.Marshal(event)
+		// Proto field names (snake_case) match the HTTP API's JSON.
+		payload, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(event)
 		if err != nil {
 			logger.ErrorContext(ctx, "encode event", slog.Any("error", err))
 			return

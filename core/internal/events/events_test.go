@@ -35,7 +35,7 @@ func TestLogHandlerWritesStructuredEvent(t *testing.T) {
 	logger := slog.New(slog.NewJSONHandler(&buf, nil))
 	var bus events.Bus
 	bus.Subscribe(events.LogHandler(logger))
-	bus.Publish(context.Background(), &photov1.PhotoUploaded{Photo: &photov1.Photo{Id: "abc", Filename: "cat.png"}})
+	bus.Publish(context.Background(), &photov1.PhotoUploaded{Photo: &photov1.Photo{Id: "abc", Filename: "cat.png", ContentType: "image/png"}})
 
 	var line struct {
 		Msg     string `json:"msg"`
@@ -44,13 +44,15 @@ func TestLogHandlerWritesStructuredEvent(t *testing.T) {
 			Photo struct {
 				ID       string `json:"id"`
 				Filename string `json:"filename"`
+				Content  string `json:"content_type"`
 			} `json:"photo"`
 		} `json:"payload"`
 	}
 	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
 		t.Fatalf("log line is not JSON: %v: %s", err, buf.String())
 	}
-	if line.Msg != "event" || line.Type != "photo.v1.PhotoUploaded" || line.Payload.Photo.ID != "abc" || line.Payload.Photo.Filename != "cat.png" {
+	if line.Msg != "event" || line.Type != "photo.v1.PhotoUploaded" || line.Payload.Photo.ID != "abc" || line.Payload.Photo.Filename != "cat.png" ||
+		line.Payload.Photo.Content != "image/png" {
 		t.Fatalf("unexpected log line: %s", buf.String())
 	}
 }

@@ -11,8 +11,8 @@ import (
 	"image/png"
 )
 
-// WebP is a 150×100 lossy WebP from golang.org/x/image's test data (Go has no
-// WebP encoder to make one).
+// WebP is a 150×100 lossy WebP copied from golang.org/x/image's test data
+// (BSD-3-Clause, like Go), since Go has no WebP encoder to make one.
 //
 //go:embed sample.webp
 var WebP []byte

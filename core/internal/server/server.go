@@ -64,6 +64,7 @@ func New(cfg config.Config, logger *slog.Logger) (*Server, error) {
 	s.httpServer = &http.Server{
 		Handler:           httpapi.New(httpapi.Options{Photos: svc, Ready: st, Logger: logger}),
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 
@@ -99,7 +100,7 @@ func (s *Server) Run(ctx context.Context) error {
 	var runErr error
 	select {
 	case <-ctx.Done():
-		s.logger.Info("shutting down", slog.Duration("timeout", s.cfg.ShutdownTimeout))
+		s.logger.Info("shutting down", slog.String("timeout", s.cfg.ShutdownTimeout.String()))
 	case runErr = <-serveErr:
 		s.logger.Error("server failed, shutting down", slog.Any("error", runErr))
 	}

@@ -370,3 +370,39 @@ func TestClosedStore(t *testing.T) {
 		t.Fatalf("Create after Close = %v, want ErrClosed", err)
 	}
 }
+
+func TestConcurrentIdenticalUploadsStoreOnce(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	const n = 8
+	type result struct {
+		p       store.Photo
+		created bool
+		err     error
+	}
+	results := make(chan result, n)
+	for range n {
+		go func() {
+			p, created, err := s.Create(newPhoto("racing bytes"))
+			results <- result{p, created, err}
+		}()
+	}
+	ids := map[string]bool{}
+	created := 0
+	for range n {
+		r := <-results
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		ids[r.p.ID] = true
+		if r.created {
+			created++
+		}
+	}
+	if len(ids) != 1 || created != 1 {
+		t.Fatalf("%d distinct IDs, %d created; want 1 and 1", len(ids), created)
+	}
+	if names := dirEntries(t, filepath.Join(dir, "originals")); len(names) != 1 {
+		t.Fatalf("losing uploads left files behind: %v", names)
+	}
+}

@@ -103,6 +103,10 @@ struct FileBuild {
     platform: Option<String>,
     gogc: Option<Gogc>,
     goflags: Option<String>,
+    vendor: Option<bool>,
+    builder: Option<String>,
+    cache_from: Option<String>,
+    cache_to: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -119,6 +123,10 @@ struct FileRun {
 pub struct Overrides {
     pub platform: Option<String>,
     pub gogc: Option<Gogc>,
+    pub vendor: Option<bool>,
+    pub builder: Option<String>,
+    pub cache_from: Option<String>,
+    pub cache_to: Option<String>,
     pub http_port: Option<u16>,
     pub grpc_port: Option<u16>,
 }
@@ -133,6 +141,13 @@ pub struct Config {
     pub platform: Setting<String>,
     pub gogc: Setting<Gogc>,
     pub goflags: Setting<String>,
+    /// Build from core/vendor (refreshed first) with no network at all.
+    pub vendor: Setting<bool>,
+    /// buildx builder name; empty uses the current one.
+    pub builder: Setting<String>,
+    /// Cache import/export specs in buildx syntax (or a bare image ref); empty: none.
+    pub cache_from: Setting<String>,
+    pub cache_to: Setting<String>,
     /// Compose project name; empty derives one from the workspace folder.
     pub project: Setting<String>,
     pub bind: Setting<String>,
@@ -208,6 +223,25 @@ impl Config {
                 Gogc::default(),
             )?,
             goflags: layer.pick("PIXIE_GOFLAGS", file.build.goflags, None, "")?,
+            vendor: layer.pick("PIXIE_VENDOR", file.build.vendor, flags.vendor, false)?,
+            builder: layer.pick(
+                "PIXIE_BUILDER",
+                file.build.builder,
+                flags.builder.clone(),
+                "",
+            )?,
+            cache_from: layer.pick(
+                "PIXIE_CACHE_FROM",
+                file.build.cache_from,
+                flags.cache_from.clone(),
+                "",
+            )?,
+            cache_to: layer.pick(
+                "PIXIE_CACHE_TO",
+                file.build.cache_to,
+                flags.cache_to.clone(),
+                "",
+            )?,
             project: layer.pick("PIXIE_PROJECT", file.run.project, None, "")?,
             bind: layer.pick("PIXIE_BIND", file.run.bind, None, "127.0.0.1")?,
             http_port: layer.pick(
@@ -249,6 +283,10 @@ impl Config {
             row("build.platform", &self.platform, text),
             row("build.gogc", &self.gogc, |g| text(&g.0)),
             row("build.goflags", &self.goflags, text),
+            row("build.vendor", &self.vendor, bool::to_string),
+            row("build.builder", &self.builder, text),
+            row("build.cache_from", &self.cache_from, text),
+            row("build.cache_to", &self.cache_to, text),
             row("run.project", &self.project, text),
             row("run.bind", &self.bind, text),
             row("run.http_port", &self.http_port, u16::to_string),

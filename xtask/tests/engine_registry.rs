@@ -1,0 +1,365 @@
+//! CI and shared caches: the GitHub Actions workflow passes actionlint, and a build cache pushed
+//! to a real registry (Debian's docker-registry on loopback) by a shared BuildKit builder (a
+//! buildx `remote` builder on buildkitd, as `.ci/provision-builders` sets it up) makes a cold
+//! builder's rebuild reuse the Go compile step. Needs `bash .ci/provision-builders` (as root).
+#![cfg(feature = "engine-tests")]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const PROVISION_HINT: &str = "run `sudo bash .ci/provision-builders` first";
+
+/// The dedicated docker config folder holding the buildx plugin and the `pixie-remote` builder.
+fn builder_docker_config() -> PathBuf {
+    std::env::var_os("PIXIE_CI_DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/opt/pixie-ci/docker-config".into())
+}
+
+fn builder_name() -> String {
+    std::env::var("PIXIE_CI_BUILDER").unwrap_or_else(|_| "pixie-remote".into())
+}
+
+fn actionlint() -> PathBuf {
+    std::env::var_os("PIXIE_CI_ACTIONLINT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/opt/pixie-ci/tools/actionlint-v1.7.12/actionlint".into())
+}
+
+/// The docker CLI first on PATH (on our machines the 28.x one without buildx of its own): with
+/// the dedicated DOCKER_CONFIG it loads the buildx plugin from there.
+fn cli_on_path() -> PathBuf {
+    which::which("docker").expect("no docker CLI on PATH")
+}
+
+/// `docker buildx ...` against the dedicated config.
+fn buildx(args: &[&str]) -> Command {
+    let mut cmd = Command::new(cli_on_path());
+    cmd.env("DOCKER_CONFIG", builder_docker_config())
+        .arg("buildx")
+        .args(args);
+    cmd
+}
+
+#[test]
+fn ci_workflow_passes_actionlint_with_no_findings() {
+    let actionlint = actionlint();
+    assert!(
+        actionlint.is_file(),
+        "{} is missing; {PROVISION_HINT}",
+        actionlint.display()
+    );
+    let workflow = repo_root().join(".github/workflows/ci.yml");
+    let out = Command::new(&actionlint)
+        .arg("-no-color")
+        .arg(&workflow)
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(
+        out.status.success() && stdout.is_empty() && stderr.is_empty(),
+        "actionlint {}: {:?}\n{stdout}{stderr}",
+        workflow.display(),
+        out.status
+    );
+
+    // The workflow drives the README's commands, not hand-written docker builds.
+    let yaml = std::fs::read_to_string(&workflow).unwrap();
+    for needle in [
+        "cargo xtask test",
+        "cargo xtask build-prod",
+        "--cache-to type=gha,scope=pixie-core,mode=max",
+        "--push --tag",
+        "reproducible-containers/buildkit-cache-dance@v",
+    ] {
+        assert!(yaml.contains(needle), "ci.yml lacks `{needle}`");
+    }
+    assert!(
+        !yaml.contains("docker build ") && !yaml.contains("docker buildx build"),
+        "ci.yml builds images without the xtask"
+    );
+}
+
+/// A registry process on a free loopback port, with its config and storage in a temp folder;
+/// stopped (our own child, by its pid) and removed when dropped.
+struct Registry {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let binary = which::which("docker-registry")
+            .unwrap_or_else(|_| panic!("docker-registry is missing; {PROVISION_HINT}"));
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("pixie-registry-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let config = dir.join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  \
+                 delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: pixie-tests\n",
+                dir.join("data").display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.join("registry.log")).unwrap();
+        let child = Command::new(binary)
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut registry = Registry { child, dir, port };
+        let up = wait_for(Duration::from_secs(20), || match http_get(port, "/v2/") {
+            Ok((200, _)) => Some(()),
+            _ => None,
+        });
+        if up.is_none() {
+            let _ = registry.child.kill();
+            panic!(
+                "docker-registry never answered on 127.0.0.1:{port}:\n{}",
+                registry.log()
+            );
+        }
+        registry
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("registry.log")).unwrap_or_default()
+    }
+
+    fn tags(&self, repository: &str) -> String {
+        let (status, body) = http_get(self.port, &format!("/v2/{repository}/tags/list")).unwrap();
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Local image names to untag when dropped (the images behind them stay if still referenced).
+struct Untag(Vec<String>);
+
+impl Drop for Untag {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            let _ = docker().args(["image", "rm", name]).output();
+        }
+    }
+}
+
+/// The effective value of one `cargo xtask config` key.
+fn config_value(key: &str) -> String {
+    let out = ok(xtask().args(["-q", "config"]));
+    out.lines()
+        .find_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next() == Some(key)).then(|| words.next().unwrap_or_default().to_string())
+        })
+        .unwrap_or_else(|| panic!("`cargo xtask config` has no {key}:\n{out}"))
+}
+
+/// Puts a base image into the registry (a remote builder cannot read the engine's local images)
+/// and returns its name there.
+fn push_base_image(registry: &Registry, image: &str, untag: &mut Untag) -> String {
+    if !docker()
+        .args(["image", "inspect", image])
+        .output()
+        .unwrap()
+        .status
+        .success()
+    {
+        ok(docker().args(["pull", "-q", image]));
+    }
+    // Drop a registry host of its own (docker.io/..., ghcr.io/...).
+    let path = match image.split_once('/') {
+        Some((host, rest)) if host.contains('.') || host.contains(':') => rest,
+        _ => image,
+    };
+    let remote = format!("{}/{path}", registry.host());
+    ok(docker().args(["tag", image, &remote]));
+    untag.0.push(remote.clone());
+    ok(docker().args(["push", "-q", &remote]));
+    remote
+}
+
+/// The ids of the plain-progress steps whose header contains `needle`, e.g. `#13` for
+/// `#13 [build 5/5] RUN ... go build ...`.
+fn step_ids(log: &str, needle: &str) -> Vec<String> {
+    let mut ids: Vec<String> = log
+        .lines()
+        .filter(|l| l.contains(needle) && l.contains(" ["))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|id| id.starts_with('#'))
+        .map(String::from)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+fn step_cached(log: &str, id: &str) -> bool {
+    log.lines().any(|l| l.trim() == format!("{id} CACHED"))
+}
+
+fn combined(out: &Output) -> String {
+    let (stdout, stderr) = text(out);
+    format!("{stdout}\n{stderr}")
+}
+
+/// Runs `cargo xtask build-prod ARGS` on the remote builder; returns the output and how long
+/// it took.
+fn build_on_remote_builder(ws: &Path, env: &[(&str, &str)], args: &[&str]) -> (String, f64) {
+    let started = Instant::now();
+    let out = xtask()
+        .arg("build-prod")
+        .args(["--builder", &builder_name()])
+        .args(args)
+        .env("DOCKER", cli_on_path())
+        .env("DOCKER_CONFIG", builder_docker_config())
+        .env("PIXIE_WORKSPACE", ws)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed().as_secs_f64();
+    let log = combined(&out);
+    assert!(out.status.success(), "build-prod {args:?} failed:\n{log}");
+    (log, elapsed)
+}
+
+#[test]
+fn a_cold_remote_builder_reuses_the_compile_step_from_the_registry_cache() {
+    require_engine();
+    let inspect = buildx(&["inspect", "--bootstrap", &builder_name()])
+        .output()
+        .unwrap();
+    assert!(
+        inspect.status.success(),
+        "buildx builder {} in {} does not answer ({PROVISION_HINT}):\n{}",
+        builder_name(),
+        builder_docker_config().display(),
+        combined(&inspect)
+    );
+    let registry = Registry::start();
+    let reg = registry.host();
+    let mut untag = Untag(Vec::new());
+    let go_image = push_base_image(&registry, &config_value("base_images.go"), &mut untag);
+    let runtime_image =
+        push_base_image(&registry, &config_value("base_images.runtime"), &mut untag);
+    // A frozen copy: concurrent edits of the checkout cannot change the cache keys mid-test.
+    let ws = workspace_copy("registry-cache");
+
+    let cache = format!("type=registry,ref={reg}/pixie-core:cache");
+    let cache_to = format!("{cache},mode=max");
+    let pushed = format!("{reg}/pixie-core:round-trip");
+    let local = "pixie-core:registry-e2e";
+    untag.0.push(local.to_string());
+    let prune = || {
+        ok(&mut buildx(&[
+            "prune",
+            "--builder",
+            &builder_name(),
+            "--all",
+            "--force",
+        ]));
+    };
+
+    // Cold: an empty builder (layers and cache mounts), an empty registry cache.
+    prune();
+    let (cold_log, cold_secs) = build_on_remote_builder(
+        &ws,
+        &[
+            ("PIXIE_GO_IMAGE", &go_image),
+            ("PIXIE_RUNTIME_IMAGE", &runtime_image),
+            // Pushed too: every name of the build lands in the loopback registry.
+            ("PIXIE_PROD_IMAGE", &format!("{reg}/pixie-core:cold")),
+        ],
+        &[
+            "--push",
+            "--tag",
+            &pushed,
+            "--cache-from",
+            &cache,
+            "--cache-to",
+            &cache_to,
+        ],
+    );
+    let compile = step_ids(&cold_log, "go build");
+    assert_eq!(compile.len(), 1, "no single go build step:\n{cold_log}");
+    let compile = &compile[0];
+    assert!(
+        !step_cached(&cold_log, compile),
+        "the cold build did not compile:\n{cold_log}"
+    );
+    let tags = registry.tags("pixie-core");
+    assert!(
+        tags.contains("\"round-trip\"") && tags.contains("\"cache\""),
+        "pushed image or cache missing from the registry: {tags}"
+    );
+
+    // Another cold builder: nothing local, neither in the builder nor in the engine.
+    prune();
+    for name in [local, pushed.as_str()] {
+        let _ = docker().args(["image", "rm", "-f", name]).output();
+    }
+    let (warm_log, warm_secs) = build_on_remote_builder(
+        &ws,
+        &[
+            ("PIXIE_GO_IMAGE", &go_image),
+            ("PIXIE_RUNTIME_IMAGE", &runtime_image),
+            ("PIXIE_PROD_IMAGE", local),
+        ],
+        &["--cache-from", &cache],
+    );
+    let compile = step_ids(&warm_log, "go build");
+    let download = step_ids(&warm_log, "go mod download");
+    assert!(
+        compile.len() == 1 && step_cached(&warm_log, &compile[0]),
+        "the compile step was not reused from {reg}:\n{warm_log}"
+    );
+    assert!(
+        download.len() == 1 && step_cached(&warm_log, &download[0]),
+        "the module download was not reused from {reg}:\n{warm_log}"
+    );
+
+    let speedup = cold_secs / warm_secs;
+    eprintln!(
+        "registry cache (remote buildx builder, mode=max): cold build {cold_secs:.1}s, \
+         rebuild on an emptied builder from the registry cache {warm_secs:.1}s ({speedup:.1}x)"
+    );
+    assert!(
+        speedup >= 5.0,
+        "rebuild from the registry cache only {speedup:.1}x faster than cold \
+         ({warm_secs:.1}s vs {cold_secs:.1}s):\n{warm_log}"
+    );
+
+    // The loaded result serves.
+    let (container, id, port) = run_detached(local, &[]);
+    wait_healthy(&id, port, Duration::from_secs(30));
+    drop(container);
+    drop(untag);
+    let _ = std::fs::remove_dir_all(&ws);
+}

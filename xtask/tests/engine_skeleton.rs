@@ -151,3 +151,82 @@ fn a_stopped_daemon_is_one_line_with_the_fix_and_exit_1() {
         "{stderr}"
     );
 }
+
+#[test]
+fn run_prod_builds_a_missing_image_serves_it_hardened_and_cleans_up_on_sigint() {
+    require_engine();
+    let prefix = format!("xtask-prod-{}", std::process::id());
+    let project = format!("{prefix}-prod");
+    let _cleanup = ProjectCleanup(project.clone());
+    let image = format!("pixie-core:run-prod-{}", std::process::id());
+    let _image = RemoveImage(image.clone());
+    let http = free_port();
+    // A file, not a pipe: nobody reads a pipe while we poll, and a full pipe would stall the build.
+    let log_path = std::env::temp_dir().join(format!("{prefix}.log"));
+    let log_file = File::create(&log_path).unwrap();
+    let mut child = xtask()
+        .args([
+            "run-prod",
+            "--http-port",
+            &http.to_string(),
+            "--grpc-port",
+            &free_port().to_string(),
+        ])
+        .env("PIXIE_PROJECT", &prefix)
+        .env("PIXIE_PROD_IMAGE", &image)
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file)
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let served = wait_for(Duration::from_secs(300), || {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("run-prod exited ({status}) before serving:\n{}", log());
+        }
+        http_get(http, "/healthz").ok().filter(|(s, _)| *s == 200)
+    });
+    assert!(
+        served.is_some(),
+        "run-prod never served on {http}:\n{}",
+        log()
+    );
+    // The image did not exist: run-prod built it.
+    ok(docker().args(["image", "inspect", &image]));
+    // The compose file's hardening reached the container.
+    let filter = format!("label=com.docker.compose.project={project}");
+    let id = ok(docker().args(["ps", "-q", "--filter", &filter]));
+    let hardening = ok(docker().args([
+        "inspect",
+        "--format",
+        "{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}} {{.HostConfig.SecurityOpt}} {{range $p, $b := .HostConfig.PortBindings}}{{(index $b 0).HostIp}} {{end}}",
+        &id,
+    ]));
+    assert_eq!(
+        hardening, "true [ALL] [no-new-privileges:true] 127.0.0.1 127.0.0.1",
+        "{hardening}"
+    );
+
+    // SAFETY: plain kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let status = wait_for(Duration::from_secs(60), || child.try_wait().unwrap())
+        .expect("run-prod ignored SIGINT");
+    let log = log();
+    assert_eq!(status.code(), Some(130), "{log}");
+    assert!(log.contains(&format!("build prod image {image}")), "{log}");
+    let (containers, networks) = project_leftovers(&project);
+    assert!(
+        containers.is_empty() && networks.is_empty(),
+        "left behind: {containers:?} {networks:?}"
+    );
+    let _ = std::fs::remove_file(&log_path);
+}
+
+/// Removes an image tag when dropped.
+struct RemoveImage(String);
+
+impl Drop for RemoveImage {
+    fn drop(&mut self) {
+        let _ = docker().args(["image", "rm", &self.0]).output();
+    }
+}

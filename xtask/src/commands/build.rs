@@ -101,7 +101,15 @@ pub fn run(ctx: &Ctx, target: Target, args: &BuildArgs) -> Result<()> {
     }
     ctx.engine.daemon_version()?;
     exec::run(&plan, &ctx.ui)?;
-    if args.export_binary.is_none() {
+    if args.push {
+        ctx.ui.info(format_args!(
+            "pushed {}",
+            pushed_tags(ctx, target, args).join(", ")
+        ));
+    } else if let Some(dir) = &args.export_binary {
+        ctx.ui
+            .info(format_args!("binary written to {}", dir.display()));
+    } else {
         let image = target.image(ctx);
         if let Some(bytes) = ctx.engine.image_size(&image) {
             ctx.ui
@@ -190,10 +198,15 @@ fn docker_build(ctx: &Ctx, target: Target, args: &BuildArgs, vendored: bool) -> 
     } else if cli.route == BuildRoute::Buildx {
         step = step.arg(if args.push { "--push" } else { "--load" });
     }
-    step = step
-        .args(["--file", target.dockerfile(), "--tag"])
-        .arg(target.image(ctx));
-    for tag in &args.tags {
+    step = step.args(["--file", target.dockerfile()]);
+    // When pushing, only the named tags: buildx pushes every tag, and the local name
+    // (pixie-core:latest) would go to Docker Hub.
+    let tags = if args.push {
+        pushed_tags(ctx, target, args)
+    } else {
+        [vec![target.image(ctx)], args.tags.clone()].concat()
+    };
+    for tag in &tags {
         step = step.args(["--tag", tag]);
     }
     let mut build_args = vec![("GO_IMAGE", cfg.go_image.value.clone())];
@@ -258,6 +271,21 @@ impl CacheFlags {
                 cli.display()
             )
         };
+        for spec in from
+            .split_whitespace()
+            .chain(Some(to).filter(|t| !t.is_empty()))
+        {
+            let gha = spec.split(',').any(|f| f == "type=gha");
+            if gha
+                && !spec.contains("token=")
+                && std::env::var_os("ACTIONS_RUNTIME_TOKEN").is_none()
+            {
+                bail!(
+                    "`{spec}` needs GitHub Actions' cache service, but ACTIONS_RUNTIME_TOKEN is unset; in a workflow \
+                     add crazy-max/ghaction-github-runtime before this step, elsewhere use type=registry or type=local"
+                );
+            }
+        }
         for spec in from.split_whitespace() {
             match (route, CacheSpec::parse(spec)) {
                 (BuildRoute::Buildx, parsed) => {
@@ -368,7 +396,10 @@ mod tests {
     fn buildx_passes_builder_and_cache_specs_through() {
         let args = BuildArgs {
             builder: Some("remote1".into()),
-            cache_from: vec!["type=gha".into(), "reg.example/pixie:cache".into()],
+            cache_from: vec![
+                "type=local,src=/cache".into(),
+                "reg.example/pixie:cache".into(),
+            ],
             cache_to: Some("type=registry,ref=reg.example/pixie:cache,mode=max".into()),
             ..BuildArgs::default()
         };
@@ -377,7 +408,10 @@ mod tests {
         assert_eq!(step.flag_value("--builder"), Some("remote1"));
         assert_eq!(
             step.flag_values("--cache-from").collect::<Vec<_>>(),
-            ["type=gha", "type=registry,ref=reg.example/pixie:cache"]
+            [
+                "type=local,src=/cache",
+                "type=registry,ref=reg.example/pixie:cache"
+            ]
         );
         assert_eq!(
             step.flag_value("--cache-to"),
@@ -422,7 +456,7 @@ mod tests {
             "{message}"
         );
         let message = refuse(BuildArgs {
-            cache_from: vec!["type=gha".into()],
+            cache_from: vec!["type=local,src=/cache".into()],
             ..BuildArgs::default()
         });
         assert!(
@@ -437,6 +471,32 @@ mod tests {
             message.starts_with("--builder k8s needs the buildx plugin"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn gha_cache_without_the_actions_runtime_is_refused_up_front() {
+        assert!(
+            std::env::var_os("ACTIONS_RUNTIME_TOKEN").is_none(),
+            "test assumes no Actions cache service"
+        );
+        let args = BuildArgs {
+            cache_to: Some("type=gha,mode=max".into()),
+            ..BuildArgs::default()
+        };
+        let message = format!(
+            "{:#}",
+            prod_plan(BuildRoute::Buildx, &[], args).unwrap_err()
+        );
+        assert!(
+            message.contains("ACTIONS_RUNTIME_TOKEN is unset")
+                && message.contains("crazy-max/ghaction-github-runtime"),
+            "{message}"
+        );
+        let explicit = BuildArgs {
+            cache_from: vec!["type=gha,url=http://cache,token=t".into()],
+            ..BuildArgs::default()
+        };
+        assert!(prod_plan(BuildRoute::Buildx, &[], explicit).is_ok());
     }
 
     #[test]
@@ -459,14 +519,13 @@ mod tests {
             pushes,
             ["push reg/pixie-core:v1", "push reg/pixie-core:latest"]
         );
-        assert_eq!(
-            built_in.steps[0].flag_values("--tag").collect::<Vec<_>>(),
-            [
-                "pixie-core:latest",
-                "reg/pixie-core:v1",
-                "reg/pixie-core:latest"
-            ]
-        );
+        // Only the named tags: buildx would push the local name to Docker Hub too.
+        for plan in [&buildx, &built_in] {
+            assert_eq!(
+                plan.steps[0].flag_values("--tag").collect::<Vec<_>>(),
+                ["reg/pixie-core:v1", "reg/pixie-core:latest"]
+            );
+        }
     }
 
     #[test]

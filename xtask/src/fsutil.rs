@@ -107,6 +107,16 @@ pub fn first_difference(expected: &Path, actual: &Path) -> Result<Option<String>
 
 fn files(root: &Path) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
     let mut out = BTreeMap::new();
+    for path in walk(root)? {
+        let content = std::fs::read(&path)?;
+        out.insert(path.strip_prefix(root)?.to_path_buf(), content);
+    }
+    Ok(out)
+}
+
+/// Every file below `root` (not directories), in no particular order.
+pub fn walk(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
     let mut pending = vec![root.to_path_buf()];
     while let Some(dir) = pending.pop() {
         for entry in
@@ -116,12 +126,11 @@ fn files(root: &Path) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
             if path.is_dir() {
                 pending.push(path);
             } else {
-                let content = std::fs::read(&path)?;
-                out.insert(path.strip_prefix(root)?.to_path_buf(), content);
+                found.push(path);
             }
         }
     }
-    Ok(out)
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use crate::exec::{self, Ui};
-use crate::fsutil::{first_difference, swap_in, Staging};
+use crate::fsutil::{first_difference, swap_in, walk, Staging};
 use crate::plan::{Plan, Step};
 use crate::workspace::Workspace;
 
@@ -109,17 +109,9 @@ fn plan(ws: &Workspace, out: &Path, check: bool) -> Result<Plan> {
 fn proto_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let root = dir.parent().context("proto/ has no parent")?;
     let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in
-            std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
-        {
-            let path = entry?.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|e| e == "proto") {
-                found.push(path.strip_prefix(root)?.to_path_buf());
-            }
+    for path in walk(dir)? {
+        if path.extension().is_some_and(|e| e == "proto") {
+            found.push(path.strip_prefix(root)?.to_path_buf());
         }
     }
     found.sort();

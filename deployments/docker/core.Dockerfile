@@ -20,6 +20,10 @@ RUN mkdir -p /out/rootfs/etc/ssl/certs /out/rootfs/usr/local/share /out/rootfs/t
  && printf 'root:x:0:0:root:/root:/sbin/nologin\npixie:x:65532:65532:pixie:/data:/sbin/nologin\n' >/out/rootfs/etc/passwd \
  && printf 'root:x:0:\npixie:x:65532:\n' >/out/rootfs/etc/group
 
+# Where modules come from: `mod` (default) downloads them through GOPROXY into a cache mount;
+# `vendor` compiles core/vendor (`cargo xtask vendor`) and never touches the network, so
+# `cargo xtask build-prod --vendor` can build with `docker build --network=none`.
+ARG GO_MOD_MODE=mod
 # Modules first, keyed on go.mod/go.sum only, so a source edit never downloads again.
 # GOPRIVATE modules authenticate with a netrc passed as a BuildKit secret, never a build arg.
 ARG GOPRIVATE=
@@ -27,7 +31,11 @@ RUN --mount=type=bind,source=core/go.mod,target=go.mod \
     --mount=type=bind,source=core/go.sum,target=go.sum \
     --mount=type=cache,target=/go/pkg/mod \
     --mount=type=secret,id=netrc,target=/root/.netrc \
-    go mod download
+    case "$GO_MOD_MODE" in \
+      mod) go mod download ;; \
+      vendor) echo "GO_MOD_MODE=vendor: modules come from core/vendor, nothing to download" ;; \
+      *) echo "GO_MOD_MODE must be mod or vendor, not '$GO_MOD_MODE'" >&2; exit 1 ;; \
+    esac
 
 # Declared after the download so that layer is shared by every target platform.
 ARG TARGETOS TARGETARCH
@@ -36,7 +44,13 @@ ARG VERSION=dev COMMIT=unknown BUILD_DATE=unknown GOGC= GOFLAGS=
 RUN --mount=type=bind,source=core,target=/src/core \
     --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
-    GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -buildvcs=false \
+    if [ "$GO_MOD_MODE" = vendor ]; then \
+      [ -f vendor/modules.txt ] || { echo "GO_MOD_MODE=vendor needs core/vendor: run cargo xtask vendor" >&2; exit 1; }; \
+      export GOFLAGS="$GOFLAGS -mod=vendor" GOPROXY=off; \
+    else \
+      export GOFLAGS="$GOFLAGS -mod=readonly"; \
+    fi \
+ && GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -buildvcs=false \
       -ldflags "-s -w -buildid= \
         -X github.com/pixie-photos/pixie/core/internal/buildinfo.Version=${VERSION} \
         -X github.com/pixie-photos/pixie/core/internal/buildinfo.Commit=${COMMIT} \

@@ -231,3 +231,246 @@ pub fn workspace_copy(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(dest.join("core/vendor"));
     dest
 }
+
+// ---- Added for engine_images.rs: binary-safe HTTP, multipart, PNG bytes, volumes, layers. ----
+
+/// An HTTP response with its raw body (thumbnails and originals are binary).
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    /// Header names lower-cased, in the order received.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A minimal HTTP/1.0 request against 127.0.0.1 (the server closes the connection after the
+/// response, so the body is everything after the headers). `headers` are sent as given.
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<HttpResponse> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut head = format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" || method == "PUT" {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| {
+            std::io::Error::other(format!(
+                "not an HTTP response: {:?}",
+                String::from_utf8_lossy(&raw)
+            ))
+        })?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line in {head:?}")))?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Ok(HttpResponse {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    })
+}
+
+/// A multipart/form-data body with one file field: `(content-type header, body)`.
+pub fn multipart_file(
+    field: &str,
+    filename: &str,
+    content_type: &str,
+    data: &[u8],
+) -> (String, Vec<u8>) {
+    let boundary = format!("pixie-e2e-boundary-{}", std::process::id());
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// CRC-32 (IEEE, as PNG chunks use it).
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffff_u32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// Adler-32 (the zlib stream checksum).
+pub fn adler32(data: &[u8]) -> u32 {
+    let (mut a, mut b) = (1_u32, 0_u32);
+    for &byte in data {
+        a = (a + u32::from(byte)) % 65_521;
+        b = (b + a) % 65_521;
+    }
+    (b << 16) | a
+}
+
+/// A valid 8-bit RGB PNG of `width`×`height` whose pixel (x, y) is `pixel(x, y)`, using only
+/// std: filter type 0 rows in a zlib stream of stored (uncompressed) deflate blocks.
+pub fn png_rgb(width: u32, height: u32, pixel: impl Fn(u32, u32) -> [u8; 3]) -> Vec<u8> {
+    let mut raw = Vec::new();
+    for y in 0..height {
+        raw.push(0); // filter: none
+        for x in 0..width {
+            raw.extend_from_slice(&pixel(x, y));
+        }
+    }
+    let mut zlib = vec![0x78, 0x01];
+    let mut blocks = raw.chunks(65_535).peekable();
+    if blocks.peek().is_none() {
+        zlib.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+    }
+    while let Some(block) = blocks.next() {
+        let last = u8::from(blocks.peek().is_none());
+        let len = block.len() as u16;
+        zlib.push(last);
+        zlib.extend_from_slice(&len.to_le_bytes());
+        zlib.extend_from_slice(&(!len).to_le_bytes());
+        zlib.extend_from_slice(block);
+    }
+    zlib.extend_from_slice(&adler32(&raw).to_be_bytes());
+
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut chunk = |kind: &[u8; 4], data: &[u8]| {
+        png.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut tagged = kind.to_vec();
+        tagged.extend_from_slice(data);
+        png.extend_from_slice(&tagged);
+        png.extend_from_slice(&crc32(&tagged).to_be_bytes());
+    };
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit, RGB, deflate, adaptive filters, no interlace
+    chunk(b"IHDR", &ihdr);
+    chunk(b"IDAT", &zlib);
+    chunk(b"IEND", &[]);
+    png
+}
+
+/// Removes the named Docker volumes when dropped (after the containers using them).
+pub struct Volumes(pub Vec<String>);
+
+impl Drop for Volumes {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            let _ = docker().args(["volume", "rm", "-f"]).args(&self.0).output();
+        }
+    }
+}
+
+/// Every path in every layer of `image`, as `(layer file in the saved archive, path)`: the
+/// image is `docker save`d, untarred, and each layer tar listed with `tar -t`.
+pub fn image_layer_paths(image: &str) -> Vec<(String, String)> {
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!(
+        "pixie-save-{}-{}-{call}",
+        image.replace(['/', ':'], "_"),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let archive = dir.join("image.tar");
+    ok(docker().args(["save", "-o"]).arg(&archive).arg(image));
+    let root = dir.join("x");
+    std::fs::create_dir_all(&root).unwrap();
+    ok(Command::new("tar")
+        .arg("-xf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&root));
+    let manifest = std::fs::read_to_string(root.join("manifest.json"))
+        .unwrap_or_else(|e| panic!("docker save of {image} has no manifest.json: {e}"));
+    // [{"Config":"…","RepoTags":[…],"Layers":["<id>/layer.tar",…]}]
+    let layers_at = manifest
+        .find("\"Layers\"")
+        .unwrap_or_else(|| panic!("no Layers in manifest.json: {manifest}"));
+    let rest = &manifest[layers_at..];
+    let list = &rest[rest.find('[').unwrap() + 1..rest.find(']').unwrap()];
+    let layers: Vec<&str> = list
+        .split(',')
+        .map(|s| s.trim().trim_matches('"'))
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert!(!layers.is_empty(), "no layers in {manifest}");
+    let mut paths = Vec::new();
+    for layer in layers {
+        let listing = ok(Command::new("tar").arg("-tf").arg(root.join(layer)));
+        paths.extend(
+            listing
+                .lines()
+                .map(|p| (layer.to_string(), p.trim_start_matches("./").to_string())),
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    paths
+}
+
+/// The `e_machine` field of an ELF file (0x3E x86-64, 0xB7 AArch64); panics if not ELF.
+pub fn elf_machine(bytes: &[u8]) -> u16 {
+    assert!(
+        bytes.len() > 20 && bytes[..4] == *b"\x7fELF",
+        "not an ELF file"
+    );
+    // EI_DATA: 1 little-endian, 2 big-endian; e_machine is the u16 at offset 18.
+    match bytes[5] {
+        1 => u16::from_le_bytes([bytes[18], bytes[19]]),
+        2 => u16::from_be_bytes([bytes[18], bytes[19]]),
+        other => panic!("bad ELF data encoding {other}"),
+    }
+}
+
+/// Removes a folder (a workspace copy, an export) when dropped, even when the test panicked.
+pub struct RemoveDir(pub PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

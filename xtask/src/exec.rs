@@ -121,12 +121,56 @@ fn run_step(step: &Step, ui: &Ui, timings: &mut Timings) -> Result<()> {
     ui.info(format_args!("{}", step.label));
     ui.detail(format_args!("$ {}", step.shell_line()));
     let started = Instant::now();
+    let _held = match &step.lock {
+        Some(path) => Some(acquire(path, ui)?),
+        None => None,
+    };
     let result = match step.mode {
         Mode::Captured => run_captured(step, ui),
         Mode::Streamed => run_streamed(step),
     };
     timings.steps.push((step.label.clone(), started.elapsed()));
     result
+}
+
+/// An exclusive flock(2) on a file; released when dropped (or when the process dies).
+struct FileLock(std::fs::File);
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: unlocking our own open file descriptor.
+        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+    }
+}
+
+/// Waits for the lock, polling so that Ctrl-C still ends the wait.
+fn acquire(path: &std::path::Path, ui: &Ui) -> Result<FileLock> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("cannot open lock file {}", path.display()))?;
+    let mut told = false;
+    loop {
+        // SAFETY: flock on a descriptor we own; LOCK_NB makes it return at once.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(FileLock(file));
+        }
+        if interrupted() {
+            return Err(Interrupted.into());
+        }
+        if !told {
+            ui.info(format_args!(
+                "waiting for another build on this engine to finish (lock {})",
+                path.display()
+            ));
+            told = true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// `$PATH` inside a planned value stands for the xtask's own PATH.
@@ -277,6 +321,44 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.to_string(), "probe failed (exit 1): the reason");
+    }
+
+    #[test]
+    fn serialized_steps_never_overlap() {
+        let dir = std::env::temp_dir().join(format!("xtask-lock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let lock = dir.join("build.lock");
+        let log = dir.join("log");
+        // Each step appends "start", sleeps, appends "end"; overlapping runs would interleave.
+        let script = format!(
+            "echo start >> {0}; sleep 0.3; echo end >> {0}",
+            log.display()
+        );
+        let runs: Vec<_> = (0..3)
+            .map(|_| {
+                let step = Step::new("locked", "sh", &dir)
+                    .args(["-c", &script])
+                    .serialized(&lock);
+                std::thread::spawn(move || {
+                    run(
+                        &plan_of(vec![step], vec![]),
+                        &Ui {
+                            quiet: true,
+                            verbose: false,
+                        },
+                    )
+                    .unwrap()
+                })
+            })
+            .collect();
+        for handle in runs {
+            handle.join().unwrap();
+        }
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            "start\nend\n".repeat(3)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

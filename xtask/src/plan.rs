@@ -24,6 +24,8 @@ pub struct Step {
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
     pub mode: Mode,
+    /// A lock file held while the step runs, so such steps never overlap (see `serialized`).
+    pub lock: Option<PathBuf>,
 }
 
 impl Step {
@@ -39,6 +41,7 @@ impl Step {
             env: Vec::new(),
             cwd: cwd.into(),
             mode: Mode::Captured,
+            lock: None,
         }
     }
 
@@ -69,6 +72,12 @@ impl Step {
 
     pub fn streamed(mut self) -> Step {
         self.mode = Mode::Streamed;
+        self
+    }
+
+    /// Runs only while holding an exclusive lock on `lock_file`, waiting for other holders.
+    pub fn serialized(mut self, lock_file: impl Into<PathBuf>) -> Step {
+        self.lock = Some(lock_file.into());
         self
     }
 
@@ -140,6 +149,9 @@ impl fmt::Display for Plan {
                 cwd = Some(&step.cwd);
             }
             writeln!(f, "# {}", step.label)?;
+            if let Some(lock) = &step.lock {
+                writeln!(f, "# (waits until no other step holds {})", lock.display())?;
+            }
             writeln!(f, "{}", step.shell_line())?;
         }
         Ok(())

@@ -243,7 +243,18 @@ fn docker_build(ctx: &Ctx, target: Target, args: &BuildArgs, vendored: bool) -> 
     if !cfg.platform.value.is_empty() {
         step = step.arg("--platform").arg(&cfg.platform.value);
     }
-    Ok(step.arg(".").envs(ctx.docker_env()).streamed())
+    let step = step.arg(".").envs(ctx.docker_env()).streamed();
+    Ok(match cli.route {
+        // The 20.10 engine's BuildKit (0.8) can crash the whole daemon when builds that share
+        // steps run at once ("panic: failed to get edge", moby/moby#42414): one at a time.
+        BuildRoute::BuiltIn => step.serialized(builtin_buildkit_lock()),
+        BuildRoute::Buildx => step,
+    })
+}
+
+/// One lock per machine for builds through an engine's built-in BuildKit.
+pub fn builtin_buildkit_lock() -> PathBuf {
+    std::env::temp_dir().join("pixie-xtask-builtin-buildkit.lock")
 }
 
 /// Cache import/export as the BuildKit route can express it.
@@ -376,6 +387,23 @@ mod tests {
         assert_eq!(step.args.last().map(String::as_str), Some("."));
         assert_eq!(step.env_value("DOCKER_BUILDKIT"), Some("1"));
         assert_eq!(step.cwd, ctx.ws.root);
+    }
+
+    #[test]
+    fn built_in_route_builds_one_at_a_time_and_buildx_does_not_wait() {
+        let built_in = ctx_with(BuildRoute::BuiltIn, &[], Overrides::default());
+        let step = &plan(&built_in, Target::Dev, &BuildArgs::default())
+            .unwrap()
+            .steps[0];
+        assert_eq!(step.lock, Some(builtin_buildkit_lock()));
+        let buildx = ctx_with(BuildRoute::Buildx, &[], Overrides::default());
+        assert_eq!(
+            plan(&buildx, Target::Dev, &BuildArgs::default())
+                .unwrap()
+                .steps[0]
+                .lock,
+            None
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ mod support;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use support::*;
@@ -28,24 +28,8 @@ const HARDENED: [&str; 7] = [
     "no-new-privileges",
 ];
 
-/// One image build at a time in this test binary. The 20.10 engine's BuildKit can panic and
-/// take the whole daemon down ("panic: failed to get edge", moby/moby#42414) when concurrent
-/// builds share steps; it crashed here once while this binary ran an uncached build next to
-/// cached ones (other builds on the daemon may have contributed).
-fn build_lock() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// [`prod_image`], built under the build lock.
-fn prod() -> &'static str {
-    let _build = build_lock();
-    prod_image()
-}
-
 /// Runs `cargo xtask <args>` with `env`, requires success, returns stdout + stderr.
 fn xtask_ok(args: &[&str], env: &[(&str, &str)]) -> String {
-    let _build = build_lock();
     let out = xtask()
         .args(args)
         .envs(env.iter().copied())
@@ -213,7 +197,7 @@ fn dockerfiles_pass_the_pinned_hadolint_and_ignores_carry_a_reason() {
 
 #[test]
 fn prod_image_is_non_root_exec_form_labelled_healthchecked_with_a_data_volume() {
-    let image = prod();
+    let image = prod_image();
     let user = inspect(image, "{{.Config.User}}");
     let uid: u32 = user
         .split(':')
@@ -388,11 +372,11 @@ fn no_secret_source_or_cache_reaches_any_layer_and_the_context_stays_small() {
     );
     let listed = assert_clean_layers(&build.image);
     // The image built from the real workspace, too.
-    let listed_prod = assert_clean_layers(prod());
+    let listed_prod = assert_clean_layers(prod_image());
     eprintln!(
         "layers checked: {listed} paths in {}, {listed_prod} in {}",
         build.image,
-        prod()
+        prod_image()
     );
 }
 
@@ -449,7 +433,7 @@ fn assert_photo_served(port: u16, id: &str, png: &[u8]) {
 
 #[test]
 fn hardened_container_stores_photos_that_survive_a_new_container_on_the_volume() {
-    let image = prod();
+    let image = prod_image();
     let volume = format!("pixie-e2e-data-{}", std::process::id());
     let _volume = Volumes(vec![volume.clone()]);
     ok(docker().args(["volume", "create", &volume]));
@@ -499,7 +483,7 @@ fn hardened_container_stores_photos_that_survive_a_new_container_on_the_volume()
 
 #[test]
 fn docker_stop_ends_the_service_through_its_own_sigterm_handling_within_2s() {
-    let image = prod();
+    let image = prod_image();
     let (_guard, id, port) = run_detached(image, &HARDENED);
     wait_healthy(&id, port, Duration::from_secs(30));
     let started = Instant::now();
@@ -635,7 +619,7 @@ fn vendored_build_needs_no_network_compiles_vendor_and_serves() {
         "the --vendor image's binary was compiled from the module cache, not core/vendor"
     );
     assert!(
-        !compiled_from_vendor(&binary_of(prod())),
+        !compiled_from_vendor(&binary_of(prod_image())),
         "the default image's binary claims to be vendored: the check cannot tell them apart"
     );
     let (_guard, id, port) = run_detached(image, &HARDENED);
@@ -664,7 +648,7 @@ fn arm64_cross_build_holds_an_aarch64_binary() {
     assert_eq!(inspect(image, "{{.Os}}/{{.Architecture}}"), "linux/arm64");
     assert_eq!(elf_machine(&binary_of(image)), 0xB7, "not AArch64");
     // The same check on the native image tells the two apart.
-    assert_eq!(elf_machine(&binary_of(prod())), 0x3E, "not x86-64");
+    assert_eq!(elf_machine(&binary_of(prod_image())), 0x3E, "not x86-64");
     eprintln!("image sizes: {image} {:.1} MB", image_size_mb(image));
 }
 
@@ -688,7 +672,7 @@ fn assert_healthcheck_passes(image: &str) {
 
 #[test]
 fn busybox_runtime_image_becomes_healthy() {
-    assert_healthcheck_passes(prod());
+    assert_healthcheck_passes(prod_image());
 }
 
 #[test]

@@ -938,21 +938,12 @@ fn dev_container_with_air_poll_watches_by_polling_and_reloads_an_edit() {
         "AIR_POLL=true but air watches with inotify:\n{fds}"
     );
 
-    let source = ws.join("core/internal/buildinfo/buildinfo.go");
-    let before = std::fs::read_to_string(&source).unwrap();
-    let after = before.replacen("Version = \"dev\"", "Version = \"dev-polled\"", 1);
-    assert_ne!(
-        before, after,
-        "buildinfo.go no longer declares Version = \"dev\""
-    );
-    let saved = Instant::now();
-    std::fs::write(&source, after).unwrap();
+    let saved = edit_default_version(&ws, "dev-polled");
     let reloaded = wait_for(Duration::from_secs(10), || {
         version().filter(|b| b.contains("dev-polled"))
     });
     let took = saved.elapsed();
-    // SAFETY: plain kill(2) on our own child's pid.
-    unsafe { libc::kill(child.0.id() as libc::pid_t, libc::SIGINT) };
+    sigint(&child.0);
     let status = wait_for(Duration::from_secs(60), || child.0.try_wait().unwrap());
     assert!(
         reloaded.is_some(),

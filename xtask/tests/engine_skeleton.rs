@@ -6,7 +6,7 @@ mod support;
 
 use std::fs::File;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::*;
 
@@ -92,15 +92,7 @@ fn run_dev_reloads_an_edit_and_sigint_leaves_no_container_or_network() {
         "{first}"
     );
 
-    let source = ws.join("core/internal/buildinfo/buildinfo.go");
-    let before = std::fs::read_to_string(&source).unwrap();
-    let after = before.replacen("Version = \"dev\"", "Version = \"dev-reloaded\"", 1);
-    assert_ne!(
-        before, after,
-        "buildinfo.go no longer declares Version = \"dev\""
-    );
-    let saved = Instant::now();
-    std::fs::write(&source, after).unwrap();
+    let saved = edit_default_version(&ws, "dev-reloaded");
     let reloaded = wait_for(Duration::from_secs(10), || {
         version().filter(|b| b.contains("dev-reloaded"))
     });
@@ -114,8 +106,7 @@ fn run_dev_reloads_an_edit_and_sigint_leaves_no_container_or_network() {
         saved.elapsed().as_secs_f64()
     );
 
-    // SAFETY: plain kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    sigint(&child);
     let status =
         wait_for(Duration::from_secs(60), || child.try_wait().unwrap()).unwrap_or_else(|| {
             let _ = child.kill();
@@ -207,8 +198,7 @@ fn run_prod_builds_a_missing_image_serves_it_hardened_and_cleans_up_on_sigint() 
         "{hardening}"
     );
 
-    // SAFETY: plain kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    sigint(&child);
     let status = wait_for(Duration::from_secs(60), || child.try_wait().unwrap())
         .expect("run-prod ignored SIGINT");
     let log = log();

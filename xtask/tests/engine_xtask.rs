@@ -28,11 +28,6 @@ fn dev_image() -> &'static str {
     DEV_IMAGE
 }
 
-fn sigint(child: &Child) {
-    // SAFETY: plain kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
-}
-
 fn wait_exit(child: &mut Child, within: Duration) -> Option<i32> {
     let status = wait_for(within, || child.try_wait().unwrap());
     if status.is_none() {
@@ -55,8 +50,9 @@ fn running_containers(project: &str) -> usize {
     .count()
 }
 
+/// Starts `run-dev` under project `{prefix}-dev` and returns once its container runs.
 fn start_run_dev(prefix: &str) -> Child {
-    xtask()
+    let child = xtask()
         .args([
             "run-dev",
             "-q",
@@ -71,7 +67,13 @@ fn start_run_dev(prefix: &str) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap()
+        .unwrap();
+    let project = format!("{prefix}-dev");
+    let running = wait_for(Duration::from_secs(60), || {
+        (running_containers(&project) > 0).then_some(())
+    });
+    assert!(running.is_some(), "{project}: the container never ran");
+    child
 }
 
 #[test]
@@ -82,10 +84,6 @@ fn twenty_run_dev_start_and_sigint_cycles_leave_no_container_or_network() {
     let _cleanup = ProjectCleanup(project.clone());
     for cycle in 1..=20 {
         let mut child = start_run_dev(&prefix);
-        let started = wait_for(Duration::from_secs(60), || {
-            (running_containers(&project) > 0).then_some(())
-        });
-        assert!(started.is_some(), "cycle {cycle}: the container never ran");
         sigint(&child);
         assert_eq!(
             wait_exit(&mut child, Duration::from_secs(60)),
@@ -107,12 +105,6 @@ fn a_second_sigint_forces_the_stop_and_still_cleans_up() {
     let project = format!("{prefix}-dev");
     let _cleanup = ProjectCleanup(project.clone());
     let mut child = start_run_dev(&prefix);
-    assert!(
-        wait_for(Duration::from_secs(60), || (running_containers(&project)
-            > 0)
-        .then_some(()))
-        .is_some()
-    );
     sigint(&child);
     std::thread::sleep(Duration::from_millis(300));
     sigint(&child);
@@ -234,12 +226,6 @@ fn clean_removes_what_a_crashed_run_left() {
     let project = format!("{prefix}-dev");
     let _cleanup = ProjectCleanup(project.clone());
     let mut child = start_run_dev(&prefix);
-    assert!(
-        wait_for(Duration::from_secs(60), || (running_containers(&project)
-            > 0)
-        .then_some(()))
-        .is_some()
-    );
     // SIGKILL: the xtask gets no chance to clean up, as after a crash or a closed terminal.
     child.kill().unwrap();
     child.wait().unwrap();

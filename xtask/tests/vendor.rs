@@ -54,8 +54,7 @@ fn vendor_refreshes_atomically_and_an_interrupted_run_keeps_the_old_tree() {
         .spawn()
         .unwrap();
     let (_held, _) = proxy.accept().unwrap(); // go is now waiting on its first download
-                                              // SAFETY: plain kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    sigint(&child);
     let status = wait_for(Duration::from_secs(30), || child.try_wait().unwrap())
         .expect("vendor did not stop on SIGINT");
     assert_eq!(status.code(), Some(130));

@@ -474,3 +474,24 @@ impl Drop for RemoveDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Sends SIGINT to a child, as Ctrl-C in a terminal would to the xtask.
+pub fn sigint(child: &std::process::Child) {
+    // SAFETY: plain kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+}
+
+/// Rewrites the `Version = "dev"` default in a workspace copy's buildinfo.go to `version`, the
+/// edit the hot-reload tests watch for; returns when it was saved.
+pub fn edit_default_version(ws: &Path, version: &str) -> std::time::Instant {
+    let source = ws.join("core/internal/buildinfo/buildinfo.go");
+    let before = std::fs::read_to_string(&source).unwrap();
+    let after = before.replacen("Version = \"dev\"", &format!("Version = \"{version}\""), 1);
+    assert_ne!(
+        before, after,
+        "buildinfo.go no longer declares Version = \"dev\""
+    );
+    let saved = std::time::Instant::now();
+    std::fs::write(&source, after).unwrap();
+    saved
+}

@@ -7,6 +7,8 @@ use anyhow::{bail, Result};
 
 pub const PROD_DOCKERFILE: &str = "deployments/docker/core.Dockerfile";
 pub const DEV_DOCKERFILE: &str = "deployments/docker/core.dev.Dockerfile";
+/// The benchmark's baseline: the slow shape the production Dockerfile replaced.
+pub const BENCH_DOCKERFILE: &str = "deployments/bench/before.Dockerfile";
 pub const PROD_COMPOSE: &str = "deployments/docker/compose.prod.yaml";
 pub const DEV_COMPOSE: &str = "deployments/docker/compose.dev.yaml";
 

@@ -49,7 +49,9 @@ pub struct BuildArgs {
     /// Target platform, e.g. linux/arm64 (cross-compiled by the native Go toolchain, no emulation).
     #[arg(long)]
     pub platform: Option<String>,
-    /// GOGC for the compile step only: off, or a percentage (default: Go's own; see README "GOGC").
+    /// GOGC for the compile step only: off, or a percentage. Default: unset, Go's own heap sizing,
+    /// the fastest setting that keeps memory low in our sweep (20.7 s, 299 MiB vs off 19.2 s,
+    /// 669 MiB, GOGC=100 24.5 s; README "GOGC").
     #[arg(long, value_parser = |v: &str| v.parse::<Gogc>())]
     pub gogc: Option<Gogc>,
     /// Refresh core/vendor (`cargo xtask vendor`), then build from it with no network at all.

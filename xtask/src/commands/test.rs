@@ -3,7 +3,7 @@
 
 use super::Ctx;
 use crate::plan::{Plan, Step};
-use crate::workspace::{DEV_DOCKERFILE, PROD_DOCKERFILE};
+use crate::workspace::{BENCH_DOCKERFILE, DEV_DOCKERFILE, PROD_DOCKERFILE};
 
 pub fn plan(ctx: &Ctx) -> Plan {
     let root = &ctx.ws.root;
@@ -18,7 +18,7 @@ pub fn plan(ctx: &Ctx) -> Plan {
         // This very binary: the check must use the same pins as `cargo xtask proto`.
         Step::new("proto --check", std::env::current_exe().unwrap_or_else(|_| "cargo-xtask".into()), root)
             .args(["proto", "--check"]),
-        Step::new("hadolint", "hadolint", root).args([PROD_DOCKERFILE, DEV_DOCKERFILE]),
+        Step::new("hadolint", "hadolint", root).args([PROD_DOCKERFILE, DEV_DOCKERFILE, BENCH_DOCKERFILE]),
         Step::new("cargo fmt --check", &cargo, root).args(["fmt", "--all", "--check"]),
         Step::new("clippy", &cargo, root)
             .args(["clippy", "--workspace", "--all-targets", "--features", "xtask/engine-tests", "--", "-D", "warnings"])
@@ -53,7 +53,7 @@ mod tests {
         );
         assert!(has("go test -race"), "{lines:#?}");
         assert!(has(
-            "hadolint deployments/docker/core.Dockerfile deployments/docker/core.dev.Dockerfile"
+            "hadolint deployments/docker/core.Dockerfile deployments/docker/core.dev.Dockerfile deployments/bench/before.Dockerfile"
         ));
         assert!(has("-D warnings"));
         assert!(has("go vet ./..."));

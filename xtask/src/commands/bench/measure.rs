@@ -134,11 +134,10 @@ pub fn http_get(port: u16, path: &str) -> Option<String> {
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_millis(500)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
+    // One write: a request split over several segments can be answered and reset half-read.
+    let request =
+        format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let (head, body) = response.split_once("\r\n\r\n")?;
@@ -264,8 +263,14 @@ mod tests {
                 "HTTP/1.1 503 Service Unavailable\r\n\r\nno",
             ] {
                 let (mut conn, _) = listener.accept().unwrap();
+                // Read the whole request first: closing with unread bytes resets the connection.
+                let mut request = Vec::new();
                 let mut buf = [0u8; 512];
-                let _ = conn.read(&mut buf).unwrap();
+                while !request.ends_with(b"\r\n\r\n") {
+                    let n = conn.read(&mut buf).unwrap();
+                    assert!(n > 0, "client closed before finishing its request");
+                    request.extend_from_slice(&buf[..n]);
+                }
                 conn.write_all(reply.as_bytes()).unwrap();
             }
         });

@@ -278,19 +278,20 @@ impl Results {
         let z = &self.sizes;
         let _ = writeln!(
             md,
-            "| Binary size | {} unstripped | {} stripped | {} unstripped | {} stripped, {} unstripped |",
-            mb(z.binary_unstripped),
-            mb(z.prod_binary),
-            mb(z.binary_unstripped),
-            mb(z.binary_stripped),
-            mb(z.binary_unstripped)
+            "| Binary size | {} | {} | {} | {} |",
+            sizes_cell(&[(z.binary_unstripped, "unstripped")]),
+            sizes_cell(&[(z.prod_binary, "stripped")]),
+            sizes_cell(&[(z.binary_unstripped, "unstripped")]),
+            sizes_cell(&[
+                (z.binary_stripped, "stripped"),
+                (z.binary_unstripped, "unstripped")
+            ])
         );
         let _ = writeln!(
             md,
-            "| Container image size | {} | {} busybox, {} scratch | {} | — |",
+            "| Container image size | {} | {} | {} | — |",
             mb(z.before_image),
-            mb(z.prod_image),
-            mb(z.prod_scratch_image),
+            sizes_cell(&[(z.prod_image, "busybox"), (z.prod_scratch_image, "scratch")]),
             mb(z.dev_image)
         );
         if !self.gogc.is_empty() {
@@ -520,6 +521,20 @@ fn mb(bytes: Option<u64>) -> String {
     bytes.map_or("—".into(), |b| format!("{:.1} MB", b as f64 / 1e6))
 }
 
+/// Labelled sizes in one cell ("14.1 MB stripped, 20.6 MB unstripped"), leaving out the ones
+/// not measured; "—" when none was.
+fn sizes_cell(parts: &[(Option<u64>, &str)]) -> String {
+    let measured: Vec<String> = parts
+        .iter()
+        .filter_map(|(bytes, what)| bytes.map(|b| format!("{} {what}", mb(Some(b)))))
+        .collect();
+    if measured.is_empty() {
+        "—".into()
+    } else {
+        measured.join(", ")
+    }
+}
+
 fn stats_json(s: Stats) -> Json {
     Json::Obj(vec![
         ("median_s".into(), Json::Num(s.median)),
@@ -614,6 +629,22 @@ mod tests {
         });
         r.notes.push(("proto change", "field \"x\" added".into()));
         r
+    }
+
+    #[test]
+    fn size_cells_leave_out_what_was_not_measured() {
+        assert_eq!(sizes_cell(&[(None, "busybox"), (None, "scratch")]), "—");
+        assert_eq!(
+            sizes_cell(&[(Some(17_000_000), "busybox"), (None, "scratch")]),
+            "17.0 MB busybox"
+        );
+        assert_eq!(
+            sizes_cell(&[
+                (Some(14_100_000), "stripped"),
+                (Some(20_600_000), "unstripped")
+            ]),
+            "14.1 MB stripped, 20.6 MB unstripped"
+        );
     }
 
     #[test]

@@ -143,35 +143,25 @@ fn missing_go_is_one_line_naming_the_fix() {
 #[test]
 fn bad_yaml_cites_the_line_and_exits_1() {
     let ws = workspace_copy("bad-yaml");
-    std::fs::write(
-        ws.join("deployments/pixie.yaml"),
-        "build:\n  gogc: 200\n  vendr: true\n",
-    )
-    .unwrap();
-    let out = xtask()
-        .arg("config")
-        .env("PIXIE_WORKSPACE", &ws)
-        .output()
-        .unwrap();
-    let stderr = text(&out).1;
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let config_error = |yaml: &str| {
+        std::fs::write(ws.join("deployments/pixie.yaml"), yaml).unwrap();
+        let out = xtask()
+            .arg("config")
+            .env("PIXIE_WORKSPACE", &ws)
+            .output()
+            .unwrap();
+        let stderr = text(&out).1;
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        stderr
+    };
+    let stderr = config_error("build:\n  gogc: 200\n  vendr: true\n");
     assert!(
         stderr.contains("pixie.yaml is invalid: build: unknown field `vendr`"),
         "{stderr}"
     );
     assert!(stderr.contains("line 3"), "{stderr}");
-    std::fs::write(
-        ws.join("deployments/pixie.yaml"),
-        "run:\n  http_port: [1]\n",
-    )
-    .unwrap();
-    let out = xtask()
-        .arg("config")
-        .env("PIXIE_WORKSPACE", &ws)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out).1.contains("line 2"), "{}", text(&out).1);
+    let stderr = config_error("run:\n  http_port: [1]\n");
+    assert!(stderr.contains("line 2"), "{stderr}");
     std::fs::remove_dir_all(&ws).unwrap();
 }
 

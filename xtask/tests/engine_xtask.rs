@@ -253,3 +253,42 @@ fn clean_removes_what_a_crashed_run_left() {
     ]));
     assert!(volumes.is_empty(), "volumes left: {volumes}");
 }
+
+#[test]
+fn doctor_passes_on_this_machine_and_names_the_fix_when_the_daemon_is_down() {
+    require_engine();
+    let out = xtask().arg("doctor").output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    for check in [
+        "docker CLI",
+        "BuildKit route",
+        "daemon",
+        "compose",
+        "disk",
+        "go",
+    ] {
+        let line = stdout
+            .lines()
+            .find(|l| l[5..].starts_with(check))
+            .unwrap_or_else(|| panic!("no {check} line:\n{stdout}"));
+        assert!(line.starts_with("ok "), "{line}");
+    }
+
+    let out = xtask()
+        .arg("doctor")
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    let daemon = stdout.lines().find(|l| l.contains("daemon")).unwrap();
+    assert!(
+        daemon.starts_with("FAIL") && daemon.contains("start it"),
+        "{daemon}"
+    );
+    assert_eq!(
+        stderr.trim(),
+        "error: builds cannot work until these are fixed: daemon"
+    );
+}

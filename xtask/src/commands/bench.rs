@@ -1,10 +1,13 @@
 //! `bench`: measures the build and reload times the design notes only described in words, for
 //! four setups on the same machine in one run: `before` (deployments/bench/before.Dockerfile,
 //! the slow shape we replaced), `prod` (the xtask's own production build step), `dev` (the dev
-//! image and air hot reload) and `limit` (host `go build` with a warm cache). Everything happens
-//! on a copy of the workspace in target/bench/work; the user's tree is never modified.
+//! image and air hot reload) and `limit` (host `go build` with a warm cache), plus `registry`
+//! (a shared remote builder with a registry cache, see bench/registry.rs) where its tooling is
+//! there. Everything happens on a copy of the workspace in target/bench/work; the user's tree is
+//! never modified.
 
 mod measure;
+mod registry;
 mod report;
 mod stats;
 mod work;
@@ -24,6 +27,7 @@ use crate::exec::{self, Interrupted, Ui};
 use crate::plan::Step;
 use crate::workspace::{Workspace, BENCH_DOCKERFILE as BEFORE_DOCKERFILE};
 use measure::{timed, with_build_flags};
+use registry::{RegistryBench, Tooling};
 use report::{GogcSamples, Results, Scenario, Setup};
 use work::{DependencyBump, ProtoRegen, WorkCopy};
 
@@ -38,7 +42,12 @@ const RELOAD_TIMEOUT: Duration = Duration::from_secs(120);
 #[derive(Args, Debug)]
 #[command(after_long_help = "\
 Setups: before (deployments/bench/before.Dockerfile, the slow shape we replaced), prod (the \
-build-prod step), dev (dev image + air hot reload), limit (host `go build`, warm cache).
+build-prod step), dev (dev image + air hot reload), limit (host `go build`, warm cache), \
+registry (build-prod on the shared remote buildx builder with a registry cache: cold pushes with \
+--cache-to type=registry,mode=max to a docker-registry on loopback, warm_from_registry rebuilds on \
+the emptied builder with --cache-from; needs PIXIE_CI_BUILDER, PIXIE_CI_DOCKER_CONFIG and \
+/usr/bin/docker-registry, i.e. `export $(sudo bash .ci/provision-builders)`; skipped without them, \
+except that --quick under CI fails). It empties only that builder (`docker buildx prune --builder`).
 Scenarios: cold, no_change, code_change, dep_change, proto_change; dev: cold (image build + first \
 start with empty Go caches), no_change (cached image + restart), hot_reload (10 edits per run, \
 file saved -> new answer on /version). Also: binary and image sizes, a GOGC sweep of the host \
@@ -53,6 +62,7 @@ the whole engine (other projects' build caches included). --quick does it once (
 
 Output: a markdown table (printed, and target/bench/bench.md) and target/bench/bench.json:
   {\"before\"|\"prod\"|\"dev\"|\"limit\": {SCENARIO: {\"median_s\", \"min_s\", \"max_s\", \"p95_s\", \"n\"}},
+   \"registry\": {\"cold\"|\"warm_from_registry\": {\"median_s\", \"min_s\", \"max_s\", \"p95_s\", \"n\"}},
    \"sizes\": {\"binary_unstripped_bytes\", \"binary_stripped_bytes\", \"prod_binary_bytes\",
              \"runtime_base_image_bytes\", \"before_image_bytes\", \"prod_image_bytes\",
              \"prod_scratch_image_bytes\", \"dev_image_bytes\"},
@@ -66,7 +76,8 @@ pub struct BenchArgs {
     #[arg(short = 'n', long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub runs: u32,
     /// One run of a subset, to prove the bench works (CI): prod cold/no_change/code_change,
-    /// limit code_change, dev hot_reload with 3 edits; no before, sizes, GOGC sweep or xtask figures.
+    /// limit code_change, dev hot_reload with 3 edits, registry cold/warm_from_registry; no before,
+    /// sizes, GOGC sweep or xtask figures.
     #[arg(long)]
     pub quick: bool,
 }
@@ -90,20 +101,25 @@ fn scenarios(setup: Setup, quick: bool) -> &'static [Scenario] {
         (Setup::Prod, true) => &[Cold, NoChange, CodeChange],
         (Setup::Dev, true) => &[HotReload],
         (Setup::Limit, true) => &[CodeChange],
+        (Setup::Registry, _) => &[Cold, WarmFromRegistry],
     }
 }
 
 /// Round-robin: every setup once per run, so slow drifts of the machine hit them all alike.
-fn schedule(runs: u32, quick: bool) -> Vec<Turn> {
+/// `registry`: whether the registry setup's tooling is there.
+fn schedule(runs: u32, quick: bool, registry: bool) -> Vec<Turn> {
     // Quick: dev first, so its image builds from the warm cache before prod's cold build prunes it.
     let order: &[Setup] = if quick {
-        &[Setup::Dev, Setup::Prod, Setup::Limit]
+        &[Setup::Dev, Setup::Prod, Setup::Limit, Setup::Registry]
     } else {
         &Setup::ALL
     };
     (1..=runs)
         .flat_map(|run| {
-            order.iter().map(move |&setup| Turn {
+            let order = order
+                .iter()
+                .filter(move |&&s| registry || s != Setup::Registry);
+            order.map(move |&setup| Turn {
                 run,
                 setup,
                 scenarios: scenarios(setup, quick),
@@ -137,7 +153,16 @@ fn describe_schedule(turns: &[Turn], quick: bool) -> String {
 
 pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<()> {
     let runs = if args.quick { 1 } else { args.runs };
-    let turns = schedule(runs, args.quick);
+    let tooling = match Tooling::detect() {
+        Ok(tooling) => Some(tooling),
+        Err(missing) => {
+            let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+            let line = registry::skip_or_fail(&missing, args.quick, ci && !ctx.dry_run)?;
+            eprintln!("xtask: {line}");
+            None
+        }
+    };
+    let turns = schedule(runs, args.quick, tooling.is_some());
     if ctx.dry_run {
         print!(
             "# cargo xtask bench: measurements in order (nothing is run in a dry run)\n{}",
@@ -148,6 +173,9 @@ pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<()> {
     ctx.engine.daemon_version()?;
     let started = Instant::now();
     let mut bench = Bench::prepare(ctx, runs, args.quick, &turns)?;
+    if let Some(tooling) = tooling {
+        bench.prepare_registry(tooling)?;
+    }
     if !args.quick {
         bench.measure_xtask(runs)?;
     }
@@ -204,6 +232,8 @@ struct Bench<'a> {
     /// Setups that have built at least once (the others need a warm-up before a warm scenario).
     warm: BTreeSet<Setup>,
     hot_reload_edits: u32,
+    /// The registry setup's registry and base images, when its tooling is there.
+    registry: Option<RegistryBench>,
     results: Results,
 }
 
@@ -252,6 +282,7 @@ impl<'a> Bench<'a> {
             proto: ProtoRegen::CommentEdit,
             warm: BTreeSet::new(),
             hot_reload_edits: if quick { 3 } else { 10 },
+            registry: None,
             results: Results {
                 runs,
                 quick,
@@ -309,6 +340,16 @@ impl<'a> Bench<'a> {
             },
         ));
         notes.push(("noise", "other users of this Docker engine and machine (CI runs, tests) are not paused; their load shows up as spread".into()));
+    }
+
+    fn prepare_registry(&mut self, tooling: Tooling) -> Result<()> {
+        self.ctx
+            .ui
+            .info("bench: starting docker-registry, pushing the base images to it");
+        let registry = RegistryBench::prepare(self.ctx, tooling, &self.ui)?;
+        self.results.notes.push(("registry", registry.note()));
+        self.registry = Some(registry);
+        Ok(())
     }
 
     fn prepare_dependency_bump(&mut self) -> Result<()> {
@@ -418,11 +459,17 @@ impl<'a> Bench<'a> {
                 self.measure_hot_reload(turn.run, runs)?;
                 continue;
             }
-            if scenario != Scenario::Cold && !self.warm.contains(&turn.setup) {
+            let needs_warm_up = !matches!(scenario, Scenario::Cold | Scenario::WarmFromRegistry);
+            if needs_warm_up && !self.warm.contains(&turn.setup) {
                 self.warm_up(turn.setup)?;
             }
             let seconds = match turn.setup {
                 Setup::Dev => self.dev_start(scenario == Scenario::Cold)?,
+                Setup::Registry => {
+                    let registry = self.registry.as_ref().context("no registry prepared")?;
+                    let cold = scenario == Scenario::Cold;
+                    registry.build(&self.copy.ws.root, turn.run, cold, &self.ui)?
+                }
                 setup => {
                     self.apply_change(scenario)?;
                     self.build(setup, scenario == Scenario::Cold)?
@@ -450,7 +497,10 @@ impl<'a> Bench<'a> {
                 self.work.toggle_dependency(bump)?;
             }
             Scenario::ProtoChange => self.work.edit_proto(&self.proto)?,
-            Scenario::Cold | Scenario::NoChange | Scenario::HotReload => {}
+            Scenario::Cold
+            | Scenario::NoChange
+            | Scenario::HotReload
+            | Scenario::WarmFromRegistry => {}
         }
         Ok(())
     }
@@ -485,6 +535,7 @@ impl<'a> Bench<'a> {
             Setup::Prod => build_step(&self.copy, Target::Prod)?,
             Setup::Limit => self.limit_step(),
             Setup::Dev => unreachable!("dev builds its image in dev_start"),
+            Setup::Registry => unreachable!("registry builds through RegistryBench::build"),
         };
         let step = match setup {
             Setup::Limit => step,
@@ -871,7 +922,7 @@ mod tests {
 
     #[test]
     fn runs_alternate_setups_round_robin() {
-        let turns = schedule(2, false);
+        let turns = schedule(2, false, false);
         let order: Vec<(u32, &str)> = turns.iter().map(|t| (t.run, t.setup.key())).collect();
         assert_eq!(
             order,
@@ -896,11 +947,31 @@ mod tests {
 
     #[test]
     fn quick_is_one_run_of_a_subset_without_before() {
-        let turns = schedule(1, true);
+        let turns = schedule(1, true, false);
         let text = describe_schedule(&turns, true);
         assert_eq!(
             text,
             "run 1: dev: hot_reload\nrun 1: prod: cold, no_change, code_change\nrun 1: limit: code_change\n"
+        );
+    }
+
+    #[test]
+    fn registry_runs_last_in_each_round_when_its_tooling_is_there() {
+        let quick = describe_schedule(&schedule(1, true, true), true);
+        assert!(
+            quick.ends_with(
+                "run 1: limit: code_change\nrun 1: registry: cold, warm_from_registry\n"
+            ),
+            "{quick}"
+        );
+        let full: Vec<(u32, &str)> = schedule(2, false, true)
+            .iter()
+            .map(|t| (t.run, t.setup.key()))
+            .filter(|(_, key)| *key == "limit" || *key == "registry")
+            .collect();
+        assert_eq!(
+            full,
+            [(1, "limit"), (1, "registry"), (2, "limit"), (2, "registry")]
         );
     }
 

@@ -17,10 +17,20 @@ pub enum Setup {
     Dev,
     /// Host-native `go build` with a warm build cache: what no container build can beat.
     Limit,
+    /// build-prod on a shared (remote) buildx builder with a registry cache, as CI builds.
+    Registry,
 }
 
 impl Setup {
-    pub const ALL: [Setup; 4] = [Setup::Before, Setup::Prod, Setup::Dev, Setup::Limit];
+    pub const ALL: [Setup; 5] = [
+        Setup::Before,
+        Setup::Prod,
+        Setup::Dev,
+        Setup::Limit,
+        Setup::Registry,
+    ];
+    /// The columns of the main table (registry has a section of its own).
+    const TABLE: [Setup; 4] = [Setup::Before, Setup::Prod, Setup::Dev, Setup::Limit];
 
     pub fn key(self) -> &'static str {
         match self {
@@ -28,6 +38,7 @@ impl Setup {
             Setup::Prod => "prod",
             Setup::Dev => "dev",
             Setup::Limit => "limit",
+            Setup::Registry => "registry",
         }
     }
 
@@ -37,6 +48,7 @@ impl Setup {
             Setup::Prod => "After prod",
             Setup::Dev => "After dev",
             Setup::Limit => "Limit",
+            Setup::Registry => "Registry",
         }
     }
 }
@@ -49,6 +61,8 @@ pub enum Scenario {
     DepChange,
     ProtoChange,
     HotReload,
+    /// The registry setup's rebuild on an emptied builder with --cache-from the registry.
+    WarmFromRegistry,
 }
 
 impl Scenario {
@@ -60,6 +74,7 @@ impl Scenario {
             Scenario::DepChange => "dep_change",
             Scenario::ProtoChange => "proto_change",
             Scenario::HotReload => "hot_reload",
+            Scenario::WarmFromRegistry => "warm_from_registry",
         }
     }
 }
@@ -231,7 +246,7 @@ impl Results {
              Ratios compare medians with Before and with the Limit. — means not measured.\n",
             self.runs
         );
-        let columns: Vec<&str> = Setup::ALL.iter().map(|s| s.column()).collect();
+        let columns: Vec<&str> = Setup::TABLE.iter().map(|s| s.column()).collect();
         let _ = writeln!(
             md,
             "| Aspect | {} |\n|---|---|---|---|---|",
@@ -253,7 +268,7 @@ impl Results {
             ("Proto change", [Scenario::ProtoChange; 4]),
         ];
         for (aspect, scenarios) in rows {
-            let cells: Vec<String> = Setup::ALL
+            let cells: Vec<String> = Setup::TABLE
                 .iter()
                 .zip(scenarios)
                 .map(|(&setup, scenario)| self.time_cell(setup, scenario))
@@ -305,6 +320,7 @@ impl Results {
                 let _ = writeln!(md, "| {} | {time} | {peak} |", g.label());
             }
         }
+        self.registry_section(&mut md);
         let x = &self.xtask;
         if !(x.cold_compile.is_empty() && x.help_binary.is_empty() && x.help_cargo.is_empty()) {
             md.push_str("\n## The xtask itself\n\n| Measure | Time |\n|---|---|\n");
@@ -356,6 +372,42 @@ impl Results {
             }
         }
         md
+    }
+
+    /// Cold vs warm-from-registry on the remote builder, when measured.
+    fn registry_section(&self, md: &mut String) {
+        let cold = self.stats(Setup::Registry, Scenario::Cold);
+        let warm = self.stats(Setup::Registry, Scenario::WarmFromRegistry);
+        if cold.is_none() && warm.is_none() {
+            return;
+        }
+        let show = |s: Option<Stats>| s.map_or("—".into(), range);
+        md.push_str(
+            "\n## Registry cache (remote builder)\n\n| Build (builder emptied first) | Time |\n|---|---|\n",
+        );
+        let _ = writeln!(
+            md,
+            "| cold, pushing with `--cache-to type=registry,…,mode=max` | {} |",
+            show(cold)
+        );
+        let _ = writeln!(
+            md,
+            "| warm from the registry (`--cache-from`) | {} |",
+            show(warm)
+        );
+        if let Some(ratio) = self.registry_speedup() {
+            let _ = writeln!(md, "| ratio cold / warm | {ratio:.1}× |");
+        }
+    }
+
+    /// How many times faster the rebuild from the registry cache is than the cold build (medians).
+    fn registry_speedup(&self) -> Option<f64> {
+        both(
+            self.median(Setup::Registry, Scenario::Cold),
+            self.median(Setup::Registry, Scenario::WarmFromRegistry),
+        )
+        .filter(|(_, w)| *w > 0.0)
+        .map(|(c, w)| c / w)
     }
 
     /// `median (min–max) · ratios` for one setup and scenario.
@@ -427,6 +479,12 @@ impl Results {
                     .map(|((image, binary), base)| {
                         at_most(image as f64, (binary + base) as f64 + 1e6, Unit::Bytes)
                     }),
+            },
+            Check {
+                target: "warm-from-registry rebuild ≥ 5× faster than cold",
+                verdict: self
+                    .registry_speedup()
+                    .map(|r| at_least(r, 5.0, Unit::Times)),
             },
             Check {
                 target: "`--help` warm ≤ 150 ms",
@@ -703,6 +761,41 @@ mod tests {
         assert!(md.contains("| hot reload p95 ≤ 3 s | 2.50 s | ≤ 3.00 s | met (0.50 s to spare) |"));
         assert!(md.contains("| prod image ≤ stripped binary + runtime base + 1 MB | 16.00 MB | ≤ 16.20 MB | met (0.20 MB to spare) |"), "{md}");
         assert!(md.contains("| xtask cold compile ≤ 45 s (2 cores) | — | — | not measured |"));
+    }
+
+    #[test]
+    fn registry_figures_get_json_a_section_and_a_target() {
+        let mut r = sample();
+        let md = r.markdown();
+        assert!(!md.contains("## Registry cache"), "{md}");
+        assert!(md.contains(
+            "| warm-from-registry rebuild ≥ 5× faster than cold | — | — | not measured |"
+        ));
+        for (scenario, value) in [(Scenario::Cold, 50.0), (Scenario::WarmFromRegistry, 1.25)] {
+            r.record(Setup::Registry, scenario, value);
+        }
+        let json = r.json();
+        assert!(
+            json.contains("\"registry\": {\n    \"cold\": {\n      \"median_s\": 50,"),
+            "{json}"
+        );
+        assert!(json.contains("\"warm_from_registry\": {\n      \"median_s\": 1.25,"));
+        let md = r.markdown();
+        assert!(md.contains("## Registry cache (remote builder)"), "{md}");
+        assert!(
+            md.contains("| warm from the registry (`--cache-from`) | 1.25 s |"),
+            "{md}"
+        );
+        assert!(md.contains("| ratio cold / warm | 40.0× |"), "{md}");
+        assert!(md.contains("| warm-from-registry rebuild ≥ 5× faster than cold | 40.0× | ≥ 5.0× | met (35.0× to spare) |"), "{md}");
+        assert!(md.contains(
+            "| Aspect | Before | After prod | After dev | Limit |\n|---|---|---|---|---|\n"
+        ));
+        r.record(Setup::Registry, Scenario::WarmFromRegistry, 48.75);
+        // Median of 1.25 and 48.75 is 25 s: 2× only.
+        assert!(r
+            .markdown()
+            .contains("| 2.0× | ≥ 5.0× | **missed** by 3.0× |"));
     }
 
     #[test]

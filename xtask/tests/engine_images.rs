@@ -9,7 +9,6 @@
 
 mod support;
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -865,18 +864,6 @@ fn air_is_pinned_interrupts_gracefully_and_builds_outside_the_source() {
     }
 }
 
-/// Kills the child (run-dev) when dropped, so a failed assertion leaves no compose up running.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
 #[test]
 fn dev_container_with_air_poll_watches_by_polling_and_reloads_an_edit() {
     require_engine();
@@ -887,35 +874,9 @@ fn dev_container_with_air_poll_watches_by_polling_and_reloads_an_edit() {
     let prefix = format!("xtask-e2e-poll-{}", std::process::id());
     let project = format!("{prefix}-dev");
     let _cleanup = ProjectCleanup(project.clone());
-    let (http, grpc) = (free_port(), free_port());
-    let log_path = ws.join("run-dev.log");
-    let log = File::create(&log_path).unwrap();
-    let mut child = KillOnDrop(
-        xtask()
-            .args([
-                "run-dev",
-                "--http-port",
-                &http.to_string(),
-                "--grpc-port",
-                &grpc.to_string(),
-            ])
-            .env("PIXIE_WORKSPACE", &ws)
-            .env("PIXIE_PROJECT", &prefix)
-            .env("PIXIE_DEV_IMAGE", dev_image)
-            .env("PIXIE_AIR_POLL", "true")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
-    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    let version = || {
-        http_get(http, "/version")
-            .ok()
-            .filter(|(s, _)| *s == 200)
-            .map(|(_, body)| body)
-    };
+    let mut run = RunDev::start(&ws, &prefix, dev_image, &[("PIXIE_AIR_POLL", "true")]);
+    let log = || run.log();
+    let version = || run.version();
     let first = wait_for(Duration::from_secs(300), version);
     assert!(first.is_some(), "run-dev never served:\n{}", log());
 
@@ -943,16 +904,16 @@ fn dev_container_with_air_poll_watches_by_polling_and_reloads_an_edit() {
         version().filter(|b| b.contains("dev-polled"))
     });
     let took = saved.elapsed();
-    sigint(&child.0);
-    let status = wait_for(Duration::from_secs(60), || child.0.try_wait().unwrap());
+    sigint(&run.child);
+    let status = wait_for(Duration::from_secs(60), || run.child.try_wait().unwrap());
     assert!(
         reloaded.is_some(),
         "edit not served within 10 s while polling:\n{}",
-        log()
+        run.log()
     );
     eprintln!(
         "hot reload under polling: edit served after {:.2}s",
         took.as_secs_f64()
     );
-    assert_eq!(status.and_then(|s| s.code()), Some(130), "{}", log());
+    assert_eq!(status.and_then(|s| s.code()), Some(130), "{}", run.log());
 }

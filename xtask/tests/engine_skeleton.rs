@@ -56,32 +56,9 @@ fn run_dev_reloads_an_edit_and_sigint_leaves_no_container_or_network() {
     let prefix = format!("xtask-e2e-{}", std::process::id());
     let project = format!("{prefix}-dev");
     let _cleanup = ProjectCleanup(project.clone());
-    let (http, grpc) = (free_port(), free_port());
-    let log_path = ws.join("run-dev.log");
-    let log = File::create(&log_path).unwrap();
-    let mut child = xtask()
-        .args([
-            "run-dev",
-            "--http-port",
-            &http.to_string(),
-            "--grpc-port",
-            &grpc.to_string(),
-        ])
-        .env("PIXIE_WORKSPACE", &ws)
-        .env("PIXIE_PROJECT", &prefix)
-        .env("PIXIE_DEV_IMAGE", "pixie-core-dev:e2e")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    let version = || {
-        http_get(http, "/version")
-            .ok()
-            .filter(|(s, _)| *s == 200)
-            .map(|(_, body)| body)
-    };
+    let mut run = RunDev::start(&ws, &prefix, "pixie-core-dev:e2e", &[]);
+    let log = || run.log();
+    let version = || run.version();
 
     // First start builds the dev image if needed, downloads modules and compiles.
     let first = wait_for(Duration::from_secs(300), version)
@@ -106,18 +83,18 @@ fn run_dev_reloads_an_edit_and_sigint_leaves_no_container_or_network() {
         saved.elapsed().as_secs_f64()
     );
 
-    sigint(&child);
-    let status =
-        wait_for(Duration::from_secs(60), || child.try_wait().unwrap()).unwrap_or_else(|| {
-            let _ = child.kill();
-            panic!("run-dev did not exit within 60 s of SIGINT:\n{}", log())
-        });
-    assert_eq!(status.code(), Some(130), "{}", log());
+    sigint(&run.child);
+    let status = wait_for(Duration::from_secs(60), || run.child.try_wait().unwrap());
+    let Some(status) = status else {
+        let _ = run.child.kill();
+        panic!("run-dev did not exit within 60 s of SIGINT:\n{}", run.log())
+    };
+    assert_eq!(status.code(), Some(130), "{}", run.log());
     let (containers, networks) = project_leftovers(&project);
     assert!(
         containers.is_empty() && networks.is_empty(),
         "left behind: {containers:?} {networks:?}\n{}",
-        log()
+        run.log()
     );
     let _ = std::fs::remove_dir_all(&ws);
 }

@@ -495,3 +495,64 @@ pub fn edit_default_version(ws: &Path, version: &str) -> std::time::Instant {
     std::fs::write(&source, after).unwrap();
     saved
 }
+
+/// `cargo xtask run-dev` on a workspace copy, its output going to `run-dev.log` there (a file,
+/// not a pipe, which nobody would drain while the test polls).
+pub struct RunDev {
+    pub child: std::process::Child,
+    pub http: u16,
+    log_path: PathBuf,
+}
+
+impl RunDev {
+    /// Starts run-dev under project `{prefix}-dev` on free ports; `env` adds variables.
+    pub fn start(ws: &Path, prefix: &str, dev_image: &str, env: &[(&str, &str)]) -> RunDev {
+        let (http, grpc) = (free_port(), free_port());
+        let log_path = ws.join("run-dev.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let child = xtask()
+            .args([
+                "run-dev",
+                "--http-port",
+                &http.to_string(),
+                "--grpc-port",
+                &grpc.to_string(),
+            ])
+            .env("PIXIE_WORKSPACE", ws)
+            .env("PIXIE_PROJECT", prefix)
+            .env("PIXIE_DEV_IMAGE", dev_image)
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        RunDev {
+            child,
+            http,
+            log_path,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The body of GET /version when it answers 200.
+    pub fn version(&self) -> Option<String> {
+        http_get(self.http, "/version")
+            .ok()
+            .filter(|(s, _)| *s == 200)
+            .map(|(_, body)| body)
+    }
+}
+
+/// A failed assertion must not leave compose up running behind the test.
+impl Drop for RunDev {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

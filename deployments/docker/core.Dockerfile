@@ -26,9 +26,10 @@ RUN mkdir -p /out/rootfs/etc/ssl/certs /out/rootfs/usr/local/share /out/rootfs/t
 ARG GO_MOD_MODE=mod
 # Modules first, keyed on go.mod/go.sum only, so a source edit never downloads again.
 # GOPRIVATE modules authenticate with a netrc passed as a BuildKit secret, never a build arg.
+# Absolute mount targets: Podman 4.x (buildah) rejects relative ones ("must be an absolute path").
 ARG GOPRIVATE=
-RUN --mount=type=bind,source=core/go.mod,target=go.mod \
-    --mount=type=bind,source=core/go.sum,target=go.sum \
+RUN --mount=type=bind,source=core/go.mod,target=/src/core/go.mod \
+    --mount=type=bind,source=core/go.sum,target=/src/core/go.sum \
     --mount=type=cache,target=/go/pkg/mod \
     --mount=type=secret,id=netrc,target=/root/.netrc \
     case "$GO_MOD_MODE" in \

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/binary"
+	"sync"
 	"time"
 )
 
@@ -18,13 +20,45 @@ const (
 
 var idEncoding = base32.NewEncoding(idAlphabet).WithPadding(base32.NoPadding)
 
-func newID(now time.Time) string {
+// idSource hands out IDs in strictly increasing order, with creation times
+// strictly increasing too, so "newest first" by ID is a total order that
+// agrees with created_at even for photos created in the same millisecond.
+type idSource struct {
+	mu   sync.Mutex
+	last time.Time
+	prev [16]byte
+}
+
+func (s *idSource) next() (time.Time, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now().UTC()
+	if !now.After(s.last) {
+		now = s.last.Add(time.Nanosecond)
+	}
+	s.last = now
+	b := newIDBytes(now)
+	if bytes.Compare(b[:], s.prev[:]) <= 0 {
+		// Same millisecond: step the previous ID's random part instead.
+		b = s.prev
+		for i := len(b) - 1; i >= 6; i-- {
+			b[i]++
+			if b[i] != 0 {
+				break
+			}
+		}
+	}
+	s.prev = b
+	return now, idEncoding.EncodeToString(b[:])
+}
+
+func newIDBytes(now time.Time) [16]byte {
 	var b [16]byte
 	var ts [8]byte
 	binary.BigEndian.PutUint64(ts[:], uint64(now.UnixMilli()))
 	copy(b[:6], ts[2:])
 	_, _ = rand.Read(b[6:]) // crypto/rand.Read never fails on supported platforms
-	return idEncoding.EncodeToString(b[:])
+	return b
 }
 
 // ValidID reports whether s is a well-formed photo ID. Only valid IDs are

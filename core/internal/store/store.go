@@ -27,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -83,6 +84,11 @@ type Store struct {
 	db     *bolt.DB
 	logger *slog.Logger
 	closed atomic.Bool
+	ids    idSource
+
+	// thumbMu orders PutThumbnail against Delete, so that a thumbnail
+	// rendered while its photo is deleted is never left behind.
+	thumbMu sync.Mutex
 
 	// crashHook, when set by tests, runs at named points of Create. A hook
 	// that panics simulates the process dying there: no cleanup runs.
@@ -100,6 +106,9 @@ func Open(dir string, logger *slog.Logger) (*Store, error) {
 	// A short lock timeout turns "another process owns this data dir" into an
 	// error instead of a hang.
 	db, err := bolt.Open(filepath.Join(dir, dbFile), 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("another process holds PIXIE_DATA_DIR=%s (its %s is locked); stop that process or use another directory", dir, dbFile)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open metadata db: %w", err)
 	}
@@ -140,13 +149,13 @@ func (s *Store) Create(np NewPhoto) (p Photo, created bool, err error) {
 	sum := sha256.Sum256(np.Data)
 	hash := hex.EncodeToString(sum[:])
 
-	if existing, ok, err := s.lookupSHA256(hash); err != nil || ok {
+	if existing, ok, err := s.FindBySHA256(hash); err != nil || ok {
 		return existing, false, err
 	}
 
-	now := time.Now().UTC()
+	now, id := s.ids.next()
 	p = Photo{
-		ID:          newID(now),
+		ID:          id,
 		Filename:    np.Filename,
 		ContentType: np.ContentType,
 		Size:        int64(len(np.Data)),
@@ -169,7 +178,7 @@ func (s *Store) Create(np NewPhoto) (p Photo, created bool, err error) {
 	var existing Photo
 	err = s.update(func(tx *bolt.Tx) error {
 		// Re-check inside the write transaction: a concurrent upload of the
-		// same bytes may have committed since lookupSHA256.
+		// same bytes may have committed since FindBySHA256.
 		if id := tx.Bucket(bucketBySHA256).Get([]byte(hash)); id != nil {
 			return json.Unmarshal(tx.Bucket(bucketPhotos).Get(id), &existing)
 		}
@@ -278,7 +287,10 @@ func (s *Store) Delete(id string) (Photo, error) {
 	if err := os.Remove(s.originalPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.logger.Warn("remove original", slog.String("id", id), slog.Any("error", err))
 	}
-	if err := os.RemoveAll(s.thumbnailDir(id)); err != nil {
+	s.thumbMu.Lock()
+	err = os.RemoveAll(s.thumbnailDir(id))
+	s.thumbMu.Unlock()
+	if err != nil {
 		s.logger.Warn("remove thumbnails", slog.String("id", id), slog.Any("error", err))
 	}
 	return p, nil
@@ -296,16 +308,29 @@ func (s *Store) Thumbnail(id string, size int) (data []byte, ok bool, err error)
 	return data, err == nil, err
 }
 
-// PutThumbnail caches a thumbnail. A thumbnail written while its photo is
-// being deleted may outlive it until the next Open sweeps it.
+// PutThumbnail caches a thumbnail. It returns ErrNotFound, and writes
+// nothing, once the photo is deleted, even while the deletion is under way.
 func (s *Store) PutThumbnail(id string, size int, data []byte) error {
 	if !ValidID(id) {
 		return ErrNotFound
 	}
-	if err := os.MkdirAll(s.thumbnailDir(id), 0o750); err != nil {
+	tmp, err := s.writeTemp(data)
+	if err != nil {
 		return err
 	}
-	return s.writeFileAtomic(s.thumbnailPath(id, size), data)
+	s.thumbMu.Lock()
+	defer s.thumbMu.Unlock()
+	// Delete drops metadata before it takes thumbMu to remove the
+	// directory, so after this check the directory is ours to fill.
+	if _, err := s.Get(id); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if err := os.MkdirAll(s.thumbnailDir(id), 0o750); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return s.commit(tmp, s.thumbnailPath(id, size))
 }
 
 func (s *Store) originalPath(id string) string {
@@ -329,9 +354,19 @@ func (s *Store) hook(stage string) {
 // writeFileAtomic makes data appear at path completely or not at all, and
 // durably so before it returns.
 func (s *Store) writeFileAtomic(path string, data []byte) error {
+	tmp, err := s.writeTemp(data)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	s.hook("temp-written")
+	return s.commit(tmp, path)
+}
+
+// writeTemp writes data to a new synced file under tmp/ and returns its path.
+func (s *Store) writeTemp(data []byte) (string, error) {
 	f, err := os.CreateTemp(filepath.Join(s.dir, tmpDir), "write-*")
 	if err != nil {
-		return err
+		return "", err
 	}
 	tmp := f.Name()
 	_, err = f.Write(data)
@@ -343,9 +378,13 @@ func (s *Store) writeFileAtomic(path string, data []byte) error {
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+		return "", err
 	}
-	s.hook("temp-written")
+	return tmp, nil
+}
+
+// commit renames tmp to path durably.
+func (s *Store) commit(tmp, path string) error {
 	if err := os.Rename(tmp, path); err != nil {
 		_ = os.Remove(tmp)
 		return err
@@ -366,7 +405,8 @@ func syncDir(dir string) error {
 	return err
 }
 
-func (s *Store) lookupSHA256(hash string) (p Photo, ok bool, err error) {
+// FindBySHA256 returns the photo whose bytes have this lowercase hex SHA-256.
+func (s *Store) FindBySHA256(hash string) (p Photo, ok bool, err error) {
 	err = s.view(func(tx *bolt.Tx) error {
 		id := tx.Bucket(bucketBySHA256).Get([]byte(hash))
 		if id == nil {

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Defaults, exported so documentation and tests can refer to them.
@@ -19,6 +22,15 @@ const (
 	DefaultMaxUploadBytes  = 32 << 20
 	DefaultLogLevel        = "info"
 	DefaultShutdownTimeout = 10 * time.Second
+	DefaultDecodeMemory    = 512 << 20
+	DefaultDecodeWait      = 10 * time.Second
+	DefaultUploadTimeout   = 2 * time.Minute
+	DefaultRPCTimeout      = time.Minute
+
+	// MinDecodeMemory keeps the budget above what a phone photo needs.
+	MinDecodeMemory = 64 << 20
+	// MinAPITokenLen keeps tokens out of reach of guessing.
+	MinAPITokenLen = 16
 )
 
 // Config is the complete runtime configuration.
@@ -30,6 +42,16 @@ type Config struct {
 	LogLevel        slog.Level
 	ShutdownTimeout time.Duration
 	GRPCReflection  bool
+	// DecodeMemory is the process-wide budget for decoding images.
+	DecodeMemory int64
+	// DecodeWait bounds how long a decode queues for budget.
+	DecodeWait time.Duration
+	// UploadTimeout bounds reading one upload's body or stream.
+	UploadTimeout time.Duration
+	// RPCTimeout bounds each other gRPC call.
+	RPCTimeout time.Duration
+	// APIToken, when set, is required as a bearer token for writes.
+	APIToken string
 }
 
 // Error names the offending variable and how to fix it, so the process can
@@ -52,6 +74,10 @@ func Load(getenv func(string) string) (Config, error) {
 		MaxUploadBytes:  DefaultMaxUploadBytes,
 		LogLevel:        slog.LevelInfo,
 		ShutdownTimeout: DefaultShutdownTimeout,
+		DecodeMemory:    DefaultDecodeMemory,
+		DecodeWait:      DefaultDecodeWait,
+		UploadTimeout:   DefaultUploadTimeout,
+		RPCTimeout:      DefaultRPCTimeout,
 	}
 
 	if v := getenv("PIXIE_HTTP_ADDR"); v != "" {
@@ -83,13 +109,36 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		cfg.LogLevel = lvl
 	}
-	if v := getenv("PIXIE_SHUTDOWN_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return cfg, &Error{"PIXIE_SHUTDOWN_TIMEOUT", v, "use a positive Go duration, e.g. 10s or 1m30s"}
-		}
-		cfg.ShutdownTimeout = d
+	durations := []struct {
+		name, example string
+		dst           *time.Duration
+	}{
+		{"PIXIE_SHUTDOWN_TIMEOUT", "10s or 1m30s", &cfg.ShutdownTimeout},
+		{"PIXIE_DECODE_WAIT", "10s", &cfg.DecodeWait},
+		{"PIXIE_UPLOAD_TIMEOUT", "2m", &cfg.UploadTimeout},
+		{"PIXIE_RPC_TIMEOUT", "1m", &cfg.RPCTimeout},
 	}
+	for _, d := range durations {
+		if v := getenv(d.name); v != "" {
+			n, err := time.ParseDuration(v)
+			if err != nil || n <= 0 {
+				return cfg, &Error{d.name, v, "use a positive Go duration, e.g. " + d.example}
+			}
+			*d.dst = n
+		}
+	}
+	if v := getenv("PIXIE_DECODE_MEMORY"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < MinDecodeMemory {
+			return cfg, &Error{"PIXIE_DECODE_MEMORY", v, fmt.Sprintf("use a whole number of bytes of at least %d (64 MiB), e.g. 536870912 for 512 MiB", MinDecodeMemory)}
+		}
+		cfg.DecodeMemory = n
+	}
+	token, err := loadToken(getenv)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.APIToken = token
 	if v := getenv("PIXIE_GRPC_REFLECTION"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -98,6 +147,30 @@ func Load(getenv func(string) string) (Config, error) {
 		cfg.GRPCReflection = b
 	}
 	return cfg, nil
+}
+
+// loadToken reads PIXIE_API_TOKEN or the file named by PIXIE_API_TOKEN_FILE
+// (a compose secret); a trailing newline in the file is ignored. Errors
+// never repeat the token.
+func loadToken(getenv func(string) string) (string, error) {
+	token, file := getenv("PIXIE_API_TOKEN"), getenv("PIXIE_API_TOKEN_FILE")
+	name := "PIXIE_API_TOKEN"
+	switch {
+	case token != "" && file != "":
+		return "", &Error{"PIXIE_API_TOKEN_FILE", file, "set either PIXIE_API_TOKEN or PIXIE_API_TOKEN_FILE, not both"}
+	case file != "":
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return "", &Error{"PIXIE_API_TOKEN_FILE", file, "name a file the process can read: " + err.Error()}
+		}
+		token, name = strings.TrimRight(string(data), "\r\n"), "PIXIE_API_TOKEN_FILE"
+	case token == "":
+		return "", nil
+	}
+	if len(token) < MinAPITokenLen || strings.ContainsFunc(token, unicode.IsSpace) || !utf8.ValidString(token) {
+		return "", &Error{name, "(hidden)", fmt.Sprintf("use a token of at least %d characters without spaces, e.g. from: openssl rand -hex 32", MinAPITokenLen)}
+	}
+	return token, nil
 }
 
 func checkAddr(addr string) error {

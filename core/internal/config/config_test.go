@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +26,10 @@ func TestLoadDefaults(t *testing.T) {
 		MaxUploadBytes:  33554432,
 		LogLevel:        slog.LevelInfo,
 		ShutdownTimeout: 10 * time.Second,
+		DecodeMemory:    512 << 20,
+		DecodeWait:      10 * time.Second,
+		UploadTimeout:   2 * time.Minute,
+		RPCTimeout:      time.Minute,
 	}
 	if cfg != want {
 		t.Fatalf("defaults = %+v, want %+v", cfg, want)
@@ -39,6 +45,11 @@ func TestLoadOverrides(t *testing.T) {
 		"PIXIE_LOG_LEVEL":        "DEBUG",
 		"PIXIE_SHUTDOWN_TIMEOUT": "250ms",
 		"PIXIE_GRPC_REFLECTION":  "true",
+		"PIXIE_DECODE_MEMORY":    "134217728",
+		"PIXIE_DECODE_WAIT":      "3s",
+		"PIXIE_UPLOAD_TIMEOUT":   "30s",
+		"PIXIE_RPC_TIMEOUT":      "5s",
+		"PIXIE_API_TOKEN":        "a-token-of-sixteen+",
 	}))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
@@ -51,6 +62,11 @@ func TestLoadOverrides(t *testing.T) {
 		LogLevel:        slog.LevelDebug,
 		ShutdownTimeout: 250 * time.Millisecond,
 		GRPCReflection:  true,
+		DecodeMemory:    128 << 20,
+		DecodeWait:      3 * time.Second,
+		UploadTimeout:   30 * time.Second,
+		RPCTimeout:      5 * time.Second,
+		APIToken:        "a-token-of-sixteen+",
 	}
 	if cfg != want {
 		t.Fatalf("got %+v, want %+v", cfg, want)
@@ -68,6 +84,12 @@ func TestLoadInvalid(t *testing.T) {
 		"PIXIE_LOG_LEVEL":        "loud",
 		"PIXIE_SHUTDOWN_TIMEOUT": "10",
 		"PIXIE_GRPC_REFLECTION":  "maybe",
+		"PIXIE_DECODE_MEMORY":    "1000", // below the 64 MiB floor
+		"PIXIE_DECODE_WAIT":      "-1s",
+		"PIXIE_UPLOAD_TIMEOUT":   "0s",
+		"PIXIE_RPC_TIMEOUT":      "soon",
+		"PIXIE_API_TOKEN":        "short",
+		"PIXIE_API_TOKEN_FILE":   "/nonexistent/token",
 	}
 	for name, value := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -82,6 +104,53 @@ func TestLoadInvalid(t *testing.T) {
 			msg := err.Error()
 			if !strings.Contains(msg, name) || strings.Contains(msg, "\n") {
 				t.Fatalf("message must be one line naming the variable: %q", msg)
+			}
+		})
+	}
+}
+
+func TestLoadTokenFromFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("0123456789abcdef0123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(env(map[string]string{"PIXIE_API_TOKEN_FILE": file}))
+	if err != nil || cfg.APIToken != "0123456789abcdef0123" {
+		t.Fatalf("token %q, err %v; want the file's first line", cfg.APIToken, err)
+	}
+}
+
+func TestLoadTokenErrorsNeverShowTheToken(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	cases := map[string]struct {
+		env     map[string]string
+		wantVar string
+		wantMsg string
+	}{
+		"both set": {map[string]string{"PIXIE_API_TOKEN": "0123456789abcdef-x", "PIXIE_API_TOKEN_FILE": write("ok", "0123456789abcdef-y")},
+			"PIXIE_API_TOKEN_FILE", "not both"},
+		"empty file":    {map[string]string{"PIXIE_API_TOKEN_FILE": write("empty", "")}, "PIXIE_API_TOKEN_FILE", "at least 16"},
+		"short in file": {map[string]string{"PIXIE_API_TOKEN_FILE": write("short", "secret-7\n")}, "PIXIE_API_TOKEN_FILE", "at least 16"},
+		"inner space":   {map[string]string{"PIXIE_API_TOKEN": "secret-7 secret-7 secret-7"}, "PIXIE_API_TOKEN", "without spaces"},
+		"unreadable":    {map[string]string{"PIXIE_API_TOKEN_FILE": dir}, "PIXIE_API_TOKEN_FILE", "name a file the process can read"},
+		"short env":     {map[string]string{"PIXIE_API_TOKEN": "secret-7"}, "PIXIE_API_TOKEN", "openssl rand -hex 32"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := Load(env(tc.env))
+			var cerr *Error
+			if !errors.As(err, &cerr) || cerr.Var != tc.wantVar || !strings.Contains(err.Error(), tc.wantMsg) {
+				t.Fatalf("err = %v, want %s error mentioning %q", err, tc.wantVar, tc.wantMsg)
+			}
+			if strings.Contains(err.Error(), "secret-7") {
+				t.Fatalf("error shows the token: %v", err)
 			}
 		})
 	}

@@ -13,10 +13,13 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
 	photov1 "github.com/pixie-photos/pixie/core/gen/photo/v1"
+	"github.com/pixie-photos/pixie/core/internal/apitoken"
 	"github.com/pixie-photos/pixie/core/internal/photos"
 )
 
@@ -25,14 +28,31 @@ type Options struct {
 	Photos     *photos.Service
 	Logger     *slog.Logger
 	Reflection bool // off by default: it exposes the full API schema
+	// Token, when enabled, is required for Upload and Delete.
+	Token apitoken.Checker
+	// UploadTimeout bounds an Upload stream; RPCTimeout every unary call.
+	UploadTimeout, RPCTimeout time.Duration
 }
+
+// Connection limits. A client may ping at most every pingMinTime and only
+// while it has calls in flight; idle connections close after maxIdle.
+const (
+	maxConcurrentStreams = 100
+	pingMinTime          = 10 * time.Second
+	maxIdle              = 5 * time.Minute
+	handshakeTimeout     = 10 * time.Second
+)
 
 // NewServer returns a gRPC server with all services registered. The health
 // server is returned so the caller can flip it to NOT_SERVING on shutdown.
 func NewServer(opts Options) (*grpc.Server, *health.Server) {
 	s := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(logUnary(opts.Logger)),
-		grpc.ChainStreamInterceptor(logStream(opts.Logger)),
+		grpc.MaxConcurrentStreams(maxConcurrentStreams),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: pingMinTime}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: maxIdle, Time: time.Minute, Timeout: 20 * time.Second}),
+		grpc.ConnectionTimeout(handshakeTimeout),
+		grpc.ChainUnaryInterceptor(logUnary(opts.Logger), requireToken(opts.Token), unaryDeadline(opts.RPCTimeout)),
+		grpc.ChainStreamInterceptor(logStream(opts.Logger), requireTokenStream(opts.Token), uploadDeadline(opts.UploadTimeout)),
 	)
 	photov1.RegisterPhotoServiceServer(s, &photoService{photos: opts.Photos, logger: opts.Logger})
 
@@ -145,9 +165,11 @@ func (s *photoService) toStatus(ctx context.Context, err error) error {
 		return st.Err() // already a gRPC status, e.g. from stream.Recv
 	}
 	switch {
+	case errors.Is(err, photos.ErrMalformedID):
+		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, photos.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, photos.ErrTooLarge):
+	case errors.Is(err, photos.ErrTooLarge), errors.Is(err, photos.ErrImageTooLarge), errors.Is(err, photos.ErrBusy):
 		return status.Error(codes.ResourceExhausted, err.Error())
 	case errors.Is(err, errRepeatedMetadata):
 		return status.Error(codes.FailedPrecondition, errRepeatedMetadata.Error())
@@ -162,6 +184,83 @@ func (s *photoService) toStatus(ctx context.Context, err error) error {
 	s.logger.ErrorContext(ctx, "internal error", slog.Any("error", err))
 	return status.Error(codes.Internal, "internal error")
 }
+
+// writeMethods are the calls that need the API token.
+var writeMethods = map[string]bool{
+	photov1.PhotoService_Upload_FullMethodName: true,
+	photov1.PhotoService_Delete_FullMethodName: true,
+}
+
+func checkToken(ctx context.Context, token apitoken.Checker, method string) error {
+	if !writeMethods[method] || !token.Enabled() {
+		return nil
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get("authorization"); len(v) == 1 && token.Allows(v[0]) {
+		return nil
+	}
+	return status.Error(codes.Unauthenticated, "this call needs the API token: send metadata authorization: Bearer <PIXIE_API_TOKEN>")
+}
+
+func requireToken(token apitoken.Checker) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if err := checkToken(ctx, token, info.FullMethod); err != nil {
+			return nil, err
+		}
+		return handler(ctx, req)
+	}
+}
+
+func requireTokenStream(token apitoken.Checker) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if err := checkToken(ss.Context(), token, info.FullMethod); err != nil {
+			return err
+		}
+		return handler(srv, ss)
+	}
+}
+
+// unaryDeadline bounds every unary call, whatever deadline the client set.
+func unaryDeadline(d time.Duration) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		ctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		return handler(ctx, req)
+	}
+}
+
+// uploadDeadline bounds an Upload stream. A handler blocked in Recv does not
+// see a context it did not create, so the call is ended from here: once
+// this returns, gRPC finishes the stream and the pending Recv fails.
+// Long-lived streams such as health Watch are left alone.
+func uploadDeadline(d time.Duration) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if info.FullMethod != photov1.PhotoService_Upload_FullMethodName {
+			return handler(srv, ss)
+		}
+		ctx, cancel := context.WithTimeout(ss.Context(), d)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- handler(srv, &contextStream{ServerStream: ss, ctx: ctx}) }()
+		select {
+		case err := <-done:
+			return err
+		case <-ctx.Done():
+			if err := ss.Context().Err(); err != nil {
+				return status.FromContextError(err).Err()
+			}
+			return status.Errorf(codes.DeadlineExceeded, "upload not received within %v (PIXIE_UPLOAD_TIMEOUT); send it faster or raise the limit", d)
+		}
+	}
+}
+
+// contextStream gives a handler a context with the server's deadline.
+type contextStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *contextStream) Context() context.Context { return s.ctx }
 
 func logUnary(logger *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

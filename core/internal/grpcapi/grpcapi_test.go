@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	photov1 "github.com/pixie-photos/pixie/core/gen/photo/v1"
+	"github.com/pixie-photos/pixie/core/internal/config"
 	"github.com/pixie-photos/pixie/core/internal/events"
 	"github.com/pixie-photos/pixie/core/internal/grpcapi"
 	"github.com/pixie-photos/pixie/core/internal/imagetest"
@@ -43,9 +44,11 @@ func start(t *testing.T, maxUploadBytes int64, reflection bool) *env {
 		t.Fatal(err)
 	}
 	srv, _ := grpcapi.NewServer(grpcapi.Options{
-		Photos:     photos.New(st, &events.Bus{}, maxUploadBytes),
-		Logger:     logger,
-		Reflection: reflection,
+		Photos:        photos.New(st, &events.Bus{}, photos.Limits{MaxUploadBytes: maxUploadBytes, DecodeMemory: config.DefaultDecodeMemory, DecodeWait: config.DefaultDecodeWait}),
+		Logger:        logger,
+		Reflection:    reflection,
+		UploadTimeout: config.DefaultUploadTimeout,
+		RPCTimeout:    config.DefaultRPCTimeout,
 	})
 	lis := bufconn.Listen(1 << 20)
 	go func() { _ = srv.Serve(lis) }()
@@ -252,13 +255,18 @@ func TestBadArgumentsAndUnknownIDs(t *testing.T) {
 		expectCode(t, err, codes.InvalidArgument)
 	}
 
-	for _, unknown := range []string{strings.Repeat("0", 26), "", "../../etc/passwd"} {
-		_, err := e.client.Get(ctx, &photov1.GetRequest{Id: unknown})
-		expectCode(t, err, codes.NotFound)
-		_, err = e.client.Delete(ctx, &photov1.DeleteRequest{Id: unknown})
-		expectCode(t, err, codes.NotFound)
-		_, err = e.client.GetThumbnail(ctx, &photov1.GetThumbnailRequest{Id: unknown})
-		expectCode(t, err, codes.NotFound)
+	expectIDCode := func(id string, want codes.Code) {
+		t.Helper()
+		_, err := e.client.Get(ctx, &photov1.GetRequest{Id: id})
+		expectCode(t, err, want)
+		_, err = e.client.Delete(ctx, &photov1.DeleteRequest{Id: id})
+		expectCode(t, err, want)
+		_, err = e.client.GetThumbnail(ctx, &photov1.GetThumbnailRequest{Id: id})
+		expectCode(t, err, want)
+	}
+	expectIDCode(strings.Repeat("0", 26), codes.NotFound)
+	for _, malformed := range []string{"", "../../etc/passwd", strings.Repeat("0", 25), strings.Repeat("U", 26)} {
+		expectIDCode(malformed, codes.InvalidArgument)
 	}
 }
 

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/pixie-photos/pixie/core/internal/apitoken"
 	"github.com/pixie-photos/pixie/core/internal/buildinfo"
 	"github.com/pixie-photos/pixie/core/internal/photos"
 )
@@ -22,17 +24,20 @@ type Options struct {
 	Photos *photos.Service
 	Ready  Readiness
 	Logger *slog.Logger
+	// Token, when enabled, guards every method other than GET and HEAD.
+	Token apitoken.Checker
 }
 
 type api struct {
 	photos *photos.Service
 	ready  Readiness
 	logger *slog.Logger
+	token  apitoken.Checker
 }
 
 // New returns the HTTP handler for all routes.
 func New(opts Options) http.Handler {
-	a := &api{photos: opts.Photos, ready: opts.Ready, logger: opts.Logger}
+	a := &api{photos: opts.Photos, ready: opts.Ready, logger: opts.Logger, token: opts.Token}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.HandleFunc("GET /readyz", a.readyz)
@@ -43,8 +48,76 @@ func New(opts Options) http.Handler {
 	mux.HandleFunc("GET /api/photos/{id}/original", a.original)
 	mux.HandleFunc("GET /api/photos/{id}/thumbnail", a.thumbnail)
 	mux.HandleFunc("DELETE /api/photos/{id}", a.delete)
-	return a.logRequests(secureHeaders(mux))
+	return a.logRequests(secureHeaders(jsonErrors(a.requireToken(mux))))
 }
+
+// requireToken answers 401 to writes without the API token. Reads, and so
+// the probes, stay open.
+func (a *api) requireToken(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !a.token.Allows(r.Header.Get("Authorization")) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="pixie"`)
+			writeJSON(w, http.StatusUnauthorized, errorJSON{Error: "this request needs the API token: send Authorization: Bearer <PIXIE_API_TOKEN>"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// jsonErrors turns the plain-text errors that net/http writes itself (404
+// and 405 from the router, 416 from range requests) into the API's JSON.
+func jsonErrors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		jw := &jsonErrorWriter{ResponseWriter: w}
+		next.ServeHTTP(jw, r)
+		jw.finish()
+	})
+}
+
+type jsonErrorWriter struct {
+	http.ResponseWriter
+	status  int  // 0 until WriteHeader
+	rewrite bool // holding back a plain-text error to resend as JSON
+	text    []byte
+}
+
+func (w *jsonErrorWriter) WriteHeader(code int) {
+	if w.status != 0 {
+		return
+	}
+	w.status = code
+	if code >= 400 && !strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
+		w.rewrite = true
+		return // finish sends it
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *jsonErrorWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.rewrite {
+		w.text = append(w.text, p[:min(len(p), 1024-len(w.text))]...)
+		return len(p), nil
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *jsonErrorWriter) finish() {
+	if !w.rewrite {
+		return
+	}
+	msg := strings.TrimSpace(string(w.text))
+	if msg == "" {
+		msg = http.StatusText(w.status)
+	}
+	w.Header().Del("Content-Length")
+	writeJSON(w.ResponseWriter, w.status, errorJSON{Error: msg})
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *jsonErrorWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -1,13 +1,16 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pixie-photos/pixie/core/internal/photos"
@@ -71,7 +74,7 @@ func (a *api) upload(w http.ResponseWriter, r *http.Request) {
 		}
 		if err != nil {
 			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
+			if errors.As(err, &tooBig) || errors.Is(err, os.ErrDeadlineExceeded) {
 				a.writeServiceError(w, r, err)
 				return
 			}
@@ -81,7 +84,7 @@ func (a *api) upload(w http.ResponseWriter, r *http.Request) {
 		if part.FormName() != "file" {
 			continue // NextPart discards the unread rest of this part
 		}
-		p, created, err := a.photos.Upload(r.Context(), part.FileName(), part)
+		p, created, err := a.photos.Upload(r.Context(), part.FileName(), &bodyDoneReader{part, w})
 		if err != nil {
 			a.writeServiceError(w, r, err)
 			return
@@ -94,6 +97,22 @@ func (a *api) upload(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, code, toJSON(p))
 		return
 	}
+}
+
+// bodyDoneReader lifts the server's read deadline (PIXIE_UPLOAD_TIMEOUT,
+// which cuts off trickled uploads) once the file is in, so that the time
+// spent decoding and storing it is not charged to the client.
+type bodyDoneReader struct {
+	io.Reader
+	w http.ResponseWriter
+}
+
+func (r *bodyDoneReader) Read(p []byte) (int, error) {
+	n, err := r.Reader.Read(p)
+	if err == io.EOF {
+		_ = http.NewResponseController(r.w).SetReadDeadline(time.Time{}) // unsupported only in tests without a server
+	}
+	return n, err
 }
 
 func (a *api) list(w http.ResponseWriter, r *http.Request) {
@@ -155,16 +174,31 @@ func (a *api) thumbnail(w http.ResponseWriter, r *http.Request) {
 		}
 		size = n // the service checks the range
 	}
-	th, err := a.photos.Thumbnail(r.Context(), r.PathValue("id"), size)
+	p, err := a.photos.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
 		a.writeServiceError(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", "image/jpeg")
-	w.Header().Set("Cache-Control", immutableCache)
-	w.Header().Set("Content-Length", strconv.Itoa(len(th.JPEG)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(th.JPEG)
+	h := w.Header()
+	h.Set("Cache-Control", immutableCache)
+	if etag, ok := photos.ThumbnailETag(p, size); ok {
+		h.Set("ETag", etag)
+		// The ETag follows from metadata, so a revalidation costs no render.
+		if inm := r.Header.Get("If-None-Match"); inm == "*" || strings.Contains(inm, etag) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
+	th, err := a.photos.Thumbnail(r.Context(), p.ID, size)
+	if err != nil {
+		h.Del("ETag")
+		h.Del("Cache-Control")
+		a.writeServiceError(w, r, err)
+		return
+	}
+	h.Set("Content-Type", "image/jpeg")
+	// ServeContent handles Range (and conditional requests again).
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(th.JPEG))
 }
 
 func (a *api) delete(w http.ResponseWriter, r *http.Request) {
@@ -188,6 +222,13 @@ func (a *api) writeServiceError(w http.ResponseWriter, r *http.Request, err erro
 	switch {
 	case errors.As(err, &tooBig), errors.Is(err, photos.ErrTooLarge):
 		a.writeError(w, r, http.StatusRequestEntityTooLarge, "upload exceeds the limit of "+strconv.FormatInt(a.photos.MaxUploadBytes(), 10)+" bytes")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		a.writeError(w, r, http.StatusRequestTimeout, "upload not received in time (PIXIE_UPLOAD_TIMEOUT); send it faster or raise the limit")
+	case errors.Is(err, photos.ErrImageTooLarge):
+		a.writeError(w, r, http.StatusRequestEntityTooLarge, err.Error())
+	case errors.Is(err, photos.ErrBusy):
+		w.Header().Set("Retry-After", strconv.Itoa(int(a.photos.RetryAfter().Seconds())))
+		a.writeError(w, r, http.StatusServiceUnavailable, err.Error())
 	case errors.Is(err, photos.ErrNotFound):
 		a.writeError(w, r, http.StatusNotFound, err.Error())
 	case errors.Is(err, photos.ErrUnsupportedType):

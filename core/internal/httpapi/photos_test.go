@@ -10,9 +10,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/pixie-photos/pixie/core/internal/config"
 	"github.com/pixie-photos/pixie/core/internal/events"
 	"github.com/pixie-photos/pixie/core/internal/imagetest"
 	"github.com/pixie-photos/pixie/core/internal/photos"
@@ -32,7 +34,7 @@ func newTestAPI(t *testing.T, maxUploadBytes int64) *testAPI {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	svc := photos.New(st, &events.Bus{}, maxUploadBytes)
+	svc := photos.New(st, &events.Bus{}, photos.Limits{MaxUploadBytes: maxUploadBytes, DecodeMemory: config.DefaultDecodeMemory, DecodeWait: config.DefaultDecodeWait})
 	return &testAPI{handler: New(Options{Photos: svc, Ready: st, Logger: discardLogger()}), dir: dir}
 }
 
@@ -347,14 +349,24 @@ func TestThumbnail(t *testing.T) {
 		t.Fatalf("default thumbnail is %v, want 256x128", b)
 	}
 
+	// Every size from 16 to 64 is the 64 step: one rendering, one file.
 	small := a.get(t, "/api/photos/"+p.ID+"/thumbnail?size=16")
 	img, err = jpeg.Decode(bytes.NewReader(small.Body.Bytes()))
-	if err != nil || img.Bounds().Dx() != 16 || img.Bounds().Dy() != 8 {
+	if err != nil || img.Bounds().Dx() != 64 || img.Bounds().Dy() != 32 {
 		t.Fatalf("size=16 thumbnail: %v %v", err, img)
 	}
-	cached, err := os.ReadFile(filepath.Join(a.dir, "thumbnails", p.ID, "16.jpg"))
+	cached, err := os.ReadFile(filepath.Join(a.dir, "thumbnails", p.ID, "64.jpg"))
 	if err != nil || !bytes.Equal(cached, small.Body.Bytes()) {
 		t.Fatalf("thumbnail not cached on disk: %v", err)
+	}
+	for size := 16; size <= photos.MaxThumbnailSize; size += 37 {
+		if rec := a.get(t, "/api/photos/"+p.ID+"/thumbnail?size="+strconv.Itoa(size)); rec.Code != http.StatusOK {
+			t.Fatalf("size=%d: %d", size, rec.Code)
+		}
+	}
+	entries, err := os.ReadDir(filepath.Join(a.dir, "thumbnails", p.ID))
+	if err != nil || len(entries) > len(photos.ThumbnailLadder) {
+		t.Fatalf("%d cached files after every size (err %v), want at most %d", len(entries), err, len(photos.ThumbnailLadder))
 	}
 
 	for _, q := range []string{"size=15", "size=2049", "size=0", "size=-1", "size=big", "size="} {

@@ -6,6 +6,8 @@ package photos
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,9 +15,12 @@ import (
 	"path"
 	"runtime"
 	"strings"
+	"sync"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/sync/semaphore"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	photov1 "github.com/pixie-photos/pixie/core/gen/photo/v1"
@@ -35,8 +40,15 @@ const (
 	maxFilenameBytes     = 255
 )
 
+// ThumbnailLadder holds the only sizes rendered and cached: a request is
+// served the smallest step at least as large, so one photo has at most
+// len(ThumbnailLadder) cached files.
+var ThumbnailLadder = []int{64, 128, 256, 512, 1024, 2048}
+
 var (
-	ErrNotFound        = errors.New("photo not found")
+	ErrNotFound = errors.New("photo not found")
+	// ErrMalformedID is also an ErrNotFound: no photo can have such an id.
+	ErrMalformedID     = fmt.Errorf("%w: the id is malformed (want 26 lowercase base32 characters)", ErrNotFound)
 	ErrInvalidArgument = errors.New("invalid argument")
 	ErrTooLarge        = errors.New("upload too large")
 	ErrUnsupportedType = errors.New("unsupported media type")
@@ -45,41 +57,70 @@ var (
 	// ErrIncompleteUpload means reading the upload itself failed, e.g. the
 	// client went away; the cause is wrapped too.
 	ErrIncompleteUpload = errors.New("incomplete upload")
+	// ErrImageTooLarge means decoding the image would need more memory than
+	// the whole decode budget, or more pixels than allowed: it never fits.
+	ErrImageTooLarge = errors.New("image too large to decode")
+	// ErrBusy means the decode budget stayed full for the whole wait;
+	// retrying later can succeed.
+	ErrBusy = errors.New("busy decoding other images")
 )
+
+// Limits bound what one request and the whole process may use.
+type Limits struct {
+	MaxUploadBytes int64
+	// DecodeMemory is the budget shared by every decode in the process.
+	DecodeMemory int64
+	// DecodeWait is how long a decode waits for budget before ErrBusy.
+	DecodeWait time.Duration
+}
 
 // Service is safe for concurrent use.
 type Service struct {
-	store          *store.Store
-	bus            *events.Bus
-	maxUploadBytes int64
-	// decodeSlots bounds concurrent full-size decodes for thumbnails: a grid
-	// of cold thumbnails must not decode hundreds of originals at once.
+	store  *store.Store
+	bus    *events.Bus
+	limits Limits
+	// budget holds DecodeMemory bytes; each decode reserves its estimated
+	// cost first, so concurrent decodes never sum past it.
+	budget *semaphore.Weighted
+	// decodeSlots bounds concurrent thumbnail renders to the CPUs: a grid of
+	// cold thumbnails must not decode hundreds of originals at once.
 	decodeSlots chan struct{}
+
+	mu sync.Mutex
+	// uploading maps the SHA-256 of uploads being checked to a channel
+	// closed when that check ends, so identical bytes are decoded once.
+	uploading map[string]chan struct{}
 }
 
 // New returns a Service storing into st and publishing to bus.
-func New(st *store.Store, bus *events.Bus, maxUploadBytes int64) *Service {
+func New(st *store.Store, bus *events.Bus, limits Limits) *Service {
 	return &Service{
-		store:          st,
-		bus:            bus,
-		maxUploadBytes: maxUploadBytes,
-		decodeSlots:    make(chan struct{}, runtime.GOMAXPROCS(0)),
+		store:       st,
+		bus:         bus,
+		limits:      limits,
+		budget:      semaphore.NewWeighted(limits.DecodeMemory),
+		decodeSlots: make(chan struct{}, runtime.GOMAXPROCS(0)),
+		uploading:   map[string]chan struct{}{},
 	}
 }
 
 // MaxUploadBytes is the largest accepted original.
-func (s *Service) MaxUploadBytes() int64 { return s.maxUploadBytes }
+func (s *Service) MaxUploadBytes() int64 { return s.limits.MaxUploadBytes }
+
+// RetryAfter is a fair time for a client to wait after ErrBusy.
+func (s *Service) RetryAfter() time.Duration { return max(time.Second, s.limits.DecodeWait) }
 
 // Upload reads one image from r, checks that it is a complete image of a
 // supported type, and stores it. Identical bytes return the existing photo
-// with created == false. Nothing is stored when any check fails.
+// with created == false, found by hash before anything is decoded. Nothing
+// is stored when any check fails.
 func (s *Service) Upload(ctx context.Context, filename string, r io.Reader) (p store.Photo, created bool, err error) {
-	data, err := io.ReadAll(io.LimitReader(r, s.maxUploadBytes+1))
+	data, err := io.ReadAll(io.LimitReader(r, s.limits.MaxUploadBytes+1))
 	if err != nil {
 		return store.Photo{}, false, fmt.Errorf("%w: %w", ErrIncompleteUpload, err)
 	}
-	if int64(len(data)) > s.maxUploadBytes {
-		return store.Photo{}, false, fmt.Errorf("%w: limit is %d bytes", ErrTooLarge, s.maxUploadBytes)
+	if int64(len(data)) > s.limits.MaxUploadBytes {
+		return store.Photo{}, false, fmt.Errorf("%w: limit is %d bytes", ErrTooLarge, s.limits.MaxUploadBytes)
 	}
 	if len(data) == 0 {
 		return store.Photo{}, false, fmt.Errorf("%w: empty file", ErrInvalidImage)
@@ -88,16 +129,27 @@ func (s *Service) Upload(ctx context.Context, filename string, r io.Reader) (p s
 	if err != nil {
 		return store.Photo{}, false, fmt.Errorf("%w: %v", ErrUnsupportedType, err)
 	}
-	img, err := imaging.Decode(data, contentType)
+	sum := sha256.Sum256(data)
+	hash := hex.EncodeToString(sum[:])
+	done, err := s.claimUpload(ctx, hash)
 	if err != nil {
-		return store.Photo{}, false, fmt.Errorf("%w: %v", ErrInvalidImage, err)
+		return store.Photo{}, false, err
 	}
-	bounds := img.Bounds()
+	if done == nil { // already stored
+		p, _, err := s.store.FindBySHA256(hash)
+		return p, false, storeError(err)
+	}
+	defer s.releaseUpload(hash, done)
+
+	width, height, err := s.check(ctx, data, contentType)
+	if err != nil {
+		return store.Photo{}, false, err
+	}
 	p, created, err = s.store.Create(store.NewPhoto{
 		Filename:    SanitizeFilename(filename),
 		ContentType: contentType,
-		Width:       bounds.Dx(),
-		Height:      bounds.Dy(),
+		Width:       width,
+		Height:      height,
 		Data:        data,
 	})
 	if err != nil {
@@ -109,14 +161,104 @@ func (s *Service) Upload(ctx context.Context, filename string, r io.Reader) (p s
 	return p, created, nil
 }
 
+// claimUpload makes the caller the only one checking bytes with this hash.
+// It returns a nil channel when those bytes are already stored, possibly by
+// an upload it waited for.
+func (s *Service) claimUpload(ctx context.Context, hash string) (chan struct{}, error) {
+	for {
+		if _, ok, err := s.store.FindBySHA256(hash); err != nil {
+			return nil, storeError(err)
+		} else if ok {
+			return nil, nil
+		}
+		s.mu.Lock()
+		other, busy := s.uploading[hash]
+		if !busy {
+			mine := make(chan struct{})
+			s.uploading[hash] = mine
+			s.mu.Unlock()
+			return mine, nil
+		}
+		s.mu.Unlock()
+		select {
+		case <-other:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (s *Service) releaseUpload(hash string, done chan struct{}) {
+	s.mu.Lock()
+	delete(s.uploading, hash)
+	s.mu.Unlock()
+	close(done)
+}
+
+// check fully decodes data within the decode budget and returns its size.
+func (s *Service) check(ctx context.Context, data []byte, contentType string) (width, height int, err error) {
+	h, err := s.inspect(data, contentType)
+	if err != nil {
+		return 0, 0, err
+	}
+	release, err := s.reserve(ctx, h, h.DecodeBytes)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer release()
+	img, err := imaging.Decode(data, contentType)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%w: %v", ErrInvalidImage, err)
+	}
+	b := img.Bounds()
+	return b.Dx(), b.Dy(), nil
+}
+
+func (s *Service) inspect(data []byte, contentType string) (imaging.Header, error) {
+	h, err := imaging.Inspect(data, contentType)
+	switch {
+	case errors.Is(err, imaging.ErrTooManyPixels):
+		return h, fmt.Errorf("%w: %v", ErrImageTooLarge, err)
+	case err != nil:
+		return h, fmt.Errorf("%w: %v", ErrInvalidImage, err)
+	}
+	return h, nil
+}
+
+// reserve takes cost bytes of the decode budget for the image h, waiting at
+// most DecodeWait; the caller must call release when its buffers are dead.
+func (s *Service) reserve(ctx context.Context, h imaging.Header, cost int64) (release func(), err error) {
+	if cost > s.limits.DecodeMemory {
+		return nil, fmt.Errorf("%w: a %v needs about %d MiB to decode, more than the whole decode budget of %d MiB (PIXIE_DECODE_MEMORY)",
+			ErrImageTooLarge, h, mib(cost), mib(s.limits.DecodeMemory))
+	}
+	wait, cancel := context.WithTimeout(ctx, s.limits.DecodeWait)
+	defer cancel()
+	if err := s.budget.Acquire(wait, cost); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%w: the decode budget stayed full for %v; retry later", ErrBusy, s.limits.DecodeWait)
+	}
+	return func() { s.budget.Release(cost) }, nil
+}
+
+func mib(n int64) int64 { return (n + 1<<20 - 1) >> 20 }
+
 // Get returns one photo's metadata.
 func (s *Service) Get(_ context.Context, id string) (store.Photo, error) {
+	if !store.ValidID(id) {
+		return store.Photo{}, ErrMalformedID
+	}
 	p, err := s.store.Get(id)
 	return p, storeError(err)
 }
 
 // OpenOriginal returns the original bytes; the caller closes the file.
 func (s *Service) OpenOriginal(_ context.Context, id string) (*os.File, store.Photo, error) {
+	if !store.ValidID(id) {
+		return nil, store.Photo{}, ErrMalformedID
+	}
 	f, p, err := s.store.OpenOriginal(id)
 	return f, p, storeError(err)
 }
@@ -135,6 +277,9 @@ func (s *Service) List(_ context.Context, limit int, cursor string) ([]store.Pho
 
 // Delete removes a photo and its thumbnails.
 func (s *Service) Delete(ctx context.Context, id string) error {
+	if !store.ValidID(id) {
+		return ErrMalformedID
+	}
 	p, err := s.store.Delete(id)
 	if err != nil {
 		return storeError(err)
@@ -149,22 +294,45 @@ type Thumbnail struct {
 	Width, Height int
 }
 
-// Thumbnail returns a JPEG whose longest side is at most size, generating
-// and caching it on first use.
+// ThumbnailETag is the strong ETag of p's thumbnail for a requested size:
+// its hash and ladder step name the content. ok is false for a size
+// Thumbnail would refuse.
+func ThumbnailETag(p store.Photo, size int) (etag string, ok bool) {
+	if size < MinThumbnailSize || size > MaxThumbnailSize {
+		return "", false
+	}
+	return fmt.Sprintf(`"%s-%d"`, p.SHA256, LadderSize(size)), true
+}
+
+// LadderSize is the ladder step that serves a request for size.
+func LadderSize(size int) int {
+	for _, step := range ThumbnailLadder {
+		if step >= size {
+			return step
+		}
+	}
+	return ThumbnailLadder[len(ThumbnailLadder)-1]
+}
+
+// Thumbnail returns a JPEG whose longest side is the ladder step for size
+// (or the original's, if smaller), generating and caching it on first use.
 func (s *Service) Thumbnail(ctx context.Context, id string, size int) (Thumbnail, error) {
 	if size < MinThumbnailSize || size > MaxThumbnailSize {
 		return Thumbnail{}, fmt.Errorf("%w: size must be between %d and %d", ErrInvalidArgument, MinThumbnailSize, MaxThumbnailSize)
 	}
-	p, err := s.store.Get(id)
+	size = LadderSize(size)
+	p, err := s.Get(ctx, id)
 	if err != nil {
 		return Thumbnail{}, storeError(err)
 	}
 	// Dimensions follow from the metadata, so cache hits need no decoding.
 	w, h := imaging.Fit(p.Width, p.Height, size)
+	th := Thumbnail{Width: w, Height: h}
 	if data, ok, err := s.store.Thumbnail(id, size); err != nil {
 		return Thumbnail{}, storeError(err)
 	} else if ok {
-		return Thumbnail{JPEG: data, Width: w, Height: h}, nil
+		th.JPEG = data
+		return th, nil
 	}
 
 	select {
@@ -173,17 +341,19 @@ func (s *Service) Thumbnail(ctx context.Context, id string, size int) (Thumbnail
 	case <-ctx.Done():
 		return Thumbnail{}, ctx.Err()
 	}
-	data, err := s.renderThumbnail(id, p.ContentType, size)
+	th.JPEG, err = s.renderThumbnail(ctx, id, p.ContentType, size)
 	if err != nil {
 		return Thumbnail{}, err
 	}
-	if err := s.store.PutThumbnail(id, size, data); err != nil {
+	// Fails with ErrNotFound, leaving no file, if the photo was deleted
+	// while it rendered.
+	if err := s.store.PutThumbnail(id, size, th.JPEG); err != nil {
 		return Thumbnail{}, storeError(err)
 	}
-	return Thumbnail{JPEG: data, Width: w, Height: h}, nil
+	return th, nil
 }
 
-func (s *Service) renderThumbnail(id, contentType string, size int) ([]byte, error) {
+func (s *Service) renderThumbnail(ctx context.Context, id, contentType string, size int) ([]byte, error) {
 	f, _, err := s.store.OpenOriginal(id)
 	if err != nil {
 		return nil, storeError(err)
@@ -193,6 +363,15 @@ func (s *Service) renderThumbnail(id, contentType string, size int) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
+	h, err := s.inspect(original, contentType)
+	if err != nil {
+		return nil, fmt.Errorf("stored original %s: %w", id, err)
+	}
+	release, err := s.reserve(ctx, h, h.DecodeBytes+imaging.ThumbnailBytes(h.Width, h.Height, size))
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	img, err := imaging.Decode(original, contentType)
 	if err != nil {
 		return nil, fmt.Errorf("decode stored original %s: %w", id, err)

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	photov1 "github.com/pixie-photos/pixie/core/gen/photo/v1"
+	"github.com/pixie-photos/pixie/core/internal/config"
 	"github.com/pixie-photos/pixie/core/internal/events"
 	"github.com/pixie-photos/pixie/core/internal/imagetest"
 	"github.com/pixie-photos/pixie/core/internal/photos"
@@ -37,7 +38,7 @@ func newFixture(t *testing.T, maxBytes int64) *fixture {
 	t.Cleanup(func() { _ = st.Close() })
 	bus := &events.Bus{}
 	bus.Subscribe(func(_ context.Context, e proto.Message) { f.events = append(f.events, e) })
-	f.svc = photos.New(st, bus, maxBytes)
+	f.svc = photos.New(st, bus, photos.Limits{MaxUploadBytes: maxBytes, DecodeMemory: config.DefaultDecodeMemory, DecodeWait: config.DefaultDecodeWait})
 	return f
 }
 
@@ -230,8 +231,9 @@ func TestThumbnailValidation(t *testing.T) {
 			t.Errorf("size %d: err = %v", size, err)
 		}
 	}
+	// 16 is served by the first ladder step, 64, which the 20×10 fits.
 	small, err := f.svc.Thumbnail(ctx, p.ID, 16)
-	if err != nil || small.Width != 16 || small.Height != 8 {
+	if err != nil || small.Width != 20 || small.Height != 10 {
 		t.Fatalf("size 16: %dx%d err=%v", small.Width, small.Height, err)
 	}
 	big, err := f.svc.Thumbnail(ctx, p.ID, 2048)

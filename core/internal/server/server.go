@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 
+	"github.com/pixie-photos/pixie/core/internal/apitoken"
 	"github.com/pixie-photos/pixie/core/internal/config"
 	"github.com/pixie-photos/pixie/core/internal/events"
 	"github.com/pixie-photos/pixie/core/internal/grpcapi"
@@ -47,7 +48,12 @@ func New(cfg config.Config, logger *slog.Logger) (*Server, error) {
 
 	bus := &events.Bus{}
 	bus.Subscribe(events.LogHandler(logger))
-	svc := photos.New(st, bus, cfg.MaxUploadBytes)
+	svc := photos.New(st, bus, photos.Limits{
+		MaxUploadBytes: cfg.MaxUploadBytes,
+		DecodeMemory:   cfg.DecodeMemory,
+		DecodeWait:     cfg.DecodeWait,
+	})
+	token := apitoken.New(cfg.APIToken)
 
 	s.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -62,13 +68,23 @@ func New(cfg config.Config, logger *slog.Logger) (*Server, error) {
 	}
 
 	s.httpServer = &http.Server{
-		Handler:           httpapi.New(httpapi.Options{Photos: svc, Ready: st, Logger: logger}),
+		Handler:           httpapi.New(httpapi.Options{Photos: svc, Ready: st, Logger: logger, Token: token}),
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// Bounds reading a whole request, so a trickled upload is cut off;
+		// the upload handler lifts it once the file is in.
+		ReadTimeout: cfg.UploadTimeout,
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 
-	s.grpcServer, s.health = grpcapi.NewServer(grpcapi.Options{Photos: svc, Logger: logger, Reflection: cfg.GRPCReflection})
+	s.grpcServer, s.health = grpcapi.NewServer(grpcapi.Options{
+		Photos:        svc,
+		Logger:        logger,
+		Reflection:    cfg.GRPCReflection,
+		Token:         token,
+		UploadTimeout: cfg.UploadTimeout,
+		RPCTimeout:    cfg.RPCTimeout,
+	})
 	return s, nil
 }
 

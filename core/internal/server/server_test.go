@@ -21,14 +21,16 @@ import (
 )
 
 func testConfig(t *testing.T, shutdownTimeout time.Duration) config.Config {
-	return config.Config{
-		HTTPAddr:        "127.0.0.1:0",
-		GRPCAddr:        "127.0.0.1:0",
-		DataDir:         t.TempDir(),
-		MaxUploadBytes:  1 << 20,
-		LogLevel:        slog.LevelDebug,
-		ShutdownTimeout: shutdownTimeout,
+	cfg, err := config.Load(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
 	}
+	cfg.HTTPAddr, cfg.GRPCAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.DataDir = t.TempDir()
+	cfg.MaxUploadBytes = 1 << 20
+	cfg.LogLevel = slog.LevelDebug
+	cfg.ShutdownTimeout = shutdownTimeout
+	return cfg
 }
 
 func startServer(t *testing.T, cfg config.Config) (*server.Server, context.CancelFunc, <-chan error) {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,12 +19,28 @@ import (
 // so the real main (signal handling, exit codes) runs in a child process.
 const runMainEnv = "PIXIE_CORE_TEST_RUN_MAIN"
 
+// realBinary is pixie-core built by TestMain without the race detector or
+// coverage, so memory measurements see what production runs.
+var realBinary string
+
 func TestMain(m *testing.M) {
 	if os.Getenv(runMainEnv) == "1" {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	dir, err := os.MkdirTemp("", "pixie-core-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	realBinary = filepath.Join(dir, "pixie-core")
+	if out, err := exec.Command("go", "build", "-o", realBinary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build pixie-core: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 func mainCommand(t *testing.T, env map[string]string, args ...string) *exec.Cmd {

@@ -240,8 +240,19 @@ func (s *Service) reserve(ctx context.Context, h imaging.Header, cost int64) (re
 		}
 		return nil, fmt.Errorf("%w: the decode budget stayed full for %v; retry later", ErrBusy, s.limits.DecodeWait)
 	}
-	return func() { s.budget.Release(cost) }, nil
+	return func() {
+		if cost >= collectAbove {
+			// Free this decode's buffers before the next waiter allocates
+			// its own; otherwise both are resident until the GC catches up.
+			runtime.GC()
+		}
+		s.budget.Release(cost)
+	}, nil
 }
+
+// collectAbove is the reservation size whose release triggers a collection.
+// Decoded pixels hold no pointers, so with them dead a collection is cheap.
+const collectAbove = 64 << 20
 
 func mib(n int64) int64 { return (n + 1<<20 - 1) >> 20 }
 

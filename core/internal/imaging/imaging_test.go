@@ -5,7 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"image"
+	"image/color"
 	"image/jpeg"
+	"runtime"
 	"testing"
 
 	"github.com/pixie-photos/pixie/core/internal/imagetest"
@@ -118,4 +121,114 @@ func TestThumbnailJPEG(t *testing.T) {
 	if b := decoded.Bounds(); b.Dx() != 64 || b.Dy() != 43 {
 		t.Fatalf("encoded thumbnail is %v", b)
 	}
+}
+
+// allocated returns the bytes fn allocates on the heap.
+func allocated(fn func()) int64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return int64(after.TotalAlloc - before.TotalAlloc)
+}
+
+// The decode budget trusts Inspect's estimate, so it must bound what Decode
+// really allocates, without being so loose that it wastes the budget.
+func TestInspectEstimateBoundsTheDecode(t *testing.T) {
+	cases := []struct {
+		name, contentType, kind string
+		data                    []byte
+	}{
+		{"baseline jpeg", "image/jpeg", "JPEG", imagetest.JPEG(600, 400, 1)},
+		{"progressive jpeg", "image/jpeg", "progressive JPEG", imagetest.ProgressiveJPEG(1000, 1000, 1)},
+		{"gray png", "image/png", "PNG", imagetest.ZeroPNG(2_000_000, 1, 8, 0)},
+		{"16-bit rgba png", "image/png", "16-bit PNG", imagetest.ZeroPNG(1000, 1000, 16, 6)},
+		{"rgba png", "image/png", "PNG", imagetest.ZeroPNG(1000, 1000, 8, 6)},
+		{"lossless webp", "image/webp", "lossless WebP", imagetest.LosslessWebP(1000, 1000)},
+		{"lossy webp", "image/webp", "lossy WebP", imagetest.WebP},
+		{"gif", "image/gif", "GIF", imagetest.FlatGIF(1000, 1000, 1000, 1000, 20)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := imaging.Inspect(tc.data, tc.contentType)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.Kind != tc.kind {
+				t.Errorf("Kind = %q, want %q", h.Kind, tc.kind)
+			}
+			used := allocated(func() {
+				if _, err := imaging.Decode(tc.data, tc.contentType); err != nil {
+					t.Fatal(err)
+				}
+			})
+			t.Logf("%v: estimate %d KiB, decode allocated %d KiB", h, h.DecodeBytes>>10, used>>10)
+			if used > h.DecodeBytes+256<<10 {
+				t.Errorf("decode allocated %d bytes, over the estimate of %d", used, h.DecodeBytes)
+			}
+			if used < h.DecodeBytes/3 {
+				t.Errorf("estimate %d is over 3 times what decode allocated (%d)", h.DecodeBytes, used)
+			}
+		})
+	}
+}
+
+func TestThumbnailMemoryDoesNotGrowWithTheLongSide(t *testing.T) {
+	for _, data := range [][]byte{imagetest.ZeroPNG(4_000_000, 1, 8, 0), imagetest.ZeroPNG(1, 4_000_000, 8, 0)} {
+		img, err := imaging.Decode(data, "image/png")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := img.Bounds()
+		var w, h int
+		used := allocated(func() {
+			if _, w, h, err = imaging.ThumbnailJPEG(img, 256); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if max(w, h) != 256 || min(w, h) != 1 {
+			t.Errorf("%v: thumbnail %dx%d, want 256x1", b, w, h)
+		}
+		if limit := imaging.ThumbnailBytes(b.Dx(), b.Dy(), 256); used > limit || used > 2<<20 {
+			t.Errorf("%v: thumbnail allocated %d bytes; estimate %d, want both under 2 MiB", b, used, limit)
+		}
+	}
+}
+
+func TestThumbnailAveragesAndWhitensTransparency(t *testing.T) {
+	src := image.NewNRGBA(image.Rect(0, 0, 400, 200))
+	for y := range 200 {
+		for x := range 400 {
+			switch {
+			case x < 200:
+				src.SetNRGBA(x, y, color.NRGBA{255, 0, 0, 255})
+			case x < 300:
+				src.SetNRGBA(x, y, color.NRGBA{0, 0, 255, 255})
+			default: // transparent: must come out white
+				src.SetNRGBA(x, y, color.NRGBA{0, 0, 0, 0})
+			}
+		}
+	}
+	data, w, h, err := imaging.ThumbnailJPEG(src, 64)
+	if err != nil || w != 64 || h != 32 {
+		t.Fatalf("thumbnail %dx%d, %v", w, h, err)
+	}
+	img, err := jpeg.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	near := func(x int, want color.RGBA) {
+		t.Helper()
+		r, g, b, _ := img.At(x, 16).RGBA()
+		got := [3]int{int(r >> 8), int(g >> 8), int(b >> 8)}
+		for i, v := range []uint8{want.R, want.G, want.B} {
+			if d := got[i] - int(v); d < -40 || d > 40 {
+				t.Errorf("pixel %d = %v, want about %v", x, got, want)
+				return
+			}
+		}
+	}
+	near(10, color.RGBA{255, 0, 0, 255})
+	near(40, color.RGBA{0, 0, 255, 255})
+	near(60, color.RGBA{255, 255, 255, 255})
 }

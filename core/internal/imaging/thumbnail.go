@@ -31,7 +31,7 @@ func Fit(w, h, size int) (int, int) {
 // of sums. It does not grow with the source, whatever its aspect ratio.
 func ThumbnailBytes(w, h, size int) int64 {
 	dw, dh := Fit(w, h, size)
-	return 24*int64(dw)*int64(dh) + 4*tilePixels + 64*int64(dw)
+	return 24*int64(dw)*int64(dh) + 4*tilePixels + 64*int64(dw) + 64<<10 // + encoder state
 }
 
 // ThumbnailJPEG scales img to fit in size×size and encodes it as JPEG.

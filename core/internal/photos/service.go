@@ -86,6 +86,10 @@ type Service struct {
 	// cold thumbnails must not decode hundreds of originals at once.
 	decodeSlots chan struct{}
 
+	// reservedHook, when set by tests, runs while a decode holds its
+	// reservation, before decoding.
+	reservedHook func()
+
 	mu sync.Mutex
 	// uploading maps the SHA-256 of uploads being checked to a channel
 	// closed when that check ends, so identical bytes are decoded once.
@@ -239,6 +243,9 @@ func (s *Service) reserve(ctx context.Context, h imaging.Header, cost int64) (re
 			return nil, ctx.Err()
 		}
 		return nil, fmt.Errorf("%w: the decode budget stayed full for %v; retry later", ErrBusy, s.limits.DecodeWait)
+	}
+	if s.reservedHook != nil {
+		s.reservedHook()
 	}
 	return func() {
 		if cost >= collectAbove {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -25,10 +26,16 @@ import (
 type fixture struct {
 	svc    *photos.Service
 	dir    string
+	mu     sync.Mutex // uploads may publish concurrently
 	events []proto.Message
 }
 
 func newFixture(t *testing.T, maxBytes int64) *fixture {
+	t.Helper()
+	return newFixtureWith(t, photos.Limits{MaxUploadBytes: maxBytes, DecodeMemory: config.DefaultDecodeMemory, DecodeWait: config.DefaultDecodeWait})
+}
+
+func newFixtureWith(t *testing.T, limits photos.Limits) *fixture {
 	t.Helper()
 	f := &fixture{dir: t.TempDir()}
 	st, err := store.Open(f.dir, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -37,8 +44,12 @@ func newFixture(t *testing.T, maxBytes int64) *fixture {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	bus := &events.Bus{}
-	bus.Subscribe(func(_ context.Context, e proto.Message) { f.events = append(f.events, e) })
-	f.svc = photos.New(st, bus, photos.Limits{MaxUploadBytes: maxBytes, DecodeMemory: config.DefaultDecodeMemory, DecodeWait: config.DefaultDecodeWait})
+	bus.Subscribe(func(_ context.Context, e proto.Message) {
+		f.mu.Lock()
+		f.events = append(f.events, e)
+		f.mu.Unlock()
+	})
+	f.svc = photos.New(st, bus, limits)
 	return f
 }
 

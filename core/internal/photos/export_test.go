@@ -1,0 +1,4 @@
+package photos
+
+// SetReservedHook runs fn while each decode holds its budget reservation.
+func (s *Service) SetReservedHook(fn func()) { s.reservedHook = fn }

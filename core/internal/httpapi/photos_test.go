@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pixie-photos/pixie/core/internal/apitoken"
 	"github.com/pixie-photos/pixie/core/internal/config"
 	"github.com/pixie-photos/pixie/core/internal/events"
 	"github.com/pixie-photos/pixie/core/internal/imagetest"
@@ -23,10 +24,17 @@ import (
 
 type testAPI struct {
 	handler http.Handler
+	svc     *photos.Service
 	dir     string
 }
 
 func newTestAPI(t *testing.T, maxUploadBytes int64) *testAPI {
+	t.Helper()
+	return newTestAPIWith(t, maxUploadBytes, "")
+}
+
+// newTestAPIWith also sets the API token ("" for none).
+func newTestAPIWith(t *testing.T, maxUploadBytes int64, token string) *testAPI {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(dir, discardLogger())
@@ -35,7 +43,7 @@ func newTestAPI(t *testing.T, maxUploadBytes int64) *testAPI {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	svc := photos.New(st, &events.Bus{}, photos.Limits{MaxUploadBytes: maxUploadBytes, DecodeMemory: config.DefaultDecodeMemory, DecodeWait: config.DefaultDecodeWait})
-	return &testAPI{handler: New(Options{Photos: svc, Ready: st, Logger: discardLogger()}), dir: dir}
+	return &testAPI{handler: New(Options{Photos: svc, Ready: st, Logger: discardLogger(), Token: apitoken.New(token)}), svc: svc, dir: dir}
 }
 
 func (a *testAPI) do(t *testing.T, req *http.Request) *httptest.ResponseRecorder {

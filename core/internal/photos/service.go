@@ -399,13 +399,14 @@ func (s *Service) renderThumbnail(ctx context.Context, id, contentType string, s
 }
 
 // SanitizeFilename reduces a client-supplied name to a display-only base
-// name: no directories (either slash style), no control characters, valid
-// UTF-8, at most 255 bytes. It is never used as a path.
+// name: no directories (either slash style), no control or format
+// characters (such as bidi overrides that make "gpj.exe" display as
+// "exe.jpg"), valid UTF-8, at most 255 bytes. It is never used as a path.
 func SanitizeFilename(name string) string {
 	name = strings.ToValidUTF8(name, "")
 	name = path.Base(strings.ReplaceAll(name, `\`, "/"))
 	name = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
 			return -1
 		}
 		return r

@@ -154,18 +154,21 @@ func TestUploadAcceptsExactlyTheLimit(t *testing.T) {
 
 func TestSanitizeFilename(t *testing.T) {
 	cases := map[string]string{
-		"cat.jpg":                    "cat.jpg",
-		"../../etc/passwd":           "passwd",
-		`..\..\windows\win.ini`:      "win.ini",
-		"/abs/path/to/dog.png":       "dog.png",
-		"..":                         "upload",
-		"":                           "upload",
-		"dir/":                       "dir",
-		"bad\x00name\n.gif":          "badname.gif",
-		"  spaced.png ":              "spaced.png",
-		"invalid-\xff-utf8.png":      "invalid--utf8.png",
-		strings.Repeat("é", 200):     strings.Repeat("é", 127),
-		"photos/2024/summer/sea.jpg": "sea.jpg",
+		"cat.jpg":                         "cat.jpg",
+		"../../etc/passwd":                "passwd",
+		`..\..\windows\win.ini`:           "win.ini",
+		"/abs/path/to/dog.png":            "dog.png",
+		"..":                              "upload",
+		"":                                "upload",
+		"dir/":                            "dir",
+		"bad\x00name\n.gif":               "badname.gif",
+		"  spaced.png ":                   "spaced.png",
+		"invalid-\xff-utf8.png":           "invalid--utf8.png",
+		strings.Repeat("é", 200):          strings.Repeat("é", 127),
+		"photos/2024/summer/sea.jpg":      "sea.jpg",
+		"invoice\u202egpj.exe":            "invoicegpj.exe", // right-to-left override
+		"a\u2066b\u2069\u200bc\ufeff.png": "abc.png",        // isolates, zero width space, BOM
+		"\u202e":                          "upload",
 	}
 	for in, want := range cases {
 		if got := photos.SanitizeFilename(in); got != want {

@@ -314,3 +314,15 @@ func TestReflectionWhenEnabled(t *testing.T) {
 		t.Fatalf("reflection enabled but failed: %v", err)
 	}
 }
+
+func TestUploadOverTheDecodeBudgetIsResourceExhausted(t *testing.T) {
+	e := start(t, 8<<20, false)
+	for _, data := range [][]byte{imagetest.ProgressiveJPEG(7000, 7000, 1), imagetest.ZeroPNG(100_000_000, 1, 8, 0)} {
+		_, err := e.upload(t, "big", data, 1<<20)
+		expectCode(t, err, codes.ResourceExhausted)
+		if !strings.Contains(err.Error(), "too large to decode") {
+			t.Fatalf("message %q does not say why", err)
+		}
+	}
+	e.expectNothingStored(t)
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,12 +11,17 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	photov1 "github.com/pixie-photos/pixie/core/gen/photo/v1"
 	"github.com/pixie-photos/pixie/core/internal/config"
 	"github.com/pixie-photos/pixie/core/internal/imagetest"
 )
@@ -56,12 +62,13 @@ func startChild(t *testing.T, env ...string) *child {
 	lines := bufio.NewScanner(stderr)
 	ready := make(chan *child, 1)
 	go func() {
-		for lines.Scan() {
-			var line struct{ Msg, HTTPAddr, GRPCAddr string }
-			var raw map[string]any
-			if json.Unmarshal(lines.Bytes(), &raw) == nil && raw["msg"] == "pixie-core serving" {
-				line.HTTPAddr, _ = raw["http_addr"].(string)
-				line.GRPCAddr, _ = raw["grpc_addr"].(string)
+		for lines.Scan() { // keeps draining stderr so the child never blocks on it
+			var line struct {
+				Msg      string `json:"msg"`
+				HTTPAddr string `json:"http_addr"`
+				GRPCAddr string `json:"grpc_addr"`
+			}
+			if json.Unmarshal(lines.Bytes(), &line) == nil && line.Msg == "pixie-core serving" {
 				ready <- &child{cmd: cmd, httpBase: "http://" + line.HTTPAddr, grpcAddr: line.GRPCAddr}
 			}
 		}
@@ -124,6 +131,34 @@ func (c *child) upload(data []byte) (uploadResult, error) {
 	var p struct{ ID string }
 	_ = json.Unmarshal(raw, &p)
 	return uploadResult{status: resp.StatusCode, id: p.ID, body: strings.TrimSpace(string(raw))}, nil
+}
+
+// uploadGRPC sends data over gRPC Upload in 1 MiB chunks.
+func (c *child) uploadGRPC(data []byte) (uploadResult, error) {
+	conn, err := grpc.NewClient(c.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return uploadResult{}, err
+	}
+	defer conn.Close()
+	stream, err := photov1.NewPhotoServiceClient(conn).Upload(context.Background())
+	if err != nil {
+		return uploadResult{}, err
+	}
+	_ = stream.Send(&photov1.UploadRequest{Payload: &photov1.UploadRequest_Metadata{Metadata: &photov1.UploadMetadata{Filename: "hostile"}}})
+	for chunk := range slices.Chunk(data, 1<<20) {
+		if stream.Send(&photov1.UploadRequest{Payload: &photov1.UploadRequest_Chunk{Chunk: chunk}}) != nil {
+			break // CloseAndRecv reports why
+		}
+	}
+	resp, err := stream.CloseAndRecv()
+	if err != nil {
+		return uploadResult{status: http.StatusInternalServerError, body: err.Error()}, nil
+	}
+	code := http.StatusOK
+	if resp.GetCreated() {
+		code = http.StatusCreated
+	}
+	return uploadResult{status: code, id: resp.GetPhoto().GetId()}, nil
 }
 
 func (c *child) thumbnail(id string, size int) (int, error) {
@@ -228,8 +263,13 @@ func TestHostileImagesStayWithinTheDecodeBudget(t *testing.T) {
 	}
 
 	c.resetPeak(t)
+	// Two over HTTP, two over gRPC: both APIs share the one budget.
 	distinct, err := together(4, func(i int) (uploadResult, error) {
-		return c.upload(imagetest.ProgressiveJPEG(5000, 5000, byte(2+i)))
+		data := imagetest.ProgressiveJPEG(5000, 5000, byte(2+i))
+		if i%2 == 1 {
+			return c.uploadGRPC(data)
+		}
+		return c.upload(data)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -239,7 +279,7 @@ func TestHostileImagesStayWithinTheDecodeBudget(t *testing.T) {
 			t.Fatalf("four distinct at once: %d %s", res.status, res.body)
 		}
 	}
-	check("4 distinct 5000×5000 progressive JPEGs at once")
+	check("4 distinct 5000×5000 progressive JPEGs at once (2 HTTP, 2 gRPC)")
 
 	c.resetPeak(t)
 	same := imagetest.ProgressiveJPEG(5000, 4999, 1)

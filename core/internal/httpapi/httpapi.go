@@ -26,6 +26,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Token, when enabled, guards every method other than GET and HEAD.
 	Token apitoken.Checker
+	// UploadTimeout is the server's ReadTimeout; an upload whose file is
+	// in gets that long again to be checked and stored.
+	UploadTimeout time.Duration
 }
 
 type api struct {
@@ -33,11 +36,13 @@ type api struct {
 	ready  Readiness
 	logger *slog.Logger
 	token  apitoken.Checker
+
+	uploadTimeout time.Duration
 }
 
 // New returns the HTTP handler for all routes.
 func New(opts Options) http.Handler {
-	a := &api{photos: opts.Photos, ready: opts.Ready, logger: opts.Logger, token: opts.Token}
+	a := &api{photos: opts.Photos, ready: opts.Ready, logger: opts.Logger, token: opts.Token, uploadTimeout: opts.UploadTimeout}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.HandleFunc("GET /readyz", a.readyz)

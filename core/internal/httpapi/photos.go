@@ -84,7 +84,7 @@ func (a *api) upload(w http.ResponseWriter, r *http.Request) {
 		if part.FormName() != "file" {
 			continue // NextPart discards the unread rest of this part
 		}
-		p, created, err := a.photos.Upload(r.Context(), part.FileName(), &bodyDoneReader{part, w})
+		p, created, err := a.photos.Upload(r.Context(), part.FileName(), &bodyDoneReader{part, w, a.uploadTimeout})
 		if err != nil {
 			a.writeServiceError(w, r, err)
 			return
@@ -99,18 +99,20 @@ func (a *api) upload(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// bodyDoneReader lifts the server's read deadline (PIXIE_UPLOAD_TIMEOUT,
-// which cuts off trickled uploads) once the file is in, so that the time
-// spent decoding and storing it is not charged to the client.
+// bodyDoneReader restarts the connection's read deadline once the file is
+// in. The server's ReadTimeout (PIXIE_UPLOAD_TIMEOUT) cuts off trickled
+// uploads, but it also bounds the rest of the request, so without this an
+// upload that arrived just in time would be cancelled while it is decoded.
 type bodyDoneReader struct {
 	io.Reader
-	w http.ResponseWriter
+	w     http.ResponseWriter
+	grace time.Duration
 }
 
 func (r *bodyDoneReader) Read(p []byte) (int, error) {
 	n, err := r.Reader.Read(p)
 	if err == io.EOF {
-		_ = http.NewResponseController(r.w).SetReadDeadline(time.Time{}) // unsupported only in tests without a server
+		_ = http.NewResponseController(r.w).SetReadDeadline(time.Now().Add(r.grace)) // unsupported only without a server
 	}
 	return n, err
 }

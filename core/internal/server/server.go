@@ -68,10 +68,10 @@ func New(cfg config.Config, logger *slog.Logger) (*Server, error) {
 	}
 
 	s.httpServer = &http.Server{
-		Handler:           httpapi.New(httpapi.Options{Photos: svc, Ready: st, Logger: logger, Token: token}),
+		Handler:           httpapi.New(httpapi.Options{Photos: svc, Ready: st, Logger: logger, Token: token, UploadTimeout: cfg.UploadTimeout}),
 		ReadHeaderTimeout: 10 * time.Second,
 		// Bounds reading a whole request, so a trickled upload is cut off;
-		// the upload handler lifts it once the file is in.
+		// the upload handler restarts it once the file is in.
 		ReadTimeout: cfg.UploadTimeout,
 		IdleTimeout: 2 * time.Minute,
 		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelWarn),

@@ -26,11 +26,11 @@ import (
 	"github.com/pixie-photos/pixie/core/internal/imagetest"
 )
 
-// memoryOverhead is what the process may use beyond the decode budget: the
-// Go runtime, HTTP/gRPC buffers, uploads held in memory while they are
-// checked (a few MiB here), thumbnails being encoded, and garbage the GC
-// has not returned yet (the server sets a soft memory limit above the
-// budget, so the GC works harder rather than growing past it).
+// memoryOverhead is what the process may use beyond the decode budget
+// (which also covers upload buffers): the Go runtime, HTTP/gRPC buffers,
+// originals read for thumbnails, and garbage the GC has not reused yet (the
+// server sets a soft memory limit above the budget and collects after large
+// decodes, so the GC works harder rather than growing past it).
 const memoryOverhead = 128 << 20
 
 // child is a running pixie-core binary.

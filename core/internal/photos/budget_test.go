@@ -184,3 +184,31 @@ func TestThumbnailOfPhotoDeletedWhileRenderingIsNotFoundAndLeavesNoFile(t *testi
 		t.Fatalf("temp files left behind: %v", entries)
 	}
 }
+
+// The bytes of uploads being received come out of the same budget, so many
+// large uploads at once cannot exhaust memory before any decode starts.
+func TestUploadBuffersDrawOnTheBudget(t *testing.T) {
+	f := budgetFixture(t, 100*time.Millisecond)
+	held, letGo := holdBudget(t, f)
+	// 4000×3750 RGBA: 60 MB of the 64 MiB budget.
+	hogDone := make(chan error, 1)
+	go func() {
+		_, _, err := f.svc.Upload(ctx, "hog.png", bytes.NewReader(imagetest.ZeroPNG(4000, 3750, 8, 6)))
+		hogDone <- err
+	}()
+	<-held
+	// 6 MB cannot be buffered next to it; were it read, it would be refused
+	// as not an image instead.
+	_, _, err := f.svc.Upload(ctx, "big.bin", bytes.NewReader(bytes.Repeat([]byte("x"), 6<<20)))
+	if !errors.Is(err, photos.ErrBusy) {
+		t.Fatalf("err = %v, want ErrBusy", err)
+	}
+	letGo()
+	if err := <-hogDone; err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = f.svc.Upload(ctx, "big.bin", bytes.NewReader(bytes.Repeat([]byte("x"), 6<<20)))
+	if !errors.Is(err, photos.ErrUnsupportedType) {
+		t.Fatalf("with the budget free: err = %v, want ErrUnsupportedType", err)
+	}
+}

@@ -119,10 +119,11 @@ func (s *Service) RetryAfter() time.Duration { return max(time.Second, s.limits.
 // with created == false, found by hash before anything is decoded. Nothing
 // is stored when any check fails.
 func (s *Service) Upload(ctx context.Context, filename string, r io.Reader) (p store.Photo, created bool, err error) {
-	data, err := io.ReadAll(io.LimitReader(r, s.limits.MaxUploadBytes+1))
+	data, releaseData, err := s.readUpload(ctx, r)
 	if err != nil {
-		return store.Photo{}, false, fmt.Errorf("%w: %w", ErrIncompleteUpload, err)
+		return store.Photo{}, false, err
 	}
+	defer releaseData()
 	if int64(len(data)) > s.limits.MaxUploadBytes {
 		return store.Photo{}, false, fmt.Errorf("%w: limit is %d bytes", ErrTooLarge, s.limits.MaxUploadBytes)
 	}
@@ -145,7 +146,7 @@ func (s *Service) Upload(ctx context.Context, filename string, r io.Reader) (p s
 	}
 	defer s.releaseUpload(hash, done)
 
-	width, height, err := s.check(ctx, data, contentType)
+	width, height, err := s.check(ctx, data, contentType, int64(cap(data)))
 	if err != nil {
 		return store.Photo{}, false, err
 	}
@@ -199,13 +200,58 @@ func (s *Service) releaseUpload(hash string, done chan struct{}) {
 	close(done)
 }
 
-// check fully decodes data within the decode budget and returns its size.
-func (s *Service) check(ctx context.Context, data []byte, contentType string) (width, height int, err error) {
+// readUpload reads r into memory, at most MaxUploadBytes+1 bytes, taking
+// budget for its buffer before each time it grows: many large uploads at
+// once wait for each other (then fail with ErrBusy) instead of exhausting
+// memory before any decode is even considered.
+func (s *Service) readUpload(ctx context.Context, r io.Reader) (data []byte, release func(), err error) {
+	limit := s.limits.MaxUploadBytes + 1
+	var held int64
+	release = func() { s.budget.Release(held) }
+	grow := func(size int64) error {
+		if err := s.acquire(ctx, size); err != nil {
+			return err
+		}
+		bigger := make([]byte, len(data), size)
+		copy(bigger, data)
+		s.budget.Release(held)
+		data, held = bigger, size
+		return nil
+	}
+	if err := grow(min(uploadChunk, limit)); err != nil {
+		return nil, nil, err
+	}
+	for int64(len(data)) < limit {
+		if len(data) == cap(data) {
+			if err := grow(min(2*held, limit)); err != nil {
+				release()
+				return nil, nil, err
+			}
+		}
+		n, err := r.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			release()
+			return nil, nil, fmt.Errorf("%w: %w", ErrIncompleteUpload, err)
+		}
+	}
+	return data, release, nil
+}
+
+// uploadChunk is the first buffer of an upload; it doubles from there.
+const uploadChunk = 256 << 10
+
+// check fully decodes data within the decode budget, of which the caller
+// already holds held bytes, and returns its size.
+func (s *Service) check(ctx context.Context, data []byte, contentType string, held int64) (width, height int, err error) {
 	h, err := s.inspect(data, contentType)
 	if err != nil {
 		return 0, 0, err
 	}
-	release, err := s.reserve(ctx, h, h.DecodeBytes)
+	release, err := s.reserve(ctx, h, h.DecodeBytes, held)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -229,20 +275,16 @@ func (s *Service) inspect(data []byte, contentType string) (imaging.Header, erro
 	return h, nil
 }
 
-// reserve takes cost bytes of the decode budget for the image h, waiting at
-// most DecodeWait; the caller must call release when its buffers are dead.
-func (s *Service) reserve(ctx context.Context, h imaging.Header, cost int64) (release func(), err error) {
-	if cost > s.limits.DecodeMemory {
+// reserve takes cost bytes of the decode budget for the image h, on top of
+// held bytes the caller has already taken, waiting at most DecodeWait; the
+// caller must call release when its buffers are dead.
+func (s *Service) reserve(ctx context.Context, h imaging.Header, cost, held int64) (release func(), err error) {
+	if cost+held > s.limits.DecodeMemory {
 		return nil, fmt.Errorf("%w: a %v needs about %d MiB to decode, more than the whole decode budget of %d MiB (PIXIE_DECODE_MEMORY)",
-			ErrImageTooLarge, h, mib(cost), mib(s.limits.DecodeMemory))
+			ErrImageTooLarge, h, mib(cost+held), mib(s.limits.DecodeMemory))
 	}
-	wait, cancel := context.WithTimeout(ctx, s.limits.DecodeWait)
-	defer cancel()
-	if err := s.budget.Acquire(wait, cost); err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, fmt.Errorf("%w: the decode budget stayed full for %v; retry later", ErrBusy, s.limits.DecodeWait)
+	if err := s.acquire(ctx, cost); err != nil {
+		return nil, err
 	}
 	if s.reservedHook != nil {
 		s.reservedHook()
@@ -255,6 +297,19 @@ func (s *Service) reserve(ctx context.Context, h imaging.Header, cost int64) (re
 		}
 		s.budget.Release(cost)
 	}, nil
+}
+
+// acquire takes n bytes of the budget, waiting at most DecodeWait.
+func (s *Service) acquire(ctx context.Context, n int64) error {
+	wait, cancel := context.WithTimeout(ctx, s.limits.DecodeWait)
+	defer cancel()
+	if err := s.budget.Acquire(wait, n); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%w: the decode budget stayed full for %v; retry later", ErrBusy, s.limits.DecodeWait)
+	}
+	return nil
 }
 
 // collectAbove is the reservation size whose release triggers a collection.
@@ -385,7 +440,9 @@ func (s *Service) renderThumbnail(ctx context.Context, id, contentType string, s
 	if err != nil {
 		return nil, fmt.Errorf("stored original %s: %w", id, err)
 	}
-	release, err := s.reserve(ctx, h, h.DecodeBytes+imaging.ThumbnailBytes(h.Width, h.Height, size))
+	// The original's bytes are not reserved: decodeSlots bounds how many
+	// renders hold one, and each is at most MaxUploadBytes.
+	release, err := s.reserve(ctx, h, h.DecodeBytes+imaging.ThumbnailBytes(h.Width, h.Height, size), 0)
 	if err != nil {
 		return nil, err
 	}

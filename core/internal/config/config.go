@@ -134,6 +134,12 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		cfg.DecodeMemory = n
 	}
+	// An upload's buffer is reserved from the decode budget, briefly twice
+	// over while it grows.
+	if 2*cfg.MaxUploadBytes > cfg.DecodeMemory {
+		return cfg, &Error{"PIXIE_MAX_UPLOAD_BYTES", strconv.FormatInt(cfg.MaxUploadBytes, 10),
+			fmt.Sprintf("must be at most half of PIXIE_DECODE_MEMORY (%d); lower it or raise PIXIE_DECODE_MEMORY", cfg.DecodeMemory)}
+	}
 	token, err := loadToken(getenv)
 	if err != nil {
 		return cfg, err

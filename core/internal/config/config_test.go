@@ -155,3 +155,14 @@ func TestLoadTokenErrorsNeverShowTheToken(t *testing.T) {
 		})
 	}
 }
+
+func TestUploadLimitMustFitTheDecodeBudget(t *testing.T) {
+	_, err := Load(env(map[string]string{"PIXIE_MAX_UPLOAD_BYTES": "50000000", "PIXIE_DECODE_MEMORY": "67108864"}))
+	var cerr *Error
+	if !errors.As(err, &cerr) || cerr.Var != "PIXIE_MAX_UPLOAD_BYTES" || !strings.Contains(err.Error(), "at most half of PIXIE_DECODE_MEMORY") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := Load(env(map[string]string{"PIXIE_MAX_UPLOAD_BYTES": "33554432", "PIXIE_DECODE_MEMORY": "67108864"})); err != nil {
+		t.Fatalf("exactly half: %v", err)
+	}
+}

@@ -5,8 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +23,7 @@ import (
 
 	photov1 "github.com/pixie-photos/pixie/core/gen/photo/v1"
 	"github.com/pixie-photos/pixie/core/internal/imagetest"
+	"github.com/pixie-photos/pixie/core/internal/store"
 )
 
 const testToken = "test-token-0123456789abcdef"
@@ -230,5 +234,31 @@ func TestGRPCWritesNeedTheToken(t *testing.T) {
 	_, err := client.Delete(with("Bearer "+testToken), &photov1.DeleteRequest{Id: strings.Repeat("0", 26)})
 	if status.Code(err) != codes.NotFound {
 		t.Fatalf("delete with the token reaches the service: %v", err)
+	}
+}
+
+// Thumbnails cached before sizes snapped to the ladder are dropped at start.
+func TestStartDropsThumbnailsOffTheLadder(t *testing.T) {
+	cfg := testConfig(t, 5*time.Second)
+	st, err := store.Open(cfg.DataDir, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := st.Create(store.NewPhoto{Filename: "a.png", ContentType: "image/png", Width: 8, Height: 8, Data: imagetest.PNG(8, 8, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{100, 256} {
+		if err := st.PutThumbnail(p.ID, size, []byte("jpeg")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	startServer(t, cfg)
+	entries, err := os.ReadDir(filepath.Join(cfg.DataDir, "thumbnails", p.ID))
+	if err != nil || len(entries) != 1 || entries[0].Name() != "256.jpg" {
+		t.Fatalf("thumbnails after start: %v, %v; want only 256.jpg", entries, err)
 	}
 }

@@ -45,6 +45,14 @@ func New(cfg config.Config, logger *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, logger: logger, store: st}
+	pruned, err := st.PruneThumbnails(func(size int) bool { return photos.LadderSize(size) == size })
+	if err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("prune thumbnails: %w", err)
+	}
+	if pruned > 0 {
+		logger.Info("removed cached thumbnails of sizes off the ladder", slog.Int("files", pruned))
+	}
 
 	bus := &events.Bus{}
 	bus.Subscribe(events.LogHandler(logger))

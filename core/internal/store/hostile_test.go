@@ -101,3 +101,28 @@ func TestSecondOpenSaysAnotherProcessHoldsTheDataDir(t *testing.T) {
 		t.Fatal(statErr)
 	}
 }
+
+func TestPruneThumbnailsKeepsOnlyWhatKeepAccepts(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	p, _, err := s.Create(newPhoto("prune"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{64, 100, 256, 1999} {
+		if err := s.PutThumbnail(p.ID, size, []byte("jpeg")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stray := filepath.Join(dir, "thumbnails", p.ID, "notes.txt")
+	if err := os.WriteFile(stray, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := s.PruneThumbnails(func(size int) bool { return size == 64 || size == 256 })
+	if err != nil || removed != 3 {
+		t.Fatalf("removed %d, err %v; want 3", removed, err)
+	}
+	if got := strings.Join(dirEntries(t, filepath.Join(dir, "thumbnails", p.ID)), " "); got != "256.jpg 64.jpg" {
+		t.Fatalf("left %q", got)
+	}
+}

@@ -27,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -331,6 +332,36 @@ func (s *Store) PutThumbnail(id string, size int, data []byte) error {
 		return err
 	}
 	return s.commit(tmp, s.thumbnailPath(id, size))
+}
+
+// PruneThumbnails removes cached thumbnails whose size keep rejects, such
+// as sizes cached before thumbnails snapped to a ladder, and returns how
+// many it removed.
+func (s *Store) PruneThumbnails(keep func(size int) bool) (int, error) {
+	s.thumbMu.Lock()
+	defer s.thumbMu.Unlock()
+	dirs, err := os.ReadDir(filepath.Join(s.dir, thumbnailsDir))
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	for _, d := range dirs {
+		files, err := os.ReadDir(s.thumbnailDir(d.Name()))
+		if err != nil {
+			return removed, err
+		}
+		for _, f := range files {
+			size, err := strconv.Atoi(strings.TrimSuffix(f.Name(), ".jpg"))
+			if err == nil && keep(size) {
+				continue
+			}
+			if err := os.Remove(filepath.Join(s.thumbnailDir(d.Name()), f.Name())); err != nil {
+				return removed, err
+			}
+			removed++
+		}
+	}
+	return removed, nil
 }
 
 func (s *Store) originalPath(id string) string {

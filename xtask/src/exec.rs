@@ -1,5 +1,6 @@
 //! Runs a [`Plan`]: captured steps through xshell, streamed ones through duct in their own
-//! process group with Ctrl-C forwarded, cleanup steps always, then a timing summary.
+//! process group with Ctrl-C forwarded, in-process actions here, cleanup steps always, then a
+//! timing summary.
 
 use std::fmt;
 use std::os::unix::process::CommandExt;
@@ -8,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::plan::{Mode, Plan, Step};
+use crate::fsutil;
+use crate::plan::{Action, Mode, Plan, Step, Task};
+use crate::ui::{Timings, Ui};
 
 /// Number of SIGINT/SIGTERM received so far; the handler only counts, the runner acts.
 static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
@@ -34,52 +37,6 @@ pub fn install_interrupt_handler() -> Result<()> {
 
 pub fn interrupted() -> bool {
     INTERRUPTS.load(Ordering::SeqCst) > 0
-}
-
-/// How chatty the xtask itself is (children's output is theirs).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Ui {
-    pub quiet: bool,
-    pub verbose: bool,
-}
-
-impl Ui {
-    pub fn info(&self, message: impl fmt::Display) {
-        if !self.quiet {
-            eprintln!("xtask: {message}");
-        }
-    }
-
-    pub fn detail(&self, message: impl fmt::Display) {
-        if self.verbose && !self.quiet {
-            eprintln!("xtask: {message}");
-        }
-    }
-}
-
-/// How long each step took.
-#[derive(Debug, Default)]
-pub struct Timings {
-    pub steps: Vec<(String, Duration)>,
-}
-
-impl Timings {
-    pub fn total(&self) -> Duration {
-        self.steps.iter().map(|(_, d)| *d).sum()
-    }
-
-    pub fn summary(&self) -> String {
-        let parts: Vec<String> = self
-            .steps
-            .iter()
-            .map(|(label, d)| format!("{label} {:.1}s", d.as_secs_f64()))
-            .collect();
-        format!(
-            "timing: {} | total {:.1}s",
-            parts.join(", "),
-            self.total().as_secs_f64()
-        )
-    }
 }
 
 /// Runs every step in order, stopping at the first failure or Ctrl-C, then the cleanup steps.
@@ -117,7 +74,18 @@ pub fn run(plan: &Plan, ui: &Ui) -> Result<Timings> {
     result.map(|()| timings)
 }
 
-fn run_step(step: &Step, ui: &Ui, timings: &mut Timings) -> Result<()> {
+fn run_step(task: &Task, ui: &Ui, timings: &mut Timings) -> Result<()> {
+    let step = match task {
+        Task::Run(step) => step,
+        Task::Do { label, action } => {
+            ui.info(label);
+            ui.detail(format_args!("$ {}", action.shell_line()));
+            let started = Instant::now();
+            let result = run_action(action, ui);
+            timings.steps.push((label.clone(), started.elapsed()));
+            return result;
+        }
+    };
     ui.info(format_args!("{}", step.label));
     ui.detail(format_args!("$ {}", step.shell_line()));
     let started = Instant::now();
@@ -131,6 +99,47 @@ fn run_step(step: &Step, ui: &Ui, timings: &mut Timings) -> Result<()> {
     };
     timings.steps.push((step.label.clone(), started.elapsed()));
     result
+}
+
+/// The xtask's own steps; their errors are the product's one-line messages, passed on as they are.
+fn run_action(action: &Action, ui: &Ui) -> Result<()> {
+    match action {
+        Action::PortsFree { bind, ports } => {
+            for (port, flag) in ports {
+                if std::net::TcpListener::bind((bind.as_str(), *port)).is_err() {
+                    anyhow::bail!("port {port} on {bind} is already in use; stop what listens there or pick another with {flag}");
+                }
+            }
+            Ok(())
+        }
+        Action::LinkDocker { cli, dir } => {
+            std::fs::create_dir_all(dir)?;
+            let link = dir.join("docker");
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(cli, &link)
+                .with_context(|| format!("cannot link {}", link.display()))
+        }
+        Action::CreateDir(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
+        }
+        Action::RemoveTree(dir) => fsutil::remove_tree(dir),
+        Action::SwapTree { staging, target } => fsutil::swap_in(staging, target),
+        Action::CompareTrees {
+            fresh,
+            committed,
+            name,
+            fix,
+        } => {
+            if !committed.exists() {
+                anyhow::bail!("{name} does not exist; {fix}");
+            }
+            if let Some(difference) = fsutil::first_difference(fresh, committed)? {
+                anyhow::bail!("{name} is stale ({difference}); {fix}");
+            }
+            ui.detail(format_args!("{name} is up to date"));
+            Ok(())
+        }
+    }
 }
 
 /// An exclusive flock(2) on a file; released when dropped (or when the process dies).
@@ -273,8 +282,8 @@ mod tests {
 
     fn plan_of(steps: Vec<Step>, cleanup: Vec<Step>) -> Plan {
         Plan {
-            steps,
-            cleanup,
+            steps: steps.into_iter().map(Task::from).collect(),
+            cleanup: cleanup.into_iter().map(Task::from).collect(),
             notes: vec![],
         }
     }
@@ -359,6 +368,18 @@ mod tests {
             "start\nend\n".repeat(3)
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_taken_port_is_reported_with_the_flag_to_change_it() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let check = Action::PortsFree {
+            bind: "127.0.0.1".into(),
+            ports: vec![(port, "--http-port")],
+        };
+        let message = run_action(&check, &Ui::default()).unwrap_err().to_string();
+        assert_eq!(message, format!("port {port} on 127.0.0.1 is already in use; stop what listens there or pick another with --http-port"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Directory helpers for commands that regenerate a tree (vendor/, gen/): build it beside the
 //! old one, then swap it in with one atomic rename, so an interruption never leaves half a tree.
+//! The plans of those commands remove the staging tree in their cleanup, whatever happened.
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -8,29 +9,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-/// Removes a staging directory when dropped (success, error or Ctrl-C alike).
-pub struct Staging(pub PathBuf);
-
-impl Staging {
-    /// A fresh staging directory path next to `target` (same filesystem, so rename is atomic).
-    pub fn beside(target: &Path) -> Result<Staging> {
-        let name = format!(
-            ".{}.new",
-            target
-                .file_name()
-                .context("target has no name")?
-                .to_string_lossy()
-        );
-        let path = target.with_file_name(name);
-        remove_tree(&path)?;
-        Ok(Staging(path))
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        let _ = remove_tree(&self.0);
-    }
+/// The staging directory next to `target` (same filesystem, so the swap's rename is atomic):
+/// `core/vendor` → `core/.vendor.new`.
+pub fn staging_path(target: &Path) -> Result<PathBuf> {
+    let name = format!(
+        ".{}.new",
+        target
+            .file_name()
+            .context("target has no name")?
+            .to_string_lossy()
+    );
+    Ok(target.with_file_name(name))
 }
 
 /// Removes a tree, making read-only directories (Go's module cache) writable first.
@@ -51,18 +40,13 @@ pub fn remove_tree(path: &Path) -> Result<()> {
 
 /// Puts `staging` in place of `target` atomically: with RENAME_EXCHANGE when `target` exists
 /// (readers see the old tree or the new one, never neither), else a plain rename.
-/// Afterwards `staging` holds the old tree; its [`Staging`] guard removes it.
-pub fn swap_in(staging: &Staging, target: &Path) -> Result<()> {
+/// Afterwards `staging` holds the old tree, for the plan's cleanup to remove.
+pub fn swap_in(staging: &Path, target: &Path) -> Result<()> {
     if !target.exists() {
-        return std::fs::rename(&staging.0, target).with_context(|| {
-            format!(
-                "cannot move {} to {}",
-                staging.0.display(),
-                target.display()
-            )
-        });
+        return std::fs::rename(staging, target)
+            .with_context(|| format!("cannot move {} to {}", staging.display(), target.display()));
     }
-    let from = CString::new(staging.0.as_os_str().as_bytes())?;
+    let from = CString::new(staging.as_os_str().as_bytes())?;
     let to = CString::new(target.as_os_str().as_bytes())?;
     // SAFETY: both pointers are valid NUL-terminated paths for the duration of the call.
     let rc = unsafe {
@@ -78,7 +62,7 @@ pub fn swap_in(staging: &Staging, target: &Path) -> Result<()> {
         return Err(std::io::Error::last_os_error()).with_context(|| {
             format!(
                 "cannot swap {} into {}",
-                staging.0.display(),
+                staging.display(),
                 target.display()
             )
         });
@@ -146,21 +130,25 @@ mod tests {
     }
 
     #[test]
-    fn swap_replaces_the_tree_and_the_guard_removes_the_old_one() {
+    fn swap_replaces_the_tree_and_leaves_the_old_one_in_staging() {
         let base = std::env::temp_dir().join(format!("xtask-fsutil-{}", std::process::id()));
         let target = base.join("vendor");
         tree(&target, &[("old.txt", "old")]);
-        let staging = Staging::beside(&target).unwrap();
-        tree(&staging.0, &[("a/new.txt", "new")]);
+        let staging = staging_path(&target).unwrap();
+        assert_eq!(staging, base.join(".vendor.new"));
+        tree(&staging, &[("a/new.txt", "new")]);
         swap_in(&staging, &target).unwrap();
         assert_eq!(
             std::fs::read_to_string(target.join("a/new.txt")).unwrap(),
             "new"
         );
         assert!(!target.join("old.txt").exists());
-        let old = staging.0.clone();
-        drop(staging);
-        assert!(!old.exists());
+        assert_eq!(
+            std::fs::read_to_string(staging.join("old.txt")).unwrap(),
+            "old"
+        );
+        remove_tree(&staging).unwrap();
+        assert!(!staging.exists());
         std::fs::remove_dir_all(&base).unwrap();
     }
 

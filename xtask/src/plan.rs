@@ -1,5 +1,7 @@
 //! Plain-data description of what a command will run. Commands build a [`Plan`]; `--dry-run`
 //! prints it; [`crate::exec`] runs it. Keeping it data makes every command testable without Docker.
+//! A plan holds child processes ([`Step`]) and the xtask's own in-process [`Action`]s alike, so a
+//! dry run shows both.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -94,8 +96,7 @@ impl Step {
     }
 }
 
-/// Readers for plan tests.
-#[cfg(test)]
+/// Readers for plan tests (argument values are read, never positions parsed back by code).
 impl Step {
     /// The value of an argument that follows `flag` (`--flag value`), for tests.
     pub fn flag_value(&self, flag: &str) -> Option<&str> {
@@ -120,14 +121,138 @@ impl Step {
     }
 }
 
+/// Work the xtask does itself, as a plan step with a printable form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Fails with the fix when a port the service would publish is taken.
+    PortsFree {
+        bind: String,
+        /// Each port with the flag that changes it.
+        ports: Vec<(u16, &'static str)>,
+    },
+    /// `dir/docker` → `cli`: compose v1 runs whatever `docker` is first on PATH.
+    LinkDocker {
+        cli: PathBuf,
+        dir: PathBuf,
+    },
+    CreateDir(PathBuf),
+    /// Removes a tree, making read-only directories (Go's module cache) writable first.
+    RemoveTree(PathBuf),
+    /// Puts `staging` in place of `target` with one atomic rename (see [`crate::fsutil::swap_in`]).
+    SwapTree {
+        staging: PathBuf,
+        target: PathBuf,
+    },
+    /// Fails with `fix` when `committed` differs from the freshly made `fresh`.
+    CompareTrees {
+        fresh: PathBuf,
+        committed: PathBuf,
+        /// How the committed tree is named in messages (`core/vendor`).
+        name: String,
+        fix: String,
+    },
+}
+
+impl Action {
+    /// The nearest shell equivalent, or a comment for what only the xtask does.
+    pub fn shell_line(&self) -> String {
+        let q = |p: &PathBuf| shell_quote(&p.to_string_lossy());
+        match self {
+            Action::PortsFree { bind, ports } => {
+                let list: Vec<String> = ports.iter().map(|(p, _)| format!("{bind}:{p}")).collect();
+                format!(
+                    "# (xtask) fail unless nothing listens on {}",
+                    list.join(", ")
+                )
+            }
+            Action::LinkDocker { cli, dir } => format!(
+                "mkdir -p {} && ln -sfn {} {}",
+                q(dir),
+                q(cli),
+                q(&dir.join("docker"))
+            ),
+            Action::CreateDir(dir) => format!("mkdir -p {}", q(dir)),
+            Action::RemoveTree(dir) => format!("rm -rf {}", q(dir)),
+            Action::SwapTree { staging, target } => format!(
+                "# (xtask) swap {} into {} with one atomic rename (renameat2 RENAME_EXCHANGE)",
+                q(staging),
+                q(target)
+            ),
+            Action::CompareTrees {
+                fresh, committed, ..
+            } => format!("diff -r {} {}", q(fresh), q(committed)),
+        }
+    }
+}
+
+/// One step of a plan: a child process or an in-process action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Task {
+    Run(Step),
+    Do { label: String, action: Action },
+}
+
+impl Task {
+    pub fn label(&self) -> &str {
+        match self {
+            Task::Run(step) => &step.label,
+            Task::Do { label, .. } => label,
+        }
+    }
+
+    /// The child process, if this task runs one.
+    pub fn step(&self) -> Option<&Step> {
+        match self {
+            Task::Run(step) => Some(step),
+            Task::Do { .. } => None,
+        }
+    }
+}
+
+impl From<Step> for Task {
+    fn from(step: Step) -> Task {
+        Task::Run(step)
+    }
+}
+
+/// An in-process action as a plan step.
+pub fn action(label: impl Into<String>, action: Action) -> Task {
+    Task::Do {
+        label: label.into(),
+        action,
+    }
+}
+
 /// A command's steps, run in order, then its cleanup steps whatever happened.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
-    pub steps: Vec<Step>,
+    pub steps: Vec<Task>,
     /// Run after the steps even when one failed or Ctrl-C was pressed (e.g. `compose down`).
-    pub cleanup: Vec<Step>,
+    pub cleanup: Vec<Task>,
     /// Facts the plan was built from that the reader should see (engine chosen, skipped steps).
     pub notes: Vec<String>,
+}
+
+impl Plan {
+    pub fn push(&mut self, task: impl Into<Task>) {
+        self.steps.push(task.into());
+    }
+
+    /// The child processes among the steps, in order (cleanup excluded).
+    pub fn commands(&self) -> Vec<&Step> {
+        self.steps.iter().filter_map(Task::step).collect()
+    }
+
+    /// The in-process actions among the steps, in order.
+    pub fn actions(&self) -> Vec<&Action> {
+        self.steps
+            .iter()
+            .filter_map(|t| match t {
+                Task::Do { action, .. } => Some(action),
+                Task::Run(_) => None,
+            })
+            .collect()
+    }
 }
 
 impl fmt::Display for Plan {
@@ -137,13 +262,21 @@ impl fmt::Display for Plan {
         }
         let mut cwd: Option<&PathBuf> = None;
         let cleanup_starts = self.steps.len();
-        for (index, step) in self.steps.iter().chain(&self.cleanup).enumerate() {
+        for (index, task) in self.steps.iter().chain(&self.cleanup).enumerate() {
             if index == cleanup_starts {
                 writeln!(
                     f,
                     "# always, after the steps above (also on failure or Ctrl-C):"
                 )?;
             }
+            let step = match task {
+                Task::Run(step) => step,
+                Task::Do { label, action } => {
+                    writeln!(f, "# {label}")?;
+                    writeln!(f, "{}", action.shell_line())?;
+                    continue;
+                }
+            };
             if cwd != Some(&step.cwd) {
                 writeln!(f, "cd {}", shell_quote(&step.cwd.to_string_lossy()))?;
                 cwd = Some(&step.cwd);
@@ -217,10 +350,10 @@ mod tests {
     fn display_prints_cd_once_and_cleanup_section() {
         let plan = Plan {
             steps: vec![
-                Step::new("one", "a", "/w").arg("1"),
-                Step::new("two", "b", "/w").arg("2"),
+                Step::new("one", "a", "/w").arg("1").into(),
+                Step::new("two", "b", "/w").arg("2").into(),
             ],
-            cleanup: vec![Step::new("three", "c", "/w")],
+            cleanup: vec![Step::new("three", "c", "/w").into()],
             notes: vec!["docker: /usr/bin/docker".into()],
         };
         let text = plan.to_string();
@@ -228,6 +361,34 @@ mod tests {
         assert!(text.starts_with("# docker: /usr/bin/docker\n"));
         assert!(text.contains("# always, after the steps above"));
         assert!(text.ends_with("# three\nc\n"));
+    }
+
+    #[test]
+    fn actions_print_as_steps_with_their_shell_form() {
+        let plan = Plan {
+            steps: vec![
+                action(
+                    "check ports",
+                    Action::PortsFree {
+                        bind: "127.0.0.1".into(),
+                        ports: vec![(8080, "--http-port")],
+                    },
+                ),
+                action(
+                    "link docker",
+                    Action::LinkDocker {
+                        cli: "/usr/bin/docker".into(),
+                        dir: "/w/shim".into(),
+                    },
+                ),
+            ],
+            ..Plan::default()
+        };
+        assert_eq!(
+            plan.to_string(),
+            "# check ports\n# (xtask) fail unless nothing listens on 127.0.0.1:8080\n\
+             # link docker\nmkdir -p /w/shim && ln -sfn /usr/bin/docker /w/shim/docker\n"
+        );
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub const DEV_COMPOSE: &str = "deployments/docker/compose.dev.yaml";
 #[derive(Debug, Clone)]
 pub struct Workspace {
     pub root: PathBuf,
+    /// What git says about the checkout, read once when the workspace is located.
+    pub stamp: BuildInfo,
 }
 
 /// Version stamp injected into the binary with `-ldflags -X`.
@@ -39,7 +41,13 @@ impl Workspace {
         if !root.join("core").join("go.mod").is_file() {
             bail!("{} is not a pixie workspace (no core/go.mod); run from the repository or set PIXIE_WORKSPACE", root.display());
         }
-        Ok(Workspace { root })
+        Ok(Workspace::at(root))
+    }
+
+    /// The workspace at `root`, with its stamp read from git (`SOURCE_DATE_EPOCH` wins for the date).
+    pub fn at(root: PathBuf) -> Workspace {
+        let stamp = BuildInfo::read(&root);
+        Workspace { root, stamp }
     }
 
     pub fn path(&self, relative: &str) -> PathBuf {
@@ -56,36 +64,6 @@ impl Workspace {
             );
         }
         Ok(path)
-    }
-
-    /// The `go` binary, or an error naming the fix; `purpose` says what needs it.
-    pub fn go(&self, purpose: &str) -> Result<PathBuf> {
-        which::which("go").map_err(|_| {
-            anyhow::anyhow!("Go is not installed (no `go` on PATH), which is needed to {purpose}; install Go 1.26 from https://go.dev/dl/")
-        })
-    }
-
-    pub fn build_info(&self) -> BuildInfo {
-        let git = |args: &[&str]| -> Option<String> {
-            let out = Command::new("git")
-                .arg("-C")
-                .arg(&self.root)
-                .args(args)
-                .output()
-                .ok()?;
-            let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            (out.status.success() && !text.is_empty()).then_some(text)
-        };
-        let epoch = std::env::var("SOURCE_DATE_EPOCH")
-            .ok()
-            .or_else(|| git(&["log", "-1", "--format=%ct"]))
-            .and_then(|s| s.parse::<i64>().ok());
-        BuildInfo {
-            version: git(&["describe", "--tags", "--always", "--dirty"])
-                .unwrap_or_else(|| "dev".into()),
-            commit: git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into()),
-            date: epoch.map(rfc3339_utc).unwrap_or_else(|| "unknown".into()),
-        }
     }
 
     /// A compose project name unique to this checkout, so two clones never share containers.
@@ -113,6 +91,31 @@ impl Workspace {
             folder.trim_matches('-'),
             hash & 0xff_ffff
         )
+    }
+}
+
+impl BuildInfo {
+    fn read(root: &Path) -> BuildInfo {
+        let git = |args: &[&str]| -> Option<String> {
+            let out = Command::new("git")
+                .arg("-C")
+                .arg(root)
+                .args(args)
+                .output()
+                .ok()?;
+            let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            (out.status.success() && !text.is_empty()).then_some(text)
+        };
+        let epoch = std::env::var("SOURCE_DATE_EPOCH")
+            .ok()
+            .or_else(|| git(&["log", "-1", "--format=%ct"]))
+            .and_then(|s| s.parse::<i64>().ok());
+        BuildInfo {
+            version: git(&["describe", "--tags", "--always", "--dirty"])
+                .unwrap_or_else(|| "dev".into()),
+            commit: git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into()),
+            date: epoch.map(rfc3339_utc).unwrap_or_else(|| "unknown".into()),
+        }
     }
 }
 
@@ -151,14 +154,16 @@ mod tests {
 
     #[test]
     fn project_names_are_per_checkout_and_compose_safe() {
-        let a = Workspace {
-            root: "/work/Main Repo".into(),
-        }
-        .project_name("", "dev");
-        let b = Workspace {
-            root: "/tmp/Main Repo".into(),
-        }
-        .project_name("", "dev");
+        let at = |root: &str| Workspace {
+            root: root.into(),
+            stamp: BuildInfo {
+                version: "dev".into(),
+                commit: "unknown".into(),
+                date: "unknown".into(),
+            },
+        };
+        let a = at("/work/Main Repo").project_name("", "dev");
+        let b = at("/tmp/Main Repo").project_name("", "dev");
         assert!(
             a.starts_with("pixie-main-repo-") && a.ends_with("-dev"),
             "{a}"
@@ -167,9 +172,6 @@ mod tests {
         assert!(a
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
-        assert_eq!(
-            Workspace { root: "/x".into() }.project_name("ci42", "prod"),
-            "ci42-prod"
-        );
+        assert_eq!(at("/x").project_name("ci42", "prod"), "ci42-prod");
     }
 }

@@ -3,143 +3,90 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
-use clap::Args;
+use anyhow::Result;
 
-use super::Ctx;
-use crate::config::{Gogc, Overrides};
-use crate::engine::BuildRoute;
-use crate::exec;
+use super::{Command, Live};
+use crate::ctx::{Ctx, Needs, Target};
+use crate::docker::build::{push_step, CacheSpec, DockerBuild, Output, Secret};
 use crate::plan::{Plan, Step};
-use crate::workspace::{DEV_DOCKERFILE, PROD_DOCKERFILE};
+use crate::settings;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    Prod,
-    Dev,
-}
-
-impl Target {
-    pub fn name(self) -> &'static str {
-        match self {
-            Target::Prod => "prod",
-            Target::Dev => "dev",
-        }
-    }
-
-    pub fn dockerfile(self) -> &'static str {
-        match self {
-            Target::Prod => PROD_DOCKERFILE,
-            Target::Dev => DEV_DOCKERFILE,
-        }
-    }
-
-    pub fn image(self, ctx: &Ctx) -> String {
-        match self {
-            Target::Prod => ctx.config.prod_image.value.clone(),
-            Target::Dev => ctx.config.dev_image.value.clone(),
-        }
-    }
-}
-
-/// `build-prod` flags; settings among them (platform, gogc, vendor, builder, caches) can also
-/// come from PIXIE_* env or deployments/pixie.yaml.
-#[derive(Args, Debug, Default)]
+/// `build-prod`'s flags that are not settings (those are in `settings::ALL`).
+#[derive(Debug, Default, Clone)]
 pub struct BuildArgs {
-    /// Target platform, e.g. linux/arm64 (cross-compiled by the native Go toolchain, no emulation).
-    #[arg(long)]
-    pub platform: Option<String>,
-    /// GOGC for the compile step only: off, or a percentage. Default: unset, Go's own heap sizing,
-    /// the fastest setting that keeps memory low in our sweep (20.7 s, 299 MiB vs off 19.2 s,
-    /// 669 MiB, GOGC=100 24.5 s; README "GOGC").
-    #[arg(long, value_parser = |v: &str| v.parse::<Gogc>())]
-    pub gogc: Option<Gogc>,
-    /// Refresh core/vendor (`cargo xtask vendor`), then build from it with no network at all.
-    #[arg(long)]
-    pub vendor: bool,
-    /// Ignore every cached layer.
-    #[arg(long)]
     pub no_cache: bool,
     /// Write only the binary into DIR (the Dockerfile's `binary` stage) instead of an image.
-    #[arg(long, value_name = "DIR", conflicts_with = "push")]
     pub export_binary: Option<PathBuf>,
-    /// Extra image tag (repeatable); with --push, the tags pushed.
-    #[arg(long = "tag", value_name = "IMAGE")]
+    /// Extra image tags; with `push`, the tags pushed.
     pub tags: Vec<String>,
-    /// Push the image (with --tag) to its registry.
-    #[arg(long)]
     pub push: bool,
-    /// buildx builder to build on (remote, kubernetes, docker-container drivers). buildx only.
-    #[arg(long)]
-    pub builder: Option<String>,
-    /// Cache to import, in buildx syntax (type=registry,ref=R / type=gha / type=local,src=D) or a
-    /// bare image ref (repeatable).
-    #[arg(long, value_name = "SPEC")]
-    pub cache_from: Vec<String>,
-    /// Cache to export (type=registry,ref=R,mode=max / type=gha / type=local,dest=D / type=inline).
-    #[arg(long, value_name = "SPEC")]
-    pub cache_to: Option<String>,
 }
 
-impl BuildArgs {
-    pub fn overrides(&self) -> Overrides {
-        Overrides {
-            platform: self.platform.clone(),
-            gogc: self.gogc.clone(),
-            vendor: self.vendor.then_some(true),
-            builder: self.builder.clone(),
-            cache_from: (!self.cache_from.is_empty()).then(|| self.cache_from.join(" ")),
-            cache_to: self.cache_to.clone(),
-            ..Overrides::default()
-        }
-    }
+pub struct Build {
+    pub target: Target,
+    pub args: BuildArgs,
 }
 
-pub fn run(ctx: &Ctx, target: Target, args: &BuildArgs) -> Result<()> {
-    let plan = plan(ctx, target, args)?;
-    if ctx.dry_run {
-        print!("{plan}");
-        return Ok(());
+impl Command for Build {
+    fn needs(&self) -> Needs {
+        Needs::Engine
     }
-    ctx.engine.daemon_version()?;
-    exec::run(&plan, &ctx.ui)?;
-    if args.push {
-        ctx.ui.info(format_args!(
-            "pushed {}",
-            pushed_tags(ctx, target, args).join(", ")
-        ));
-    } else if let Some(dir) = &args.export_binary {
-        ctx.ui
-            .info(format_args!("binary written to {}", dir.display()));
-    } else {
-        let image = target.image(ctx);
-        if let Some(bytes) = ctx.engine.image_size(&image) {
+
+    fn plan(&self, ctx: &Ctx, _live: &Live) -> Result<Plan> {
+        plan(ctx, self.target, &self.args)
+    }
+
+    fn follow_up(&self, ctx: &Ctx) -> Result<()> {
+        if self.args.push {
+            let tags = pushed_tags(ctx, self.target, &self.args);
+            ctx.ui.info(format_args!("pushed {}", tags.join(", ")));
+        } else if let Some(dir) = &self.args.export_binary {
             ctx.ui
-                .info(format_args!("image {image}: {:.1} MB", bytes as f64 / 1e6));
+                .info(format_args!("binary written to {}", dir.display()));
+        } else {
+            let image = self.target.image(&ctx.config);
+            if let Some(bytes) = ctx.engine().image_size(&image) {
+                ctx.ui
+                    .info(format_args!("image {image}: {:.1} MB", bytes as f64 / 1e6));
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 pub fn plan(ctx: &Ctx, target: Target, args: &BuildArgs) -> Result<Plan> {
     let mut plan = Plan {
-        notes: vec![ctx.engine_note()],
+        notes: vec![ctx.engine().note()],
         ..Plan::default()
     };
-    let vendored = target == Target::Prod && ctx.config.vendor.value;
+    let vendored = target == Target::Prod && ctx.config.flag(&settings::VENDOR);
     if vendored {
-        let xtask = std::env::current_exe().context("cannot locate the xtask binary")?;
-        plan.steps
-            .push(Step::new("refresh core/vendor", xtask, &ctx.ws.root).arg("vendor"));
+        plan.push(Step::new("refresh core/vendor", &ctx.host.xtask, &ctx.ws.root).arg("vendor"));
     }
-    plan.steps.push(docker_build(ctx, target, args, vendored)?);
-    if args.push && ctx.cli().route == BuildRoute::BuiltIn {
+    let mut build = image_build(ctx, target);
+    build.offline = vendored;
+    build.no_cache = args.no_cache;
+    if let Some(dir) = &args.export_binary {
+        build.stage = Some("binary".into());
+        build.output = Output::Local(dir.clone());
+    } else if args.push {
+        build.output = Output::Push;
+    }
+    // When pushing, only the named tags: buildx pushes every tag, and the local name
+    // (pixie-core:latest) would go to Docker Hub.
+    build.tags = if args.push {
+        pushed_tags(ctx, target, args)
+    } else {
+        [build.tags, args.tags.clone()].concat()
+    };
+    if vendored {
+        build = build.build_arg("GO_MOD_MODE", "vendor");
+    }
+    let on_built_in = ctx.cli().route == crate::docker::engine::BuildRoute::BuiltIn;
+    plan.push(build.step(ctx)?);
+    if args.push && on_built_in {
         for tag in pushed_tags(ctx, target, args) {
-            plan.steps.push(
-                Step::new(format!("push {tag}"), &ctx.cli().path, &ctx.ws.root)
-                    .args(["push", &tag])
-                    .streamed(),
-            );
+            plan.push(push_step(ctx, &tag));
         }
     }
     Ok(plan)
@@ -147,227 +94,82 @@ pub fn plan(ctx: &Ctx, target: Target, args: &BuildArgs) -> Result<Plan> {
 
 fn pushed_tags(ctx: &Ctx, target: Target, args: &BuildArgs) -> Vec<String> {
     if args.tags.is_empty() {
-        vec![target.image(ctx)]
+        vec![target.image(&ctx.config)]
     } else {
         args.tags.clone()
     }
 }
 
-/// The plain local build of `target` that `run-*` use when the image is missing.
-pub fn build_step(ctx: &Ctx, target: Target) -> Result<Step> {
-    docker_build(ctx, target, &BuildArgs::default(), false)
-}
-
-fn docker_build(ctx: &Ctx, target: Target, args: &BuildArgs, vendored: bool) -> Result<Step> {
-    ctx.ws.require(target.dockerfile())?;
-    let cli = ctx.cli();
+/// The plain local build of `target` with the configured images and stamp: what `run-*` use when
+/// the image is missing, what the bench times, and what `build-*` starts from.
+pub fn image_build(ctx: &Ctx, target: Target) -> DockerBuild {
     let cfg = &ctx.config;
-    let caches = CacheFlags::for_route(
-        cli.route,
-        &cfg.cache_from.value,
-        &cfg.cache_to.value,
-        &cli.path,
-    )?;
-    let mut step = Step::new(
-        format!("build {} image {}", target.name(), target.image(ctx)),
-        &cli.path,
-        &ctx.ws.root,
-    );
-    match cli.route {
-        BuildRoute::Buildx => {
-            step = step.args(["buildx", "build"]);
-            if !cfg.builder.value.is_empty() {
-                step = step.args(["--builder", &cfg.builder.value]);
-            }
-        }
-        BuildRoute::BuiltIn => {
-            if !cfg.builder.value.is_empty() {
-                bail!(
-                    "--builder {} needs the buildx plugin, but {} uses the engine's built-in BuildKit; \
-                     install docker-buildx-plugin (or point DOCKER at a CLI with buildx), or drop --builder",
-                    cfg.builder.value,
-                    cli.path.display()
-                );
-            }
-            step = step.arg("build");
-        }
-    }
-    if let Some(dir) = &args.export_binary {
-        let dir = std::path::absolute(dir)?;
-        step = step
-            .args(["--target", "binary", "--output"])
-            .arg(format!("type=local,dest={}", dir.display()));
-    } else if cli.route == BuildRoute::Buildx {
-        step = step.arg(if args.push { "--push" } else { "--load" });
-    }
-    step = step.args(["--file", target.dockerfile()]);
-    // When pushing, only the named tags: buildx pushes every tag, and the local name
-    // (pixie-core:latest) would go to Docker Hub.
-    let tags = if args.push {
-        pushed_tags(ctx, target, args)
-    } else {
-        [vec![target.image(ctx)], args.tags.clone()].concat()
-    };
-    for tag in &tags {
-        step = step.args(["--tag", tag]);
-    }
-    let mut build_args = vec![("GO_IMAGE", cfg.go_image.value.clone())];
+    let image = target.image(cfg);
+    let mut build = DockerBuild::new(
+        format!("build {} image {image}", target.name()),
+        target.dockerfile(),
+    )
+    .build_arg("GO_IMAGE", cfg.text(&settings::GO_IMAGE));
+    build.tags = vec![image];
+    let text = |spec| Some(cfg.text(spec)).filter(|v| !v.is_empty());
+    build.builder = text(&settings::BUILDER).map(String::from);
+    build.cache_from = cfg
+        .words(&settings::CACHE_FROM)
+        .iter()
+        .map(|s| CacheSpec::parse(s))
+        .collect();
+    build.cache_to = text(&settings::CACHE_TO).map(CacheSpec::parse);
+    build.platform = text(&settings::PLATFORM).map(String::from);
     if target == Target::Prod {
-        let info = ctx.ws.build_info();
-        build_args.extend([
-            ("RUNTIME_IMAGE", cfg.runtime_image.value.clone()),
-            ("VERSION", info.version),
-            ("COMMIT", info.commit),
-            ("BUILD_DATE", info.date),
-        ]);
-        if !cfg.gogc.value.0.is_empty() {
-            build_args.push(("GOGC", cfg.gogc.value.0.clone()));
+        build.secrets = text(&settings::NETRC)
+            .map(|src| Secret {
+                id: "netrc".into(),
+                src: src.into(),
+            })
+            .into_iter()
+            .collect();
+        let stamp = &ctx.ws.stamp;
+        build = build
+            .build_arg("RUNTIME_IMAGE", cfg.text(&settings::RUNTIME_IMAGE))
+            .build_arg("VERSION", &stamp.version)
+            .build_arg("COMMIT", &stamp.commit)
+            .build_arg("BUILD_DATE", &stamp.date);
+        let gogc = &cfg.gogc(&settings::GOGC).0;
+        if !gogc.is_empty() {
+            build = build.build_arg("GOGC", gogc);
         }
-        if !cfg.goflags.value.is_empty() {
-            build_args.push(("GOFLAGS", cfg.goflags.value.clone()));
-        }
-        if vendored {
-            build_args.push(("GO_MOD_MODE", "vendor".to_string()));
-        }
-    }
-    build_args.extend(caches.build_args);
-    for (key, value) in build_args {
-        step = step.arg("--build-arg").arg(format!("{key}={value}"));
-    }
-    step = step.args(caches.flags);
-    if vendored {
-        // The proof that vendoring is complete: RUN steps get no network at all.
-        step = step.arg("--network=none");
-    }
-    if args.no_cache {
-        step = step.arg("--no-cache");
-    }
-    if !cfg.platform.value.is_empty() {
-        step = step.arg("--platform").arg(&cfg.platform.value);
-    }
-    let step = step.arg(".").envs(ctx.docker_env()).streamed();
-    Ok(match cli.route {
-        // The 20.10 engine's BuildKit (0.8) can crash the whole daemon when builds that share
-        // steps run at once ("panic: failed to get edge", moby/moby#42414): one at a time.
-        BuildRoute::BuiltIn => step.serialized(builtin_buildkit_lock()),
-        BuildRoute::Buildx => step,
-    })
-}
-
-/// One lock per machine for builds through an engine's built-in BuildKit.
-pub fn builtin_buildkit_lock() -> PathBuf {
-    std::env::temp_dir().join("pixie-xtask-builtin-buildkit.lock")
-}
-
-/// Cache import/export as the BuildKit route can express it.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct CacheFlags {
-    flags: Vec<String>,
-    build_args: Vec<(&'static str, String)>,
-}
-
-impl CacheFlags {
-    /// buildx takes every spec as is; the built-in route of pre-23 CLIs knows only inline cache
-    /// (export) and image refs (import), so anything else is refused before anything runs.
-    fn for_route(
-        route: BuildRoute,
-        from: &str,
-        to: &str,
-        cli: &std::path::Path,
-    ) -> Result<CacheFlags> {
-        let mut cache = CacheFlags::default();
-        let refuse = |spec: &str, what: &str| -> anyhow::Error {
-            anyhow::anyhow!(
-                "{what} `{spec}` needs the buildx plugin: {} uses the engine's built-in BuildKit, which can only \
-                 export inline cache (--cache-to type=inline) and import it from an image (--cache-from IMAGE); \
-                 install docker-buildx-plugin for registry, gha and local caches",
-                cli.display()
-            )
-        };
-        for spec in from
-            .split_whitespace()
-            .chain(Some(to).filter(|t| !t.is_empty()))
-        {
-            let gha = spec.split(',').any(|f| f == "type=gha");
-            if gha
-                && !spec.contains("token=")
-                && std::env::var_os("ACTIONS_RUNTIME_TOKEN").is_none()
-            {
-                bail!(
-                    "`{spec}` needs GitHub Actions' cache service, but ACTIONS_RUNTIME_TOKEN is unset; in a workflow \
-                     add crazy-max/ghaction-github-runtime before this step, elsewhere use type=registry or type=local"
-                );
-            }
-        }
-        for spec in from.split_whitespace() {
-            match (route, CacheSpec::parse(spec)) {
-                (BuildRoute::Buildx, parsed) => {
-                    cache.flags.extend(["--cache-from".into(), parsed.buildx()])
-                }
-                (BuildRoute::BuiltIn, CacheSpec::Registry(image)) => {
-                    cache.flags.extend(["--cache-from".into(), image])
-                }
-                (BuildRoute::BuiltIn, _) => return Err(refuse(spec, "--cache-from")),
-            }
-        }
-        if !to.is_empty() {
-            match (route, CacheSpec::parse(to)) {
-                (BuildRoute::Buildx, parsed) => {
-                    cache.flags.extend(["--cache-to".into(), parsed.buildx()])
-                }
-                (BuildRoute::BuiltIn, CacheSpec::Inline) => {
-                    cache.build_args.push(("BUILDKIT_INLINE_CACHE", "1".into()))
-                }
-                (BuildRoute::BuiltIn, _) => return Err(refuse(to, "--cache-to")),
-            }
-        }
-        Ok(cache)
-    }
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum CacheSpec {
-    Inline,
-    /// `type=registry,ref=IMAGE` without further options, or a bare image ref.
-    Registry(String),
-    /// Any other buildx spec, kept verbatim.
-    Other(String),
-}
-
-impl CacheSpec {
-    fn parse(spec: &str) -> CacheSpec {
-        if !spec.contains('=') {
-            return CacheSpec::Registry(spec.to_string());
-        }
-        let fields: Vec<(&str, &str)> = spec.split(',').filter_map(|f| f.split_once('=')).collect();
-        match fields.as_slice() {
-            [("type", "inline")] => CacheSpec::Inline,
-            [("type", "registry"), ("ref", image)] | [("ref", image), ("type", "registry")] => {
-                CacheSpec::Registry(image.to_string())
-            }
-            _ => CacheSpec::Other(spec.to_string()),
+        let goflags = cfg.text(&settings::GOFLAGS);
+        if !goflags.is_empty() {
+            build = build.build_arg("GOFLAGS", goflags);
         }
     }
-
-    fn buildx(&self) -> String {
-        match self {
-            CacheSpec::Inline => "type=inline".into(),
-            CacheSpec::Registry(image) => format!("type=registry,ref={image}"),
-            CacheSpec::Other(spec) => spec.clone(),
-        }
-    }
+    build
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::tests::ctx_with;
+    use crate::ctx::fake::ctx_with;
+    use crate::docker::build::builtin_buildkit_lock;
+    use crate::docker::engine::BuildRoute;
+    use crate::settings::{Flags, Value};
+    use crate::workspace::{DEV_DOCKERFILE, PROD_DOCKERFILE};
+
+    /// The build steps (the commands) of a plan.
+    fn commands(plan: &Plan) -> Vec<Step> {
+        plan.commands().into_iter().cloned().collect()
+    }
+
+    fn first(route: BuildRoute, env: &[(&str, &str)], flags: Flags, target: Target) -> Step {
+        let ctx = ctx_with(route, env, flags);
+        commands(&plan(&ctx, target, &BuildArgs::default()).unwrap()).remove(0)
+    }
 
     #[test]
     fn prod_build_passes_base_images_and_stamp_as_build_args() {
-        let ctx = ctx_with(BuildRoute::BuiltIn, &[], Overrides::default());
+        let ctx = ctx_with(BuildRoute::BuiltIn, &[], Flags::new());
         let plan = plan(&ctx, Target::Prod, &BuildArgs::default()).unwrap();
-        let step = &plan.steps[0];
+        let step = &commands(&plan)[0];
         assert_eq!(step.args[0], "build");
         assert_eq!(step.flag_value("--file"), Some(PROD_DOCKERFILE));
         assert_eq!(step.flag_value("--tag"), Some("pixie-core:latest"));
@@ -377,9 +179,9 @@ mod tests {
             "{args:?}"
         );
         assert!(args.contains(&"RUNTIME_IMAGE=alpine:3.23.0"), "{args:?}");
-        assert!(args.iter().any(|a| a.starts_with("COMMIT=")), "{args:?}");
+        assert!(args.contains(&"COMMIT=0123abc"), "{args:?}");
         assert!(
-            args.iter().any(|a| a.starts_with("BUILD_DATE=")),
+            args.contains(&"BUILD_DATE=2026-11-25T14:44:05Z"),
             "{args:?}"
         );
         assert!(
@@ -393,48 +195,48 @@ mod tests {
 
     #[test]
     fn built_in_route_builds_one_at_a_time_and_buildx_does_not_wait() {
-        let built_in = ctx_with(BuildRoute::BuiltIn, &[], Overrides::default());
-        let step = &plan(&built_in, Target::Dev, &BuildArgs::default())
-            .unwrap()
-            .steps[0];
-        assert_eq!(step.lock, Some(builtin_buildkit_lock()));
-        let buildx = ctx_with(BuildRoute::Buildx, &[], Overrides::default());
-        assert_eq!(
-            plan(&buildx, Target::Dev, &BuildArgs::default())
-                .unwrap()
-                .steps[0]
-                .lock,
-            None
-        );
+        let built_in = ctx_with(BuildRoute::BuiltIn, &[], Flags::new());
+        let step = first(BuildRoute::BuiltIn, &[], Flags::new(), Target::Dev);
+        assert_eq!(step.lock, Some(builtin_buildkit_lock(&built_in)));
+        let step = first(BuildRoute::Buildx, &[], Flags::new(), Target::Dev);
+        assert_eq!(step.lock, None);
     }
 
     #[test]
     fn buildx_route_loads_the_result_into_the_engine() {
-        let ctx = ctx_with(BuildRoute::Buildx, &[], Overrides::default());
-        let step = &plan(&ctx, Target::Prod, &BuildArgs::default())
-            .unwrap()
-            .steps[0];
+        let step = first(BuildRoute::Buildx, &[], Flags::new(), Target::Prod);
         assert_eq!(&step.args[..3], ["buildx", "build", "--load"]);
     }
 
-    fn prod_plan(route: BuildRoute, env: &[(&str, &str)], args: BuildArgs) -> Result<Plan> {
-        let ctx = ctx_with(route, env, args.overrides());
+    fn prod_plan(
+        route: BuildRoute,
+        env: &[(&str, &str)],
+        flags: Flags,
+        args: BuildArgs,
+    ) -> Result<Plan> {
+        let ctx = ctx_with(route, env, flags);
         plan(&ctx, Target::Prod, &args)
+    }
+
+    fn text(spec: &'static settings::Spec, value: &str) -> (&'static settings::Spec, Value) {
+        (spec, Value::parse(spec.kind, value).unwrap())
     }
 
     #[test]
     fn buildx_passes_builder_and_cache_specs_through() {
-        let args = BuildArgs {
-            builder: Some("remote1".into()),
-            cache_from: vec![
-                "type=local,src=/cache".into(),
-                "reg.example/pixie:cache".into(),
-            ],
-            cache_to: Some("type=registry,ref=reg.example/pixie:cache,mode=max".into()),
-            ..BuildArgs::default()
-        };
-        let plan = prod_plan(BuildRoute::Buildx, &[], args).unwrap();
-        let step = &plan.steps[0];
+        let flags = vec![
+            text(&settings::BUILDER, "remote1"),
+            text(
+                &settings::CACHE_FROM,
+                "type=local,src=/cache reg.example/pixie:cache",
+            ),
+            text(
+                &settings::CACHE_TO,
+                "type=registry,ref=reg.example/pixie:cache,mode=max",
+            ),
+        ];
+        let plan = prod_plan(BuildRoute::Buildx, &[], flags, BuildArgs::default()).unwrap();
+        let step = &commands(&plan)[0];
         assert_eq!(step.flag_value("--builder"), Some("remote1"));
         assert_eq!(
             step.flag_values("--cache-from").collect::<Vec<_>>(),
@@ -451,12 +253,15 @@ mod tests {
 
     #[test]
     fn built_in_route_maps_inline_cache_and_image_refs() {
-        let args = BuildArgs {
-            cache_from: vec!["type=registry,ref=127.0.0.1:5000/pixie:cache".into()],
-            cache_to: Some("type=inline".into()),
-            ..BuildArgs::default()
-        };
-        let step = &prod_plan(BuildRoute::BuiltIn, &[], args).unwrap().steps[0];
+        let flags = vec![
+            text(
+                &settings::CACHE_FROM,
+                "type=registry,ref=127.0.0.1:5000/pixie:cache",
+            ),
+            text(&settings::CACHE_TO, "type=inline"),
+        ];
+        let plan = prod_plan(BuildRoute::BuiltIn, &[], flags, BuildArgs::default()).unwrap();
+        let step = &commands(&plan)[0];
         assert_eq!(
             step.flag_value("--cache-from"),
             Some("127.0.0.1:5000/pixie:cache")
@@ -469,34 +274,28 @@ mod tests {
 
     #[test]
     fn built_in_route_refuses_what_it_cannot_do_before_running() {
-        let refuse = |args: BuildArgs| {
+        let refuse = |flags: Flags| {
             format!(
                 "{:#}",
-                prod_plan(BuildRoute::BuiltIn, &[], args).unwrap_err()
+                prod_plan(BuildRoute::BuiltIn, &[], flags, BuildArgs::default()).unwrap_err()
             )
         };
-        let message = refuse(BuildArgs {
-            cache_to: Some("type=registry,ref=r/p:c,mode=max".into()),
-            ..BuildArgs::default()
-        });
+        let message = refuse(vec![text(
+            &settings::CACHE_TO,
+            "type=registry,ref=r/p:c,mode=max",
+        )]);
         assert!(
             message.starts_with(
                 "--cache-to `type=registry,ref=r/p:c,mode=max` needs the buildx plugin"
             ),
             "{message}"
         );
-        let message = refuse(BuildArgs {
-            cache_from: vec!["type=local,src=/cache".into()],
-            ..BuildArgs::default()
-        });
+        let message = refuse(vec![text(&settings::CACHE_FROM, "type=local,src=/cache")]);
         assert!(
             message.contains("install docker-buildx-plugin"),
             "{message}"
         );
-        let message = refuse(BuildArgs {
-            builder: Some("k8s".into()),
-            ..BuildArgs::default()
-        });
+        let message = refuse(vec![text(&settings::BUILDER, "k8s")]);
         assert!(
             message.starts_with("--builder k8s needs the buildx plugin"),
             "{message}"
@@ -505,28 +304,33 @@ mod tests {
 
     #[test]
     fn gha_cache_without_the_actions_runtime_is_refused_up_front() {
-        assert!(
-            std::env::var_os("ACTIONS_RUNTIME_TOKEN").is_none(),
-            "test assumes no Actions cache service"
-        );
-        let args = BuildArgs {
-            cache_to: Some("type=gha,mode=max".into()),
-            ..BuildArgs::default()
-        };
         let message = format!(
             "{:#}",
-            prod_plan(BuildRoute::Buildx, &[], args).unwrap_err()
+            prod_plan(
+                BuildRoute::Buildx,
+                &[],
+                vec![text(&settings::CACHE_TO, "type=gha,mode=max")],
+                BuildArgs::default()
+            )
+            .unwrap_err()
         );
         assert!(
             message.contains("ACTIONS_RUNTIME_TOKEN is unset")
                 && message.contains("crazy-max/ghaction-github-runtime"),
             "{message}"
         );
-        let explicit = BuildArgs {
-            cache_from: vec!["type=gha,url=http://cache,token=t".into()],
-            ..BuildArgs::default()
-        };
-        assert!(prod_plan(BuildRoute::Buildx, &[], explicit).is_ok());
+        let explicit = vec![text(
+            &settings::CACHE_FROM,
+            "type=gha,url=http://cache,token=t",
+        )];
+        assert!(prod_plan(BuildRoute::Buildx, &[], explicit, BuildArgs::default()).is_ok());
+        let mut ctx = ctx_with(
+            BuildRoute::Buildx,
+            &[],
+            vec![text(&settings::CACHE_TO, "type=gha,mode=max")],
+        );
+        ctx.host.actions_cache = true;
+        assert!(plan(&ctx, Target::Prod, &BuildArgs::default()).is_ok());
     }
 
     #[test]
@@ -536,23 +340,22 @@ mod tests {
             tags: vec!["reg/pixie-core:v1".into(), "reg/pixie-core:latest".into()],
             ..BuildArgs::default()
         };
-        let buildx = prod_plan(BuildRoute::Buildx, &[], args()).unwrap();
-        assert_eq!(buildx.steps.len(), 1);
-        assert!(buildx.steps[0].args.contains(&"--push".to_string()));
-        assert!(!buildx.steps[0].args.contains(&"--load".to_string()));
-        let built_in = prod_plan(BuildRoute::BuiltIn, &[], args()).unwrap();
-        let pushes: Vec<String> = built_in.steps[1..]
-            .iter()
-            .map(|s| s.args.join(" "))
-            .collect();
+        let buildx = prod_plan(BuildRoute::Buildx, &[], Flags::new(), args()).unwrap();
+        let buildx = commands(&buildx);
+        assert_eq!(buildx.len(), 1);
+        assert!(buildx[0].args.contains(&"--push".to_string()));
+        assert!(!buildx[0].args.contains(&"--load".to_string()));
+        let built_in = prod_plan(BuildRoute::BuiltIn, &[], Flags::new(), args()).unwrap();
+        let built_in = commands(&built_in);
+        let pushes: Vec<String> = built_in[1..].iter().map(|s| s.args.join(" ")).collect();
         assert_eq!(
             pushes,
             ["push reg/pixie-core:v1", "push reg/pixie-core:latest"]
         );
         // Only the named tags: buildx would push the local name to Docker Hub too.
-        for plan in [&buildx, &built_in] {
+        for steps in [&buildx, &built_in] {
             assert_eq!(
-                plan.steps[0].flag_values("--tag").collect::<Vec<_>>(),
+                steps[0].flag_values("--tag").collect::<Vec<_>>(),
                 ["reg/pixie-core:v1", "reg/pixie-core:latest"]
             );
         }
@@ -560,17 +363,11 @@ mod tests {
 
     #[test]
     fn vendor_refreshes_first_then_builds_without_network() {
-        let plan = prod_plan(
-            BuildRoute::BuiltIn,
-            &[],
-            BuildArgs {
-                vendor: true,
-                ..BuildArgs::default()
-            },
-        )
-        .unwrap();
-        assert_eq!(plan.steps[0].args, ["vendor"]);
-        let build = &plan.steps[1];
+        let flags = vec![(&settings::VENDOR, Value::Bool(true))];
+        let plan = prod_plan(BuildRoute::BuiltIn, &[], flags, BuildArgs::default()).unwrap();
+        let steps = commands(&plan);
+        assert_eq!(steps[0].args, ["vendor"]);
+        let build = &steps[1];
         assert!(build.args.contains(&"--network=none".to_string()));
         assert!(build
             .flag_values("--build-arg")
@@ -579,10 +376,11 @@ mod tests {
         let from_env = prod_plan(
             BuildRoute::BuiltIn,
             &[("PIXIE_VENDOR", "true")],
+            Flags::new(),
             BuildArgs::default(),
         )
         .unwrap();
-        assert_eq!(from_env.steps.len(), 2);
+        assert_eq!(from_env.commands().len(), 2);
     }
 
     #[test]
@@ -593,7 +391,8 @@ mod tests {
                 no_cache: true,
                 ..BuildArgs::default()
             };
-            let step = &prod_plan(route, &[], args).unwrap().steps[0];
+            let plan = prod_plan(route, &[], Flags::new(), args).unwrap();
+            let step = &commands(&plan)[0];
             assert_eq!(step.flag_value("--target"), Some("binary"));
             assert_eq!(
                 step.flag_value("--output"),
@@ -605,30 +404,29 @@ mod tests {
     }
 
     #[test]
-    fn platform_and_gogc_flags_reach_the_build() {
-        let flags = Overrides {
-            platform: Some("linux/arm64".into()),
-            gogc: Some("off".parse().unwrap()),
-            ..Default::default()
-        };
-        let ctx = ctx_with(BuildRoute::BuiltIn, &[], flags);
-        let step = &plan(&ctx, Target::Prod, &BuildArgs::default())
-            .unwrap()
-            .steps[0];
+    fn platform_gogc_and_netrc_settings_reach_the_build() {
+        let flags = vec![
+            text(&settings::PLATFORM, "linux/arm64"),
+            text(&settings::GOGC, "off"),
+            text(&settings::NETRC, "/home/u/.netrc"),
+        ];
+        let step = first(BuildRoute::BuiltIn, &[], flags, Target::Prod);
         assert_eq!(step.flag_value("--platform"), Some("linux/arm64"));
         assert!(step.flag_values("--build-arg").any(|a| a == "GOGC=off"));
+        assert_eq!(
+            step.flag_value("--secret"),
+            Some("id=netrc,src=/home/u/.netrc")
+        );
     }
 
     #[test]
     fn env_overrides_base_images() {
-        let ctx = ctx_with(
+        let step = first(
             BuildRoute::BuiltIn,
             &[("PIXIE_GO_IMAGE", "pixie-base/go:1.26.8")],
-            Overrides::default(),
+            Flags::new(),
+            Target::Dev,
         );
-        let step = &plan(&ctx, Target::Dev, &BuildArgs::default())
-            .unwrap()
-            .steps[0];
         assert_eq!(step.flag_value("--file"), Some(DEV_DOCKERFILE));
         assert_eq!(step.flag_value("--tag"), Some("pixie-core-dev:latest"));
         assert_eq!(

@@ -2,50 +2,50 @@
 //! images), e.g. after the xtask was killed. Caches under target/ are `cargo clean`'s business.
 
 use anyhow::Result;
-use clap::Args;
 
-use super::build::Target;
-use super::run::compose_step;
-use super::Ctx;
-use crate::engine::Compose;
-use crate::exec;
+use super::run::{compose_or_stand_in, project};
+use super::{Command, Live};
+use crate::ctx::{Ctx, Needs, Target};
+use crate::docker::compose;
 use crate::plan::{Plan, Step};
 
-#[derive(Args, Debug)]
-pub struct CleanArgs {
+#[derive(Debug, Default)]
+pub struct Clean {
     /// Also delete the named volumes: photo data and the dev Go caches.
-    #[arg(long)]
     pub volumes: bool,
     /// Also remove the images build-prod and build-dev made.
-    #[arg(long)]
     pub images: bool,
 }
 
-pub fn run(ctx: &Ctx, args: &CleanArgs) -> Result<()> {
-    if ctx.dry_run {
-        let compose = ctx.engine.compose().unwrap_or_else(|_| Compose::Plugin {
-            version: "(not detected)".into(),
-        });
-        print!(
-            "{}",
-            plan(ctx, &compose, args, &[Target::Prod, Target::Dev])
-        );
-        return Ok(());
+impl Command for Clean {
+    fn needs(&self) -> Needs {
+        Needs::Compose
     }
-    ctx.engine.daemon_version()?;
-    let compose = ctx.engine.compose()?;
-    let built: Vec<Target> = [Target::Prod, Target::Dev]
-        .into_iter()
-        .filter(|t| ctx.engine.image_exists(&t.image(ctx)))
-        .collect();
-    exec::run(&plan(ctx, &compose, args, &built), &ctx.ui)?;
-    Ok(())
+
+    fn preflight(&self, ctx: &Ctx) -> Result<Live> {
+        ctx.engine().daemon_version()?;
+        ctx.engine().compose()?;
+        let images = [Target::Prod, Target::Dev]
+            .into_iter()
+            .map(|t| {
+                let image = t.image(&ctx.config);
+                let present = ctx.engine().image_exists(&image);
+                (image, present)
+            })
+            .collect();
+        Ok(Live { images })
+    }
+
+    fn plan(&self, ctx: &Ctx, live: &Live) -> Result<Plan> {
+        Ok(plan(ctx, self, live))
+    }
 }
 
-/// `built`: the targets whose images exist (removing a missing image would fail).
-fn plan(ctx: &Ctx, compose: &Compose, args: &CleanArgs, built: &[Target]) -> Plan {
+/// Removing a missing image would fail: only images present (or, in a dry run, unknown) go.
+fn plan(ctx: &Ctx, args: &Clean, live: &Live) -> Plan {
+    let compose = compose_or_stand_in(ctx);
     let mut plan = Plan {
-        notes: vec![ctx.engine_note()],
+        notes: vec![ctx.engine().note()],
         ..Plan::default()
     };
     for target in [Target::Prod, Target::Dev] {
@@ -53,28 +53,31 @@ fn plan(ctx: &Ctx, compose: &Compose, args: &CleanArgs, built: &[Target]) -> Pla
         if args.volumes {
             down.push("--volumes");
         }
-        plan.steps.push(compose_step(
+        plan.push(compose::step(
             ctx,
-            target,
-            compose,
+            &compose,
+            &project(ctx, target),
             format!("remove the {} project", target.name()),
             &down,
         ));
     }
     if args.images {
-        for target in built {
-            plan.steps.push(
-                Step::new(
-                    format!("remove image {}", target.image(ctx)),
-                    &ctx.cli().path,
-                    &ctx.ws.root,
-                )
-                .args(["image", "rm", &target.image(ctx)]),
-            );
+        for target in [Target::Prod, Target::Dev] {
+            let image = target.image(&ctx.config);
+            if live.image_present(&image) != Some(false) {
+                plan.push(
+                    Step::new(
+                        format!("remove image {image}"),
+                        &ctx.cli().path,
+                        &ctx.ws.root,
+                    )
+                    .args(["image", "rm", &image]),
+                );
+            }
         }
     }
     let scratch = ctx.ws.path("target/xtask");
-    plan.steps.push(
+    plan.push(
         Step::new("remove target/xtask", "rm", &ctx.ws.root)
             .args(["-rf", &scratch.display().to_string()]),
     );
@@ -84,29 +87,37 @@ fn plan(ctx: &Ctx, compose: &Compose, args: &CleanArgs, built: &[Target]) -> Pla
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::tests::ctx_with;
-    use crate::config::Overrides;
-    use crate::engine::BuildRoute;
+    use crate::ctx::fake::ctx_with;
+    use crate::docker::compose::Compose;
+    use crate::docker::engine::BuildRoute;
+    use crate::settings::Flags;
 
     #[test]
     fn downs_both_projects_and_only_removes_volumes_and_images_when_asked() {
-        let ctx = ctx_with(
+        let mut ctx = ctx_with(
             BuildRoute::BuiltIn,
             &[("PIXIE_PROJECT", "c1")],
-            Overrides::default(),
+            Flags::new(),
         );
-        let compose = Compose::Standalone {
+        ctx.engine.as_mut().unwrap().compose = Some(Ok(Compose::Standalone {
             path: "/usr/bin/docker-compose".into(),
             version: "1.29.2".into(),
+        }));
+        let live = Live {
+            images: [
+                ("pixie-core:latest".to_string(), true),
+                ("pixie-core-dev:latest".to_string(), false),
+            ]
+            .into(),
         };
-        let lines = |args: CleanArgs| {
-            plan(&ctx, &compose, &args, &[Target::Prod])
-                .steps
+        let lines = |args: Clean| {
+            plan(&ctx, &args, &live)
+                .commands()
                 .iter()
                 .map(|s| s.args.join(" "))
                 .collect::<Vec<_>>()
         };
-        let plain = lines(CleanArgs {
+        let plain = lines(Clean {
             volumes: false,
             images: false,
         });
@@ -119,7 +130,7 @@ mod tests {
         assert!(!plain
             .iter()
             .any(|l| l.contains("--volumes") || l.starts_with("image rm")));
-        let all = lines(CleanArgs {
+        let all = lines(Clean {
             volumes: true,
             images: true,
         });

@@ -5,9 +5,8 @@ use std::process::Command;
 
 use anyhow::{bail, Result};
 
-use super::run::compose_note;
-use crate::config::Config;
-use crate::engine::{BuildRoute, Engine};
+use crate::docker::engine::{BuildRoute, Engine};
+use crate::settings::{self, Config};
 use crate::workspace::Workspace;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -47,7 +46,7 @@ const MIN_FREE_BYTES: u64 = 5_000_000_000;
 
 pub fn run(ws: &Workspace, config: &Config) -> Result<()> {
     let mut checks = Vec::new();
-    let engine = Engine::detect();
+    let engine = Engine::detect(true);
     checks.push(Check::new(
         "docker CLI",
         match &engine {
@@ -78,12 +77,12 @@ pub fn run(ws: &Workspace, config: &Config) -> Result<()> {
             "compose",
             engine
                 .compose()
-                .map(|c| compose_note(&c))
+                .map(|c| c.note())
                 .map_err(|e| (Status::Fail, format!("{e:#}"))),
         ));
         if daemon.is_ok() {
             checks.push(Check::new("disk", disk_check(engine)));
-            let dev = &config.dev_image.value;
+            let dev = config.text(&settings::DEV_IMAGE);
             checks.push(Check::new(
                 "air (dev image)",
                 if engine.image_exists(dev) {

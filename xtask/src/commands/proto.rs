@@ -2,15 +2,13 @@
 //! staging tree, then swapped in); `--check` fails when the committed code differs.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
 
-use crate::exec::{self, Ui};
-use crate::fsutil::{first_difference, swap_in, walk, Staging};
-use crate::plan::{Plan, Step};
-use crate::workspace::Workspace;
+use super::{Command, Live};
+use crate::ctx::{Ctx, Needs};
+use crate::fsutil::{staging_path, walk};
+use crate::plan::{action, Action, Plan, Step};
 
 /// Debian 12's protobuf-compiler; the generated headers record it, so another version changes bytes.
 pub const PROTOC_VERSION: &str = "3.21.12";
@@ -28,57 +26,85 @@ pub const PLUGINS: [(&str, &str, &str); 2] = [
     ),
 ];
 
-#[derive(Args, Debug)]
-pub struct ProtoArgs {
+pub struct Proto {
     /// Fail when core/gen differs from what proto/ generates; writes nothing.
-    #[arg(long)]
     pub check: bool,
 }
 
-pub fn run(ws: &Workspace, ui: &Ui, dry_run: bool, args: &ProtoArgs) -> Result<()> {
-    let gen = ws.path("core/gen");
-    let staging = Staging::beside(&gen)?;
-    let plan = plan(ws, &staging.0, args.check)?;
-    if dry_run {
-        print!("{plan}");
-        return Ok(());
+impl Command for Proto {
+    fn needs(&self) -> Needs {
+        Needs::Nothing
     }
-    check_protoc()?;
-    std::fs::create_dir_all(&staging.0)?;
-    exec::run(&plan, ui)?;
-    if args.check {
-        if let Some(difference) = first_difference(&staging.0, &gen)? {
-            bail!(
-                "core/gen is stale ({difference}); run `cargo xtask proto` and commit the result"
-            );
-        }
-        ui.info("core/gen matches proto/");
-        return Ok(());
+
+    fn preflight(&self, ctx: &Ctx) -> Result<Live> {
+        ctx.go("install the protoc plugins")?;
+        check_protoc()?;
+        Ok(Live::default())
     }
-    swap_in(&staging, &gen)?;
-    ui.info("core/gen regenerated");
-    Ok(())
+
+    fn plan(&self, ctx: &Ctx, _live: &Live) -> Result<Plan> {
+        let gen = ctx.ws.path("core/gen");
+        let staging = staging_path(&gen)?;
+        let mut plan = plan(ctx, &staging)?;
+        plan.steps.insert(
+            0,
+            action(
+                "create the staging tree",
+                Action::CreateDir(staging.clone()),
+            ),
+        );
+        plan.steps.insert(
+            0,
+            action(
+                "remove a stale staging tree",
+                Action::RemoveTree(staging.clone()),
+            ),
+        );
+        plan.push(if self.check {
+            action(
+                "compare the generated code with core/gen",
+                Action::CompareTrees {
+                    fresh: staging.clone(),
+                    committed: gen,
+                    name: "core/gen".into(),
+                    fix: "run `cargo xtask proto` and commit the result".into(),
+                },
+            )
+        } else {
+            action(
+                "swap the generated code into core/gen",
+                Action::SwapTree {
+                    staging: staging.clone(),
+                    target: gen,
+                },
+            )
+        });
+        plan.cleanup.push(action(
+            "remove the staging tree",
+            Action::RemoveTree(staging),
+        ));
+        Ok(plan)
+    }
+
+    fn follow_up(&self, ctx: &Ctx) -> Result<()> {
+        ctx.ui.info(if self.check {
+            "core/gen matches proto/"
+        } else {
+            "core/gen regenerated"
+        });
+        Ok(())
+    }
 }
 
-fn plan(ws: &Workspace, out: &Path, check: bool) -> Result<Plan> {
-    let go = ws.go("install the protoc plugins")?;
+fn plan(ctx: &Ctx, out: &Path) -> Result<Plan> {
+    let go = ctx.go("install the protoc plugins")?;
+    let ws = &ctx.ws;
     let bin = ws.path("target/xtask/protoc-plugins");
-    let mut plan = Plan {
-        notes: vec![format!(
-            "then {} {} core/gen",
-            out.display(),
-            if check {
-                "is compared with"
-            } else {
-                "atomically replaces"
-            }
-        )],
-        ..Plan::default()
-    };
+    let mut plan = Plan::default();
     for (name, package, version) in PLUGINS {
         let dir = bin.join(format!("{name}@{version}"));
         if !dir.join(name).is_file() {
-            plan.steps.push(
+            plan.push(
                 Step::new(format!("install {name} {version}"), &go, &ws.root)
                     .args(["install", &format!("{package}@{version}")])
                     .envs([("GOBIN", dir.display().to_string())]),
@@ -90,7 +116,7 @@ fn plan(ws: &Workspace, out: &Path, check: bool) -> Result<Plan> {
         .map(|(n, _, v)| bin.join(format!("{n}@{v}")).display().to_string())
         .collect();
     let out = out.display().to_string();
-    plan.steps.push(
+    plan.push(
         Step::new("protoc", "protoc", &ws.root)
             .envs([("PATH", format!("{}:$PATH", path.join(":")))])
             .args(["-I", "proto"])
@@ -125,7 +151,7 @@ fn check_protoc() -> Result<()> {
     let fix = format!(
         "install protoc {PROTOC_VERSION} (`apt-get install protobuf-compiler` on Debian 12)"
     );
-    let output = Command::new("protoc")
+    let output = std::process::Command::new("protoc")
         .arg("--version")
         .output()
         .map_err(|_| anyhow::anyhow!("protoc is not installed; {fix}"))?;
@@ -142,13 +168,14 @@ mod tests {
 
     #[test]
     fn plan_installs_pinned_plugins_and_runs_protoc_on_every_proto() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .unwrap()
-            .to_path_buf();
-        let ws = Workspace { root: root.clone() };
-        let plan = plan(&ws, Path::new("/tmp/gen-out"), true).unwrap();
-        let protoc = plan.steps.last().unwrap();
+        let ctx = crate::ctx::fake::ctx_with(
+            crate::docker::engine::BuildRoute::BuiltIn,
+            &[],
+            crate::settings::Flags::new(),
+        );
+        let plan = plan(&ctx, Path::new("/tmp/gen-out")).unwrap();
+        let commands = plan.commands();
+        let protoc = commands.last().unwrap();
         assert!(
             protoc
                 .args
@@ -165,7 +192,7 @@ mod tests {
                 && path.1.contains("protoc-gen-go-grpc@v1.6.2"),
             "{path:?}"
         );
-        for step in &plan.steps[..plan.steps.len() - 1] {
+        for step in &commands[..commands.len() - 1] {
             assert_eq!(step.args[0], "install");
             assert!(step.args[1].ends_with("@v1.36.12") || step.args[1].ends_with("@v1.6.2"));
         }

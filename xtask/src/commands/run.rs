@@ -2,197 +2,143 @@
 //! building the image first when it is missing; `down --remove-orphans` always follows, so
 //! Ctrl-C leaves no container or network behind.
 
-use std::net::TcpListener;
+use anyhow::Result;
 
-use anyhow::{bail, Result};
-use clap::Args;
+use super::build::image_build;
+use super::{Command, Live};
+use crate::ctx::{Ctx, Needs, Target};
+use crate::docker::compose::{self, Compose, Project};
+use crate::plan::{action, Action, Plan};
+use crate::settings;
 
-use super::build::{build_step, Target};
-use super::Ctx;
-use crate::config::Overrides;
-use crate::engine::Compose;
-use crate::exec;
-use crate::plan::{Plan, Step};
-use crate::workspace::{DEV_COMPOSE, PROD_COMPOSE};
+pub struct Run {
+    pub target: Target,
+}
 
-pub fn compose_file(target: Target) -> &'static str {
-    match target {
-        Target::Prod => PROD_COMPOSE,
-        Target::Dev => DEV_COMPOSE,
+impl Command for Run {
+    fn needs(&self) -> Needs {
+        Needs::Compose
+    }
+
+    fn preflight(&self, ctx: &Ctx) -> Result<Live> {
+        ctx.engine().daemon_version()?;
+        ctx.engine().compose()?;
+        let image = self.target.image(&ctx.config);
+        let present = ctx.engine().image_exists(&image);
+        Ok(Live {
+            images: [(image, present)].into(),
+        })
+    }
+
+    fn plan(&self, ctx: &Ctx, live: &Live) -> Result<Plan> {
+        plan(ctx, self.target, live)
     }
 }
 
-#[derive(Args, Debug)]
-pub struct RunArgs {
-    /// Host port published for HTTP (default 8080).
-    #[arg(long)]
-    pub http_port: Option<u16>,
-    /// Host port published for gRPC (default 9090).
-    #[arg(long)]
-    pub grpc_port: Option<u16>,
-}
-
-impl RunArgs {
-    pub fn overrides(&self) -> Overrides {
-        Overrides {
-            http_port: self.http_port,
-            grpc_port: self.grpc_port,
-            ..Overrides::default()
-        }
-    }
-}
-
-pub fn run(ctx: &Ctx, target: Target) -> Result<()> {
-    if ctx.dry_run {
-        let compose = ctx.engine.compose().unwrap_or_else(|_| Compose::Plugin {
+/// The detected compose, or (dry run on a machine without one) the plugin as a stand-in.
+pub fn compose_or_stand_in(ctx: &Ctx) -> Compose {
+    ctx.engine()
+        .compose()
+        .cloned()
+        .unwrap_or_else(|_| Compose::Plugin {
             version: "(not detected)".into(),
-        });
-        print!("{}", plan(ctx, target, &compose, None)?);
-        return Ok(());
-    }
-    ctx.engine.daemon_version()?;
-    let compose = ctx.engine.compose()?;
-    let present = ctx.engine.image_exists(&target.image(ctx));
-    let plan = plan(ctx, target, &compose, Some(present))?;
-    check_ports_free(ctx)?;
-    prepare_shim(ctx)?;
-    exec::run(&plan, &ctx.ui)?;
-    Ok(())
+        })
 }
 
-/// `image_present`: whether the target's image is already local (`None`: unknown, dry run).
-pub fn plan(
-    ctx: &Ctx,
-    target: Target,
-    compose: &Compose,
-    image_present: Option<bool>,
-) -> Result<Plan> {
-    ctx.ws.require(compose_file(target))?;
-    let project = ctx
-        .ws
-        .project_name(&ctx.config.project.value, target.name());
+/// `target`'s compose project: file, per-checkout name, and what the file interpolates.
+pub fn project(ctx: &Ctx, target: Target) -> Project {
+    let cfg = &ctx.config;
+    Project {
+        file: target.compose_file(),
+        name: ctx
+            .ws
+            .project_name(cfg.text(&settings::PROJECT), target.name()),
+        env: vec![
+            ("PIXIE_IMAGE".into(), target.image(cfg)),
+            ("PIXIE_BIND".into(), cfg.text(&settings::BIND).to_string()),
+            (
+                "PIXIE_HTTP_PORT".into(),
+                cfg.port(&settings::HTTP_PORT).to_string(),
+            ),
+            (
+                "PIXIE_GRPC_PORT".into(),
+                cfg.port(&settings::GRPC_PORT).to_string(),
+            ),
+        ],
+    }
+}
+
+pub fn plan(ctx: &Ctx, target: Target, live: &Live) -> Result<Plan> {
+    ctx.ws.require(target.compose_file())?;
+    let compose = compose_or_stand_in(ctx);
+    let project = project(ctx, target);
+    let cfg = &ctx.config;
+    let image = target.image(cfg);
     let mut plan = Plan {
         notes: vec![
-            ctx.engine_note(),
-            format!("compose: {}", compose_note(compose)),
-            format!("compose project: {project}"),
+            ctx.engine().note(),
+            format!("compose: {}", compose.note()),
+            format!("compose project: {}", project.name),
         ],
         ..Plan::default()
     };
-    match image_present {
-        Some(true) => plan.notes.push(format!(
-            "image {} is present; not rebuilding",
-            target.image(ctx)
-        )),
-        Some(false) => plan.steps.push(build_step(ctx, target)?),
+    let bind = cfg.text(&settings::BIND).to_string();
+    plan.push(action(
+        format!("check that the ports on {bind} are free"),
+        Action::PortsFree {
+            bind,
+            ports: vec![
+                (cfg.port(&settings::HTTP_PORT), "--http-port"),
+                (cfg.port(&settings::GRPC_PORT), "--grpc-port"),
+            ],
+        },
+    ));
+    plan.push(compose::link_docker(ctx));
+    match live.image_present(&image) {
+        Some(true) => plan
+            .notes
+            .push(format!("image {image} is present; not rebuilding")),
+        Some(false) => plan.push(image_build(ctx, target).step(ctx)?),
         None => {
             plan.notes.push(format!(
-                "the build step runs only if image {} is missing",
-                target.image(ctx)
+                "the build step runs only if image {image} is missing"
             ));
-            plan.steps.push(build_step(ctx, target)?);
+            plan.push(image_build(ctx, target).step(ctx)?);
         }
     }
-    plan.steps.push(compose_step(
+    plan.push(compose::step(
         ctx,
-        target,
-        compose,
+        &compose,
+        &project,
         format!(
             "run pixie-core ({}) on http://{}:{}",
             target.name(),
-            ctx.config.bind.value,
-            ctx.config.http_port.value
+            cfg.text(&settings::BIND),
+            cfg.port(&settings::HTTP_PORT)
         ),
         &["up", "--remove-orphans"],
     ));
-    plan.cleanup.push(compose_step(
-        ctx,
-        target,
-        compose,
-        format!("remove the {project} containers and network"),
-        &["down", "--remove-orphans"],
-    ));
+    plan.cleanup.push(
+        compose::step(
+            ctx,
+            &compose,
+            &project,
+            format!("remove the {} containers and network", project.name),
+            &["down", "--remove-orphans"],
+        )
+        .into(),
+    );
     Ok(plan)
-}
-
-/// A compose command on `target`'s file and project, with the env the file interpolates.
-pub fn compose_step(
-    ctx: &Ctx,
-    target: Target,
-    compose: &Compose,
-    label: String,
-    args: &[&str],
-) -> Step {
-    let project = ctx
-        .ws
-        .project_name(&ctx.config.project.value, target.name());
-    let (program, leading): (_, &[&str]) = match compose {
-        Compose::Plugin { .. } => (ctx.cli().path.clone(), &["compose"]),
-        Compose::Standalone { path, .. } => (path.clone(), &[]),
-    };
-    let mut args = args.to_vec();
-    // Compose v1 colours its output even into a pipe; keep logs readable and honour NO_COLOR.
-    if args[0] == "up" && (ctx.plain_progress || std::env::var_os("NO_COLOR").is_some()) {
-        args.push("--no-color");
-    }
-    Step::new(label, program, &ctx.ws.root)
-        .args(leading.iter().copied())
-        .args(["--project-name", &project, "--file", compose_file(target)])
-        .args(args)
-        .envs(ctx.docker_env())
-        .envs(service_env(ctx, target))
-        .streamed()
-}
-
-/// Values the compose file interpolates, and a PATH on which `docker` is the chosen CLI.
-fn service_env(ctx: &Ctx, target: Target) -> Vec<(String, String)> {
-    let cfg = &ctx.config;
-    vec![
-        ("PATH".into(), format!("{}:$PATH", ctx.shim_dir().display())),
-        ("PIXIE_IMAGE".into(), target.image(ctx)),
-        ("PIXIE_BIND".into(), cfg.bind.value.clone()),
-        ("PIXIE_HTTP_PORT".into(), cfg.http_port.value.to_string()),
-        ("PIXIE_GRPC_PORT".into(), cfg.grpc_port.value.to_string()),
-    ]
-}
-
-pub fn compose_note(compose: &Compose) -> String {
-    match compose {
-        Compose::Plugin { version } => format!("docker compose plugin {version}"),
-        Compose::Standalone { path, version } => format!("{} {version}", path.display()),
-    }
-}
-
-/// Fails with the fix when a port the service publishes is taken.
-fn check_ports_free(ctx: &Ctx) -> Result<()> {
-    let bind = &ctx.config.bind.value;
-    for (port, flag) in [
-        (ctx.config.http_port.value, "--http-port"),
-        (ctx.config.grpc_port.value, "--grpc-port"),
-    ] {
-        if TcpListener::bind((bind.as_str(), port)).is_err() {
-            bail!("port {port} on {bind} is already in use; stop what listens there or pick another with {flag}");
-        }
-    }
-    Ok(())
-}
-
-/// Makes the `docker` link that [`Ctx::shim_dir`] puts first on PATH.
-fn prepare_shim(ctx: &Ctx) -> Result<()> {
-    let dir = ctx.shim_dir();
-    std::fs::create_dir_all(&dir)?;
-    let link = dir.join("docker");
-    let _ = std::fs::remove_file(&link);
-    std::os::unix::fs::symlink(&ctx.cli().path, &link)?;
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::tests::ctx_with;
-    use crate::config::Overrides;
-    use crate::engine::BuildRoute;
+    use crate::ctx::fake::ctx_with;
+    use crate::docker::engine::BuildRoute;
+    use crate::plan::Step;
+    use crate::settings::{Flags, Value};
+    use crate::workspace::{DEV_COMPOSE, PROD_DOCKERFILE};
 
     fn v1() -> Compose {
         Compose::Standalone {
@@ -201,29 +147,78 @@ mod tests {
         }
     }
 
+    fn with_compose(mut ctx: Ctx, compose: Compose) -> Ctx {
+        ctx.engine.as_mut().unwrap().compose = Some(Ok(compose));
+        ctx
+    }
+
+    fn live(ctx: &Ctx, target: Target, present: bool) -> Live {
+        Live {
+            images: [(target.image(&ctx.config), present)].into(),
+        }
+    }
+
+    fn commands(plan: &Plan) -> Vec<Step> {
+        plan.commands().into_iter().cloned().collect()
+    }
+
     #[test]
     fn builds_only_when_the_image_is_missing() {
-        let ctx = ctx_with(BuildRoute::BuiltIn, &[], Overrides::default());
-        let present = plan(&ctx, Target::Prod, &v1(), Some(true)).unwrap();
-        assert_eq!(present.steps.len(), 1);
-        let missing = plan(&ctx, Target::Prod, &v1(), Some(false)).unwrap();
-        assert_eq!(missing.steps.len(), 2);
+        let ctx = with_compose(ctx_with(BuildRoute::BuiltIn, &[], Flags::new()), v1());
+        let present = plan(&ctx, Target::Prod, &live(&ctx, Target::Prod, true)).unwrap();
+        assert_eq!(present.commands().len(), 1);
+        let missing = plan(&ctx, Target::Prod, &live(&ctx, Target::Prod, false)).unwrap();
+        assert_eq!(missing.commands().len(), 2);
         assert_eq!(
-            missing.steps[0].flag_value("--file"),
-            Some(crate::workspace::PROD_DOCKERFILE)
+            missing.commands()[0].flag_value("--file"),
+            Some(PROD_DOCKERFILE)
         );
+        // A dry run does not know: it shows the build.
+        let unknown = plan(&ctx, Target::Prod, &Live::default()).unwrap();
+        assert_eq!(unknown.commands().len(), 2);
+    }
+
+    #[test]
+    fn port_check_and_docker_link_are_steps_before_anything_runs() {
+        let ctx = with_compose(ctx_with(BuildRoute::BuiltIn, &[], Flags::new()), v1());
+        let plan = plan(&ctx, Target::Prod, &Live::default()).unwrap();
+        assert_eq!(
+            plan.actions(),
+            [
+                &Action::PortsFree {
+                    bind: "127.0.0.1".into(),
+                    ports: vec![(8080, "--http-port"), (9090, "--grpc-port")],
+                },
+                &Action::LinkDocker {
+                    cli: "/usr/bin/docker".into(),
+                    dir: ctx.shim_dir(),
+                }
+            ]
+        );
+        assert!(plan.steps[0].step().is_none() && plan.steps[1].step().is_none());
+        let text = plan.to_string();
+        assert!(
+            text.contains(
+                "# (xtask) fail unless nothing listens on 127.0.0.1:8080, 127.0.0.1:9090"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("ln -sfn /usr/bin/docker"), "{text}");
     }
 
     #[test]
     fn compose_up_then_down_always_under_one_project() {
-        let ctx = ctx_with(
-            BuildRoute::BuiltIn,
-            &[("PIXIE_PROJECT", "t1")],
-            Overrides::default(),
+        let ctx = with_compose(
+            ctx_with(
+                BuildRoute::BuiltIn,
+                &[("PIXIE_PROJECT", "t1")],
+                Flags::new(),
+            ),
+            v1(),
         );
-        let plan = plan(&ctx, Target::Dev, &v1(), Some(true)).unwrap();
-        let up = plan.steps.last().unwrap();
-        let down = &plan.cleanup[0];
+        let plan = plan(&ctx, Target::Dev, &live(&ctx, Target::Dev, true)).unwrap();
+        let up = commands(&plan).pop().unwrap();
+        let down = plan.cleanup[0].step().unwrap();
         assert_eq!(
             up.program,
             std::path::PathBuf::from("/usr/bin/docker-compose")
@@ -245,56 +240,38 @@ mod tests {
 
     #[test]
     fn compose_v1_finds_the_chosen_docker_first_on_path() {
-        let ctx = ctx_with(BuildRoute::BuiltIn, &[], Overrides::default());
-        let plan = plan(&ctx, Target::Prod, &v1(), Some(true)).unwrap();
-        let path = plan.steps[0].env_value("PATH").unwrap();
+        let ctx = with_compose(ctx_with(BuildRoute::BuiltIn, &[], Flags::new()), v1());
+        let plan = plan(&ctx, Target::Prod, &live(&ctx, Target::Prod, true)).unwrap();
+        let path = plan.commands()[0].env_value("PATH").unwrap().to_string();
         assert_eq!(path, format!("{}:$PATH", ctx.shim_dir().display()));
     }
 
     #[test]
     fn compose_plugin_runs_through_the_chosen_cli() {
-        let ctx = ctx_with(BuildRoute::Buildx, &[], Overrides::default());
-        let plan = plan(
-            &ctx,
-            Target::Prod,
-            &Compose::Plugin {
+        let ctx = with_compose(
+            ctx_with(BuildRoute::Buildx, &[], Flags::new()),
+            Compose::Plugin {
                 version: "2.29.0".into(),
             },
-            Some(true),
-        )
-        .unwrap();
-        let up = &plan.steps[0];
+        );
+        let plan = plan(&ctx, Target::Prod, &live(&ctx, Target::Prod, true)).unwrap();
+        let up = &commands(&plan)[0];
         assert_eq!(up.program, ctx.cli().path);
         assert_eq!(up.args[0], "compose");
     }
 
     #[test]
     fn ports_and_image_reach_compose_interpolation() {
-        let flags = Overrides {
-            http_port: Some(18080),
-            ..Default::default()
-        };
-        let ctx = ctx_with(BuildRoute::BuiltIn, &[("PIXIE_GRPC_PORT", "19090")], flags);
-        let up = &plan(&ctx, Target::Prod, &v1(), Some(true)).unwrap().steps[0];
+        let flags = vec![(&settings::HTTP_PORT, Value::Port(18080))];
+        let ctx = with_compose(
+            ctx_with(BuildRoute::BuiltIn, &[("PIXIE_GRPC_PORT", "19090")], flags),
+            v1(),
+        );
+        let plan = plan(&ctx, Target::Prod, &live(&ctx, Target::Prod, true)).unwrap();
+        let up = &commands(&plan)[0];
         assert_eq!(up.env_value("PIXIE_HTTP_PORT"), Some("18080"));
         assert_eq!(up.env_value("PIXIE_GRPC_PORT"), Some("19090"));
         assert_eq!(up.env_value("PIXIE_IMAGE"), Some("pixie-core:latest"));
         assert_eq!(up.env_value("PIXIE_BIND"), Some("127.0.0.1"));
-    }
-
-    #[test]
-    fn a_taken_port_is_reported_with_the_flag_to_change_it() {
-        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = taken.local_addr().unwrap().port();
-        let ctx = ctx_with(
-            BuildRoute::BuiltIn,
-            &[],
-            Overrides {
-                http_port: Some(port),
-                ..Default::default()
-            },
-        );
-        let message = check_ports_free(&ctx).unwrap_err().to_string();
-        assert_eq!(message, format!("port {port} on 127.0.0.1 is already in use; stop what listens there or pick another with --http-port"));
     }
 }

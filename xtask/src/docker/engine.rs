@@ -1,10 +1,17 @@
 //! Which docker CLI, BuildKit route and compose flavour this machine has. Everything that asks
 //! the machine about Docker lives here; the rest of the xtask only reads [`Engine`].
+//!
+//! Extending to another engine: a CLI flavour is chosen in [`choose_cli`] from [`CliProbe`]s; a
+//! build route is a [`BuildRoute`] variant (its argv lives in `docker::build`, the only writer of
+//! build argv); a compose flavour is a [`Compose`] variant detected in [`Engine::detect_compose`]
+//! (its argv lives in `docker::compose`). The compiler then points at every match to extend.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+
+use super::compose::Compose;
 
 /// How a BuildKit build is started with the chosen CLI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,15 +20,6 @@ pub enum BuildRoute {
     Buildx,
     /// `DOCKER_BUILDKIT=1 docker build`: CLIs before 23.0 drive the engine's built-in BuildKit.
     BuiltIn,
-}
-
-/// How compose is invoked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Compose {
-    /// `docker compose`: the v2 plugin of the chosen CLI.
-    Plugin { version: String },
-    /// A standalone `docker-compose` binary (v1, or v2 installed standalone).
-    Standalone { path: PathBuf, version: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,18 +108,35 @@ pub struct Engine {
     pub probes: Vec<CliProbe>,
     /// Why detection failed, when this is a dry run's placeholder.
     pub problem: Option<String>,
+    /// Compose as the chosen CLI can call it, or why not; `None` when nobody asked.
+    pub compose: Option<Result<Compose, String>>,
 }
 
 impl Engine {
-    pub fn detect() -> Result<Engine> {
+    /// The CLI (honouring `DOCKER`), and compose too when `with_compose`.
+    pub fn detect(with_compose: bool) -> Result<Engine> {
         let (candidates, overridden) = candidates()?;
         let probes: Vec<CliProbe> = candidates.iter().map(|p| probe_cli(p)).collect();
         let cli = choose_cli(&probes, overridden)?;
-        Ok(Engine {
+        let mut engine = Engine {
             cli,
             probes,
             problem: None,
-        })
+            compose: None,
+        };
+        if with_compose {
+            engine.compose = Some(engine.detect_compose().map_err(|e| format!("{e:#}")));
+        }
+        Ok(engine)
+    }
+
+    /// The compose detected with the engine, or the one-line error saying how to get one.
+    pub fn compose(&self) -> Result<&Compose> {
+        match &self.compose {
+            Some(Ok(compose)) => Ok(compose),
+            Some(Err(why)) => bail!("{why}"),
+            None => bail!("compose was not detected for this command"),
+        }
     }
 
     /// Stands in for a machine without a usable CLI, so `--dry-run` can still show its plan.
@@ -134,11 +149,12 @@ impl Engine {
             },
             probes: Vec::new(),
             problem: Some(reason),
+            compose: None,
         }
     }
 
     /// Compose as it can be called with the chosen CLI: its v2 plugin, else a standalone binary.
-    pub fn compose(&self) -> Result<Compose> {
+    pub fn detect_compose(&self) -> Result<Compose> {
         if let Some(version) =
             captured_stdout(Command::new(&self.cli.path).args(["compose", "version", "--short"]))
         {
@@ -155,6 +171,31 @@ impl Engine {
                 format!("{} does not run; reinstall docker-compose", path.display())
             })?;
         Ok(Compose::Standalone { path, version })
+    }
+
+    /// The line that says which docker CLI and BuildKit route this run uses.
+    pub fn note(&self) -> String {
+        let cli = &self.cli;
+        if let Some(problem) = &self.problem {
+            return format!(
+                "docker CLI not detected ({problem}); showing the plan for `docker` with buildx"
+            );
+        }
+        let route = match cli.route {
+            BuildRoute::Buildx => "buildx plugin",
+            BuildRoute::BuiltIn => "built-in BuildKit (DOCKER_BUILDKIT=1)",
+        };
+        let mut note = format!(
+            "docker CLI: {} ({}), BuildKit route: {route}",
+            cli.path.display(),
+            cli.version
+        );
+        for probe in self.probes.iter().filter(|p| p.path != cli.path) {
+            if let Err(why) = probe.route() {
+                note.push_str(&format!("; skipped {}: {why}", probe.path.display()));
+            }
+        }
+        note
     }
 
     /// Asks the daemon for its version; the error says how to start it.

@@ -1,0 +1,286 @@
+//! The only writer of `docker build` / `docker buildx build` argv: a typed [`DockerBuild`] becomes
+//! one [`Step`] for the engine's [`BuildRoute`]. Nothing downstream edits or parses the argv; to
+//! build differently, change the `DockerBuild` (the bench does, for `--no-cache` and exports).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+
+use super::engine::BuildRoute;
+use crate::ctx::Ctx;
+use crate::plan::Step;
+
+/// Where the result goes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Output {
+    /// An image in the engine's store (buildx: `--load`; the built-in route always does this).
+    #[default]
+    Load,
+    /// Pushed to its registry (buildx: `--push`; built-in: `docker push` steps after the build).
+    Push,
+    /// The files of the final stage into a folder (`--output type=local,dest=DIR`).
+    Local(PathBuf),
+}
+
+/// A cache import or export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheSpec {
+    Inline,
+    /// `type=registry,ref=IMAGE` without further options, or a bare image ref.
+    Registry(String),
+    /// Any other buildx spec, kept verbatim.
+    Other(String),
+}
+
+impl CacheSpec {
+    pub fn parse(spec: &str) -> CacheSpec {
+        if !spec.contains('=') {
+            return CacheSpec::Registry(spec.to_string());
+        }
+        let fields: Vec<(&str, &str)> = spec.split(',').filter_map(|f| f.split_once('=')).collect();
+        match fields.as_slice() {
+            [("type", "inline")] => CacheSpec::Inline,
+            [("type", "registry"), ("ref", image)] | [("ref", image), ("type", "registry")] => {
+                CacheSpec::Registry(image.to_string())
+            }
+            _ => CacheSpec::Other(spec.to_string()),
+        }
+    }
+
+    /// The spec as buildx takes it.
+    pub fn buildx(&self) -> String {
+        match self {
+            CacheSpec::Inline => "type=inline".into(),
+            CacheSpec::Registry(image) => format!("type=registry,ref={image}"),
+            CacheSpec::Other(spec) => spec.clone(),
+        }
+    }
+
+    fn needs_actions_cache(&self) -> bool {
+        matches!(self, CacheSpec::Other(spec)
+            if spec.split(',').any(|f| f == "type=gha") && !spec.contains("token="))
+    }
+}
+
+/// A BuildKit secret (`RUN --mount=type=secret,id=ID`) read from a file on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Secret {
+    pub id: String,
+    pub src: PathBuf,
+}
+
+/// One image build, as data.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DockerBuild {
+    pub label: String,
+    /// Relative to the workspace root, which is the context.
+    pub dockerfile: String,
+    pub tags: Vec<String>,
+    pub build_args: Vec<(String, String)>,
+    /// The stage to build (`--target`); the last one when `None`.
+    pub stage: Option<String>,
+    pub output: Output,
+    pub cache_from: Vec<CacheSpec>,
+    pub cache_to: Option<CacheSpec>,
+    pub secrets: Vec<Secret>,
+    /// `linux/arm64`; the engine's own when `None`.
+    pub platform: Option<String>,
+    /// `--network=none` for every RUN step.
+    pub offline: bool,
+    pub no_cache: bool,
+    /// A buildx builder; buildx only.
+    pub builder: Option<String>,
+    /// Force plain progress (the bench reads captured logs only on failure).
+    pub plain_progress: bool,
+}
+
+impl DockerBuild {
+    pub fn new(label: impl Into<String>, dockerfile: impl Into<String>) -> DockerBuild {
+        DockerBuild {
+            label: label.into(),
+            dockerfile: dockerfile.into(),
+            ..DockerBuild::default()
+        }
+    }
+
+    pub fn build_arg(mut self, key: &str, value: impl Into<String>) -> DockerBuild {
+        self.build_args.push((key.to_string(), value.into()));
+        self
+    }
+
+    /// The streamed step that runs this build through `ctx`'s engine, or the one-line refusal of
+    /// what the engine's route cannot do.
+    pub fn step(&self, ctx: &Ctx) -> Result<Step> {
+        ctx.ws.require(&self.dockerfile)?;
+        let cli = ctx.cli();
+        for spec in self.cache_from.iter().chain(&self.cache_to) {
+            if spec.needs_actions_cache() && !ctx.host.actions_cache {
+                bail!(
+                    "`{}` needs GitHub Actions' cache service, but ACTIONS_RUNTIME_TOKEN is unset; in a workflow \
+                     add crazy-max/ghaction-github-runtime before this step, elsewhere use type=registry or type=local",
+                    spec.buildx()
+                );
+            }
+        }
+        let mut step = Step::new(&self.label, &cli.path, &ctx.ws.root);
+        step = match (cli.route, &self.builder) {
+            (BuildRoute::Buildx, None) => step.args(["buildx", "build"]),
+            (BuildRoute::Buildx, Some(builder)) => {
+                step.args(["buildx", "build", "--builder", builder])
+            }
+            (BuildRoute::BuiltIn, Some(builder)) => bail!(
+                "--builder {builder} needs the buildx plugin, but {} uses the engine's built-in BuildKit; \
+                 install docker-buildx-plugin (or point DOCKER at a CLI with buildx), or drop --builder",
+                cli.path.display()
+            ),
+            (BuildRoute::BuiltIn, None) => step.arg("build"),
+        };
+        if let Some(stage) = &self.stage {
+            step = step.args(["--target", stage]);
+        }
+        step = match (&self.output, cli.route) {
+            (Output::Local(dir), _) => step.arg("--output").arg(format!(
+                "type=local,dest={}",
+                std::path::absolute(dir)?.display()
+            )),
+            (Output::Load, BuildRoute::Buildx) => step.arg("--load"),
+            (Output::Push, BuildRoute::Buildx) => step.arg("--push"),
+            (Output::Load | Output::Push, BuildRoute::BuiltIn) => step,
+        };
+        step = step.args(["--file", &self.dockerfile]);
+        for tag in &self.tags {
+            step = step.args(["--tag", tag]);
+        }
+        let mut build_args = self.build_args.clone();
+        let mut cache_flags = Vec::new();
+        for spec in &self.cache_from {
+            match (cli.route, spec) {
+                (BuildRoute::Buildx, spec) => {
+                    cache_flags.extend(["--cache-from".into(), spec.buildx()])
+                }
+                (BuildRoute::BuiltIn, CacheSpec::Registry(image)) => {
+                    cache_flags.extend(["--cache-from".into(), image.clone()])
+                }
+                (BuildRoute::BuiltIn, spec) => return Err(refuse(ctx, spec, "--cache-from")),
+            }
+        }
+        match (cli.route, &self.cache_to) {
+            (_, None) => {}
+            (BuildRoute::Buildx, Some(spec)) => {
+                cache_flags.extend(["--cache-to".into(), spec.buildx()])
+            }
+            (BuildRoute::BuiltIn, Some(CacheSpec::Inline)) => {
+                build_args.push(("BUILDKIT_INLINE_CACHE".into(), "1".into()))
+            }
+            (BuildRoute::BuiltIn, Some(spec)) => return Err(refuse(ctx, spec, "--cache-to")),
+        }
+        for (key, value) in build_args {
+            step = step.arg("--build-arg").arg(format!("{key}={value}"));
+        }
+        step = step.args(cache_flags);
+        for secret in &self.secrets {
+            step =
+                step.arg("--secret")
+                    .arg(format!("id={},src={}", secret.id, secret.src.display()));
+        }
+        if self.offline {
+            // The proof that vendoring is complete: RUN steps get no network at all.
+            step = step.arg("--network=none");
+        }
+        if self.no_cache {
+            step = step.arg("--no-cache");
+        }
+        if let Some(platform) = &self.platform {
+            step = step.arg("--platform").arg(platform);
+        }
+        let mut step = step.arg(".").envs(ctx.docker_env()).streamed();
+        if self.plain_progress {
+            step = step.envs([("BUILDKIT_PROGRESS", "plain")]);
+        }
+        Ok(match cli.route {
+            // The 20.10 engine's BuildKit (0.8) can crash the whole daemon when builds that share
+            // steps run at once ("panic: failed to get edge", moby/moby#42414): one at a time.
+            BuildRoute::BuiltIn => step.serialized(builtin_buildkit_lock(ctx)),
+            BuildRoute::Buildx => step,
+        })
+    }
+}
+
+/// The built-in route of pre-23 CLIs knows only inline cache (export) and image refs (import).
+fn refuse(ctx: &Ctx, spec: &CacheSpec, what: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{what} `{}` needs the buildx plugin: {} uses the engine's built-in BuildKit, which can only \
+         export inline cache (--cache-to type=inline) and import it from an image (--cache-from IMAGE); \
+         install docker-buildx-plugin for registry, gha and local caches",
+        spec.buildx(),
+        ctx.cli().path.display()
+    )
+}
+
+/// One lock per machine for builds through an engine's built-in BuildKit.
+pub fn builtin_buildkit_lock(ctx: &Ctx) -> PathBuf {
+    ctx.host.temp_dir.join("pixie-xtask-builtin-buildkit.lock")
+}
+
+/// `docker push TAG`: how the built-in route pushes what it built.
+pub fn push_step(ctx: &Ctx, tag: &str) -> Step {
+    Step::new(format!("push {tag}"), &ctx.cli().path, &ctx.ws.root)
+        .args(["push", tag])
+        .streamed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctx::fake::ctx_with;
+    use crate::settings::Flags;
+
+    #[test]
+    fn cache_specs_parse_into_what_each_route_can_express() {
+        assert_eq!(CacheSpec::parse("type=inline"), CacheSpec::Inline);
+        assert_eq!(
+            CacheSpec::parse("ref=r/p:c,type=registry"),
+            CacheSpec::Registry("r/p:c".into())
+        );
+        assert_eq!(
+            CacheSpec::parse("r/p:c").buildx(),
+            "type=registry,ref=r/p:c"
+        );
+        assert_eq!(
+            CacheSpec::parse("type=registry,ref=r/p:c,mode=max"),
+            CacheSpec::Other("type=registry,ref=r/p:c,mode=max".into())
+        );
+    }
+
+    #[test]
+    fn secrets_stages_and_local_outputs_are_typed_flags() {
+        let ctx = ctx_with(BuildRoute::Buildx, &[], Flags::new());
+        let build = DockerBuild {
+            stage: Some("binary".into()),
+            output: Output::Local("/tmp/out".into()),
+            secrets: vec![Secret {
+                id: "netrc".into(),
+                src: "/home/u/.netrc".into(),
+            }],
+            plain_progress: true,
+            ..DockerBuild::new("b", crate::workspace::PROD_DOCKERFILE)
+        };
+        let step = build.step(&ctx).unwrap();
+        assert_eq!(
+            &step.args[..6],
+            [
+                "buildx",
+                "build",
+                "--target",
+                "binary",
+                "--output",
+                "type=local,dest=/tmp/out"
+            ]
+        );
+        assert_eq!(
+            step.flag_value("--secret"),
+            Some("id=netrc,src=/home/u/.netrc")
+        );
+        assert_eq!(step.env_value("BUILDKIT_PROGRESS"), Some("plain"));
+    }
+}

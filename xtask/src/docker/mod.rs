@@ -1,0 +1,6 @@
+//! The docker side: which engine this machine has ([`engine`]), and the only writers of
+//! `docker build`/`buildx build` argv ([`build`]) and of compose argv ([`compose`]).
+
+pub mod build;
+pub mod compose;
+pub mod engine;

@@ -1,0 +1,93 @@
+//! The pixie workspace's task runner as a library: `main.rs` parses and dispatches, the bench
+//! package (xtask/bench) and the tests build on the same modules.
+//!
+//! - [`cli`]: the command line; [`settings`]: every setting, declared once.
+//! - [`ctx`]: the facts a plan is made from (workspace, settings, engine, host), read once.
+//! - [`commands`]: one module per command, each a [`commands::Command`] turned into a
+//!   [`plan::Plan`]; [`commands::drive`] prints or runs it through [`exec`].
+//! - [`docker`]: engine detection and the only writers of build and compose argv.
+//! - `testkit` (feature `testkit`): what tests and the bench share.
+
+pub mod cli;
+pub mod commands;
+pub mod ctx;
+pub mod docker;
+pub mod exec;
+pub mod fsutil;
+pub mod plan;
+pub mod settings;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod ui;
+pub mod workspace;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use cli::{Cli, Invocation};
+use commands::{bench, build, clean, doctor, proto, run, test, vendor, Command};
+use ctx::{Ctx, Target};
+use exec::Interrupted;
+use settings::Config;
+use ui::Ui;
+use workspace::Workspace;
+
+/// Runs what `cli` asks for; the exit code says how it went.
+pub fn main(cli: Cli) -> ExitCode {
+    exit_code(dispatch(cli))
+}
+
+/// 0, 1 with the one-line error, or 130 after Ctrl-C.
+pub fn exit_code(result: Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<Interrupted>() => {
+            eprintln!("xtask: interrupted");
+            ExitCode::from(130)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    exec::install_interrupt_handler()?;
+    let ws = Workspace::locate()?;
+    let ui = Ui {
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+    };
+    let config = Config::load(&ws.root, &cli.flags)?;
+    let command: Box<dyn Command> = match cli.invocation {
+        // Reports, not plans.
+        Invocation::Config => {
+            commands::config::print(&config);
+            return Ok(());
+        }
+        Invocation::Doctor => return doctor::run(&ws, &config),
+        Invocation::BuildProd(args) => Box::new(build::Build {
+            target: Target::Prod,
+            args,
+        }),
+        Invocation::BuildDev => Box::new(build::Build {
+            target: Target::Dev,
+            args: build::BuildArgs::default(),
+        }),
+        Invocation::RunProd => Box::new(run::Run {
+            target: Target::Prod,
+        }),
+        Invocation::RunDev => Box::new(run::Run {
+            target: Target::Dev,
+        }),
+        Invocation::Vendor { check } => Box::new(vendor::Vendor { check }),
+        Invocation::Proto { check } => Box::new(proto::Proto { check }),
+        Invocation::Clean { volumes, images } => Box::new(clean::Clean { volumes, images }),
+        Invocation::Test => Box::new(test::Test),
+        Invocation::Bench(args) => Box::new(bench::Bench { args }),
+    };
+    let ctx = Ctx::new(ws, config, ui, cli.dry_run, command.needs())?;
+    commands::drive(command.as_ref(), &ctx)
+}

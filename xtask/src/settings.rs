@@ -1,0 +1,756 @@
+//! Every setting, declared once in [`ALL`]: its key in `deployments/pixie.yaml`, its `PIXIE_*`
+//! variable, its flag, its default and its help. The file's reader, the resolved [`Config`],
+//! `cargo xtask config`'s rows, the flags' `--help` and the README's table all come from it.
+//! Precedence: command-line flag > environment variable > file > default.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use anyhow::{Context, Result};
+
+pub const CONFIG_FILE: &str = "deployments/pixie.yaml";
+
+/// How a setting's text becomes a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Bool,
+    Port,
+    Gogc,
+    /// Whitespace-separated in the file and env; a repeatable flag.
+    Words,
+}
+
+/// Which command takes the setting as a flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagOf {
+    None,
+    BuildProd,
+    Run,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Spec {
+    /// `section.name` in the YAML file.
+    pub key: &'static str,
+    pub env: &'static str,
+    /// Long flag name without dashes; empty when there is none.
+    pub flag: &'static str,
+    pub flag_of: FlagOf,
+    /// As it would be written in the file; empty is a valid value (none).
+    pub default: &'static str,
+    pub help: &'static str,
+    pub kind: Kind,
+}
+
+macro_rules! spec {
+    ($name:ident, $key:literal, $env:literal, $flag:literal, $of:ident, $default:literal, $kind:ident, $help:literal) => {
+        pub const $name: Spec = Spec {
+            key: $key,
+            env: $env,
+            flag: $flag,
+            flag_of: FlagOf::$of,
+            default: $default,
+            help: $help,
+            kind: Kind::$kind,
+        };
+    };
+}
+
+spec!(
+    PROD_IMAGE,
+    "images.prod",
+    "PIXIE_PROD_IMAGE",
+    "",
+    None,
+    "pixie-core:latest",
+    Text,
+    "Name of the production image build-prod makes and run-prod runs."
+);
+spec!(
+    DEV_IMAGE,
+    "images.dev",
+    "PIXIE_DEV_IMAGE",
+    "",
+    None,
+    "pixie-core-dev:latest",
+    Text,
+    "Name of the development image (Go + air)."
+);
+spec!(
+    GO_IMAGE,
+    "base_images.go",
+    "PIXIE_GO_IMAGE",
+    "",
+    None,
+    "golang:1.26.8-alpine3.23",
+    Text,
+    "Go toolchain base image of every build (a local image where no registry is reachable)."
+);
+spec!(
+    RUNTIME_IMAGE,
+    "base_images.runtime",
+    "PIXIE_RUNTIME_IMAGE",
+    "",
+    None,
+    "alpine:3.23.0",
+    Text,
+    "Runtime base of the production image (`scratch` works too)."
+);
+spec!(PLATFORM, "build.platform", "PIXIE_PLATFORM", "platform", BuildProd, "", Text,
+    "Target platform, e.g. linux/arm64 (cross-compiled by the native Go toolchain, no emulation); empty: the engine's own.");
+spec!(GOGC, "build.gogc", "PIXIE_GOGC", "gogc", BuildProd, "", Gogc,
+    "GOGC for the compile step only: off, or a percentage. Default: unset, Go's own heap sizing, the fastest setting that keeps memory low in our sweep (20.7 s, 299 MiB vs off 19.2 s, 669 MiB, GOGC=100 24.5 s; README \"GOGC\").");
+spec!(
+    GOFLAGS,
+    "build.goflags",
+    "PIXIE_GOFLAGS",
+    "",
+    None,
+    "",
+    Text,
+    "GOFLAGS for the compile step only."
+);
+spec!(
+    VENDOR,
+    "build.vendor",
+    "PIXIE_VENDOR",
+    "vendor",
+    BuildProd,
+    "false",
+    Bool,
+    "Refresh core/vendor (`cargo xtask vendor`), then build from it with no network at all."
+);
+spec!(
+    BUILDER,
+    "build.builder",
+    "PIXIE_BUILDER",
+    "builder",
+    BuildProd,
+    "",
+    Text,
+    "buildx builder to build on (remote, kubernetes, docker-container drivers). buildx only."
+);
+spec!(CACHE_FROM, "build.cache_from", "PIXIE_CACHE_FROM", "cache-from", BuildProd, "", Words,
+    "Cache to import, in buildx syntax (type=registry,ref=R / type=gha / type=local,src=D) or a bare image ref (repeatable).");
+spec!(
+    CACHE_TO,
+    "build.cache_to",
+    "PIXIE_CACHE_TO",
+    "cache-to",
+    BuildProd,
+    "",
+    Text,
+    "Cache to export (type=registry,ref=R,mode=max / type=gha / type=local,dest=D / type=inline)."
+);
+spec!(NETRC, "build.netrc", "PIXIE_NETRC", "netrc", BuildProd, "", Text,
+    "A netrc file for private Go modules, passed as the BuildKit secret `netrc` (never a build arg).");
+spec!(
+    PROJECT,
+    "run.project",
+    "PIXIE_PROJECT",
+    "",
+    None,
+    "",
+    Text,
+    "Compose project prefix; empty: derived from the checkout's path."
+);
+spec!(
+    BIND,
+    "run.bind",
+    "PIXIE_BIND",
+    "",
+    None,
+    "127.0.0.1",
+    Text,
+    "Host address the ports are published on."
+);
+spec!(
+    HTTP_PORT,
+    "run.http_port",
+    "PIXIE_HTTP_PORT",
+    "http-port",
+    Run,
+    "8080",
+    Port,
+    "Host port published for HTTP."
+);
+spec!(
+    GRPC_PORT,
+    "run.grpc_port",
+    "PIXIE_GRPC_PORT",
+    "grpc-port",
+    Run,
+    "9090",
+    Port,
+    "Host port published for gRPC."
+);
+
+/// Every setting, in the order `config` and the README show them.
+pub const ALL: [&Spec; 16] = [
+    &PROD_IMAGE,
+    &DEV_IMAGE,
+    &GO_IMAGE,
+    &RUNTIME_IMAGE,
+    &PLATFORM,
+    &GOGC,
+    &GOFLAGS,
+    &VENDOR,
+    &BUILDER,
+    &CACHE_FROM,
+    &CACHE_TO,
+    &NETRC,
+    &PROJECT,
+    &BIND,
+    &HTTP_PORT,
+    &GRPC_PORT,
+];
+
+/// GOGC for the compile step: empty means Go's own default.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Gogc(pub String);
+
+impl FromStr for Gogc {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Gogc, String> {
+        let s = s.trim();
+        if s.is_empty() || s == "off" || s.parse::<u32>().is_ok_and(|n| n > 0) {
+            Ok(Gogc(s.to_string()))
+        } else {
+            Err(format!("`{s}` is not a GOGC value; use off, a positive percentage such as 200, or empty for Go's default"))
+        }
+    }
+}
+
+/// A setting's typed value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Text(String),
+    Bool(bool),
+    Port(u16),
+    Gogc(Gogc),
+    Words(Vec<String>),
+}
+
+impl Value {
+    /// Parses text (env var, default) as `kind`.
+    pub fn parse(kind: Kind, raw: &str) -> Result<Value, String> {
+        let err = |e: &dyn fmt::Display| e.to_string();
+        Ok(match kind {
+            Kind::Text => Value::Text(raw.to_string()),
+            Kind::Bool => Value::Bool(raw.parse().map_err(|e| err(&e))?),
+            Kind::Port => Value::Port(raw.parse().map_err(|e| err(&e))?),
+            Kind::Gogc => Value::Gogc(raw.parse()?),
+            Kind::Words => Value::Words(raw.split_whitespace().map(String::from).collect()),
+        })
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = |f: &mut fmt::Formatter<'_>, s: &str| {
+            f.write_str(if s.is_empty() { "(empty)" } else { s })
+        };
+        match self {
+            Value::Text(s) | Value::Gogc(Gogc(s)) => text(f, s),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Port(p) => write!(f, "{p}"),
+            Value::Words(w) => text(f, &w.join(" ")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File,
+    Env(&'static str),
+    Flag,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::File => f.write_str(CONFIG_FILE),
+            Source::Env(var) => write!(f, "env {var}"),
+            Source::Flag => f.write_str("flag"),
+        }
+    }
+}
+
+/// Values given on the command line.
+pub type Flags = Vec<(&'static Spec, Value)>;
+
+/// The effective settings, one entry per [`ALL`] spec in its order.
+#[derive(Debug, Clone)]
+pub struct Config {
+    entries: Vec<(&'static Spec, Value, Source)>,
+}
+
+impl Config {
+    /// Reads `deployments/pixie.yaml` under `root` (if present), the environment, then `flags`.
+    pub fn load(root: &Path, flags: &Flags) -> Result<Config> {
+        let path = root.join(CONFIG_FILE);
+        let file = match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                parse_file(&text).with_context(|| format!("{} is invalid", path.display()))?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        Config::resolve(file, &|var| std::env::var(var).ok(), flags)
+    }
+
+    /// [`Config::load`] with the file's text and the environment given (tests, the bench).
+    pub fn resolve_text(
+        yaml: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+        flags: &Flags,
+    ) -> Result<Config> {
+        Config::resolve(parse_file(yaml)?, env, flags)
+    }
+
+    fn resolve(
+        file: Vec<(&'static Spec, Value)>,
+        env: &dyn Fn(&str) -> Option<String>,
+        flags: &Flags,
+    ) -> Result<Config> {
+        let mut entries = Vec::new();
+        for spec in ALL {
+            let find = |list: &[(&'static Spec, Value)]| {
+                list.iter()
+                    .find(|(s, _)| *s == spec)
+                    .map(|(_, v)| v.clone())
+            };
+            let (value, source) = if let Some(value) = find(flags) {
+                (value, Source::Flag)
+            } else if let Some(raw) = env(spec.env) {
+                let value = Value::parse(spec.kind, &raw).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{}={raw} is invalid: {e}; fix or unset {}",
+                        spec.env,
+                        spec.env
+                    )
+                })?;
+                (value, Source::Env(spec.env))
+            } else if let Some(value) = find(&file) {
+                (value, Source::File)
+            } else {
+                let value = Value::parse(spec.kind, spec.default)
+                    .unwrap_or_else(|e| panic!("default of {}: {e}", spec.key));
+                (value, Source::Default)
+            };
+            entries.push((spec, value, source));
+        }
+        Ok(Config { entries })
+    }
+
+    fn value(&self, spec: &Spec) -> &Value {
+        self.entries
+            .iter()
+            .find(|(s, _, _)| *s == spec)
+            .map(|(_, v, _)| v)
+            .unwrap_or_else(|| panic!("{} is not in settings::ALL", spec.key))
+    }
+
+    pub fn text(&self, spec: &Spec) -> &str {
+        match self.value(spec) {
+            Value::Text(s) => s,
+            other => panic!("{} is not text: {other:?}", spec.key),
+        }
+    }
+
+    pub fn flag(&self, spec: &Spec) -> bool {
+        match self.value(spec) {
+            Value::Bool(b) => *b,
+            other => panic!("{} is not a switch: {other:?}", spec.key),
+        }
+    }
+
+    pub fn port(&self, spec: &Spec) -> u16 {
+        match self.value(spec) {
+            Value::Port(p) => *p,
+            other => panic!("{} is not a port: {other:?}", spec.key),
+        }
+    }
+
+    pub fn gogc(&self, spec: &Spec) -> &Gogc {
+        match self.value(spec) {
+            Value::Gogc(g) => g,
+            other => panic!("{} is not a GOGC value: {other:?}", spec.key),
+        }
+    }
+
+    pub fn words(&self, spec: &Spec) -> &[String] {
+        match self.value(spec) {
+            Value::Words(w) => w,
+            other => panic!("{} is not a word list: {other:?}", spec.key),
+        }
+    }
+
+    pub fn source(&self, spec: &Spec) -> &Source {
+        self.entries
+            .iter()
+            .find(|(s, _, _)| *s == spec)
+            .map(|(_, _, source)| source)
+            .expect("every spec has an entry")
+    }
+
+    /// The same settings with `spec` set to `value` (the bench's own image tags, say).
+    pub fn with(mut self, spec: &Spec, value: Value) -> Config {
+        for entry in &mut self.entries {
+            if entry.0 == spec {
+                entry.1 = value.clone();
+                entry.2 = Source::Default;
+            }
+        }
+        self
+    }
+
+    /// `(key, value, source)` rows for `cargo xtask config`.
+    pub fn rows(&self) -> Vec<(&'static str, String, String)> {
+        self.entries
+            .iter()
+            .map(|(spec, value, source)| (spec.key, value.to_string(), source.to_string()))
+            .collect()
+    }
+}
+
+/// The README's settings table, generated from [`ALL`] (a test keeps the README equal to it).
+pub fn markdown_table() -> String {
+    let mut table =
+        String::from("| key | env | flag | default | what it sets |\n|---|---|---|---|---|\n");
+    for spec in ALL {
+        let flag = if spec.flag.is_empty() {
+            String::new()
+        } else {
+            format!("`--{}`", spec.flag)
+        };
+        let default = if spec.default.is_empty() {
+            "(empty)".to_string()
+        } else {
+            format!("`{}`", spec.default)
+        };
+        table.push_str(&format!(
+            "| `{}` | `{}` | {flag} | {default} | {} |\n",
+            spec.key, spec.env, spec.help
+        ));
+    }
+    table
+}
+
+fn parse_file(text: &str) -> Result<Vec<(&'static Spec, Value)>> {
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    // serde_yaml's message names the key and the line: "unknown field `x` ... at line 3 column 3".
+    let file: yaml::FileLayer = serde_yaml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(file.0)
+}
+
+/// Reads the YAML file against [`ALL`]: sections and keys come from the table, unknown ones are
+/// rejected where they stand (serde_yaml adds the path and line to every error raised here).
+mod yaml {
+    use std::fmt;
+
+    use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
+
+    use super::{Kind, Spec, Value, ALL};
+
+    pub struct FileLayer(pub Vec<(&'static Spec, Value)>);
+
+    fn leak(names: Vec<&'static str>) -> &'static [&'static str] {
+        Box::leak(names.into_boxed_slice())
+    }
+
+    fn sections() -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = Vec::new();
+        for spec in ALL {
+            let section = spec.key.split_once('.').expect("section.name").0;
+            if !names.contains(&section) {
+                names.push(section);
+            }
+        }
+        names
+    }
+
+    impl<'de> serde::Deserialize<'de> for FileLayer {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<FileLayer, D::Error> {
+            d.deserialize_map(FileVisitor)
+        }
+    }
+
+    struct FileVisitor;
+
+    impl<'de> Visitor<'de> for FileVisitor {
+        type Value = FileLayer;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a map of sections")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FileLayer, A::Error> {
+            let mut values = Vec::new();
+            while let Some(section) = map.next_key_seed(KeySeed(sections()))? {
+                values.extend(map.next_value_seed(SectionSeed(section))?);
+            }
+            Ok(FileLayer(values))
+        }
+    }
+
+    /// A key that must be one of these; rejected while it is read, so the error cites its line.
+    struct KeySeed(Vec<&'static str>);
+
+    impl<'de> DeserializeSeed<'de> for KeySeed {
+        type Value = &'static str;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<&'static str, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for KeySeed {
+        type Value = &'static str;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a settings key")
+        }
+        fn visit_str<E: de::Error>(self, key: &str) -> Result<&'static str, E> {
+            match self.0.iter().find(|k| **k == key) {
+                Some(known) => Ok(known),
+                None => Err(E::unknown_field(key, leak(self.0))),
+            }
+        }
+    }
+
+    struct SectionSeed(&'static str);
+
+    impl<'de> DeserializeSeed<'de> for SectionSeed {
+        type Value = Vec<(&'static Spec, Value)>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(SectionVisitor(self.0))
+        }
+    }
+
+    struct SectionVisitor(&'static str);
+
+    impl<'de> Visitor<'de> for SectionVisitor {
+        type Value = Vec<(&'static Spec, Value)>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "the keys of section {}", self.0)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let specs: Vec<&'static Spec> = ALL
+                .into_iter()
+                .filter(|s| s.key.split_once('.').is_some_and(|(sec, _)| sec == self.0))
+                .collect();
+            let mut values = Vec::new();
+            let names = specs.iter().map(|s| s.key.split_once('.').unwrap().1);
+            let names: Vec<&'static str> = names.collect();
+            while let Some(name) = map.next_key_seed(KeySeed(names.clone()))? {
+                let spec = specs
+                    .iter()
+                    .find(|s| s.key.split_once('.').unwrap().1 == name)
+                    .expect("KeySeed accepts table keys only");
+                values.push((*spec, map.next_value_seed(ValueSeed(spec.kind))?));
+            }
+            Ok(values)
+        }
+    }
+
+    struct ValueSeed(Kind);
+
+    impl<'de> DeserializeSeed<'de> for ValueSeed {
+        type Value = Value;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            use serde::Deserialize;
+            Ok(match self.0 {
+                Kind::Text => Value::Text(String::deserialize(d)?),
+                Kind::Bool => Value::Bool(bool::deserialize(d)?),
+                Kind::Port => Value::Port(u16::deserialize(d)?),
+                Kind::Words => Value::parse(Kind::Words, &String::deserialize(d)?)
+                    .map_err(de::Error::custom)?,
+                Kind::Gogc => {
+                    // Accept `gogc: 200` as well as `gogc: "200"` and `gogc: off`.
+                    let text = match serde_yaml::Value::deserialize(d)? {
+                        serde_yaml::Value::Number(n) => n.to_string(),
+                        serde_yaml::Value::String(s) => s,
+                        serde_yaml::Value::Null => String::new(),
+                        other => {
+                            return Err(de::Error::custom(format!(
+                                "expected off or a number, found {other:?}"
+                            )))
+                        }
+                    };
+                    Value::parse(Kind::Gogc, &text).map_err(de::Error::custom)?
+                }
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(yaml: &str, env: &[(&str, &str)], flags: Flags) -> Result<Config> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let lookup = move |var: &str| env.iter().find(|(k, _)| k == var).map(|(_, v)| v.clone());
+        Config::resolve_text(yaml, &lookup, &flags)
+    }
+
+    #[test]
+    fn flag_beats_env_beats_file_beats_default() {
+        let yaml = "run:\n  http_port: 8081\n  grpc_port: 9091\nbase_images:\n  go: local/go:1\n";
+        let flags = vec![(&HTTP_PORT, Value::Port(8083))];
+        let cfg = resolve(
+            yaml,
+            &[("PIXIE_HTTP_PORT", "8082"), ("PIXIE_GRPC_PORT", "9092")],
+            flags,
+        )
+        .unwrap();
+        assert_eq!(
+            (cfg.port(&HTTP_PORT), cfg.source(&HTTP_PORT)),
+            (8083, &Source::Flag)
+        );
+        assert_eq!(
+            (cfg.port(&GRPC_PORT), cfg.source(&GRPC_PORT)),
+            (9092, &Source::Env("PIXIE_GRPC_PORT"))
+        );
+        assert_eq!(
+            (cfg.text(&GO_IMAGE), cfg.source(&GO_IMAGE)),
+            ("local/go:1", &Source::File)
+        );
+        assert_eq!(cfg.source(&RUNTIME_IMAGE), &Source::Default);
+    }
+
+    #[test]
+    fn unknown_key_cites_its_line() {
+        let message = format!(
+            "{:#}",
+            resolve("build:\n  gogc: 200\n  vendr: true\n", &[], Flags::new()).unwrap_err()
+        );
+        assert!(message.contains("unknown field `vendr`"), "{message}");
+        assert!(message.contains("line 3"), "{message}");
+        let message = format!(
+            "{:#}",
+            resolve("bild:\n  gogc: 200\n", &[], Flags::new()).unwrap_err()
+        );
+        assert!(message.contains("unknown field `bild`"), "{message}");
+    }
+
+    #[test]
+    fn wrong_type_cites_its_line() {
+        let message = format!(
+            "{:#}",
+            resolve("run:\n  http_port: eighty\n", &[], Flags::new()).unwrap_err()
+        );
+        assert!(message.contains("line 2"), "{message}");
+    }
+
+    #[test]
+    fn bad_env_value_names_the_variable() {
+        let message = resolve("", &[("PIXIE_HTTP_PORT", "70000")], Flags::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with("PIXIE_HTTP_PORT=70000 is invalid"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn gogc_accepts_off_numbers_and_empty_only() {
+        assert_eq!("off".parse::<Gogc>().unwrap(), Gogc("off".into()));
+        assert_eq!("400".parse::<Gogc>().unwrap(), Gogc("400".into()));
+        assert_eq!("".parse::<Gogc>().unwrap(), Gogc::default());
+        assert!("0".parse::<Gogc>().is_err());
+        assert!("fast".parse::<Gogc>().is_err());
+        let cfg = resolve("build:\n  gogc: 200\n", &[], Flags::new()).unwrap();
+        assert_eq!(cfg.gogc(&GOGC), &Gogc("200".into()));
+    }
+
+    #[test]
+    fn cache_lists_are_words_in_env_and_file() {
+        let cfg = resolve(
+            "build:\n  cache_from: \"a b\"\n",
+            &[("PIXIE_CACHE_TO", "type=inline")],
+            Flags::new(),
+        )
+        .unwrap();
+        assert_eq!(cfg.words(&CACHE_FROM), ["a", "b"]);
+        assert_eq!(cfg.text(&CACHE_TO), "type=inline");
+    }
+
+    #[test]
+    fn every_default_parses_and_every_key_reads_as_its_kind() {
+        let cfg = resolve("", &[], Flags::new()).unwrap();
+        for spec in ALL {
+            Value::parse(spec.kind, spec.default).unwrap();
+            match spec.kind {
+                Kind::Text => drop(cfg.text(spec)),
+                Kind::Bool => drop(cfg.flag(spec)),
+                Kind::Port => drop(cfg.port(spec)),
+                Kind::Gogc => drop(cfg.gogc(spec)),
+                Kind::Words => drop(cfg.words(spec)),
+            }
+            assert!(spec.env.starts_with("PIXIE_"), "{}", spec.key);
+            assert_eq!(
+                spec.flag.is_empty(),
+                spec.flag_of == FlagOf::None,
+                "{}",
+                spec.key
+            );
+        }
+    }
+
+    fn repo_file(name: &str) -> String {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        std::fs::read_to_string(root.join(name)).unwrap()
+    }
+
+    #[test]
+    fn the_committed_config_file_sets_every_key_to_its_default() {
+        let cfg = Config::resolve(
+            parse_file(&repo_file(CONFIG_FILE)).unwrap(),
+            &|_| None,
+            &Flags::new(),
+        )
+        .unwrap();
+        let defaults = resolve("", &[], Flags::new()).unwrap();
+        for spec in ALL {
+            assert_eq!(
+                cfg.source(spec),
+                &Source::File,
+                "{} is not in {CONFIG_FILE}",
+                spec.key
+            );
+            assert_eq!(
+                cfg.value(spec),
+                defaults.value(spec),
+                "{} in {CONFIG_FILE}",
+                spec.key
+            );
+        }
+    }
+
+    #[test]
+    fn the_readme_settings_table_is_the_generated_one() {
+        let readme = repo_file("README.md");
+        let start = readme
+            .find("| key | env | flag | default |")
+            .expect("README has the settings table");
+        let end = readme[start..]
+            .find("\n\n")
+            .map_or(readme.len(), |e| start + e + 1);
+        assert_eq!(
+            &readme[start..end],
+            markdown_table(),
+            "README's settings table drifted from settings::ALL; paste settings::markdown_table()"
+        );
+    }
+}

@@ -1,10 +1,13 @@
 //! The xtask's command line as users meet it; needs no Docker engine.
 
-mod support;
-
 use std::collections::BTreeSet;
+use std::process::Command;
 
-use support::*;
+use xtask::testkit::{ok, repo_root, text, workspace_copy, RemoveDir};
+
+fn xtask() -> Command {
+    xtask::testkit::xtask_at(env!("CARGO_BIN_EXE_xtask"))
+}
 
 #[test]
 fn unknown_command_is_a_usage_error_with_exit_2() {
@@ -143,6 +146,7 @@ fn missing_go_is_one_line_naming_the_fix() {
 #[test]
 fn bad_yaml_cites_the_line_and_exits_1() {
     let ws = workspace_copy("bad-yaml");
+    let _remove = RemoveDir(ws.clone());
     let config_error = |yaml: &str| {
         std::fs::write(ws.join("deployments/pixie.yaml"), yaml).unwrap();
         let out = xtask()
@@ -162,12 +166,12 @@ fn bad_yaml_cites_the_line_and_exits_1() {
     assert!(stderr.contains("line 3"), "{stderr}");
     let stderr = config_error("run:\n  http_port: [1]\n");
     assert!(stderr.contains("line 2"), "{stderr}");
-    std::fs::remove_dir_all(&ws).unwrap();
 }
 
 #[test]
 fn missing_dockerfile_says_how_to_restore_it() {
     let ws = workspace_copy("no-dockerfile");
+    let _remove = RemoveDir(ws.clone());
     std::fs::remove_file(ws.join("deployments/docker/core.Dockerfile")).unwrap();
     let out = xtask()
         .args(["build-prod", "--dry-run"])
@@ -177,7 +181,6 @@ fn missing_dockerfile_says_how_to_restore_it() {
     let stderr = text(&out).1;
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("core.Dockerfile is missing; restore it with `git checkout -- deployments/docker/core.Dockerfile`"), "{stderr}");
-    std::fs::remove_dir_all(&ws).unwrap();
 }
 
 #[test]

@@ -1,17 +1,20 @@
 //! `cargo xtask vendor` on a copy of the workspace: atomic refresh, --check, and an interrupted
 //! run that must leave the old vendor/ untouched. Needs Go and the module proxy, no engine.
 
-mod support;
-
 use std::net::TcpListener;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::*;
+use xtask::testkit::{repo_root, sigint, text, wait_for, workspace_copy, RemoveDir};
+
+fn xtask() -> Command {
+    xtask::testkit::xtask_at(env!("CARGO_BIN_EXE_xtask"))
+}
 
 #[test]
 fn vendor_refreshes_atomically_and_an_interrupted_run_keeps_the_old_tree() {
     let ws = workspace_copy("vendor");
+    let _remove = RemoveDir(ws.clone());
     let vendor = ws.join("core/vendor");
     let run = |args: &[&str]| {
         xtask()
@@ -72,16 +75,12 @@ fn vendor_refreshes_atomically_and_an_interrupted_run_keeps_the_old_tree() {
     assert!(out.status.success(), "{}", text(&out).1);
     assert!(!vendor.join("MARKER").exists());
     assert!(run(&["vendor", "--check"]).status.success());
-    let _ = std::process::Command::new("chmod")
-        .args(["-R", "u+w"])
-        .arg(&ws)
-        .status();
-    std::fs::remove_dir_all(&ws).unwrap();
 }
 
 #[test]
 fn proto_check_fails_when_generated_code_is_stale() {
     let ws = workspace_copy("proto");
+    let _remove = RemoveDir(ws.clone());
     let run = || {
         xtask()
             .args(["proto", "--check"])
@@ -115,5 +114,4 @@ fn proto_check_fails_when_generated_code_is_stale() {
         std::fs::read(&generated).unwrap(),
         std::fs::read(repo_root().join("core/gen/photo/v1/photo.pb.go")).unwrap()
     );
-    std::fs::remove_dir_all(&ws).unwrap();
 }

@@ -2,15 +2,16 @@
 //! to a real registry (Debian's docker-registry on loopback) by a shared BuildKit builder (a
 //! buildx `remote` builder on buildkitd, as `.ci/provision-builders` sets it up) makes a cold
 //! builder's rebuild reuse the Go compile step. Needs `bash .ci/provision-builders` (as root).
-#![cfg(feature = "engine-tests")]
-
-mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::*;
+use xtask::testkit::docker::{docker, require_engine, run_detached, wait_healthy, Untag};
+use xtask::testkit::registry::LocalRegistry;
+use xtask::testkit::{ok, repo_root, text, workspace_copy, RemoveDir};
+
+use crate::xtask;
 
 const PROVISION_HINT: &str = "run `sudo bash .ci/provision-builders` first";
 
@@ -86,90 +87,6 @@ fn ci_workflow_passes_actionlint_with_no_findings() {
     );
 }
 
-/// A registry process on a free loopback port, with its config and storage in a temp folder;
-/// stopped (our own child, by its pid) and removed when dropped.
-struct Registry {
-    child: Child,
-    dir: PathBuf,
-    port: u16,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        let binary = which::which("docker-registry")
-            .unwrap_or_else(|_| panic!("docker-registry is missing; {PROVISION_HINT}"));
-        let port = free_port();
-        let dir = std::env::temp_dir().join(format!("pixie-registry-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("data")).unwrap();
-        let config = dir.join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  \
-                 delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: pixie-tests\n",
-                dir.join("data").display()
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.join("registry.log")).unwrap();
-        let child = Command::new(binary)
-            .arg("serve")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut registry = Registry { child, dir, port };
-        let up = wait_for(Duration::from_secs(20), || match http_get(port, "/v2/") {
-            Ok((200, _)) => Some(()),
-            _ => None,
-        });
-        if up.is_none() {
-            let _ = registry.child.kill();
-            panic!(
-                "docker-registry never answered on 127.0.0.1:{port}:\n{}",
-                registry.log()
-            );
-        }
-        registry
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("registry.log")).unwrap_or_default()
-    }
-
-    fn tags(&self, repository: &str) -> String {
-        let (status, body) = http_get(self.port, &format!("/v2/{repository}/tags/list")).unwrap();
-        assert_eq!(status, 200, "{body}");
-        body
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Local image names to untag when dropped (the images behind them stay if still referenced).
-struct Untag(Vec<String>);
-
-impl Drop for Untag {
-    fn drop(&mut self) {
-        for name in &self.0 {
-            let _ = docker().args(["image", "rm", name]).output();
-        }
-    }
-}
-
 /// The effective value of one `cargo xtask config` key.
 fn config_value(key: &str) -> String {
     let out = ok(xtask().args(["-q", "config"]));
@@ -179,30 +96,6 @@ fn config_value(key: &str) -> String {
             (words.next() == Some(key)).then(|| words.next().unwrap_or_default().to_string())
         })
         .unwrap_or_else(|| panic!("`cargo xtask config` has no {key}:\n{out}"))
-}
-
-/// Puts a base image into the registry (a remote builder cannot read the engine's local images)
-/// and returns its name there.
-fn push_base_image(registry: &Registry, image: &str, untag: &mut Untag) -> String {
-    if !docker()
-        .args(["image", "inspect", image])
-        .output()
-        .unwrap()
-        .status
-        .success()
-    {
-        ok(docker().args(["pull", "-q", image]));
-    }
-    // Drop a registry host of its own (docker.io/..., ghcr.io/...).
-    let path = match image.split_once('/') {
-        Some((host, rest)) if host.contains('.') || host.contains(':') => rest,
-        _ => image,
-    };
-    let remote = format!("{}/{path}", registry.host());
-    ok(docker().args(["tag", image, &remote]));
-    untag.0.push(remote.clone());
-    ok(docker().args(["push", "-q", &remote]));
-    remote
 }
 
 /// The ids of the plain-progress steps whose header contains `needle`, e.g. `#13` for
@@ -263,14 +156,19 @@ fn a_cold_remote_builder_reuses_the_compile_step_from_the_registry_cache() {
         builder_docker_config().display(),
         combined(&inspect)
     );
-    let registry = Registry::start();
+    let registry = LocalRegistry::start().unwrap_or_else(|e| panic!("{e:#}"));
     let reg = registry.host();
     let mut untag = Untag(Vec::new());
-    let go_image = push_base_image(&registry, &config_value("base_images.go"), &mut untag);
-    let runtime_image =
-        push_base_image(&registry, &config_value("base_images.runtime"), &mut untag);
+    let mut push = |image: &str| {
+        registry
+            .push_image(image, &mut untag.0)
+            .unwrap_or_else(|e| panic!("{e:#}"))
+    };
+    let go_image = push(&config_value("base_images.go"));
+    let runtime_image = push(&config_value("base_images.runtime"));
     // A frozen copy: concurrent edits of the checkout cannot change the cache keys mid-test.
     let ws = workspace_copy("registry-cache");
+    let _remove = RemoveDir(ws.clone());
 
     let cache = format!("type=registry,ref={reg}/pixie-core:cache");
     let cache_to = format!("{cache},mode=max");
@@ -314,7 +212,7 @@ fn a_cold_remote_builder_reuses_the_compile_step_from_the_registry_cache() {
         !step_cached(&cold_log, compile),
         "the cold build did not compile:\n{cold_log}"
     );
-    let tags = registry.tags("pixie-core");
+    let tags = registry.tags("pixie-core").unwrap();
     assert!(
         tags.contains("\"round-trip\"") && tags.contains("\"cache\""),
         "pushed image or cache missing from the registry: {tags}"
@@ -361,5 +259,4 @@ fn a_cold_remote_builder_reuses_the_compile_step_from_the_registry_cache() {
     wait_healthy(&id, port, Duration::from_secs(30));
     drop(container);
     drop(untag);
-    let _ = std::fs::remove_dir_all(&ws);
 }

@@ -1,47 +1,20 @@
 //! Issue 4, "production and development images done right", checked on real images built by
-//! `cargo xtask` through a real engine: image structure, nothing secret or source in any layer,
-//! a hardened container that serves and keeps its data, graceful stop, reproducible binaries,
-//! offline (vendored) builds, the arm64 cross build, both runtime bases, and the compose files.
-//! Every image variant is built once per test binary (OnceLock helpers below). libtest starts
-//! tests in name order, so the two slowest (the uncached reproducibility builds and the dev
-//! container's first compile) have names that sort early and overlap the rest.
-#![cfg(feature = "engine-tests")]
+//! `cargo xtask`: image structure, nothing secret or source in any layer, a hardened container
+//! that serves and keeps its data, graceful stop, both runtime bases, and the compose files.
 
-mod support;
-
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use support::*;
+use xtask::testkit::docker::{
+    compose, docker, image_layer_paths, inspect, require_engine, run_detached, wait_healthy,
+    Volumes,
+};
+use xtask::testkit::http::{self, get_text, multipart_file};
+use xtask::testkit::png::png_rgb;
+use xtask::testkit::{json, ok, repo_root, text, unique_name, wait_for, workspace_copy, RemoveDir};
 
-/// The flags the production compose file runs with, for `docker run`.
-const HARDENED: [&str; 7] = [
-    "--read-only",
-    "--tmpfs",
-    "/tmp",
-    "--cap-drop",
-    "ALL",
-    "--security-opt",
-    "no-new-privileges",
-];
-
-/// Runs `cargo xtask <args>` with `env`, requires success, returns stdout + stderr.
-fn xtask_ok(args: &[&str], env: &[(&str, &str)]) -> String {
-    let out = xtask()
-        .args(args)
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert!(
-        out.status.success(),
-        "cargo xtask {args:?} (env {env:?}) failed:\n{stdout}\n{stderr}"
-    );
-    format!("{stdout}{stderr}")
-}
+use crate::{head_commit, image_size_mb, prod_image, xtask_ok, HARDENED};
 
 /// The production image on the `scratch` runtime base, built once.
 fn scratch_image() -> &'static str {
@@ -60,31 +33,15 @@ fn scratch_image() -> &'static str {
     })
 }
 
-/// The linux/arm64 production image, built once. The busybox runtime base that .ci/provision
-/// makes is a local amd64-only image, and BuildKit then tries to pull an arm64 variant from
-/// Docker Hub; `scratch` exists for every platform, so the arm64 build uses it.
-fn arm64_image() -> &'static str {
-    static IMAGE: OnceLock<String> = OnceLock::new();
-    IMAGE.get_or_init(|| {
-        require_engine();
-        let image = "pixie-core:e2e-arm64";
-        xtask_ok(
-            &["build-prod", "--platform", "linux/arm64"],
-            &[
-                ("PIXIE_RUNTIME_IMAGE", "scratch"),
-                ("PIXIE_PROD_IMAGE", image),
-            ],
-        );
-        image.to_string()
-    })
-}
-
 /// Marker written into every decoy file: it must appear in no byte of the saved image.
 const DECOY_MARKER: &str = "PIXIE-DECOY-7f3a9c";
+
 /// Each decoy is padded past the context-size limit, so any decoy sent to the daemon fails
 /// the size check even if no layer ever copies it.
 const DECOY_BYTES: usize = 6_000_000;
+
 const CONTEXT_LIMIT_BYTES: f64 = 5_000_000.0;
+
 const DECOYS: [&str; 9] = [
     ".env",
     "core/.env",
@@ -126,21 +83,6 @@ fn decoy_build() -> &'static DecoyBuild {
         );
         DecoyBuild { image, log }
     })
-}
-
-fn inspect(image_or_container: &str, format: &str) -> String {
-    ok(docker().args(["inspect", "--format", format, image_or_container]))
-}
-
-fn image_size_mb(image: &str) -> f64 {
-    inspect(image, "{{.Size}}").parse::<f64>().unwrap() / 1e6
-}
-
-fn head_commit() -> String {
-    ok(Command::new("git")
-        .arg("-C")
-        .arg(repo_root())
-        .args(["rev-parse", "HEAD"]))
 }
 
 #[test]
@@ -382,7 +324,7 @@ fn no_secret_source_or_cache_reaches_any_layer_and_the_context_stays_small() {
 /// Uploads `png` and returns the new photo's id.
 fn upload(port: u16, png: &[u8]) -> String {
     let (content_type, body) = multipart_file("file", "e2e.png", "image/png", png);
-    let resp = http_request(
+    let resp = http::request(
         port,
         "POST",
         "/api/photos",
@@ -391,17 +333,17 @@ fn upload(port: u16, png: &[u8]) -> String {
     )
     .unwrap();
     assert_eq!(resp.status, 201, "upload: {}", resp.text());
-    let json = resp.text();
-    assert_eq!(
-        json_field(&json, "content_type").as_deref(),
-        Some("image/png"),
-        "{json}"
-    );
-    json_field(&json, "id").unwrap_or_else(|| panic!("no id in {json}"))
+    let body = resp.text();
+    let photo = json(&body);
+    assert_eq!(photo["content_type"].as_str(), Some("image/png"), "{body}");
+    photo["id"]
+        .as_str()
+        .map(String::from)
+        .unwrap_or_else(|| panic!("no id in {body}"))
 }
 
 fn assert_photo_served(port: u16, id: &str, png: &[u8]) {
-    let list = http_request(port, "GET", "/api/photos", &[], &[]).unwrap();
+    let list = http::request(port, "GET", "/api/photos", &[], &[]).unwrap();
     assert_eq!(list.status, 200, "{}", list.text());
     assert!(
         list.text().contains(&format!("\"{id}\"")),
@@ -409,11 +351,11 @@ fn assert_photo_served(port: u16, id: &str, png: &[u8]) {
         list.text()
     );
     let original =
-        http_request(port, "GET", &format!("/api/photos/{id}/original"), &[], &[]).unwrap();
+        http::request(port, "GET", &format!("/api/photos/{id}/original"), &[], &[]).unwrap();
     assert_eq!(original.status, 200, "{}", original.text());
     assert_eq!(original.header("content-type"), Some("image/png"));
     assert!(original.body == png, "original differs from the upload");
-    let thumb = http_request(
+    let thumb = http::request(
         port,
         "GET",
         &format!("/api/photos/{id}/thumbnail?size=64"),
@@ -433,7 +375,7 @@ fn assert_photo_served(port: u16, id: &str, png: &[u8]) {
 #[test]
 fn hardened_container_stores_photos_that_survive_a_new_container_on_the_volume() {
     let image = prod_image();
-    let volume = format!("pixie-e2e-data-{}", std::process::id());
+    let volume = unique_name("pixie-e2e-data");
     let _volume = Volumes(vec![volume.clone()]);
     ok(docker().args(["volume", "create", &volume]));
     let mount = format!("{volume}:/data");
@@ -506,151 +448,6 @@ fn docker_stop_ends_the_service_through_its_own_sigterm_handling_within_2s() {
     );
 }
 
-fn sha256(path: &Path) -> String {
-    let line = ok(Command::new("sha256sum").arg(path));
-    line.split_whitespace().next().unwrap().to_string()
-}
-
-/// `build-prod --export-binary` into a fresh folder from workspace `ws`; returns the binary.
-fn export_binary(ws: &Path, dest: &Path, no_cache: bool) -> PathBuf {
-    let _ = std::fs::remove_dir_all(dest);
-    let mut args = vec!["build-prod"];
-    if no_cache {
-        args.push("--no-cache");
-    }
-    args.extend(["--export-binary", dest.to_str().unwrap()]);
-    xtask_ok(
-        &args,
-        &[
-            ("PIXIE_WORKSPACE", ws.to_str().unwrap()),
-            ("PIXIE_PROD_IMAGE", "pixie-core:e2e-export"),
-        ],
-    );
-    let binary = dest.join("pixie-core");
-    assert!(binary.is_file(), "{} was not exported", binary.display());
-    binary
-}
-
-#[test]
-fn binary_is_reproducible_without_cache_and_changes_with_the_source() {
-    require_engine();
-    // Workspace copies have no .git, so all three builds get the same version stamp
-    // (dev/unknown) and only the source can make their binaries differ.
-    let tmp = std::env::temp_dir().join(format!("pixie-repro-{}", std::process::id()));
-    let (a, b, edited) = (
-        workspace_copy("repro-a"),
-        workspace_copy("repro-b"),
-        workspace_copy("repro-edit"),
-    );
-    let _remove = [&a, &b, &edited, &tmp].map(|d| RemoveDir(d.clone()));
-    let first = export_binary(&a, &tmp.join("a"), true);
-    let second = export_binary(&b, &tmp.join("b"), true);
-    let (sha_a, sha_b) = (sha256(&first), sha256(&second));
-    eprintln!("reproducible binary: {sha_a} (two --no-cache builds from two copies)");
-    assert_eq!(
-        sha_a, sha_b,
-        "two uncached builds of the same source differ"
-    );
-
-    let main = edited.join("core/cmd/pixie-core/main.go");
-    let before = std::fs::read_to_string(&main).unwrap();
-    let after = before.replacen("takes no arguments", "takes no arguments at all", 1);
-    assert_ne!(before, after, "main.go no longer says `takes no arguments`");
-    std::fs::write(&main, after).unwrap();
-    let third = export_binary(&edited, &tmp.join("edited"), false);
-    let sha_edit = sha256(&third);
-    assert_ne!(sha_a, sha_edit, "a source edit did not change the binary");
-
-    // Same stamp in all three (so the equality above is not trivially about the stamp), and
-    // the exported binaries are real executables for this machine.
-    let stamps: Vec<String> = [&first, &second, &third]
-        .iter()
-        .map(|bin| ok(Command::new(bin).arg("version")))
-        .collect();
-    assert!(
-        stamps.iter().all(|s| *s == stamps[0]) && stamps[0].contains("\"commit\""),
-        "{stamps:?}"
-    );
-}
-
-/// Whether `binary` says (in the module info Go embeds) that it was compiled from vendor/: a
-/// vendored build records its dependencies without go.sum hashes, since vendor/modules.txt has
-/// none, while a module-cache build records `h1:` hashes.
-fn compiled_from_vendor(binary: &[u8]) -> bool {
-    let has = |needle: &[u8]| binary.windows(needle.len()).any(|w| w == needle);
-    assert!(
-        has(b"dep\tgo.etcd.io/bbolt\t"),
-        "no embedded module info (built with -buildvcs=false it should still be there)"
-    );
-    !has(b"\th1:")
-}
-
-#[test]
-fn vendored_build_needs_no_network_compiles_vendor_and_serves() {
-    require_engine();
-    let ws = workspace_copy("vendor");
-    let _remove = RemoveDir(ws.clone());
-    let ws_str = ws.to_str().unwrap();
-    xtask_ok(&["vendor"], &[("PIXIE_WORKSPACE", ws_str)]);
-    assert!(
-        ws.join("core/vendor/modules.txt").is_file(),
-        "cargo xtask vendor made no core/vendor/modules.txt"
-    );
-    let image = "pixie-core:e2e-vendor";
-    let log = xtask_ok(
-        &["-v", "build-prod", "--vendor"],
-        &[("PIXIE_WORKSPACE", ws_str), ("PIXIE_PROD_IMAGE", image)],
-    );
-    let build_line = log
-        .lines()
-        .find(|l| l.contains(" build ") && l.contains("--file"))
-        .unwrap_or_else(|| panic!("no docker build line in the -v output:\n{log}"));
-    assert!(
-        build_line.contains("--network=none") && build_line.contains("GO_MOD_MODE=vendor"),
-        "build-prod --vendor did not build offline from vendor/: {build_line}"
-    );
-    assert!(
-        !log.contains("go: downloading"),
-        "the vendored build downloaded modules:\n{log}"
-    );
-    assert!(
-        compiled_from_vendor(&binary_of(image)),
-        "the --vendor image's binary was compiled from the module cache, not core/vendor"
-    );
-    assert!(
-        !compiled_from_vendor(&binary_of(prod_image())),
-        "the default image's binary claims to be vendored: the check cannot tell them apart"
-    );
-    let (_guard, id, port) = run_detached(image, &HARDENED);
-    wait_healthy(&id, port, Duration::from_secs(30));
-    let (status, body) = http_get(port, "/version").unwrap();
-    assert_eq!(status, 200, "{body}");
-}
-
-/// Copies `/usr/local/bin/pixie-core` out of `image` without running it.
-fn binary_of(image: &str) -> Vec<u8> {
-    let created = ok(docker().args(["create", image]));
-    let _guard = Containers(vec![created.clone()]);
-    // Named after the container: tests may copy out of the same image at the same time.
-    let dest = std::env::temp_dir().join(format!("pixie-bin-{created}"));
-    ok(docker()
-        .args(["cp", &format!("{created}:/usr/local/bin/pixie-core")])
-        .arg(&dest));
-    let bytes = std::fs::read(&dest).unwrap();
-    let _ = std::fs::remove_file(&dest);
-    bytes
-}
-
-#[test]
-fn arm64_cross_build_holds_an_aarch64_binary() {
-    let image = arm64_image();
-    assert_eq!(inspect(image, "{{.Os}}/{{.Architecture}}"), "linux/arm64");
-    assert_eq!(elf_machine(&binary_of(image)), 0xB7, "not AArch64");
-    // The same check on the native image tells the two apart.
-    assert_eq!(elf_machine(&binary_of(prod_image())), 0x3E, "not x86-64");
-    eprintln!("image sizes: {image} {:.1} MB", image_size_mb(image));
-}
-
 fn assert_healthcheck_passes(image: &str) {
     let mut args = HARDENED.to_vec();
     args.extend(["--health-interval", "1s"]);
@@ -664,7 +461,7 @@ fn assert_healthcheck_passes(image: &str) {
     });
     let health = inspect(&id, "{{json .State.Health}}");
     assert_eq!(state.as_deref(), Some("healthy"), "{image}: {health}");
-    let (status, body) = http_get(port, "/healthz").unwrap();
+    let (status, body) = get_text(port, "/healthz").unwrap();
     assert_eq!(status, 200, "{image}: {body}");
     eprintln!("image sizes: {image} {:.1} MB", image_size_mb(image));
 }
@@ -690,7 +487,7 @@ fn scratch_runtime_image_becomes_healthy() {
 
 /// `docker-compose -f FILE config`, rendered with `env` (PIXIE_BIND unset), parsed.
 fn compose_config(file: &str, env: &[(&str, &str)]) -> serde_yaml::Value {
-    let mut cmd = Command::new("docker-compose");
+    let mut cmd = compose();
     cmd.args(["-f", file, "config"])
         .current_dir(repo_root())
         .env_remove("PIXIE_BIND")
@@ -791,129 +588,4 @@ fn compose_files_render_hardened_loopback_only_and_with_named_volumes() {
         Some("false"),
         "polling is opt-in"
     );
-}
-
-/// `key = value` from air.toml (the file is flat enough for this).
-fn toml_value(toml: &str, key: &str) -> String {
-    toml.lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once('=')?;
-            (k.trim() == key).then(|| v.trim().trim_matches('"').to_string())
-        })
-        .unwrap_or_else(|| panic!("air.toml has no {key}"))
-}
-
-#[test]
-fn air_is_pinned_interrupts_gracefully_and_builds_outside_the_source() {
-    let dockerfile =
-        std::fs::read_to_string(repo_root().join("deployments/docker/core.dev.Dockerfile"))
-            .unwrap();
-    let pin = dockerfile
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("ARG AIR_VERSION="))
-        .expect("core.dev.Dockerfile pins ARG AIR_VERSION");
-    let parts: Vec<&str> = pin.trim_start_matches('v').split('.').collect();
-    assert!(
-        pin.starts_with('v') && parts.len() == 3 && parts.iter().all(|p| p.parse::<u32>().is_ok()),
-        "AIR_VERSION {pin:?} is not an exact version"
-    );
-    assert!(dockerfile.contains("go install github.com/air-verse/air@${AIR_VERSION}"));
-    assert!(
-        dockerfile.contains("-build.poll \\\"$AIR_POLL\\\""),
-        "the entrypoint must switch polling with AIR_POLL"
-    );
-
-    let air = std::fs::read_to_string(repo_root().join("deployments/docker/air.toml")).unwrap();
-    assert_eq!(toml_value(&air, "send_interrupt"), "true");
-    let kill_delay = toml_value(&air, "kill_delay");
-    let ms: u64 = kill_delay
-        .strip_suffix("ms")
-        .and_then(|n| n.parse().ok())
-        .or_else(|| {
-            kill_delay
-                .strip_suffix('s')
-                .and_then(|n| n.parse::<u64>().ok())
-                .map(|s| s * 1000)
-        })
-        .unwrap_or_else(|| panic!("kill_delay {kill_delay:?}"));
-    assert!(ms > 0 && ms <= 1000, "kill_delay {kill_delay}");
-    let delay: u64 = toml_value(&air, "delay").parse().unwrap();
-    assert!(delay <= 500, "delay {delay} ms");
-    let root = toml_value(&air, "root");
-    let tmp = toml_value(&air, "tmp_dir");
-    assert!(
-        !tmp.starts_with(&root),
-        "tmp_dir {tmp} is inside the mounted {root}"
-    );
-    let cmd = toml_value(&air, "cmd");
-    let out = cmd
-        .split_whitespace()
-        .skip_while(|w| *w != "-o")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no -o in build cmd {cmd}"));
-    assert!(
-        out.starts_with('/') && !out.starts_with(&root),
-        "build output {out} must be outside the mounted {root}"
-    );
-    let excluded = toml_value(&air, "exclude_dir");
-    for dir in ["vendor", "tmp", "testdata"] {
-        assert!(
-            excluded.contains(&format!("\"{dir}\"")),
-            "exclude_dir {excluded}"
-        );
-    }
-}
-
-#[test]
-fn dev_container_with_air_poll_watches_by_polling_and_reloads_an_edit() {
-    require_engine();
-    let dev_image = "pixie-core-dev:e2e-images";
-    xtask_ok(&["build-dev"], &[("PIXIE_DEV_IMAGE", dev_image)]);
-    let ws = workspace_copy("run-dev-poll");
-    let _remove = RemoveDir(ws.clone());
-    let prefix = format!("xtask-e2e-poll-{}", std::process::id());
-    let project = format!("{prefix}-dev");
-    let _cleanup = ProjectCleanup(project.clone());
-    let mut run = RunDev::start(&ws, &prefix, dev_image, &[("PIXIE_AIR_POLL", "true")]);
-    let log = || run.log();
-    let version = || run.version();
-    let first = wait_for(Duration::from_secs(300), version);
-    assert!(first.is_some(), "run-dev never served:\n{}", log());
-
-    // air polls instead of using inotify: it holds no inotify descriptor.
-    let filter = format!("label=com.docker.compose.project={project}");
-    let container = ok(docker().args(["ps", "-q", "--filter", &filter]));
-    let fds = ok(docker().args([
-        "exec",
-        container.trim(),
-        "sh",
-        "-c",
-        "ls -l /proc/$(pidof air)/fd",
-    ]));
-    assert!(
-        fds.contains("/proc/") || fds.contains("->"),
-        "could not list air's descriptors: {fds}"
-    );
-    assert!(
-        !fds.contains("inotify"),
-        "AIR_POLL=true but air watches with inotify:\n{fds}"
-    );
-
-    let saved = edit_default_version(&ws, "dev-polled");
-    let reloaded = wait_for(Duration::from_secs(10), || {
-        version().filter(|b| b.contains("dev-polled"))
-    });
-    let took = saved.elapsed();
-    sigint(&run.child);
-    let status = wait_for(Duration::from_secs(60), || run.child.try_wait().unwrap());
-    assert!(
-        reloaded.is_some(),
-        "edit not served within 10 s while polling:\n{}",
-        run.log()
-    );
-    eprintln!(
-        "hot reload under polling: edit served after {:.2}s",
-        took.as_secs_f64()
-    );
-    assert_eq!(status.and_then(|s| s.code()), Some(130), "{}", run.log());
 }

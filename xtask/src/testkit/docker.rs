@@ -1,0 +1,199 @@
+//! The engine under test, as the xtask detects it (`DOCKER`, `DOCKER_HOST`, `DOCKER_CONFIG`
+//! are honoured), and guards that remove by name what a test created in it.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use super::{http, json, ok, text, unique_name, wait_for};
+use crate::docker::compose::Compose;
+use crate::docker::engine::Engine;
+
+/// The engine the xtask would choose here, detected once; panics (the test fails) when none is
+/// usable: engine tests never pass vacuously.
+pub fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        Engine::detect(true).unwrap_or_else(|e| panic!("engine tests need a docker CLI: {e:#}"))
+    })
+}
+
+/// The chosen docker CLI.
+pub fn docker() -> Command {
+    Command::new(&engine().cli.path)
+}
+
+/// Compose as the xtask calls it on this engine.
+pub fn compose() -> Command {
+    match engine().compose() {
+        Ok(Compose::Plugin { .. }) => {
+            let mut cmd = docker();
+            cmd.arg("compose");
+            cmd
+        }
+        Ok(Compose::Standalone { path, .. }) => Command::new(path),
+        Err(e) => panic!("engine tests need compose: {e:#}"),
+    }
+}
+
+/// Panics (the test fails) when no engine answers.
+pub fn require_engine() {
+    if let Err(e) = engine().daemon_version() {
+        panic!("engine tests need a running Docker engine: {e:#}");
+    }
+}
+
+/// `docker inspect --format FORMAT` of an image or container.
+pub fn inspect(object: &str, format: &str) -> String {
+    ok(docker().args(["inspect", "--format", format, object]))
+}
+
+/// Removes the named containers (and their anonymous volumes) when dropped. Named before they
+/// are created, so a `docker run` that fails after the engine created the container leaves
+/// nothing behind either.
+pub struct Containers(pub Vec<String>);
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            let _ = docker().args(["rm", "-f", "-v"]).args(&self.0).output();
+        }
+    }
+}
+
+/// Starts a detached, uniquely named container from `image` with HTTP published on a free
+/// loopback port: `(guard, name, port)`.
+pub fn run_detached(image: &str, extra: &[&str]) -> (Containers, String, u16) {
+    let name = unique_name("pixie-e2e");
+    let guard = Containers(vec![name.clone()]);
+    let port = super::free_port();
+    ok(docker()
+        .args(["run", "-d", "--name", &name])
+        .args(["-p", &format!("127.0.0.1:{port}:8080")])
+        .args(extra)
+        .arg(image));
+    (guard, name, port)
+}
+
+/// Waits until /healthz answers 200 or panics with the container's logs.
+pub fn wait_healthy(container: &str, port: u16, timeout: Duration) {
+    let healthy = wait_for(timeout, || match http::get(port, "/healthz") {
+        Ok(r) if r.status == 200 => Some(()),
+        _ => None,
+    });
+    if healthy.is_none() {
+        let logs = docker()
+            .args(["logs", container])
+            .output()
+            .map(|o| text(&o))
+            .unwrap_or_default();
+        panic!(
+            "container {container} never answered /healthz on port {port}:\n{}\n{}",
+            logs.0, logs.1
+        );
+    }
+}
+
+/// Containers and networks that belong to a compose project.
+pub fn project_leftovers(project: &str) -> (Vec<String>, Vec<String>) {
+    let filter = format!("label=com.docker.compose.project={project}");
+    let lines = |s: String| {
+        s.lines()
+            .map(String::from)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+    };
+    let containers = lines(ok(docker().args(["ps", "-a", "-q", "--filter", &filter])));
+    let networks = lines(ok(
+        docker().args(["network", "ls", "-q", "--filter", &filter])
+    ));
+    (containers, networks)
+}
+
+/// Removes everything a compose project left (containers, networks, volumes) when dropped.
+pub struct ProjectCleanup(pub String);
+
+impl Drop for ProjectCleanup {
+    fn drop(&mut self) {
+        let filter = format!("label=com.docker.compose.project={}", self.0);
+        for (list, remove) in [
+            (vec!["ps", "-a", "-q"], vec!["rm", "-f", "-v"]),
+            (vec!["network", "ls", "-q"], vec!["network", "rm"]),
+            (vec!["volume", "ls", "-q"], vec!["volume", "rm", "-f"]),
+        ] {
+            let ids = docker()
+                .args(&list)
+                .args(["--filter", &filter])
+                .output()
+                .map(|o| text(&o).0)
+                .unwrap_or_default();
+            let ids: Vec<&str> = ids.split_whitespace().collect();
+            if !ids.is_empty() {
+                let _ = docker().args(&remove).args(&ids).output();
+            }
+        }
+    }
+}
+
+/// Removes the named volumes when dropped (after the containers using them).
+pub struct Volumes(pub Vec<String>);
+
+impl Drop for Volumes {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            let _ = docker().args(["volume", "rm", "-f"]).args(&self.0).output();
+        }
+    }
+}
+
+/// Image names to untag when dropped (the images behind them stay if still referenced).
+pub struct Untag(pub Vec<String>);
+
+impl Drop for Untag {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            let _ = docker().args(["image", "rm", name]).output();
+        }
+    }
+}
+
+/// Every path in every layer of `image`, as `(layer file in the saved archive, path)`: the
+/// image is `docker save`d, untarred, and each layer tar listed with `tar -t`.
+pub fn image_layer_paths(image: &str) -> Vec<(String, String)> {
+    let dir: PathBuf = std::env::temp_dir().join(unique_name(&format!(
+        "pixie-save-{}",
+        image.replace(['/', ':'], "_")
+    )));
+    let _remove = super::RemoveDir(dir.clone());
+    std::fs::create_dir_all(&dir).unwrap();
+    let archive = dir.join("image.tar");
+    ok(docker().args(["save", "-o"]).arg(&archive).arg(image));
+    let root = dir.join("x");
+    std::fs::create_dir_all(&root).unwrap();
+    ok(Command::new("tar")
+        .arg("-xf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&root));
+    let manifest = std::fs::read_to_string(root.join("manifest.json"))
+        .unwrap_or_else(|e| panic!("docker save of {image} has no manifest.json: {e}"));
+    // [{"Config":"…","RepoTags":[…],"Layers":["<id>/layer.tar",…]}]
+    let layers: Vec<String> = json(&manifest)[0]["Layers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no Layers in manifest.json: {manifest}"))
+        .iter()
+        .filter_map(|l| l.as_str().map(String::from))
+        .collect();
+    assert!(!layers.is_empty(), "no layers in {manifest}");
+    let mut paths = Vec::new();
+    for layer in layers {
+        let listing = ok(Command::new("tar").arg("-tf").arg(root.join(&layer)));
+        paths.extend(
+            listing
+                .lines()
+                .map(|p| (layer.clone(), p.trim_start_matches("./").to_string())),
+        );
+    }
+    paths
+}

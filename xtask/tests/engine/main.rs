@@ -1,0 +1,89 @@
+//! The tests that build images and run containers through a real engine: the one the xtask
+//! detects (`DOCKER`, `DOCKER_HOST`, `DOCKER_CONFIG` select another). They fail, never skip,
+//! when no engine answers. Images shared between modules are built once per run (below).
+//! libtest starts tests in name order, so the slowest have names that sort early.
+
+mod build_prod;
+mod images;
+mod registry_cache;
+mod run_dev;
+mod run_prod;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use xtask::testkit::docker::{inspect, require_engine};
+use xtask::testkit::{ok, repo_root, text, wait_for};
+
+pub fn xtask() -> Command {
+    xtask::testkit::xtask_at(env!("CARGO_BIN_EXE_xtask"))
+}
+
+/// Runs `cargo xtask <args>` with `env`, requires success, returns stdout + stderr.
+pub fn xtask_ok(args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = xtask()
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(
+        out.status.success(),
+        "cargo xtask {args:?} (env {env:?}) failed:\n{stdout}\n{stderr}"
+    );
+    format!("{stdout}{stderr}")
+}
+
+/// The production image, built once per run through `cargo xtask build-prod`.
+pub fn prod_image() -> &'static str {
+    static IMAGE: OnceLock<String> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        require_engine();
+        let image = "pixie-core:e2e";
+        xtask_ok(&["build-prod"], &[("PIXIE_PROD_IMAGE", image)]);
+        image.to_string()
+    })
+}
+
+/// The dev image, built once per run through `cargo xtask build-dev`.
+pub fn dev_image() -> &'static str {
+    static IMAGE: OnceLock<String> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        require_engine();
+        let image = "pixie-core-dev:e2e";
+        xtask_ok(&["build-dev"], &[("PIXIE_DEV_IMAGE", image)]);
+        image.to_string()
+    })
+}
+
+/// The flags the production compose file runs with, for `docker run`.
+pub const HARDENED: [&str; 7] = [
+    "--read-only",
+    "--tmpfs",
+    "/tmp",
+    "--cap-drop",
+    "ALL",
+    "--security-opt",
+    "no-new-privileges",
+];
+
+pub fn image_size_mb(image: &str) -> f64 {
+    inspect(image, "{{.Size}}").parse::<f64>().unwrap() / 1e6
+}
+
+pub fn head_commit() -> String {
+    ok(Command::new("git")
+        .arg("-C")
+        .arg(repo_root())
+        .args(["rev-parse", "HEAD"]))
+}
+
+pub fn wait_exit(child: &mut Child, within: Duration) -> Option<i32> {
+    let status = wait_for(within, || child.try_wait().unwrap());
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    status.and_then(|s| s.code())
+}

@@ -1,0 +1,374 @@
+//! run-dev in one place: hot reload of an edit (inotify and polling), Ctrl-C cleanup (once,
+//! twenty times, forced with a second press), `clean` after a crash, and the air config.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use xtask::testkit::docker::{docker, project_leftovers, require_engine, ProjectCleanup};
+use xtask::testkit::http::get_text;
+use xtask::testkit::{
+    free_port, json, ok, repo_root, sigint, text, unique_name, wait_for, workspace_copy, RemoveDir,
+};
+
+use crate::{dev_image, wait_exit, xtask};
+
+/// `cargo xtask run-dev` on a workspace copy, its output going to `run-dev.log` there (a file,
+/// not a pipe, which nobody would drain while the test polls).
+pub struct RunDev {
+    pub child: std::process::Child,
+    pub http: u16,
+    log_path: PathBuf,
+}
+
+impl RunDev {
+    /// Starts run-dev under project `{prefix}-dev` on free ports; `env` adds variables.
+    pub fn start(ws: &Path, prefix: &str, dev_image: &str, env: &[(&str, &str)]) -> RunDev {
+        let (http, grpc) = (free_port(), free_port());
+        let log_path = ws.join("run-dev.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let child = xtask()
+            .args([
+                "run-dev",
+                "--http-port",
+                &http.to_string(),
+                "--grpc-port",
+                &grpc.to_string(),
+            ])
+            .env("PIXIE_WORKSPACE", ws)
+            .env("PIXIE_PROJECT", prefix)
+            .env("PIXIE_DEV_IMAGE", dev_image)
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        RunDev {
+            child,
+            http,
+            log_path,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The body of GET /version when it answers 200.
+    pub fn version(&self) -> Option<String> {
+        get_text(self.http, "/version")
+            .ok()
+            .filter(|(s, _)| *s == 200)
+            .map(|(_, body)| body)
+    }
+}
+
+/// A failed assertion must not leave compose up running behind the test.
+impl Drop for RunDev {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Rewrites the `Version = "dev"` default in a workspace copy's buildinfo.go to `version`, the
+/// edit the hot-reload tests watch for; returns when it was saved.
+pub fn edit_default_version(ws: &Path, version: &str) -> std::time::Instant {
+    let source = ws.join("core/internal/buildinfo/buildinfo.go");
+    let before = std::fs::read_to_string(&source).unwrap();
+    let after = before.replacen("Version = \"dev\"", &format!("Version = \"{version}\""), 1);
+    assert_ne!(
+        before, after,
+        "buildinfo.go no longer declares Version = \"dev\""
+    );
+    let saved = std::time::Instant::now();
+    std::fs::write(&source, after).unwrap();
+    saved
+}
+
+#[test]
+fn run_dev_reloads_an_edit_and_sigint_leaves_no_container_or_network() {
+    require_engine();
+    let ws = workspace_copy("run-dev");
+    let prefix = unique_name("xtask-e2e");
+    let project = format!("{prefix}-dev");
+    let _cleanup = ProjectCleanup(project.clone());
+    let mut run = RunDev::start(&ws, &prefix, "pixie-core-dev:e2e", &[]);
+    let log = || run.log();
+    let version = || run.version();
+
+    // First start builds the dev image if needed, downloads modules and compiles.
+    let first = wait_for(Duration::from_secs(300), version)
+        .unwrap_or_else(|| panic!("run-dev never served:\n{}", log()));
+    assert_eq!(json(&first)["version"].as_str(), Some("dev"), "{first}");
+
+    let saved = edit_default_version(&ws, "dev-reloaded");
+    let reloaded = wait_for(Duration::from_secs(10), || {
+        version().filter(|b| b.contains("dev-reloaded"))
+    });
+    assert!(
+        reloaded.is_some(),
+        "edit not served within 10 s:\n{}",
+        log()
+    );
+    eprintln!(
+        "hot reload: edit served after {:.2}s",
+        saved.elapsed().as_secs_f64()
+    );
+
+    sigint(&run.child);
+    let status = wait_for(Duration::from_secs(60), || run.child.try_wait().unwrap());
+    let Some(status) = status else {
+        let _ = run.child.kill();
+        panic!("run-dev did not exit within 60 s of SIGINT:\n{}", run.log())
+    };
+    assert_eq!(status.code(), Some(130), "{}", run.log());
+    let (containers, networks) = project_leftovers(&project);
+    assert!(
+        containers.is_empty() && networks.is_empty(),
+        "left behind: {containers:?} {networks:?}\n{}",
+        run.log()
+    );
+    let _ = std::fs::remove_dir_all(&ws);
+}
+
+fn running_containers(project: &str) -> usize {
+    let filter = format!("label=com.docker.compose.project={project}");
+    ok(docker().args([
+        "ps",
+        "-q",
+        "--filter",
+        &filter,
+        "--filter",
+        "status=running",
+    ]))
+    .lines()
+    .count()
+}
+
+/// Starts `run-dev` under project `{prefix}-dev` and returns once its container runs.
+fn start_run_dev(prefix: &str) -> Child {
+    let child = xtask()
+        .args([
+            "run-dev",
+            "-q",
+            "--http-port",
+            &free_port().to_string(),
+            "--grpc-port",
+            &free_port().to_string(),
+        ])
+        .env("PIXIE_PROJECT", prefix)
+        .env("PIXIE_DEV_IMAGE", dev_image())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let project = format!("{prefix}-dev");
+    let running = wait_for(Duration::from_secs(60), || {
+        (running_containers(&project) > 0).then_some(())
+    });
+    assert!(running.is_some(), "{project}: the container never ran");
+    child
+}
+
+#[test]
+fn twenty_run_dev_start_and_sigint_cycles_leave_no_container_or_network() {
+    dev_image();
+    let prefix = unique_name("xtask-cycles");
+    let project = format!("{prefix}-dev");
+    let _cleanup = ProjectCleanup(project.clone());
+    for cycle in 1..=20 {
+        let mut child = start_run_dev(&prefix);
+        sigint(&child);
+        assert_eq!(
+            wait_exit(&mut child, Duration::from_secs(60)),
+            Some(130),
+            "cycle {cycle}"
+        );
+        let (containers, networks) = project_leftovers(&project);
+        assert!(
+            containers.is_empty() && networks.is_empty(),
+            "cycle {cycle} left {containers:?} {networks:?}"
+        );
+    }
+}
+
+#[test]
+fn a_second_sigint_forces_the_stop_and_still_cleans_up() {
+    dev_image();
+    let prefix = unique_name("xtask-force");
+    let project = format!("{prefix}-dev");
+    let _cleanup = ProjectCleanup(project.clone());
+    let mut child = start_run_dev(&prefix);
+    sigint(&child);
+    std::thread::sleep(Duration::from_millis(300));
+    sigint(&child);
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(60)), Some(130));
+    let (containers, networks) = project_leftovers(&project);
+    assert!(
+        containers.is_empty() && networks.is_empty(),
+        "left {containers:?} {networks:?}"
+    );
+}
+
+#[test]
+fn clean_removes_what_a_crashed_run_left() {
+    dev_image();
+    let prefix = unique_name("xtask-clean");
+    let project = format!("{prefix}-dev");
+    let _cleanup = ProjectCleanup(project.clone());
+    let mut child = start_run_dev(&prefix);
+    // SIGKILL: the xtask gets no chance to clean up, as after a crash or a closed terminal.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        running_containers(&project) > 0,
+        "the container should outlive a killed xtask"
+    );
+    let out = xtask()
+        .args(["clean", "--volumes"])
+        .env("PIXIE_PROJECT", &prefix)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    let (containers, networks) = project_leftovers(&project);
+    assert!(
+        containers.is_empty() && networks.is_empty(),
+        "left {containers:?} {networks:?}"
+    );
+    let volumes = ok(docker().args([
+        "volume",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.compose.project={project}"),
+    ]));
+    assert!(volumes.is_empty(), "volumes left: {volumes}");
+}
+
+/// `key = value` from air.toml (the file is flat enough for this).
+fn toml_value(toml: &str, key: &str) -> String {
+    toml.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            (k.trim() == key).then(|| v.trim().trim_matches('"').to_string())
+        })
+        .unwrap_or_else(|| panic!("air.toml has no {key}"))
+}
+
+#[test]
+fn air_is_pinned_interrupts_gracefully_and_builds_outside_the_source() {
+    let dockerfile =
+        std::fs::read_to_string(repo_root().join("deployments/docker/core.dev.Dockerfile"))
+            .unwrap();
+    let pin = dockerfile
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("ARG AIR_VERSION="))
+        .expect("core.dev.Dockerfile pins ARG AIR_VERSION");
+    let parts: Vec<&str> = pin.trim_start_matches('v').split('.').collect();
+    assert!(
+        pin.starts_with('v') && parts.len() == 3 && parts.iter().all(|p| p.parse::<u32>().is_ok()),
+        "AIR_VERSION {pin:?} is not an exact version"
+    );
+    assert!(dockerfile.contains("go install github.com/air-verse/air@${AIR_VERSION}"));
+    assert!(
+        dockerfile.contains("-build.poll \\\"$AIR_POLL\\\""),
+        "the entrypoint must switch polling with AIR_POLL"
+    );
+
+    let air = std::fs::read_to_string(repo_root().join("deployments/docker/air.toml")).unwrap();
+    assert_eq!(toml_value(&air, "send_interrupt"), "true");
+    let kill_delay = toml_value(&air, "kill_delay");
+    let ms: u64 = kill_delay
+        .strip_suffix("ms")
+        .and_then(|n| n.parse().ok())
+        .or_else(|| {
+            kill_delay
+                .strip_suffix('s')
+                .and_then(|n| n.parse::<u64>().ok())
+                .map(|s| s * 1000)
+        })
+        .unwrap_or_else(|| panic!("kill_delay {kill_delay:?}"));
+    assert!(ms > 0 && ms <= 1000, "kill_delay {kill_delay}");
+    let delay: u64 = toml_value(&air, "delay").parse().unwrap();
+    assert!(delay <= 500, "delay {delay} ms");
+    let root = toml_value(&air, "root");
+    let tmp = toml_value(&air, "tmp_dir");
+    assert!(
+        !tmp.starts_with(&root),
+        "tmp_dir {tmp} is inside the mounted {root}"
+    );
+    let cmd = toml_value(&air, "cmd");
+    let out = cmd
+        .split_whitespace()
+        .skip_while(|w| *w != "-o")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no -o in build cmd {cmd}"));
+    assert!(
+        out.starts_with('/') && !out.starts_with(&root),
+        "build output {out} must be outside the mounted {root}"
+    );
+    let excluded = toml_value(&air, "exclude_dir");
+    for dir in ["vendor", "tmp", "testdata"] {
+        assert!(
+            excluded.contains(&format!("\"{dir}\"")),
+            "exclude_dir {excluded}"
+        );
+    }
+}
+
+#[test]
+fn dev_container_with_air_poll_watches_by_polling_and_reloads_an_edit() {
+    let dev_image = dev_image();
+    let ws = workspace_copy("run-dev-poll");
+    let _remove = RemoveDir(ws.clone());
+    let prefix = unique_name("xtask-e2e-poll");
+    let project = format!("{prefix}-dev");
+    let _cleanup = ProjectCleanup(project.clone());
+    let mut run = RunDev::start(&ws, &prefix, dev_image, &[("PIXIE_AIR_POLL", "true")]);
+    let log = || run.log();
+    let version = || run.version();
+    let first = wait_for(Duration::from_secs(300), version);
+    assert!(first.is_some(), "run-dev never served:\n{}", log());
+
+    // air polls instead of using inotify: it holds no inotify descriptor.
+    let filter = format!("label=com.docker.compose.project={project}");
+    let container = ok(docker().args(["ps", "-q", "--filter", &filter]));
+    let fds = ok(docker().args([
+        "exec",
+        container.trim(),
+        "sh",
+        "-c",
+        "ls -l /proc/$(pidof air)/fd",
+    ]));
+    assert!(
+        fds.contains("/proc/") || fds.contains("->"),
+        "could not list air's descriptors: {fds}"
+    );
+    assert!(
+        !fds.contains("inotify"),
+        "AIR_POLL=true but air watches with inotify:\n{fds}"
+    );
+
+    let saved = edit_default_version(&ws, "dev-polled");
+    let reloaded = wait_for(Duration::from_secs(10), || {
+        version().filter(|b| b.contains("dev-polled"))
+    });
+    let took = saved.elapsed();
+    sigint(&run.child);
+    let status = wait_for(Duration::from_secs(60), || run.child.try_wait().unwrap());
+    assert!(
+        reloaded.is_some(),
+        "edit not served within 10 s while polling:\n{}",
+        run.log()
+    );
+    eprintln!(
+        "hot reload under polling: edit served after {:.2}s",
+        took.as_secs_f64()
+    );
+    assert_eq!(status.and_then(|s| s.code()), Some(130), "{}", run.log());
+}

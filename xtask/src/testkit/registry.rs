@@ -9,11 +9,14 @@ use anyhow::{Context, Result};
 
 use super::{docker::docker, free_port, http, unique_name};
 
+/// Where Debian's `docker-registry` package puts the binary.
+pub const DEBIAN_BINARY: &str = "/usr/bin/docker-registry";
+
 /// The registry binary: on PATH, else where Debian's package puts it.
 pub fn binary() -> Option<PathBuf> {
     which::which("docker-registry")
         .ok()
-        .or_else(|| Some(PathBuf::from("/usr/bin/docker-registry")).filter(|p| p.is_file()))
+        .or_else(|| Some(PathBuf::from(DEBIAN_BINARY)).filter(|p| p.is_file()))
 }
 
 /// A running registry; stopped (our own child, by its pid) and its folder removed when dropped.

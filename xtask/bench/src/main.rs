@@ -1,0 +1,158 @@
+//! `cargo xtask bench` (this package, so the everyday xtask never compiles it): measures the
+//! build and reload times the design notes only described in words, for four setups on the same
+//! machine in one run: `before` (deployments/bench/before.Dockerfile, the slow shape we replaced),
+//! `prod` (the xtask's own production build), `dev` (the dev image and air hot reload) and
+//! `limit` (host `go build` with a warm cache), plus `registry` (a shared remote builder with a
+//! registry cache, see registry.rs) where its tooling is there. Everything happens on a copy of the
+//! workspace in target/bench/work; the user's tree is never modified.
+
+mod bench;
+mod changes;
+mod dev;
+mod extras;
+mod measure;
+mod registry;
+mod report;
+mod schedule;
+mod stats;
+mod work;
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::{Arg, ArgAction};
+use xtask::ctx::{Ctx, Needs};
+use xtask::settings::{Config, Flags};
+use xtask::ui::Ui;
+use xtask::workspace::Workspace;
+
+use bench::Bench;
+use registry::Tooling;
+use schedule::{describe_schedule, schedule};
+
+const AFTER_HELP: &str = "\
+Setups: before (deployments/bench/before.Dockerfile, the slow shape we replaced), prod (the \
+build-prod step), dev (dev image + air hot reload), limit (host `go build`, warm cache), \
+registry (build-prod on the shared remote buildx builder with a registry cache: cold pushes with \
+--cache-to type=registry,mode=max to a docker-registry on loopback, warm_from_registry rebuilds on \
+the emptied builder with --cache-from; needs PIXIE_CI_BUILDER, PIXIE_CI_DOCKER_CONFIG and \
+/usr/bin/docker-registry, i.e. `export $(sudo bash .ci/provision-builders)`; skipped without them, \
+except that --quick under CI fails). It empties only that builder (`docker buildx prune --builder`).
+Scenarios: cold, no_change, code_change, dep_change, proto_change; dev: cold (image build + first \
+start with empty Go caches), no_change (cached image + restart), hot_reload (10 edits per run, \
+file saved -> new answer on /version). Also: binary and image sizes, a GOGC sweep of the host \
+compile (wall time, peak RSS), and the xtask's own cold compile and --help latency.
+
+All builds use a copy of the workspace in target/bench/work; the working tree is never touched.
+Images are tagged pixie-bench-*; they, the bench's containers and its volumes are removed at the \
+end, also after a failure or Ctrl-C.
+
+WARNING: every cold scenario runs `docker builder prune -af`, which empties the BuildKit cache of \
+the whole engine (other projects' build caches included). --quick does it once (prod cold).
+
+Output: a markdown table (printed, and target/bench/bench.md) and target/bench/bench.json:
+  {\"before\"|\"prod\"|\"dev\"|\"limit\": {SCENARIO: {\"median_s\", \"min_s\", \"max_s\", \"p95_s\", \"n\"}},
+   \"registry\": {\"cold\"|\"warm_from_registry\": {\"median_s\", \"min_s\", \"max_s\", \"p95_s\", \"n\"}},
+   \"sizes\": {\"binary_unstripped_bytes\", \"binary_stripped_bytes\", \"prod_binary_bytes\",
+             \"runtime_base_image_bytes\", \"before_image_bytes\", \"prod_image_bytes\",
+             \"prod_scratch_image_bytes\", \"dev_image_bytes\"},
+   \"gogc_sweep\": {\"default\"|\"100\"|\"200\"|\"400\"|\"off\": {\"median_s\", \"min_s\", \"max_s\", \"p95_s\",
+                  \"n\", \"peak_rss_mib\"}},
+   \"xtask\": {\"cold_compile\"|\"help_binary\"|\"help_cargo\": {\"median_s\", \"min_s\", \"max_s\", \"p95_s\", \"n\"}},
+   \"meta\": {\"runs\", \"quick\", \"notes\": {...}}}
+Only what was measured appears; any failed measurement fails the command (exit 1).";
+
+fn command() -> clap::Command {
+    clap::Command::new("cargo xtask bench")
+        .bin_name("cargo xtask bench")
+        .about("Measure build and hot-reload times of the before/prod/dev/limit setups; writes target/bench/bench.json and a markdown table.")
+        .after_long_help(AFTER_HELP)
+        .args(xtask::cli::global_args())
+        .args([
+            Arg::new("runs")
+                .short('n')
+                .long("runs")
+                .default_value("3")
+                .value_parser(clap::value_parser!(u32).range(1..))
+                .help("Runs per setup and scenario (round-robin over the setups, to spread machine noise)."),
+            Arg::new("quick")
+                .long("quick")
+                .action(ArgAction::SetTrue)
+                .help("One run of a subset, to prove the bench works (CI): prod cold/no_change/code_change, limit code_change, dev hot_reload with 3 edits, registry cold/warm_from_registry; no before, sizes, GOGC sweep or xtask figures."),
+        ])
+}
+
+fn main() -> ExitCode {
+    let matches = command().get_matches();
+    let ui = Ui {
+        quiet: matches.get_flag("quiet"),
+        verbose: matches.get_flag("verbose"),
+    };
+    let quick = matches.get_flag("quick");
+    let runs = if quick {
+        1
+    } else {
+        *matches.get_one::<u32>("runs").expect("defaulted")
+    };
+    xtask::exit_code(run(ui, matches.get_flag("dry-run"), runs, quick))
+}
+
+fn run(ui: Ui, dry_run: bool, runs: u32, quick: bool) -> Result<()> {
+    xtask::exec::install_interrupt_handler()?;
+    let ws = Workspace::locate()?;
+    let config = Config::load(&ws.root, &Flags::new())?;
+    let ctx = Ctx::new(ws, config, ui, dry_run, Needs::Engine)?;
+    let tooling = match Tooling::detect() {
+        Ok(tooling) => Some(tooling),
+        Err(missing) => {
+            let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+            let line = registry::skip_or_fail(&missing, quick, ci && !ctx.dry_run)?;
+            eprintln!("xtask: {line}");
+            None
+        }
+    };
+    let turns = schedule(runs, quick, tooling.is_some());
+    if ctx.dry_run {
+        print!(
+            "# cargo xtask bench: measurements in order (nothing is run in a dry run)\n{}",
+            describe_schedule(&turns, quick)
+        );
+        return Ok(());
+    }
+    ctx.engine().daemon_version()?;
+    let started = Instant::now();
+    let mut bench = Bench::prepare(&ctx, runs, quick, &turns)?;
+    if let Some(tooling) = tooling {
+        bench.prepare_registry(tooling)?;
+    }
+    if !quick {
+        bench.measure_xtask(runs)?;
+    }
+    for turn in &turns {
+        bench.measure_turn(turn, runs)?;
+    }
+    if !quick {
+        bench.measure_sizes()?;
+        bench.measure_gogc(runs)?;
+    }
+    let took = started.elapsed();
+    bench.results.notes.push((
+        "duration",
+        format!("this bench took {:.1} min", took.as_secs_f64() / 60.0),
+    ));
+    let results = std::mem::take(&mut bench.results);
+    let dir = bench.dir.clone();
+    drop(bench); // removes the bench's containers, images and volumes before reporting
+    let markdown = results.markdown();
+    std::fs::write(dir.join("bench.json"), results.json())?;
+    std::fs::write(dir.join("bench.md"), &markdown)?;
+    print!("{markdown}");
+    ctx.ui.info(format_args!(
+        "bench took {:.1} min; wrote {} and {}",
+        took.as_secs_f64() / 60.0,
+        dir.join("bench.md").display(),
+        dir.join("bench.json").display()
+    ));
+    Ok(())
+}

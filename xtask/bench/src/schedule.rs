@@ -1,0 +1,132 @@
+//! Which setups and scenarios a run measures, in which order.
+
+use crate::report::{Scenario, Setup};
+
+/// One setup's scenarios in one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Turn {
+    pub run: u32,
+    pub setup: Setup,
+    pub scenarios: &'static [Scenario],
+}
+
+fn scenarios(setup: Setup, quick: bool) -> &'static [Scenario] {
+    use Scenario::*;
+    match (setup, quick) {
+        (Setup::Before | Setup::Prod | Setup::Limit, false) => {
+            &[Cold, NoChange, CodeChange, DepChange, ProtoChange]
+        }
+        (Setup::Dev, false) => &[Cold, NoChange, HotReload],
+        (Setup::Before, true) => &[],
+        (Setup::Prod, true) => &[Cold, NoChange, CodeChange],
+        (Setup::Dev, true) => &[HotReload],
+        (Setup::Limit, true) => &[CodeChange],
+        (Setup::Registry, _) => &[Cold, WarmFromRegistry],
+    }
+}
+
+/// Round-robin: every setup once per run, so slow drifts of the machine hit them all alike.
+/// `registry`: whether the registry setup's tooling is there.
+pub fn schedule(runs: u32, quick: bool, registry: bool) -> Vec<Turn> {
+    // Quick: dev first, so its image builds from the warm cache before prod's cold build prunes it.
+    let order: &[Setup] = if quick {
+        &[Setup::Dev, Setup::Prod, Setup::Limit, Setup::Registry]
+    } else {
+        &Setup::ALL
+    };
+    (1..=runs)
+        .flat_map(|run| {
+            let order = order
+                .iter()
+                .filter(move |&&s| registry || s != Setup::Registry);
+            order.map(move |&setup| Turn {
+                run,
+                setup,
+                scenarios: scenarios(setup, quick),
+            })
+        })
+        .filter(|turn| !turn.scenarios.is_empty())
+        .collect()
+}
+
+pub fn describe_schedule(turns: &[Turn], quick: bool) -> String {
+    let mut text = String::new();
+    if !quick {
+        text.push_str("first: xtask cold compile (each run) and --help latency\n");
+    }
+    for turn in turns {
+        let names: Vec<&str> = turn.scenarios.iter().map(|s| s.key()).collect();
+        text.push_str(&format!(
+            "run {}: {}: {}\n",
+            turn.run,
+            turn.setup.key(),
+            names.join(", ")
+        ));
+    }
+    if !quick {
+        text.push_str(
+            "then: sizes (binaries, images), GOGC sweep (default, 100, 200, 400, off; each run)\n",
+        );
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_alternate_setups_round_robin() {
+        let turns = schedule(2, false, false);
+        let order: Vec<(u32, &str)> = turns.iter().map(|t| (t.run, t.setup.key())).collect();
+        assert_eq!(
+            order,
+            [
+                (1, "before"),
+                (1, "prod"),
+                (1, "dev"),
+                (1, "limit"),
+                (2, "before"),
+                (2, "prod"),
+                (2, "dev"),
+                (2, "limit")
+            ]
+        );
+        assert_eq!(
+            turns[0].scenarios[0],
+            Scenario::Cold,
+            "every setup starts cold in every run"
+        );
+        assert!(turns[2].scenarios.contains(&Scenario::HotReload));
+    }
+
+    #[test]
+    fn quick_is_one_run_of_a_subset_without_before() {
+        let turns = schedule(1, true, false);
+        let text = describe_schedule(&turns, true);
+        assert_eq!(
+            text,
+            "run 1: dev: hot_reload\nrun 1: prod: cold, no_change, code_change\nrun 1: limit: code_change\n"
+        );
+    }
+
+    #[test]
+    fn registry_runs_last_in_each_round_when_its_tooling_is_there() {
+        let quick = describe_schedule(&schedule(1, true, true), true);
+        assert!(
+            quick.ends_with(
+                "run 1: limit: code_change\nrun 1: registry: cold, warm_from_registry\n"
+            ),
+            "{quick}"
+        );
+        let full: Vec<(u32, &str)> = schedule(2, false, true)
+            .iter()
+            .map(|t| (t.run, t.setup.key()))
+            .filter(|(_, key)| *key == "limit" || *key == "registry")
+            .collect();
+        assert_eq!(
+            full,
+            [(1, "limit"), (1, "registry"), (2, "limit"), (2, "registry")]
+        );
+    }
+}

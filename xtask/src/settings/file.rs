@@ -1,0 +1,139 @@
+//! Reads `deployments/pixie.yaml` against the table: sections and keys come from [`ALL`], unknown
+//! ones are rejected while they are read, so serde_yaml adds the path and line to the error.
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
+
+use super::{Kind, Spec, Value, ALL};
+
+pub struct FileLayer(pub Vec<(&'static Spec, Value)>);
+
+fn leak(names: Vec<&'static str>) -> &'static [&'static str] {
+    Box::leak(names.into_boxed_slice())
+}
+
+fn sections() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = Vec::new();
+    for spec in ALL {
+        let section = spec.key.split_once('.').expect("section.name").0;
+        if !names.contains(&section) {
+            names.push(section);
+        }
+    }
+    names
+}
+
+impl<'de> serde::Deserialize<'de> for FileLayer {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<FileLayer, D::Error> {
+        d.deserialize_map(FileVisitor)
+    }
+}
+
+struct FileVisitor;
+
+impl<'de> Visitor<'de> for FileVisitor {
+    type Value = FileLayer;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map of sections")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FileLayer, A::Error> {
+        let mut values = Vec::new();
+        while let Some(section) = map.next_key_seed(KeySeed(sections()))? {
+            values.extend(map.next_value_seed(SectionSeed(section))?);
+        }
+        Ok(FileLayer(values))
+    }
+}
+
+/// A key that must be one of these; rejected while it is read, so the error cites its line.
+struct KeySeed(Vec<&'static str>);
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = &'static str;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<&'static str, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = &'static str;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a settings key")
+    }
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<&'static str, E> {
+        match self.0.iter().find(|k| **k == key) {
+            Some(known) => Ok(known),
+            None => Err(E::unknown_field(key, leak(self.0))),
+        }
+    }
+}
+
+struct SectionSeed(&'static str);
+
+impl<'de> DeserializeSeed<'de> for SectionSeed {
+    type Value = Vec<(&'static Spec, Value)>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(SectionVisitor(self.0))
+    }
+}
+
+struct SectionVisitor(&'static str);
+
+impl<'de> Visitor<'de> for SectionVisitor {
+    type Value = Vec<(&'static Spec, Value)>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the keys of section {}", self.0)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let specs: Vec<&'static Spec> = ALL
+            .into_iter()
+            .filter(|s| s.key.split_once('.').is_some_and(|(sec, _)| sec == self.0))
+            .collect();
+        let mut values = Vec::new();
+        let names = specs.iter().map(|s| s.key.split_once('.').unwrap().1);
+        let names: Vec<&'static str> = names.collect();
+        while let Some(name) = map.next_key_seed(KeySeed(names.clone()))? {
+            let spec = specs
+                .iter()
+                .find(|s| s.key.split_once('.').unwrap().1 == name)
+                .expect("KeySeed accepts table keys only");
+            values.push((*spec, map.next_value_seed(ValueSeed(spec.kind))?));
+        }
+        Ok(values)
+    }
+}
+
+struct ValueSeed(Kind);
+
+impl<'de> DeserializeSeed<'de> for ValueSeed {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        use serde::Deserialize;
+        Ok(match self.0 {
+            Kind::Text => Value::Text(String::deserialize(d)?),
+            Kind::Bool => Value::Bool(bool::deserialize(d)?),
+            Kind::Port => Value::Port(u16::deserialize(d)?),
+            Kind::Words => {
+                Value::parse(Kind::Words, &String::deserialize(d)?).map_err(de::Error::custom)?
+            }
+            Kind::Gogc => {
+                // Accept `gogc: 200` as well as `gogc: "200"` and `gogc: off`.
+                let text = match serde_yaml::Value::deserialize(d)? {
+                    serde_yaml::Value::Number(n) => n.to_string(),
+                    serde_yaml::Value::String(s) => s,
+                    serde_yaml::Value::Null => String::new(),
+                    other => {
+                        return Err(de::Error::custom(format!(
+                            "expected off or a number, found {other:?}"
+                        )))
+                    }
+                };
+                Value::parse(Kind::Gogc, &text).map_err(de::Error::custom)?
+            }
+        })
+    }
+}

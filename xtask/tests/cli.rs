@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use xtask::testkit::{ok, repo_root, text, workspace_copy, RemoveDir};
+use xtask::testkit::{ok, only_on_path, repo_root, text, workspace_copy, RemoveDir};
 
 fn xtask() -> Command {
     xtask::testkit::xtask_at(env!("CARGO_BIN_EXE_xtask"))
@@ -90,10 +90,7 @@ fn scratch_dir(name: &str) -> std::path::PathBuf {
 fn no_buildkit_route_is_one_line_naming_the_fix() {
     let dir = scratch_dir("nobuildx");
     let fake = docker_without_buildx(&dir);
-    let out = xtask()
-        .arg("build-prod")
-        .env("PATH", &dir)
-        .env_remove("DOCKER")
+    let out = only_on_path(xtask().arg("build-prod"), &dir)
         .output()
         .unwrap();
     let stderr = text(&out).1;

@@ -380,7 +380,6 @@ fn before_build(copy: &Ctx, tag: &str) -> DockerBuild {
 mod tests {
     use super::*;
     use xtask::ctx::fake::ctx_with;
-    use xtask::docker::build::Output;
     use xtask::docker::engine::BuildRoute;
     use xtask::settings::Flags;
 
@@ -432,29 +431,5 @@ mod tests {
             &before_build(&buildx, "t").step(&buildx).unwrap().args[..3],
             ["buildx", "build", "--load"]
         );
-    }
-
-    #[test]
-    fn the_binary_export_targets_its_stage_without_loading() {
-        let buildx = bench_ctx(BuildRoute::Buildx, &[]);
-        let export = DockerBuild {
-            stage: Some("binary".into()),
-            output: Output::Local("/o".into()),
-            ..image_build(&buildx, Target::Prod)
-        };
-        let step = export.step(&buildx).unwrap();
-        assert_eq!(
-            &step.args[..6],
-            [
-                "buildx",
-                "build",
-                "--target",
-                "binary",
-                "--output",
-                "type=local,dest=/o"
-            ]
-        );
-        assert!(!step.args.iter().any(|a| a == "--load"));
-        assert_eq!(step.args.last().map(String::as_str), Some("."));
     }
 }

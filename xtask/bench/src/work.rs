@@ -79,7 +79,7 @@ impl WorkCopy {
         std::fs::write(&proto, with_photo_field(&text, self.proto_edits)?)?;
         match regen {
             ProtoRegen::Protoc { plugin } => {
-                let out = duct::cmd!(
+                let protoc = duct::cmd!(
                     "protoc",
                     format!("--plugin=protoc-gen-go={}", plugin.display()),
                     "-I",
@@ -88,17 +88,8 @@ impl WorkCopy {
                     "--go_opt=paths=source_relative",
                     PROTO_FILE
                 )
-                .dir(&self.root)
-                .stderr_to_stdout()
-                .stdout_capture()
-                .unchecked()
-                .run()?;
-                if !out.status.success() {
-                    bail!(
-                        "protoc failed on the edited {PROTO_FILE}: {}",
-                        String::from_utf8_lossy(&out.stdout).trim()
-                    );
-                }
+                .dir(&self.root);
+                must_succeed(protoc, &format!("protoc failed on the edited {PROTO_FILE}"))?;
             }
             ProtoRegen::CommentEdit => {
                 let generated = self.root.join(GENERATED_FILE);
@@ -122,21 +113,12 @@ impl WorkCopy {
             ))
         };
         let original = read()?;
-        let out = duct::cmd!("go", "get", format!("{module}@{to}"))
+        let get = duct::cmd!("go", "get", format!("{module}@{to}"))
             .dir(self.core())
             .env("GOFLAGS", "-mod=mod")
             .env("GOTOOLCHAIN", "local")
-            .env("GOWORK", "off")
-            .stderr_to_stdout()
-            .stdout_capture()
-            .unchecked()
-            .run()?;
-        if !out.status.success() {
-            bail!(
-                "`go get {module}@{to}` failed: {}",
-                String::from_utf8_lossy(&out.stdout).trim()
-            );
-        }
+            .env("GOWORK", "off");
+        must_succeed(get, &format!("`go get {module}@{to}` failed"))?;
         let bumped = read()?;
         let bump = DependencyBump {
             module: module.into(),
@@ -169,6 +151,19 @@ impl WorkCopy {
         std::fs::write(self.core().join("go.sum"), go_sum)?;
         Ok(())
     }
+}
+
+/// Runs `command` with its output captured; a failure is `what` and that output.
+fn must_succeed(command: duct::Expression, what: &str) -> Result<()> {
+    let out = command
+        .stderr_to_stdout()
+        .stdout_capture()
+        .unchecked()
+        .run()?;
+    if !out.status.success() {
+        bail!("{what}: {}", String::from_utf8_lossy(&out.stdout).trim());
+    }
+    Ok(())
 }
 
 /// `go.mod` lines that differ between the two sides of a bump, for the report.

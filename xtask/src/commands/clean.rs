@@ -23,17 +23,7 @@ impl Command for Clean {
     }
 
     fn preflight(&self, ctx: &Ctx) -> Result<Live> {
-        ctx.engine().daemon_version()?;
-        ctx.engine().compose()?;
-        let images = [Target::Prod, Target::Dev]
-            .into_iter()
-            .map(|t| {
-                let image = t.image(&ctx.config);
-                let present = ctx.engine().image_exists(&image);
-                (image, present)
-            })
-            .collect();
-        Ok(Live { images })
+        Live::compose_and_images(ctx, &[Target::Prod, Target::Dev])
     }
 
     fn plan(&self, ctx: &Ctx, live: &Live) -> Result<Plan> {

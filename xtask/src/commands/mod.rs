@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 
-use crate::ctx::{Ctx, Needs};
+use crate::ctx::{Ctx, Needs, Target};
 use crate::exec;
 use crate::plan::Plan;
 
@@ -27,6 +27,22 @@ pub struct Live {
 }
 
 impl Live {
+    /// The preflight of compose commands: the daemon answers, compose is there, and which of
+    /// `targets`' images the engine has.
+    pub fn compose_and_images(ctx: &Ctx, targets: &[Target]) -> Result<Live> {
+        ctx.engine().daemon_version()?;
+        ctx.engine().compose()?;
+        let images = targets
+            .iter()
+            .map(|t| {
+                let image = t.image(&ctx.config);
+                let present = ctx.engine().image_exists(&image);
+                (image, present)
+            })
+            .collect();
+        Ok(Live { images })
+    }
+
     /// `None`: not asked (a dry run).
     pub fn image_present(&self, image: &str) -> Option<bool> {
         self.images.get(image).copied()

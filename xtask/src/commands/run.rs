@@ -21,13 +21,7 @@ impl Command for Run {
     }
 
     fn preflight(&self, ctx: &Ctx) -> Result<Live> {
-        ctx.engine().daemon_version()?;
-        ctx.engine().compose()?;
-        let image = self.target.image(&ctx.config);
-        let present = ctx.engine().image_exists(&image);
-        Ok(Live {
-            images: [(image, present)].into(),
-        })
+        Live::compose_and_images(ctx, &[self.target])
     }
 
     fn plan(&self, ctx: &Ctx, live: &Live) -> Result<Plan> {

@@ -95,28 +95,55 @@ pub fn wait_healthy(container: &str, port: u16, timeout: Duration) {
     }
 }
 
-/// Containers and networks that belong to a compose project.
-pub fn project_leftovers(project: &str) -> (Vec<String>, Vec<String>) {
-    let filter = format!("label=com.docker.compose.project={project}");
-    let lines = |s: String| {
-        s.lines()
-            .map(String::from)
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-    };
-    let containers = lines(ok(docker().args(["ps", "-a", "-q", "--filter", &filter])));
-    let networks = lines(ok(
-        docker().args(["network", "ls", "-q", "--filter", &filter])
-    ));
-    (containers, networks)
+/// The compose project a test runs the xtask under (`PIXIE_PROJECT=prefix`; the xtask adds
+/// `-prod` or `-dev`). Everything it left (containers, networks, volumes) is removed when dropped.
+pub struct TestProject {
+    pub prefix: String,
+    /// The compose project's name: `{prefix}-{kind}`.
+    pub name: String,
 }
 
-/// Removes everything a compose project left (containers, networks, volumes) when dropped.
-pub struct ProjectCleanup(pub String);
+impl TestProject {
+    pub fn new(what: &str, kind: &str) -> TestProject {
+        let prefix = unique_name(what);
+        let name = format!("{prefix}-{kind}");
+        TestProject { prefix, name }
+    }
 
-impl Drop for ProjectCleanup {
+    fn filter(&self) -> String {
+        format!("label=com.docker.compose.project={}", self.name)
+    }
+
+    /// The project's containers and networks.
+    pub fn leftovers(&self) -> (Vec<String>, Vec<String>) {
+        let filter = self.filter();
+        let lines = |s: String| {
+            s.lines()
+                .map(String::from)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+        };
+        let containers = lines(ok(docker().args(["ps", "-a", "-q", "--filter", &filter])));
+        let networks = lines(ok(
+            docker().args(["network", "ls", "-q", "--filter", &filter])
+        ));
+        (containers, networks)
+    }
+
+    /// Fails the test, with `context`, when a container or network of the project is left.
+    pub fn assert_gone(&self, context: &str) {
+        let (containers, networks) = self.leftovers();
+        assert!(
+            containers.is_empty() && networks.is_empty(),
+            "{}: left {containers:?} {networks:?}\n{context}",
+            self.name
+        );
+    }
+}
+
+impl Drop for TestProject {
     fn drop(&mut self) {
-        let filter = format!("label=com.docker.compose.project={}", self.0);
+        let filter = self.filter();
         for (list, remove) in [
             (vec!["ps", "-a", "-q"], vec!["rm", "-f", "-v"]),
             (vec!["network", "ls", "-q"], vec!["network", "rm"]),

@@ -32,6 +32,11 @@ pub fn xtask_at(bin: &str) -> Command {
     cmd
 }
 
+/// `cmd` with only `dir` on PATH and no `DOCKER`: what the xtask finds on a bare machine.
+pub fn only_on_path<'a>(cmd: &'a mut Command, dir: &Path) -> &'a mut Command {
+    cmd.env("PATH", dir).env_remove("DOCKER")
+}
+
 /// Runs a command that must succeed and returns its trimmed stdout.
 pub fn ok(cmd: &mut Command) -> String {
     let out = cmd

@@ -13,7 +13,9 @@ use xtask::testkit::docker::{
 use xtask::testkit::http::get_text;
 use xtask::testkit::{elf_machine, json, ok, sigint, text, unique_name, workspace_copy, RemoveDir};
 
-use crate::{head_commit, image_size_mb, prod_image, wait_exit, xtask, xtask_ok, HARDENED};
+use crate::{
+    head_commit, image_size_mb, numeric_uid, prod_image, wait_exit, xtask, xtask_ok, HARDENED,
+};
 
 #[test]
 fn build_prod_image_serves_the_head_commit_as_a_non_root_user() {
@@ -31,12 +33,7 @@ fn build_prod_image_serves_the_head_commit_as_a_non_root_user() {
     );
 
     let user = ok(docker().args(["inspect", "--format", "{{.Config.User}}", image]));
-    let uid: u32 = user
-        .split(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap_or_else(|_| panic!("USER is not numeric: {user}"));
+    let uid = numeric_uid(&user);
     assert_ne!(uid, 0, "image runs as root");
     // The running process, as the kernel sees it.
     let top = ok(docker().args(["top", &id, "-o", "pid,uid,comm"]));

@@ -14,7 +14,7 @@ use xtask::testkit::http::{self, get_text, multipart_file};
 use xtask::testkit::png::png_rgb;
 use xtask::testkit::{json, ok, repo_root, text, unique_name, wait_for, workspace_copy, RemoveDir};
 
-use crate::{head_commit, image_size_mb, prod_image, xtask_ok, HARDENED};
+use crate::{head_commit, image_size_mb, numeric_uid, prod_image, xtask_ok, HARDENED};
 
 /// The production image on the `scratch` runtime base, built once.
 fn scratch_image() -> &'static str {
@@ -140,12 +140,7 @@ fn dockerfiles_pass_the_pinned_hadolint_and_ignores_carry_a_reason() {
 fn prod_image_is_non_root_exec_form_labelled_healthchecked_with_a_data_volume() {
     let image = prod_image();
     let user = inspect(image, "{{.Config.User}}");
-    let uid: u32 = user
-        .split(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap_or_else(|_| panic!("USER is not numeric: {user:?}"));
+    let uid = numeric_uid(&user);
     assert_ne!(uid, 0, "USER {user} is root");
     if let Some(gid) = user.split(':').nth(1) {
         assert!(gid.parse::<u32>().is_ok_and(|g| g != 0), "group {user}");

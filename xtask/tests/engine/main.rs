@@ -87,3 +87,12 @@ pub fn wait_exit(child: &mut Child, within: Duration) -> Option<i32> {
     }
     status.and_then(|s| s.code())
 }
+
+/// The numeric uid of an image's `USER` (`65532` or `65532:65532`); panics unless numeric.
+pub fn numeric_uid(user: &str) -> u32 {
+    user.split(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("USER is not numeric: {user:?}"))
+}

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use xtask::testkit::docker::{docker, project_leftovers, require_engine, ProjectCleanup};
+use xtask::testkit::docker::{docker, require_engine, TestProject};
 use xtask::testkit::http::get_text;
 use xtask::testkit::{
-    free_port, json, ok, repo_root, sigint, text, unique_name, wait_for, workspace_copy, RemoveDir,
+    free_port, json, ok, repo_root, sigint, text, wait_for, workspace_copy, RemoveDir,
 };
 
 use crate::{dev_image, wait_exit, xtask};
@@ -93,9 +93,9 @@ pub fn edit_default_version(ws: &Path, version: &str) -> std::time::Instant {
 fn run_dev_reloads_an_edit_and_sigint_leaves_no_container_or_network() {
     require_engine();
     let ws = workspace_copy("run-dev");
-    let prefix = unique_name("xtask-e2e");
-    let project = format!("{prefix}-dev");
-    let _cleanup = ProjectCleanup(project.clone());
+    let _remove = RemoveDir(ws.clone());
+    let project = TestProject::new("xtask-e2e", "dev");
+    let prefix = project.prefix.clone();
     let mut run = RunDev::start(&ws, &prefix, "pixie-core-dev:e2e", &[]);
     let log = || run.log();
     let version = || run.version();
@@ -126,13 +126,7 @@ fn run_dev_reloads_an_edit_and_sigint_leaves_no_container_or_network() {
         panic!("run-dev did not exit within 60 s of SIGINT:\n{}", run.log())
     };
     assert_eq!(status.code(), Some(130), "{}", run.log());
-    let (containers, networks) = project_leftovers(&project);
-    assert!(
-        containers.is_empty() && networks.is_empty(),
-        "left behind: {containers:?} {networks:?}\n{}",
-        run.log()
-    );
-    let _ = std::fs::remove_dir_all(&ws);
+    project.assert_gone(&run.log());
 }
 
 fn running_containers(project: &str) -> usize {
@@ -178,9 +172,8 @@ fn start_run_dev(prefix: &str) -> Child {
 #[test]
 fn twenty_run_dev_start_and_sigint_cycles_leave_no_container_or_network() {
     dev_image();
-    let prefix = unique_name("xtask-cycles");
-    let project = format!("{prefix}-dev");
-    let _cleanup = ProjectCleanup(project.clone());
+    let project = TestProject::new("xtask-cycles", "dev");
+    let prefix = project.prefix.clone();
     for cycle in 1..=20 {
         let mut child = start_run_dev(&prefix);
         sigint(&child);
@@ -189,44 +182,34 @@ fn twenty_run_dev_start_and_sigint_cycles_leave_no_container_or_network() {
             Some(130),
             "cycle {cycle}"
         );
-        let (containers, networks) = project_leftovers(&project);
-        assert!(
-            containers.is_empty() && networks.is_empty(),
-            "cycle {cycle} left {containers:?} {networks:?}"
-        );
+        project.assert_gone(&format!("cycle {cycle}"));
     }
 }
 
 #[test]
 fn a_second_sigint_forces_the_stop_and_still_cleans_up() {
     dev_image();
-    let prefix = unique_name("xtask-force");
-    let project = format!("{prefix}-dev");
-    let _cleanup = ProjectCleanup(project.clone());
+    let project = TestProject::new("xtask-force", "dev");
+    let prefix = project.prefix.clone();
     let mut child = start_run_dev(&prefix);
     sigint(&child);
     std::thread::sleep(Duration::from_millis(300));
     sigint(&child);
     assert_eq!(wait_exit(&mut child, Duration::from_secs(60)), Some(130));
-    let (containers, networks) = project_leftovers(&project);
-    assert!(
-        containers.is_empty() && networks.is_empty(),
-        "left {containers:?} {networks:?}"
-    );
+    project.assert_gone("");
 }
 
 #[test]
 fn clean_removes_what_a_crashed_run_left() {
     dev_image();
-    let prefix = unique_name("xtask-clean");
-    let project = format!("{prefix}-dev");
-    let _cleanup = ProjectCleanup(project.clone());
+    let project = TestProject::new("xtask-clean", "dev");
+    let prefix = project.prefix.clone();
     let mut child = start_run_dev(&prefix);
     // SIGKILL: the xtask gets no chance to clean up, as after a crash or a closed terminal.
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(
-        running_containers(&project) > 0,
+        running_containers(&project.name) > 0,
         "the container should outlive a killed xtask"
     );
     let out = xtask()
@@ -235,17 +218,13 @@ fn clean_removes_what_a_crashed_run_left() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out).1);
-    let (containers, networks) = project_leftovers(&project);
-    assert!(
-        containers.is_empty() && networks.is_empty(),
-        "left {containers:?} {networks:?}"
-    );
+    project.assert_gone("");
     let volumes = ok(docker().args([
         "volume",
         "ls",
         "-q",
         "--filter",
-        &format!("label=com.docker.compose.project={project}"),
+        &format!("label=com.docker.compose.project={}", project.name),
     ]));
     assert!(volumes.is_empty(), "volumes left: {volumes}");
 }
@@ -326,9 +305,8 @@ fn dev_container_with_air_poll_watches_by_polling_and_reloads_an_edit() {
     let dev_image = dev_image();
     let ws = workspace_copy("run-dev-poll");
     let _remove = RemoveDir(ws.clone());
-    let prefix = unique_name("xtask-e2e-poll");
-    let project = format!("{prefix}-dev");
-    let _cleanup = ProjectCleanup(project.clone());
+    let project = TestProject::new("xtask-e2e-poll", "dev");
+    let prefix = project.prefix.clone();
     let mut run = RunDev::start(&ws, &prefix, dev_image, &[("PIXIE_AIR_POLL", "true")]);
     let log = || run.log();
     let version = || run.version();
@@ -336,7 +314,7 @@ fn dev_container_with_air_poll_watches_by_polling_and_reloads_an_edit() {
     assert!(first.is_some(), "run-dev never served:\n{}", log());
 
     // air polls instead of using inotify: it holds no inotify descriptor.
-    let filter = format!("label=com.docker.compose.project={project}");
+    let filter = format!("label=com.docker.compose.project={}", project.name);
     let container = ok(docker().args(["ps", "-q", "--filter", &filter]));
     let fds = ok(docker().args([
         "exec",

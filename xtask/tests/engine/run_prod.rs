@@ -5,18 +5,17 @@ use std::fs::File;
 use std::process::Stdio;
 use std::time::Duration;
 
-use xtask::testkit::docker::{docker, project_leftovers, require_engine, ProjectCleanup, Untag};
+use xtask::testkit::docker::{docker, require_engine, TestProject, Untag};
 use xtask::testkit::http::get_text;
-use xtask::testkit::{free_port, ok, sigint, text, unique_name, wait_for};
+use xtask::testkit::{free_port, ok, only_on_path, sigint, text, unique_name, wait_for};
 
 use crate::{prod_image, xtask};
 
 #[test]
 fn run_prod_builds_a_missing_image_serves_it_hardened_and_cleans_up_on_sigint() {
     require_engine();
-    let prefix = unique_name("xtask-prod");
-    let project = format!("{prefix}-prod");
-    let _cleanup = ProjectCleanup(project.clone());
+    let project = TestProject::new("xtask-prod", "prod");
+    let prefix = project.prefix.clone();
     let image = format!("pixie-core:run-prod-{}", std::process::id());
     let _image = Untag(vec![image.clone()]);
     let http = free_port();
@@ -53,7 +52,7 @@ fn run_prod_builds_a_missing_image_serves_it_hardened_and_cleans_up_on_sigint() 
     // The image did not exist: run-prod built it.
     ok(docker().args(["image", "inspect", &image]));
     // The compose file's hardening reached the container.
-    let filter = format!("label=com.docker.compose.project={project}");
+    let filter = format!("label=com.docker.compose.project={}", project.name);
     let id = ok(docker().args(["ps", "-q", "--filter", &filter]));
     let hardening = ok(docker().args([
         "inspect",
@@ -72,11 +71,7 @@ fn run_prod_builds_a_missing_image_serves_it_hardened_and_cleans_up_on_sigint() 
     let log = log();
     assert_eq!(status.code(), Some(130), "{log}");
     assert!(log.contains(&format!("build prod image {image}")), "{log}");
-    let (containers, networks) = project_leftovers(&project);
-    assert!(
-        containers.is_empty() && networks.is_empty(),
-        "left behind: {containers:?} {networks:?}"
-    );
+    project.assert_gone("");
     let _ = std::fs::remove_file(&log_path);
 }
 
@@ -85,7 +80,8 @@ fn a_published_port_in_use_is_one_line_and_starts_nothing() {
     require_engine();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let prefix = unique_name("xtask-port");
+    let project = TestProject::new("xtask-port", "prod");
+    let prefix = project.prefix.clone();
     let out = xtask()
         .args([
             "run-prod",
@@ -108,8 +104,7 @@ fn a_published_port_in_use_is_one_line_and_starts_nothing() {
         error,
         format!("error: port {port} on 127.0.0.1 is already in use; stop what listens there or pick another with --http-port")
     );
-    let (containers, networks) = project_leftovers(&format!("{prefix}-prod"));
-    assert!(containers.is_empty() && networks.is_empty());
+    project.assert_gone("");
 }
 
 #[test]
@@ -121,10 +116,7 @@ fn missing_compose_is_one_line_naming_the_fix() {
     let real = which_docker_with_buildkit();
     let _ = std::fs::remove_file(dir.join("docker"));
     std::os::unix::fs::symlink(&real, dir.join("docker")).unwrap();
-    let out = xtask()
-        .arg("run-prod")
-        .env("PATH", &dir)
-        .env_remove("DOCKER")
+    let out = only_on_path(xtask().arg("run-prod"), &dir)
         .output()
         .unwrap();
     let stderr = text(&out).1;

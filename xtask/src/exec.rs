@@ -28,11 +28,28 @@ impl fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
+extern "C" fn count_interrupt(_signal: libc::c_int) {
+    INTERRUPTS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Counts SIGINT, SIGTERM and SIGHUP instead of dying of them; plain sigaction rather than a
+/// crate, since the handler is one atomic add (async-signal-safe).
 pub fn install_interrupt_handler() -> Result<()> {
-    ctrlc::set_handler(|| {
-        INTERRUPTS.fetch_add(1, Ordering::SeqCst);
-    })
-    .context("cannot install the Ctrl-C handler")
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: a zeroed sigaction is valid; the handler only touches an atomic.
+        let rc = unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = count_interrupt as extern "C" fn(libc::c_int) as usize;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut())
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error())
+                .context("cannot install the Ctrl-C handler");
+        }
+    }
+    Ok(())
 }
 
 pub fn interrupted() -> bool {

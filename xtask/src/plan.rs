@@ -193,13 +193,6 @@ pub enum Task {
 }
 
 impl Task {
-    pub fn label(&self) -> &str {
-        match self {
-            Task::Run(step) => &step.label,
-            Task::Do { label, .. } => label,
-        }
-    }
-
     /// The child process, if this task runs one.
     pub fn step(&self) -> Option<&Step> {
         match self {

@@ -188,7 +188,7 @@ impl<'a> Bench<'a> {
                 Setup::Registry => {
                     let registry = self.registry.as_ref().context("no registry prepared")?;
                     let cold = scenario == Scenario::Cold;
-                    registry.build(&self.copy.ws.root, turn.run, cold, &self.ui)?
+                    registry.build(&self.copy, turn.run, cold, &self.ui)?
                 }
                 setup => {
                     self.apply_change(scenario)?;

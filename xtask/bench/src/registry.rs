@@ -5,10 +5,10 @@
 //! test uses the same); the builder comes from `.ci/provision-builders` (PIXIE_CI_BUILDER in the
 //! docker config PIXIE_CI_DOCKER_CONFIG).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use xtask::ctx::Ctx;
 use xtask::plan::Step;
 use xtask::settings;
@@ -138,14 +138,15 @@ impl RegistryBench {
 
     /// One timed `xtask build-prod` on the emptied remote builder, pushing to the registry:
     /// `cold` exports the cache of this run, otherwise it imports it.
-    pub fn build(&self, workspace: &Path, run: u32, cold: bool, ui: &Ui) -> Result<f64> {
+    pub fn build(&self, copy: &Ctx, run: u32, cold: bool, ui: &Ui) -> Result<f64> {
+        let workspace = &copy.ws.root;
         self.prune_builder(ui)?;
         let t = &self.tooling;
         let (host, id) = (self.registry.host(), std::process::id());
         let cache = format!("type=registry,ref={host}/pixie-bench-cache:{id}-{run}");
         let scenario = if cold { "cold" } else { "warm" };
         let image = format!("{host}/pixie-bench-core:{id}-{run}-{scenario}");
-        let xtask = std::env::current_exe().context("cannot find the xtask binary")?;
+        let xtask = &copy.host.xtask;
         let mut step = Step::new(
             format!("build-prod on builder {} ({scenario})", t.builder),
             xtask,

@@ -77,9 +77,22 @@ fn ci_workflow_passes_actionlint_with_no_findings() {
         "cargo xtask build-prod",
         "--cache-to type=gha,scope=pixie-core,mode=max",
         "--push --tag",
-        "reproducible-containers/buildkit-cache-dance@v",
+        "reproducible-containers/buildkit-cache-dance@",
     ] {
         assert!(yaml.contains(needle), "ci.yml lacks `{needle}`");
+    }
+    // Supply chain: every action is pinned to a full commit SHA, with its version in a comment.
+    for line in yaml
+        .lines()
+        .filter(|l| l.trim_start().starts_with("uses:") || l.trim_start().starts_with("- uses:"))
+    {
+        let reference = line.split("uses:").nth(1).unwrap().trim();
+        let (action, rest) = reference.split_once('@').unwrap_or((reference, ""));
+        let (sha, comment) = rest.split_once(" # v").unwrap_or((rest, ""));
+        assert!(
+            sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()) && !comment.is_empty(),
+            "{action} is not pinned to a commit SHA with `# vX.Y.Z`: {line}"
+        );
     }
     assert!(
         !yaml.contains("docker build ") && !yaml.contains("docker buildx build"),

@@ -482,8 +482,17 @@ fn scratch_runtime_image_becomes_healthy() {
 
 /// `docker-compose -f FILE config`, rendered with `env` (PIXIE_BIND unset), parsed.
 fn compose_config(file: &str, env: &[(&str, &str)]) -> serde_yaml::Value {
+    compose_config_of(&[file], env)
+}
+
+/// `docker-compose -f FILE... config`, rendered with `env` (PIXIE_BIND unset), parsed.
+fn compose_config_of(files: &[&str], env: &[(&str, &str)]) -> serde_yaml::Value {
     let mut cmd = compose();
-    cmd.args(["-f", file, "config"])
+    for file in files {
+        cmd.args(["-f", file]);
+    }
+    let file = files.join(" + ");
+    cmd.arg("config")
         .current_dir(repo_root())
         .env_remove("PIXIE_BIND")
         .env_remove("PIXIE_AIR_POLL")
@@ -513,8 +522,15 @@ fn compose_files_render_hardened_loopback_only_and_with_named_volumes() {
     let core = &prod["services"]["core"];
     assert_eq!(core["image"].as_str(), Some("pixie-core:e2e-config"));
     assert_eq!(core["read_only"].as_bool(), Some(true), "{core:?}");
-    assert_eq!(yaml_strings(&core["tmpfs"]), ["/tmp"]);
+    assert_eq!(yaml_strings(&core["tmpfs"]), ["/tmp:size=16m,mode=1777"]);
     assert_eq!(yaml_strings(&core["cap_drop"]), ["ALL"]);
+    // Bounds above the service's decode budget; each compose flavour spells the values its own way.
+    for limit in ["mem_limit", "pids_limit", "cpus"] {
+        assert!(
+            !core[limit].is_null(),
+            "compose.prod.yaml sets no {limit}: {core:?}"
+        );
+    }
     assert_eq!(
         yaml_strings(&core["security_opt"]),
         ["no-new-privileges:true"]
@@ -545,6 +561,26 @@ fn compose_files_render_hardened_loopback_only_and_with_named_volumes() {
             );
         }
     }
+
+    // With an API token: a file secret, named by path, never the token itself.
+    let token_file = "/run/pixie-e2e/api-token";
+    let with_token = compose_config_of(
+        &[
+            "deployments/docker/compose.prod.yaml",
+            "deployments/docker/compose.prod.token.yaml",
+        ],
+        &[("PIXIE_API_TOKEN_HOST_FILE", token_file)],
+    );
+    let core = &with_token["services"]["core"];
+    assert_eq!(
+        core["environment"]["PIXIE_API_TOKEN_FILE"].as_str(),
+        Some("/run/secrets/pixie_api_token")
+    );
+    assert!(core["environment"]["PIXIE_API_TOKEN"].is_null(), "{core:?}");
+    assert_eq!(
+        with_token["secrets"]["pixie_api_token"]["file"].as_str(),
+        Some(token_file)
+    );
 
     let dev = compose_config(
         "deployments/docker/compose.dev.yaml",

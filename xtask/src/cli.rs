@@ -30,8 +30,19 @@ pub enum Invocation {
     Proto {
         check: bool,
     },
-    Doctor,
-    Config,
+    Doctor {
+        json: bool,
+    },
+    Config {
+        json: bool,
+    },
+    Tidy {
+        check: bool,
+    },
+    /// A shell completion script for `cargo xtask`.
+    Completions(String),
+    /// Each command and its one-line description (Makefile.optimize's `help`).
+    List,
     Clean {
         volumes: bool,
         images: bool,
@@ -75,26 +86,59 @@ pub fn global_args() -> [Arg; 3] {
     ]
 }
 
-/// The flags of the settings `command` takes, from the table.
+/// The flags of the settings `command` takes, from the table; each help names the setting's
+/// variable and key.
 fn setting_args(of: FlagOf) -> Vec<Arg> {
     settings::ALL
         .into_iter()
         .filter(|spec| spec.flag_of == of)
         .map(|spec| {
-            let arg = Arg::new(spec.key).long(spec.flag).help(spec.help);
+            let help = format!("{} [env: {}] [config: {}]", spec.help, spec.env, spec.key);
+            let arg = Arg::new(spec.key).long(spec.flag).help(help);
+            let text = |v: &str| Value::parse(Kind::Text, v).map(|_| v.to_string());
             match spec.kind {
                 Kind::Bool => arg.action(ArgAction::SetTrue),
-                Kind::Port => arg
-                    .value_parser(clap::value_parser!(u16))
-                    .value_name("PORT"),
+                Kind::Port => arg.value_parser(settings::parse_port).value_name("PORT"),
                 Kind::Gogc => arg
                     .value_parser(|v: &str| v.parse::<Gogc>())
                     .value_name("GOGC"),
-                Kind::Words => arg.action(ArgAction::Append).value_name("SPEC"),
-                Kind::Text => arg.value_name("VALUE"),
+                Kind::Words => arg
+                    .action(ArgAction::Append)
+                    .value_parser(text)
+                    .value_name("SPEC"),
+                Kind::Text | Kind::Addr => arg.value_parser(text).value_name("VALUE"),
             }
         })
         .collect()
+}
+
+/// The completion script of `shell` (bash, zsh or fish) on stdout.
+pub fn completions(shell: &str) -> anyhow::Result<()> {
+    use clap_complete::Shell;
+    let shell = match shell {
+        "bash" => Shell::Bash,
+        "zsh" => Shell::Zsh,
+        _ => Shell::Fish,
+    };
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command(), "cargo-xtask", &mut script);
+    Ok(crate::ui::print(&String::from_utf8_lossy(&script))?)
+}
+
+/// A command's `--help` ends with a short example.
+fn example(line: &str) -> String {
+    format!("Example:\n  {line}")
+}
+
+/// The one-line description of each command, for `--list` (and Makefile.optimize's `help`).
+pub fn list() -> String {
+    let mut text = String::new();
+    for sub in command().get_subcommands() {
+        let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+        let first = about.split(". ").next().unwrap_or("").trim_end_matches('.');
+        text.push_str(&format!("{:<12} {first}\n", sub.get_name()));
+    }
+    text
 }
 
 fn switch(name: &'static str, help: &'static str) -> Arg {
@@ -111,11 +155,19 @@ pub fn command() -> clap::Command {
         .version(env!("CARGO_PKG_VERSION"))
         .about(ABOUT)
         .long_about(LONG_ABOUT)
-        .subcommand_required(true)
+        .arg_required_else_help(true)
         .args(global_args())
+        .arg(
+            Arg::new("list")
+                .long("list")
+                .action(ArgAction::SetTrue)
+                .exclusive(true)
+                .help("List the commands, one line each."),
+        )
         .subcommands([
             clap::Command::new("build-prod")
                 .about("Build the production image (deployments/docker/core.Dockerfile; context: the repo root filtered by .dockerignore).")
+                .after_help(example("cargo xtask build-prod --platform linux/arm64"))
                 .args(setting_args(FlagOf::BuildProd))
                 .args([
                     switch("no-cache", "Ignore every cached layer."),
@@ -134,32 +186,59 @@ pub fn command() -> clap::Command {
                 ]),
             clap::Command::new("run-prod")
                 .about("Run the production image with deployments/docker/compose.prod.yaml in the foreground, building it first if missing; Ctrl-C stops and removes its containers and network.")
+                .after_help(example("cargo xtask run-prod --http-port 18080"))
                 .args(setting_args(FlagOf::Run)),
             clap::Command::new("build-dev")
-                .about("Build the development image (deployments/docker/core.dev.Dockerfile: Go + air)."),
+                .about("Build the development image (deployments/docker/core.dev.Dockerfile: Go + air).")
+                .after_help(example("cargo xtask build-dev")),
             clap::Command::new("run-dev")
                 .about("Run the development container with deployments/docker/compose.dev.yaml: core/ is mounted and air rebuilds and restarts the service on every saved .go file.")
+                .after_help(example("cargo xtask run-dev --http-port 18080"))
                 .args(setting_args(FlagOf::Run)),
             clap::Command::new("vendor")
                 .about("Refresh core/vendor from core/go.mod and go.sum (atomically; --check only compares).")
+                .after_help(example("cargo xtask vendor --check"))
                 .arg(check("Fail when core/vendor differs from what core/go.mod and go.sum give; writes nothing.")),
             clap::Command::new("proto")
                 .about("Regenerate core/gen from proto/ with the pinned protoc and plugins (--check only compares).")
+                .after_help(example("cargo xtask proto --check"))
                 .arg(check("Fail when core/gen differs from what proto/ generates; writes nothing.")),
+            clap::Command::new("tidy")
+                .about("Run `go mod tidy` on core/go.mod and go.sum (both or neither are written; --check only compares).")
+                .after_help(example("cargo xtask tidy --check"))
+                .arg(check("Fail with the diff when `go mod tidy` would change core/go.mod or go.sum; writes nothing.")),
             clap::Command::new("doctor")
-                .about("Check this machine: docker CLI, daemon, BuildKit route, compose, Go, disk, linters."),
+                .about("Check this machine: docker CLI, daemon, BuildKit route, compose, base images, settings, Go, disk, linters.")
+                .after_help(example("cargo xtask doctor --json"))
+                .arg(json_switch()),
             clap::Command::new("config")
-                .about("Print the effective configuration and where each value came from."),
+                .about("Print the effective configuration and where each value came from; takes the commands' setting flags.")
+                .after_help(example("cargo xtask config --http-port 18080"))
+                .args(setting_args(FlagOf::BuildProd))
+                .args(setting_args(FlagOf::Run))
+                .arg(json_switch()),
             clap::Command::new("clean")
                 .about("Remove the run-prod/run-dev containers and networks (and, on request, volumes and images).")
+                .after_help(example("cargo xtask clean --volumes"))
                 .args([
                     switch("volumes", "Also delete the named volumes: photo data and the dev Go caches."),
                     switch("images", "Also remove the images build-prod and build-dev made."),
                 ]),
             clap::Command::new("test")
-                .about("Run every check CI runs: gofmt, go vet, go test -race, proto --check, hadolint, rustfmt, clippy, and the xtask's tests including those that build images and run containers."),
+                .about("Run every check CI runs: gofmt, go vet, go test -race, go mod tidy --check, proto --check, hadolint, rustfmt, clippy, and the xtask's tests including those that build images and run containers.")
+                .after_help(example("cargo xtask test")),
+            clap::Command::new("completions")
+                .about("Print a shell completion script for cargo xtask.")
+                .after_help(example("cargo xtask completions bash > ~/.local/share/bash-completion/completions/cargo-xtask"))
+                .arg(
+                    Arg::new("shell")
+                        .required(true)
+                        .value_parser(["bash", "zsh", "fish"])
+                        .help("The shell to complete for."),
+                ),
             clap::Command::new("bench")
                 .about("Measure build and hot-reload times of the before/prod/dev/limit setups; writes target/bench/bench.json and a markdown table (`cargo xtask bench --help` for its options).")
+                .after_help(example("cargo xtask bench --quick"))
                 .disable_help_flag(true)
                 .arg(
                     Arg::new("args")
@@ -171,13 +250,23 @@ pub fn command() -> clap::Command {
         ])
 }
 
+fn json_switch() -> Arg {
+    switch("json", "Print JSON instead of text, for scripts.")
+}
+
 /// The settings given as flags on `matches` (a subcommand's).
-fn flags_of(matches: &ArgMatches, of: FlagOf) -> Flags {
+fn flags_of(matches: &ArgMatches, of: &[FlagOf]) -> Flags {
     let mut flags = Flags::new();
-    for spec in settings::ALL.into_iter().filter(|s| s.flag_of == of) {
+    for spec in settings::ALL
+        .into_iter()
+        .filter(|s| of.contains(&s.flag_of))
+    {
         let value = match spec.kind {
             Kind::Bool => matches.get_flag(spec.key).then_some(Value::Bool(true)),
             Kind::Port => matches.get_one::<u16>(spec.key).map(|p| Value::Port(*p)),
+            Kind::Addr => matches
+                .get_one::<String>(spec.key)
+                .map(|t| Value::Text(t.clone())),
             Kind::Gogc => matches
                 .get_one::<Gogc>(spec.key)
                 .map(|g| Value::Gogc(g.clone())),
@@ -199,8 +288,23 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let matches = command().try_get_matches_from(args)?;
-    let (name, sub) = matches.subcommand().expect("subcommand_required");
+    let mut command = command();
+    let matches = command.try_get_matches_from_mut(args)?;
+    if matches.get_flag("list") {
+        return Ok(Cli {
+            invocation: Invocation::List,
+            dry_run: false,
+            verbose: false,
+            quiet: false,
+            flags: Flags::new(),
+        });
+    }
+    let Some((name, sub)) = matches.subcommand() else {
+        return Err(command.error(
+            clap::error::ErrorKind::MissingSubcommand,
+            "a command is required (`cargo xtask --list` lists them)",
+        ));
+    };
     let check = || sub.get_flag("check");
     let (invocation, flags) = match name {
         "build-prod" => (
@@ -213,15 +317,30 @@ where
                     .unwrap_or_default(),
                 push: sub.get_flag("push"),
             }),
-            flags_of(sub, FlagOf::BuildProd),
+            flags_of(sub, &[FlagOf::BuildProd]),
         ),
-        "run-prod" => (Invocation::RunProd, flags_of(sub, FlagOf::Run)),
-        "run-dev" => (Invocation::RunDev, flags_of(sub, FlagOf::Run)),
+        "run-prod" => (Invocation::RunProd, flags_of(sub, &[FlagOf::Run])),
+        "run-dev" => (Invocation::RunDev, flags_of(sub, &[FlagOf::Run])),
         "build-dev" => (Invocation::BuildDev, Flags::new()),
         "vendor" => (Invocation::Vendor { check: check() }, Flags::new()),
         "proto" => (Invocation::Proto { check: check() }, Flags::new()),
-        "doctor" => (Invocation::Doctor, Flags::new()),
-        "config" => (Invocation::Config, Flags::new()),
+        "tidy" => (Invocation::Tidy { check: check() }, Flags::new()),
+        "doctor" => (
+            Invocation::Doctor {
+                json: sub.get_flag("json"),
+            },
+            Flags::new(),
+        ),
+        "config" => (
+            Invocation::Config {
+                json: sub.get_flag("json"),
+            },
+            flags_of(sub, &[FlagOf::BuildProd, FlagOf::Run]),
+        ),
+        "completions" => (
+            Invocation::Completions(sub.get_one::<String>("shell").cloned().unwrap_or_default()),
+            Flags::new(),
+        ),
         "clean" => (
             Invocation::Clean {
                 volumes: sub.get_flag("volumes"),

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use crate::commands::tidy;
 use crate::fsutil;
 use crate::plan::{Action, Mode, Plan, Step, Task};
 use crate::ui::{Timings, Ui};
@@ -79,14 +80,14 @@ pub fn run(plan: &Plan, ui: &Ui) -> Result<Timings> {
     for step in &plan.cleanup {
         // Cleanup runs to the end even after Ctrl-C; a failure here must not hide the first error.
         if let Err(e) = run_step(step, ui, &mut timings) {
-            eprintln!("xtask: cleanup failed: {e:#}");
+            crate::ui::note(format_args!("xtask: cleanup failed: {e:#}"));
             if result.is_ok() {
                 result = Err(e);
             }
         }
     }
     if !ui.quiet && !timings.steps.is_empty() {
-        eprintln!("xtask: {}", timings.summary());
+        crate::ui::note(format_args!("xtask: {}", timings.summary()));
     }
     result.map(|()| timings)
 }
@@ -123,9 +124,7 @@ fn run_action(action: &Action, ui: &Ui) -> Result<()> {
     match action {
         Action::PortsFree { bind, ports } => {
             for (port, flag) in ports {
-                if std::net::TcpListener::bind((bind.as_str(), *port)).is_err() {
-                    anyhow::bail!("port {port} on {bind} is already in use; stop what listens there or pick another with {flag}");
-                }
+                ports_free(bind, *port, flag)?;
             }
             Ok(())
         }
@@ -140,6 +139,9 @@ fn run_action(action: &Action, ui: &Ui) -> Result<()> {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
         }
         Action::RemoveTree(dir) => fsutil::remove_tree(dir),
+        Action::CopyFiles { files, to } => tidy::copy_files(files, to),
+        Action::InstallFiles { from, to, names } => tidy::install_files(from, to, names),
+        Action::CheckTidy { go, module } => tidy::check(go, module),
         Action::SwapTree { staging, target } => fsutil::swap_in(staging, target),
         Action::CompareTrees {
             fresh,
@@ -156,6 +158,28 @@ fn run_action(action: &Action, ui: &Ui) -> Result<()> {
             ui.detail(format_args!("{name} is up to date"));
             Ok(())
         }
+    }
+}
+
+/// Whether the service could publish `port` on `bind`, and if not, the real reason: "in use"
+/// only when it is.
+fn ports_free(bind: &str, port: u16, flag: &str) -> Result<()> {
+    use std::io::ErrorKind;
+    let Ok(addr) = bind.parse::<std::net::IpAddr>() else {
+        anyhow::bail!("PIXIE_BIND={bind} is not an IP address; set run.bind (PIXIE_BIND) to one such as 127.0.0.1 or 0.0.0.0");
+    };
+    match std::net::TcpListener::bind((addr, port)) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::AddrInUse => anyhow::bail!(
+            "port {port} on {bind} is already in use; stop what listens there or pick another with {flag}"
+        ),
+        Err(e) if e.kind() == ErrorKind::AddrNotAvailable => anyhow::bail!(
+            "cannot publish on {bind}: it is not an address of this machine; set run.bind (PIXIE_BIND) to one of its addresses, such as 127.0.0.1"
+        ),
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => anyhow::bail!(
+            "port {port} on {bind} needs privileges this user lacks; pick a port above 1023 with {flag}"
+        ),
+        Err(e) => anyhow::bail!("cannot publish port {port} on {bind}: {e}; pick another with {flag} or another run.bind"),
     }
 }
 
@@ -229,7 +253,7 @@ fn run_captured(step: &Step, ui: &Ui) -> Result<()> {
     if interrupted() {
         return Err(Interrupted.into());
     }
-    eprint!("{stderr}");
+    crate::ui::note(stderr.trim_end());
     let last = stderr
         .lines()
         .rev()
@@ -245,8 +269,12 @@ fn run_captured(step: &Step, ui: &Ui) -> Result<()> {
 
 fn run_streamed(step: &Step) -> Result<()> {
     // An OsStr, not a Path: duct resolves a Path program against `dir`, a name through PATH.
+    // A null stdin: the child runs in a background process group (below), where reading the
+    // terminal or changing its modes (a tool's raw mode, `stty`) would stop it with SIGTTIN or
+    // SIGTTOU and hang the xtask. No streamed step reads input.
     let mut expr = duct::cmd(step.program.as_os_str(), &step.args)
         .dir(&step.cwd)
+        .stdin_null()
         .unchecked();
     for (key, value) in &step.env {
         expr = expr.env(key, expand(value));
@@ -297,6 +325,11 @@ fn describe(status: std::process::ExitStatus) -> String {
 mod tests {
     use super::*;
 
+    const QUIET: Ui = Ui {
+        quiet: true,
+        verbose: false,
+    };
+
     fn plan_of(steps: Vec<Step>, cleanup: Vec<Step>) -> Plan {
         Plan {
             steps: steps.into_iter().map(Task::from).collect(),
@@ -321,14 +354,7 @@ mod tests {
             ],
             vec![sh("cleanup", format!("echo cleanup >> {}", log.display()))],
         );
-        let err = run(
-            &plan,
-            &Ui {
-                quiet: true,
-                verbose: false,
-            },
-        )
-        .unwrap_err();
+        let err = run(&plan, &QUIET).unwrap_err();
         assert_eq!(format!("{err:#}"), "failing failed (exit 3)");
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "first\ncleanup\n");
         std::fs::remove_dir_all(&dir).unwrap();
@@ -338,14 +364,7 @@ mod tests {
     fn captured_failure_reports_the_last_stderr_line() {
         let step = Step::new("probe", "sh", "/")
             .args(["-c", "echo one >&2; echo 'the reason' >&2; exit 1"]);
-        let err = run(
-            &plan_of(vec![step], vec![]),
-            &Ui {
-                quiet: true,
-                verbose: false,
-            },
-        )
-        .unwrap_err();
+        let err = run(&plan_of(vec![step], vec![]), &QUIET).unwrap_err();
         assert_eq!(err.to_string(), "probe failed (exit 1): the reason");
     }
 
@@ -365,16 +384,7 @@ mod tests {
                 let step = Step::new("locked", "sh", &dir)
                     .args(["-c", &script])
                     .serialized(&lock);
-                std::thread::spawn(move || {
-                    run(
-                        &plan_of(vec![step], vec![]),
-                        &Ui {
-                            quiet: true,
-                            verbose: false,
-                        },
-                    )
-                    .unwrap()
-                })
+                std::thread::spawn(move || run(&plan_of(vec![step], vec![]), &QUIET).unwrap())
             })
             .collect();
         for handle in runs {
@@ -400,6 +410,73 @@ mod tests {
     }
 
     #[test]
+    fn an_address_of_no_interface_is_not_called_in_use() {
+        // TEST-NET-1 (RFC 5737): never assigned to a machine.
+        let check = Action::PortsFree {
+            bind: "192.0.2.1".into(),
+            ports: vec![(8080, "--http-port")],
+        };
+        let message = run_action(&check, &Ui::default()).unwrap_err().to_string();
+        assert_eq!(message, "cannot publish on 192.0.2.1: it is not an address of this machine; set run.bind (PIXIE_BIND) to one of its addresses, such as 127.0.0.1");
+        let check = Action::PortsFree {
+            bind: "localhost:1".into(),
+            ports: vec![(8080, "--http-port")],
+        };
+        let message = run_action(&check, &Ui::default()).unwrap_err().to_string();
+        assert_eq!(message, "PIXIE_BIND=localhost:1 is not an IP address; set run.bind (PIXIE_BIND) to one such as 127.0.0.1 or 0.0.0.0");
+    }
+
+    /// A streamed child that touches the terminal must not stop (SIGTTOU) and hang the xtask:
+    /// run under a pseudo-terminal made with `script`, the child changes the terminal's modes.
+    #[test]
+    fn a_streamed_child_touching_the_terminal_does_not_hang() {
+        let dir = std::env::temp_dir().join(format!("xtask-tty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let marker = dir.join("done");
+        // The test binary itself, asked to run only the helper below in the pty.
+        let me = std::env::current_exe().unwrap();
+        let inner = format!(
+            "XTASK_TTY_MARKER={} {} --exact exec::tests::streamed_step_in_a_terminal --nocapture",
+            marker.display(),
+            me.display()
+        );
+        let mut script = std::process::Command::new("script")
+            .args(["-qec", &inner, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("script(1) from util-linux");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = script.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = script.kill();
+                panic!("the streamed child stopped on the terminal and the run hung");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.success(), "{status:?}");
+        assert_eq!(std::fs::read_to_string(&marker).unwrap(), "ran\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Does nothing unless started by the test above inside a pseudo-terminal.
+    #[test]
+    fn streamed_step_in_a_terminal() {
+        let Ok(marker) = std::env::var("XTASK_TTY_MARKER") else {
+            return;
+        };
+        // `stty sane` sets the terminal's modes: from a background process group with the
+        // terminal as stdin that is SIGTTOU, which stops the child.
+        let step = Step::new("touch the terminal", "sh", "/")
+            .args(["-c", &format!("stty sane 2>/dev/null; echo ran > {marker}")])
+            .streamed();
+        run(&plan_of(vec![step], vec![]), &QUIET).unwrap();
+    }
+
+    #[test]
     fn step_env_is_applied_with_path_expanded() {
         let step = Step::new("env", "sh", "/")
             .args([
@@ -408,13 +485,6 @@ mod tests {
             ])
             .envs([("GREETING", "hi"), ("PATH", "/nowhere:$PATH")])
             .envs([("ORIGINAL_PATH", std::env::var("PATH").unwrap())]);
-        run(
-            &plan_of(vec![step], vec![]),
-            &Ui {
-                quiet: true,
-                verbose: false,
-            },
-        )
-        .unwrap();
+        run(&plan_of(vec![step], vec![]), &QUIET).unwrap();
     }
 }

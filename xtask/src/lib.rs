@@ -26,10 +26,10 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use cli::{Cli, Invocation};
-use commands::{bench, build, clean, doctor, proto, run, test, vendor, Command};
+use commands::{bench, build, clean, doctor, proto, run, test, tidy, vendor, Command};
 use ctx::{Ctx, Target};
 use exec::Interrupted;
-use settings::Config;
+use settings::{Config, UsageError};
 use ui::Ui;
 use workspace::Workspace;
 
@@ -43,31 +43,46 @@ pub fn exit_code(result: Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is::<Interrupted>() => {
-            eprintln!("xtask: interrupted");
+            ui::note("xtask: interrupted");
             ExitCode::from(130)
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            ui::note(format_args!("error: {e:#}"));
+            ExitCode::from(if e.is::<UsageError>() { 2 } else { 1 })
         }
     }
 }
 
 fn dispatch(cli: Cli) -> Result<()> {
     exec::install_interrupt_handler()?;
+    match &cli.invocation {
+        Invocation::List => return Ok(ui::print(&cli::list())?),
+        Invocation::Completions(shell) => return cli::completions(shell),
+        _ => {}
+    }
     let ws = Workspace::locate()?;
     let ui = Ui {
         quiet: cli.quiet,
         verbose: cli.verbose,
     };
-    let config = Config::load(&ws.root, &cli.flags)?;
+    for warning in
+        settings::unknown_variables(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()))
+    {
+        ui.warn(warning);
+    }
+    let config = Config::load(&ws.root, &cli.flags);
+    // A bad config is one of doctor's findings, not a reason to stop checking.
+    if let Invocation::Doctor { json } = cli.invocation {
+        return doctor::run(&ws, config, json);
+    }
+    let config = config?;
     let command: Box<dyn Command> = match cli.invocation {
         // Reports, not plans.
-        Invocation::Config => {
-            commands::config::print(&config);
-            return Ok(());
+        Invocation::Config { json } => return commands::config::print(&ws, &config, json),
+        Invocation::Doctor { .. } | Invocation::List | Invocation::Completions(_) => {
+            unreachable!("handled above")
         }
-        Invocation::Doctor => return doctor::run(&ws, &config),
+        Invocation::Tidy { check } => Box::new(tidy::Tidy { check }),
         Invocation::BuildProd(args) => Box::new(build::Build {
             target: Target::Prod,
             args,

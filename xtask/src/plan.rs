@@ -143,6 +143,22 @@ pub enum Action {
         staging: PathBuf,
         target: PathBuf,
     },
+    /// Copies each of `files` that exists into `to`, created afresh.
+    CopyFiles {
+        files: Vec<PathBuf>,
+        to: PathBuf,
+    },
+    /// Moves `names` from `from` into `to`, all or none (see `commands::tidy::install_files`).
+    InstallFiles {
+        from: PathBuf,
+        to: PathBuf,
+        names: Vec<&'static str>,
+    },
+    /// Fails with the diff and the fix when `go mod tidy` would change `module`'s go.mod/go.sum.
+    CheckTidy {
+        go: PathBuf,
+        module: PathBuf,
+    },
     /// Fails with `fix` when `committed` differs from the freshly made `fresh`.
     CompareTrees {
         fresh: PathBuf,
@@ -181,6 +197,19 @@ impl Action {
             Action::CompareTrees {
                 fresh, committed, ..
             } => format!("diff -r {} {}", q(fresh), q(committed)),
+            Action::CopyFiles { files, to } => {
+                let files: Vec<String> = files.iter().map(q).collect();
+                format!("mkdir -p {} && cp {} {}", q(to), files.join(" "), q(to))
+            }
+            Action::InstallFiles { from, to, names } => format!(
+                "# (xtask) move {} from {} into {}, all or none",
+                names.join(" "),
+                q(from),
+                q(to)
+            ),
+            Action::CheckTidy { go, module } => {
+                format!("(cd {} && {} mod tidy -diff)", q(module), q(go))
+            }
         }
     }
 }
@@ -251,7 +280,7 @@ impl Plan {
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for note in &self.notes {
-            writeln!(f, "# {note}")?;
+            writeln!(f, "# {}", comment(note))?;
         }
         let mut cwd: Option<&PathBuf> = None;
         let cleanup_starts = self.steps.len();
@@ -265,7 +294,7 @@ impl fmt::Display for Plan {
             let step = match task {
                 Task::Run(step) => step,
                 Task::Do { label, action } => {
-                    writeln!(f, "# {label}")?;
+                    writeln!(f, "# {}", comment(label))?;
                     writeln!(f, "{}", action.shell_line())?;
                     continue;
                 }
@@ -274,7 +303,7 @@ impl fmt::Display for Plan {
                 writeln!(f, "cd {}", shell_quote(&step.cwd.to_string_lossy()))?;
                 cwd = Some(&step.cwd);
             }
-            writeln!(f, "# {}", step.label)?;
+            writeln!(f, "# {}", comment(&step.label))?;
             if let Some(lock) = &step.lock {
                 writeln!(f, "# (waits until no other step holds {})", lock.display())?;
             }
@@ -282,6 +311,20 @@ impl fmt::Display for Plan {
         }
         Ok(())
     }
+}
+
+/// Text for a `# ...` line of a printed plan: a newline or other control character is shown
+/// escaped, so pasted text can never turn part of a comment into a command.
+fn comment(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Quotes a word for a POSIX shell unless it is made only of safe characters.
@@ -381,6 +424,19 @@ mod tests {
             plan.to_string(),
             "# check ports\n# (xtask) fail unless nothing listens on 127.0.0.1:8080\n\
              # link docker\nmkdir -p /w/shim && ln -sfn /usr/bin/docker /w/shim/docker\n"
+        );
+    }
+
+    #[test]
+    fn labels_and_notes_cannot_break_out_of_their_comment() {
+        let plan = Plan {
+            steps: vec![Step::new("build\nrm -rf /", "true", "/w").into()],
+            cleanup: Vec::new(),
+            notes: vec!["engine\r\ntouch /tmp/x".into()],
+        };
+        assert_eq!(
+            plan.to_string(),
+            "# engine\\r\\ntouch /tmp/x\ncd /w\n# build\\nrm -rf /\ntrue\n"
         );
     }
 

@@ -1,6 +1,7 @@
 //! How chatty the xtask itself is (children's output is theirs), and how it reports timings.
 
 use std::fmt;
+use std::io::Write;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -20,14 +21,36 @@ impl Ui {
 
     pub fn info(&self, message: impl fmt::Display) {
         if !self.quiet {
-            eprintln!("xtask: {message}");
+            note(format_args!("xtask: {message}"));
         }
     }
 
     pub fn detail(&self, message: impl fmt::Display) {
         if self.verbose && !self.quiet {
-            eprintln!("xtask: {message}");
+            note(format_args!("xtask: {message}"));
         }
+    }
+
+    pub fn warn(&self, message: impl fmt::Display) {
+        if !self.quiet {
+            note(format_args!("warning: {message}"));
+        }
+    }
+}
+
+/// One line to stderr. Never panics: with stderr closed there is nobody to tell, and the
+/// command (and its cleanup) must go on.
+pub fn note(line: impl fmt::Display) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// A report (`config`, `doctor`, a dry run's plan) to stdout. A reader that went away
+/// (`| head -1`) ends the output quietly: the rest is dropped, no panic, no error.
+pub fn print(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -54,4 +77,21 @@ impl Timings {
             self.total().as_secs_f64()
         )
     }
+}
+
+/// `text` as a JSON string literal (the reports' `--json` needs no JSON library).
+pub fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }

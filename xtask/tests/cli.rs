@@ -50,17 +50,9 @@ fn every_makefile_target_is_an_xtask_command_and_the_reverse() {
         "targets must forward to the xtask"
     );
 
-    let help = ok(xtask().arg("--help"));
-    let commands: BTreeSet<String> = help
-        .split("Commands:")
-        .nth(1)
-        .unwrap()
-        .split("Options:")
-        .next()
-        .unwrap()
+    let commands: BTreeSet<String> = ok(xtask().arg("--list"))
         .lines()
         .filter_map(|l| l.split_whitespace().next())
-        .filter(|c| *c != "help")
         .map(String::from)
         .collect();
     assert_eq!(targets, commands);
@@ -163,6 +155,332 @@ fn bad_yaml_cites_the_line_and_exits_1() {
     assert!(stderr.contains("line 3"), "{stderr}");
     let stderr = config_error("run:\n  http_port: [1]\n");
     assert!(stderr.contains("line 2"), "{stderr}");
+    // The bad key's own line, in plain words.
+    let stderr = config_error("build:\n  vendor: false\n  gogc: banana\n");
+    assert_eq!(
+        stderr,
+        format!("error: {}/deployments/pixie.yaml is invalid: build.gogc: `banana` is not a GOGC value; use off, a positive percentage such as 200, or empty for Go's default (line 3)\n", ws.display()),
+    );
+    let stderr = config_error("images:\n  dev: x\nrun:\n  bind: 127.0.0.1\n  http_port: eighty\n");
+    assert!(
+        stderr.ends_with("pixie.yaml is invalid: run.http_port: expected a port 1-65535, found `eighty` (line 5)\n"),
+        "{stderr}"
+    );
+    let stderr = config_error("build:\n  gogc: 200\n  vendor: yes please\n");
+    assert!(
+        stderr.ends_with("pixie.yaml is invalid: build.vendor: expected true or false, found `yes please` (line 3)\n"),
+        "{stderr}"
+    );
+}
+
+/// One `config` run's exit code and output, with `env` added.
+fn config_run(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let out = xtask()
+        .arg("config")
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    (out.status.code(), stdout, stderr)
+}
+
+#[test]
+fn port_and_address_mistakes_are_named_in_plain_words() {
+    let (code, _, stderr) = config_run(&["--http-port", "0"], &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.starts_with("error: invalid value '0' for '--http-port <PORT>': expected a port 1-65535, found `0`\n"), "{stderr}");
+    let (code, _, stderr) = config_run(&[], &[("PIXIE_HTTP_PORT", "http")]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr, "error: PIXIE_HTTP_PORT=http is invalid: expected a port 1-65535, found `http`; fix or unset PIXIE_HTTP_PORT\n");
+    let (code, _, stderr) = config_run(&["--grpc-port", "8080"], &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr, "error: run.http_port (deployments/pixie.yaml) and run.grpc_port (flag) are both 8080; give them different ports\n");
+    let (code, _, stderr) = config_run(&[], &[("PIXIE_BIND", "localhost")]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr, "error: PIXIE_BIND=localhost is invalid: expected an IP address such as 127.0.0.1 or 0.0.0.0, found `localhost`; fix or unset PIXIE_BIND\n");
+}
+
+#[test]
+fn control_characters_in_values_are_rejected() {
+    let (code, _, stderr) = config_run(&[], &[("PIXIE_PROD_IMAGE", "pixie\nrm -rf /")]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr, "error: PIXIE_PROD_IMAGE=pixie\nrm -rf / is invalid: `pixie\\nrm -rf /` contains a control character (a newline or tab); use one plain line; fix or unset PIXIE_PROD_IMAGE\n");
+    let (code, _, stderr) = config_run(&["--platform", "linux/amd64\n"], &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("contains a control character"), "{stderr}");
+}
+
+#[test]
+fn a_pixie_variable_that_is_no_setting_gets_a_warning_naming_the_closest() {
+    let (code, _, stderr) = config_run(
+        &[],
+        &[
+            ("PIXIE_HTTP_PROT", "8081"),
+            ("PIXIE_LOG_LEVEL", "debug"),
+            ("PIXIE_API_TOKEN_FILE", "/t"),
+            ("PIXIE_CI_BUILDER", "x"),
+            ("PIXIE_ENGINE_B_HOST", "x"),
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stderr, "warning: PIXIE_HTTP_PROT is not a setting (ignored); did you mean PIXIE_HTTP_PORT? (`cargo xtask config` lists them)\n");
+}
+
+#[test]
+fn config_shows_the_local_layer_the_flag_layer_and_derived_names() {
+    let ws = workspace_copy("local-layer");
+    let _remove = RemoveDir(ws.clone());
+    std::fs::write(
+        ws.join("deployments/pixie.local.yaml"),
+        "base_images:\n  go: local/go:2\n  runtime: local/rt:2\n",
+    )
+    .unwrap();
+    let out = xtask()
+        .args(["config", "--http-port", "18081"])
+        .env("PIXIE_WORKSPACE", &ws)
+        .env("PIXIE_RUNTIME_IMAGE", "env/rt:3")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let line = |key: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("{key} missing:\n{stdout}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(
+        line("base_images.go"),
+        "base_images.go local/go:2 # deployments/pixie.local.yaml"
+    );
+    assert_eq!(
+        line("base_images.runtime"),
+        "base_images.runtime env/rt:3 # env PIXIE_RUNTIME_IMAGE"
+    );
+    assert_eq!(
+        line("run.http_port"),
+        "run.http_port 18081 # flag --http-port"
+    );
+    let project = line("run.project");
+    assert!(
+        project.starts_with("run.project pixie-pixie-local-layer-")
+            && project.ends_with("-dev # derived from the checkout path"),
+        "{project}"
+    );
+}
+
+#[test]
+fn config_and_doctor_print_json_for_scripts() {
+    let stdout = ok(xtask().args(["config", "--json"]));
+    let rows = xtask::testkit::json(&stdout);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), xtask::settings::ALL.len());
+    assert_eq!(rows[0]["key"], "images.prod");
+    assert!(rows[0]["source"].is_string() && rows[0]["value"].is_string());
+    let out = xtask()
+        .args(["doctor", "--json"])
+        .env("PIXIE_HTTP_PORT", "x")
+        .output()
+        .unwrap();
+    let checks = xtask::testkit::json(&text(&out).0);
+    let first = &checks.as_array().unwrap()[0];
+    assert_eq!(first["check"], "settings");
+    assert_eq!(first["status"], "FAIL");
+}
+
+#[test]
+fn a_bad_config_is_a_doctor_fail_line_not_an_abort() {
+    let out = xtask()
+        .arg("doctor")
+        .env("PIXIE_GRPC_PORT", "none")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stdout.lines().next(),
+        Some("FAIL settings         PIXIE_GRPC_PORT=none is invalid: expected a port 1-65535, found `none`; fix or unset PIXIE_GRPC_PORT")
+    );
+    // The other checks still ran.
+    assert!(stdout.lines().any(|l| l.contains(" go ")), "{stdout}");
+    assert!(
+        stderr.starts_with("error: builds cannot work until these are fixed: settings"),
+        "{stderr}"
+    );
+}
+
+/// `… | head -1`: the reader goes away; the xtask must stop quietly, never panic (exit 101).
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    use std::process::Stdio;
+    for args in [
+        &["config"][..],
+        &["doctor"],
+        &["build-prod", "--dry-run"],
+        &["--list"],
+        &["completions", "bash"],
+    ] {
+        let mut child = xtask()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = text(&out).1;
+        assert_ne!(out.status.code(), Some(101), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        if args[0] != "doctor" {
+            assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+            assert_eq!(stderr, "", "{args:?}");
+        }
+    }
+}
+
+#[test]
+fn help_has_an_example_names_env_and_key_and_wraps() {
+    let list = ok(xtask().arg("--list"));
+    for line in list.lines() {
+        let command = line.split_whitespace().next().unwrap();
+        if command == "bench" {
+            continue; // its --help is the bench package's
+        }
+        let out = xtask()
+            .args([command, "--help"])
+            .env("COLUMNS", "70")
+            .output()
+            .unwrap();
+        let help = text(&out).0;
+        assert!(
+            help.contains("\nExample:\n  cargo xtask "),
+            "{command}:\n{help}"
+        );
+        assert!(
+            help.lines().all(|l| l.chars().count() <= 70),
+            "{command}:\n{help}"
+        );
+        for figure in ["MiB", "GiB", " s,", "schema"] {
+            assert!(
+                !help.contains(figure),
+                "{command} help has `{figure}`:\n{help}"
+            );
+        }
+    }
+    let help = text(
+        &xtask()
+            .args(["build-prod", "--help"])
+            .env("COLUMNS", "200")
+            .output()
+            .unwrap(),
+    )
+    .0;
+    for spec in xtask::settings::ALL
+        .into_iter()
+        .filter(|s| s.flag_of == xtask::settings::FlagOf::BuildProd)
+    {
+        let names = format!("[env: {}] [config: {}]", spec.env, spec.key);
+        assert!(help.contains(&names), "{names}:\n{help}");
+    }
+}
+
+#[test]
+fn completions_cover_every_command_for_each_shell() {
+    let list = ok(xtask().arg("--list"));
+    for shell in ["bash", "zsh", "fish"] {
+        let script = ok(xtask().args(["completions", shell]));
+        for line in list.lines() {
+            let command = line.split_whitespace().next().unwrap();
+            assert!(script.contains(command), "{shell}: {command}");
+        }
+    }
+    let out = xtask().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn makefile_help_lists_each_target_with_the_xtasks_description() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch_dir("make-help");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Stands in for `cargo`: `cargo xtask ARGS` runs this very xtask binary with ARGS.
+    let cargo = dir.join("cargo");
+    std::fs::write(
+        &cargo,
+        format!(
+            "#!/bin/sh\nshift\nexec {} \"$@\"\n",
+            env!("CARGO_BIN_EXE_xtask")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let help = ok(Command::new("make")
+        .args(["-s", "-f", "Makefile.optimize", "help"])
+        .arg(format!("CARGO={}", cargo.display()))
+        .current_dir(repo_root()));
+    let list = ok(xtask().arg("--list"));
+    for line in list.lines() {
+        assert!(help.contains(&format!("  {line}")), "{line}:\n{help}");
+    }
+    assert!(list.contains("tidy         Run `go mod tidy`"), "{list}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn local_settings_file_is_untracked() {
+    let out = Command::new("git")
+        .args(["check-ignore", "-q", "deployments/pixie.local.yaml"])
+        .current_dir(repo_root())
+        .status()
+        .unwrap();
+    assert!(
+        out.success(),
+        "deployments/pixie.local.yaml must be gitignored"
+    );
+}
+
+/// A provisioning failure exits non-zero naming its step, writes no settings, prints nothing on
+/// stdout; here `apt-get` fails on a machine that lacks docker.
+#[test]
+fn failed_provisioning_says_where_and_writes_nothing() {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let root = scratch_dir("provision");
+    let bin = root.join("bin");
+    std::fs::create_dir_all(root.join("deployments")).unwrap();
+    std::fs::create_dir_all(&bin).unwrap();
+    ok(Command::new("cp")
+        .arg("-a")
+        .arg(repo_root().join(".ci"))
+        .arg(&root));
+    for tool in ["grep", "dirname"] {
+        symlink(which::which(tool).unwrap(), bin.join(tool)).unwrap();
+    }
+    std::fs::write(
+        bin.join("apt-get"),
+        "#!/bin/sh\necho 'E: no network' >&2\nexit 100\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(bin.join("apt-get"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new("/bin/bash")
+        .arg(root.join(".ci/provision"))
+        .env("PATH", &bin)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(100), "{stderr}");
+    assert_eq!(stdout, "");
+    let last = stderr.lines().last().unwrap();
+    assert!(
+        last.starts_with("provision: FAILED while installing packages (line ")
+            && last.ends_with(", exit 100); nothing downstream can use this machine yet"),
+        "{stderr}"
+    );
+    assert!(!root.join("deployments/pixie.local.yaml").exists());
+    std::fs::remove_dir_all(&root).unwrap();
 }
 
 #[test]
@@ -207,4 +525,11 @@ fn config_shows_each_value_and_its_source() {
         "{}",
         line("run.bind")
     );
+}
+
+#[test]
+fn ci_run_provisions_without_export() {
+    let run = std::fs::read_to_string(repo_root().join(".ci/run")).unwrap();
+    assert!(run.contains("\nbash .ci/provision\n"), "{run}");
+    assert!(!run.contains("$(bash .ci/provision)"), "{run}");
 }

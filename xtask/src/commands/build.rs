@@ -32,6 +32,14 @@ impl Command for Build {
         Needs::Engine
     }
 
+    /// Before BuildKit: a tidy module, the daemon, and base images the build can start from.
+    fn preflight(&self, ctx: &Ctx) -> Result<Live> {
+        super::tidy::require_before_build(ctx)?;
+        ctx.engine().daemon_version()?;
+        super::base_images::require(ctx.engine(), &ctx.config, &[self.target])?;
+        Ok(Live::default())
+    }
+
     fn plan(&self, ctx: &Ctx, _live: &Live) -> Result<Plan> {
         plan(ctx, self.target, &self.args)
     }

@@ -5,8 +5,11 @@ use std::process::Command;
 
 use anyhow::{bail, Result};
 
+use super::base_images;
+use crate::ctx::Target;
 use crate::docker::engine::{BuildRoute, Engine};
 use crate::settings::{self, Config};
+use crate::ui::{self, json_string};
 use crate::workspace::Workspace;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -44,8 +47,18 @@ impl Check {
 /// Below this, a cold build (toolchain image, module and build caches) may run out of space.
 const MIN_FREE_BYTES: u64 = 5_000_000_000;
 
-pub fn run(ws: &Workspace, config: &Config) -> Result<()> {
+/// `config` is checked too: a bad one is a FAIL line, and the checks that need it are skipped.
+pub fn run(ws: &Workspace, config: Result<Config>, json: bool) -> Result<()> {
     let mut checks = Vec::new();
+    checks.push(Check::new(
+        "settings",
+        config
+            .as_ref()
+            .map(|_| {
+                "flags, env, deployments/pixie.local.yaml, deployments/pixie.yaml read".to_string()
+            })
+            .map_err(|e| (Status::Fail, format!("{e:#}"))),
+    ));
     let engine = Engine::detect(true);
     checks.push(Check::new(
         "docker CLI",
@@ -80,8 +93,16 @@ pub fn run(ws: &Workspace, config: &Config) -> Result<()> {
                 .map(|c| c.note())
                 .map_err(|e| (Status::Fail, format!("{e:#}"))),
         ));
-        if daemon.is_ok() {
+        if let (Ok(_), Ok(config)) = (&daemon, &config) {
             checks.push(Check::new("disk", disk_check(engine)));
+            for (spec, image) in base_images::of(config, Target::Prod) {
+                checks.push(Check::new(
+                    spec.key,
+                    base_images::check(engine, spec, &image)
+                        .map(|how| format!("{image} {how}"))
+                        .map_err(|problem| (Status::Fail, problem)),
+                ));
+            }
             let dev = config.text(&settings::DEV_IMAGE);
             checks.push(Check::new(
                 "air (dev image)",
@@ -112,14 +133,11 @@ pub fn run(ws: &Workspace, config: &Config) -> Result<()> {
         },
     ));
 
-    for check in &checks {
-        let mark = match check.status {
-            Status::Ok => "ok  ",
-            Status::Warn => "warn",
-            Status::Fail => "FAIL",
-        };
-        println!("{mark} {:<16} {}", check.name, check.detail);
-    }
+    ui::print(&if json {
+        report_json(&checks)
+    } else {
+        report_text(&checks)
+    })?;
     let failed: Vec<&str> = checks
         .iter()
         .filter(|c| c.status == Status::Fail)
@@ -132,6 +150,36 @@ pub fn run(ws: &Workspace, config: &Config) -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn mark(status: &Status) -> &'static str {
+    match status {
+        Status::Ok => "ok",
+        Status::Warn => "warn",
+        Status::Fail => "FAIL",
+    }
+}
+
+fn report_text(checks: &[Check]) -> String {
+    checks
+        .iter()
+        .map(|c| format!("{:<4} {:<16} {}\n", mark(&c.status), c.name, c.detail))
+        .collect()
+}
+
+fn report_json(checks: &[Check]) -> String {
+    let items: Vec<String> = checks
+        .iter()
+        .map(|c| {
+            format!(
+                "  {{\"check\": {}, \"status\": {}, \"detail\": {}}}",
+                json_string(c.name),
+                json_string(mark(&c.status)),
+                json_string(&c.detail)
+            )
+        })
+        .collect();
+    format!("[\n{}\n]\n", items.join(",\n"))
 }
 
 fn go_check(ws: &Workspace) -> Result<String, (Status, String)> {

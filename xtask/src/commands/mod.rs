@@ -1,6 +1,7 @@
 //! One module per command. Each turns its flags and the [`Ctx`] into a [`Plan`]; [`drive`] is
 //! the one place that prints a plan (`--dry-run`) or checks, runs and follows it up.
 
+pub mod base_images;
 pub mod bench;
 pub mod build;
 pub mod clean;
@@ -9,6 +10,7 @@ pub mod doctor;
 pub mod proto;
 pub mod run;
 pub mod test;
+pub mod tidy;
 pub mod vendor;
 
 use std::collections::BTreeMap;
@@ -32,7 +34,7 @@ impl Live {
     pub fn compose_and_images(ctx: &Ctx, targets: &[Target]) -> Result<Live> {
         ctx.engine().daemon_version()?;
         ctx.engine().compose()?;
-        let images = targets
+        let images: BTreeMap<String, bool> = targets
             .iter()
             .map(|t| {
                 let image = t.image(&ctx.config);
@@ -40,6 +42,12 @@ impl Live {
                 (image, present)
             })
             .collect();
+        let to_build: Vec<Target> = targets
+            .iter()
+            .copied()
+            .filter(|t| images.get(&t.image(&ctx.config)) == Some(&false))
+            .collect();
+        before_build(ctx, &to_build)?;
         Ok(Live { images })
     }
 
@@ -47,6 +55,17 @@ impl Live {
     pub fn image_present(&self, image: &str) -> Option<bool> {
         self.images.get(image).copied()
     }
+}
+
+/// What a build of `targets` checks before BuildKit starts, once the daemon answered: a tidy
+/// module (the build mounts go.mod read-only and could only fail on it) and base images it can
+/// start from. (`build-*` do the same in their preflight, the tidy check before the daemon.)
+pub fn before_build(ctx: &Ctx, targets: &[Target]) -> Result<()> {
+    if targets.is_empty() {
+        return Ok(());
+    }
+    tidy::require_before_build(ctx)?;
+    base_images::require(ctx.engine(), &ctx.config, targets)
 }
 
 /// A command that runs as a plan.
@@ -81,7 +100,7 @@ pub trait Command {
 /// Dry run: print the plan. Otherwise: preflight, plan, run, follow up.
 pub fn drive(command: &dyn Command, ctx: &Ctx) -> Result<()> {
     if ctx.dry_run && !command.runs_in_dry_run() {
-        print!("{}", command.plan(ctx, &Live::default())?);
+        crate::ui::print(&command.plan(ctx, &Live::default())?.to_string())?;
         return Ok(());
     }
     let live = command.preflight(ctx)?;

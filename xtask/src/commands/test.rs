@@ -34,6 +34,7 @@ pub fn plan(ctx: &Ctx) -> Plan {
             .args(["-c", r#"unformatted=$(gofmt -l .) && [ -z "$unformatted" ] || { echo "gofmt -w needed: $unformatted" >&2; exit 1; }"#]),
         Step::new("go vet", "go", &core).args(["vet", "./..."]),
         Step::new("go test -race", "go", &core).args(["test", "-race", "-count=1", "./..."]).streamed(),
+        Step::new("tidy --check", &ctx.host.xtask, root).args(["tidy", "--check"]),
         // This very binary: the check must use the same pins as `cargo xtask proto`.
         Step::new("proto --check", &ctx.host.xtask, root)
             .args(["proto", "--check"]),
@@ -76,5 +77,9 @@ mod tests {
         ));
         assert!(has("-D warnings"));
         assert!(has("go vet ./..."));
+        assert!(
+            lines.iter().any(|l| l.ends_with("xtask tidy --check")),
+            "{lines:#?}"
+        );
     }
 }

@@ -9,6 +9,9 @@ use super::{Kind, Spec, Value, ALL};
 
 pub struct FileLayer(pub Vec<(&'static Spec, Value)>);
 
+/// Brackets the `section.name` of a value error inside serde_yaml's message.
+pub const KEY_MARK: char = '\u{1}';
+
 fn leak(names: Vec<&'static str>) -> &'static [&'static str] {
     Box::leak(names.into_boxed_slice())
 }
@@ -101,7 +104,12 @@ impl<'de> Visitor<'de> for SectionVisitor {
                 .iter()
                 .find(|s| s.key.split_once('.').unwrap().1 == name)
                 .expect("KeySeed accepts table keys only");
-            values.push((*spec, map.next_value_seed(ValueSeed(spec.kind))?));
+            // serde_yaml places errors raised here at the section's start; the key rides along
+            // (between KEY_MARK) so that `parse_file` can cite the bad key's own line.
+            let value = map
+                .next_value_seed(ValueSeed(spec.kind))
+                .map_err(|e| de::Error::custom(format!("{KEY_MARK}{}{KEY_MARK}{e}", spec.key)))?;
+            values.push((*spec, value));
         }
         Ok(values)
     }
@@ -113,27 +121,21 @@ impl<'de> DeserializeSeed<'de> for ValueSeed {
     type Value = Value;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
         use serde::Deserialize;
-        Ok(match self.0 {
-            Kind::Text => Value::Text(String::deserialize(d)?),
-            Kind::Bool => Value::Bool(bool::deserialize(d)?),
-            Kind::Port => Value::Port(u16::deserialize(d)?),
-            Kind::Words => {
-                Value::parse(Kind::Words, &String::deserialize(d)?).map_err(de::Error::custom)?
+        // Every kind is read as YAML text first, so the message is ours ("expected a port
+        // 1-65535") rather than serde's ("expected u16"), and is raised while the value is read,
+        // so serde_yaml cites the line of the bad key.
+        let text = match serde_yaml::Value::deserialize(d)? {
+            serde_yaml::Value::Number(n) => n.to_string(),
+            serde_yaml::Value::String(s) => s,
+            serde_yaml::Value::Bool(b) => b.to_string(),
+            serde_yaml::Value::Null => String::new(),
+            _ => {
+                return Err(de::Error::custom(match self.0 {
+                    Kind::Words => "expected one line of words, not a list or a map",
+                    _ => "expected a single value, not a list or a map",
+                }))
             }
-            Kind::Gogc => {
-                // Accept `gogc: 200` as well as `gogc: "200"` and `gogc: off`.
-                let text = match serde_yaml::Value::deserialize(d)? {
-                    serde_yaml::Value::Number(n) => n.to_string(),
-                    serde_yaml::Value::String(s) => s,
-                    serde_yaml::Value::Null => String::new(),
-                    other => {
-                        return Err(de::Error::custom(format!(
-                            "expected off or a number, found {other:?}"
-                        )))
-                    }
-                };
-                Value::parse(Kind::Gogc, &text).map_err(de::Error::custom)?
-            }
-        })
+        };
+        Value::parse(self.0, &text).map_err(de::Error::custom)
     }
 }

@@ -1,7 +1,8 @@
 //! Every setting, declared once in [`ALL`]: its key in `deployments/pixie.yaml`, its `PIXIE_*`
 //! variable, its flag, its default and its help. The file's reader, the resolved [`Config`],
 //! `cargo xtask config`'s rows, the flags' `--help` and the README's table all come from it.
-//! Precedence: command-line flag > environment variable > file > default.
+//! Precedence: command-line flag > environment variable > `deployments/pixie.local.yaml` (this
+//! machine's, untracked; `.ci/provision` writes it) > `deployments/pixie.yaml` > default.
 
 use std::fmt;
 use std::path::Path;
@@ -10,6 +11,8 @@ use std::str::FromStr;
 use anyhow::{Context, Result};
 
 pub const CONFIG_FILE: &str = "deployments/pixie.yaml";
+/// This machine's settings (the local base images `.ci/provision` made): untracked, gitignored.
+pub const LOCAL_FILE: &str = "deployments/pixie.local.yaml";
 
 /// How a setting's text becomes a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +20,8 @@ pub enum Kind {
     Text,
     Bool,
     Port,
+    /// An IP address to bind (kept as text).
+    Addr,
     Gogc,
     /// Whitespace-separated in the file and env; a repeatable flag.
     Words,
@@ -65,6 +70,14 @@ impl FromStr for Gogc {
     }
 }
 
+/// A TCP port a service can publish: 1-65535 (0 would mean "any", which compose cannot report).
+pub fn parse_port(raw: &str) -> Result<u16, String> {
+    match raw.trim().parse::<u16>() {
+        Ok(port) if port > 0 => Ok(port),
+        _ => Err(format!("expected a port 1-65535, found `{raw}`")),
+    }
+}
+
 /// A setting's typed value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
@@ -76,13 +89,28 @@ pub enum Value {
 }
 
 impl Value {
-    /// Parses text (env var, default) as `kind`.
+    /// Parses text (env var, file, default) as `kind`; the error is plain words.
     pub fn parse(kind: Kind, raw: &str) -> Result<Value, String> {
-        let err = |e: &dyn fmt::Display| e.to_string();
+        // Values end up in shell lines (`--dry-run`) and argv: a newline would split a command.
+        if raw.chars().any(char::is_control) {
+            return Err(format!(
+                "`{}` contains a control character (a newline or tab); use one plain line",
+                raw.escape_debug()
+            ));
+        }
         Ok(match kind {
             Kind::Text => Value::Text(raw.to_string()),
-            Kind::Bool => Value::Bool(raw.parse().map_err(|e| err(&e))?),
-            Kind::Port => Value::Port(raw.parse().map_err(|e| err(&e))?),
+            Kind::Bool => Value::Bool(
+                raw.parse()
+                    .map_err(|_| format!("expected true or false, found `{raw}`"))?,
+            ),
+            Kind::Port => Value::Port(parse_port(raw)?),
+            Kind::Addr => {
+                raw.parse::<std::net::IpAddr>().map_err(|_| {
+                    format!("expected an IP address such as 127.0.0.1 or 0.0.0.0, found `{raw}`")
+                })?;
+                Value::Text(raw.to_string())
+            }
             Kind::Gogc => Value::Gogc(raw.parse()?),
             Kind::Words => Value::Words(raw.split_whitespace().map(String::from).collect()),
         })
@@ -107,6 +135,7 @@ impl fmt::Display for Value {
 pub enum Source {
     Default,
     File,
+    Local,
     Env(&'static str),
     Flag,
 }
@@ -116,6 +145,7 @@ impl fmt::Display for Source {
         match self {
             Source::Default => f.write_str("default"),
             Source::File => f.write_str(CONFIG_FILE),
+            Source::Local => f.write_str(LOCAL_FILE),
             Source::Env(var) => write!(f, "env {var}"),
             Source::Flag => f.write_str("flag"),
         }
@@ -132,17 +162,12 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads `deployments/pixie.yaml` under `root` (if present), the environment, then `flags`.
+    /// Reads `deployments/pixie.yaml` and `deployments/pixie.local.yaml` under `root` (each if
+    /// present), the environment, then `flags`.
     pub fn load(root: &Path, flags: &Flags) -> Result<Config> {
-        let path = root.join(CONFIG_FILE);
-        let file = match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                parse_file(&text).with_context(|| format!("{} is invalid", path.display()))?
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-        };
-        Config::resolve(file, &|var| std::env::var(var).ok(), flags)
+        let file = read_layer(&root.join(CONFIG_FILE))?;
+        let local = read_layer(&root.join(LOCAL_FILE))?;
+        Config::resolve(&[local, file], &|var| std::env::var(var).ok(), flags)
     }
 
     /// [`Config::load`] with the file's text and the environment given (tests, the bench).
@@ -151,11 +176,12 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
         flags: &Flags,
     ) -> Result<Config> {
-        Config::resolve(parse_file(yaml)?, env, flags)
+        Config::resolve(&[Vec::new(), parse_file(yaml)?], env, flags)
     }
 
+    /// `files`: the local layer, then the committed file.
     fn resolve(
-        file: Vec<(&'static Spec, Value)>,
+        files: &[Vec<(&'static Spec, Value)>; 2],
         env: &dyn Fn(&str) -> Option<String>,
         flags: &Flags,
     ) -> Result<Config> {
@@ -177,7 +203,9 @@ impl Config {
                     )
                 })?;
                 (value, Source::Env(spec.env))
-            } else if let Some(value) = find(&file) {
+            } else if let Some(value) = find(&files[0]) {
+                (value, Source::Local)
+            } else if let Some(value) = find(&files[1]) {
                 (value, Source::File)
             } else {
                 let value = Value::parse(spec.kind, spec.default)
@@ -186,7 +214,16 @@ impl Config {
             };
             entries.push((spec, value, source));
         }
-        Ok(Config { entries })
+        let config = Config { entries };
+        let (http, grpc) = (config.port(&HTTP_PORT), config.port(&GRPC_PORT));
+        if http == grpc {
+            return Err(anyhow::Error::new(UsageError(format!(
+                "run.http_port ({}) and run.grpc_port ({}) are both {http}; give them different ports",
+                config.source(&HTTP_PORT),
+                config.source(&GRPC_PORT)
+            ))));
+        }
+        Ok(config)
     }
 
     fn value(&self, spec: &Spec) -> &Value {
@@ -197,6 +234,7 @@ impl Config {
             .unwrap_or_else(|| panic!("{} is not in settings::ALL", spec.key))
     }
 
+    /// Text settings, and addresses (kept as text).
     pub fn text(&self, spec: &Spec) -> &str {
         match self.value(spec) {
             Value::Text(s) => s,
@@ -260,13 +298,119 @@ impl Config {
     }
 }
 
+/// A mistake in what the user asked for (exit 2, like clap's usage errors).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn read_layer(path: &Path) -> Result<Vec<(&'static Spec, Value)>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_file(&text).with_context(|| format!("{} is invalid", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// `PIXIE_*` variables that name no setting, each with the setting it most likely meant.
+/// The service's own runtime variables (core/internal/config), the CI tooling's (`PIXIE_CI_*`,
+/// `PIXIE_ENGINE_*`) and `PIXIE_WORKSPACE` are not settings but are not mistakes either.
+pub fn unknown_variables(names: impl IntoIterator<Item = String>) -> Vec<String> {
+    const NOT_SETTINGS: [&str; 15] = [
+        "PIXIE_WORKSPACE",
+        "PIXIE_HTTP_ADDR",
+        "PIXIE_GRPC_ADDR",
+        "PIXIE_DATA_DIR",
+        "PIXIE_DECODE_MEMORY",
+        "PIXIE_DECODE_WAIT",
+        "PIXIE_MAX_UPLOAD_BYTES",
+        "PIXIE_LOG_LEVEL",
+        "PIXIE_SHUTDOWN_TIMEOUT",
+        "PIXIE_GRPC_REFLECTION",
+        "PIXIE_UPLOAD_TIMEOUT",
+        "PIXIE_RPC_TIMEOUT",
+        "PIXIE_API_TOKEN",
+        "PIXIE_API_TOKEN_FILE",
+        "PIXIE_CORE_TEST_RUN_MAIN",
+    ];
+    let mut warnings = Vec::new();
+    for name in names {
+        let known = ALL.iter().any(|s| s.env == name)
+            || NOT_SETTINGS.contains(&name.as_str())
+            || name.starts_with("PIXIE_CI_")
+            || name.starts_with("PIXIE_ENGINE_");
+        if !name.starts_with("PIXIE_") || known {
+            continue;
+        }
+        let closest = ALL
+            .iter()
+            .map(|s| s.env)
+            .min_by_key(|env| edit_distance(env, &name))
+            .expect("ALL is not empty");
+        warnings.push(format!(
+            "{name} is not a setting (ignored); did you mean {closest}? (`cargo xtask config` lists them)"
+        ));
+    }
+    warnings
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
 fn parse_file(text: &str) -> Result<Vec<(&'static Spec, Value)>> {
     if text.trim().is_empty() {
         return Ok(Vec::new());
     }
     // serde_yaml's message names the key and the line: "unknown field `x` ... at line 3 column 3".
-    let file: file::FileLayer = serde_yaml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let file: file::FileLayer = serde_yaml::from_str(text).map_err(|e| value_error(text, &e))?;
     Ok(file.0)
+}
+
+/// A bad value's error, citing the line of its key: serde_yaml places it at the start of the
+/// key's section, so the key is found from there.
+fn value_error(text: &str, e: &serde_yaml::Error) -> anyhow::Error {
+    let message = e.to_string();
+    let mut parts = message.split(file::KEY_MARK);
+    let (Some(_), Some(key), Some(problem)) = (parts.next(), parts.next(), parts.next()) else {
+        return anyhow::anyhow!("{message}");
+    };
+    let name = key.split_once('.').map_or(key, |(_, name)| name);
+    let from = e.location().map_or(0, |l| l.line().saturating_sub(1));
+    let line = text
+        .lines()
+        .enumerate()
+        .skip(from)
+        .find(|(_, l)| {
+            l.trim_start()
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.trim_start().starts_with(':'))
+        })
+        .map(|(index, _)| index + 1);
+    // Drop serde_yaml's own (section) position from the problem text.
+    let problem = problem.split(" at line ").next().unwrap_or(problem);
+    match line {
+        Some(line) => anyhow::anyhow!("{key}: {problem} (line {line})"),
+        None => anyhow::anyhow!("{key}: {problem}"),
+    }
 }
 
 #[cfg(test)]
@@ -328,7 +472,32 @@ mod tests {
             "{:#}",
             resolve("run:\n  http_port: eighty\n", &[], Flags::new()).unwrap_err()
         );
-        assert!(message.contains("line 2"), "{message}");
+        assert_eq!(
+            message,
+            "run.http_port: expected a port 1-65535, found `eighty` (line 2)"
+        );
+        let yaml = "build:\n  vendor: false\n  # tuned\n  gogc: banana\nrun:\n  http_port: 1\n";
+        let message = format!("{:#}", resolve(yaml, &[], Flags::new()).unwrap_err());
+        assert!(
+            message.starts_with("build.gogc: `banana` is not a GOGC value")
+                && message.ends_with(" (line 4)"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn unknown_variables_are_named_with_the_closest_setting() {
+        let names = [
+            "PIXIE_GO_IMAEG",
+            "PIXIE_DECODE_MEMORY",
+            "PIXIE_CI_X",
+            "HOME",
+            "PIXIE_HTTP_PORT",
+        ];
+        assert_eq!(
+            unknown_variables(names.map(String::from)),
+            ["PIXIE_GO_IMAEG is not a setting (ignored); did you mean PIXIE_GO_IMAGE? (`cargo xtask config` lists them)"]
+        );
     }
 
     #[test]
@@ -374,6 +543,7 @@ mod tests {
                 Kind::Text => drop(cfg.text(spec)),
                 Kind::Bool => drop(cfg.flag(spec)),
                 Kind::Port => drop(cfg.port(spec)),
+                Kind::Addr => drop(cfg.text(spec)),
                 Kind::Gogc => drop(cfg.gogc(spec)),
                 Kind::Words => drop(cfg.words(spec)),
             }
@@ -395,7 +565,7 @@ mod tests {
     #[test]
     fn the_committed_config_file_sets_every_key_to_its_default() {
         let cfg = Config::resolve(
-            parse_file(&repo_file(CONFIG_FILE)).unwrap(),
+            &[Vec::new(), parse_file(&repo_file(CONFIG_FILE)).unwrap()],
             &|_| None,
             &Flags::new(),
         )

@@ -60,7 +60,7 @@ spec!(
 spec!(PLATFORM, "build.platform", "PIXIE_PLATFORM", "platform", BuildProd, "", Text,
     "Target platform, e.g. linux/arm64 (cross-compiled by the native Go toolchain, no emulation); empty: the engine's own.");
 spec!(GOGC, "build.gogc", "PIXIE_GOGC", "gogc", BuildProd, "", Gogc,
-    "GOGC for the compile step only: off, or a percentage. Default: unset, Go's own heap sizing, the fastest setting that keeps memory low in our sweep (20.7 s, 299 MiB vs off 19.2 s, 669 MiB, GOGC=100 24.5 s; README \"GOGC\").");
+    "GOGC for the compile step only: off, or a percentage; empty: Go's own heap sizing (README \"GOGC\" has the measurements).");
 spec!(
     GOFLAGS,
     "build.goflags",
@@ -122,7 +122,7 @@ spec!(
     "",
     None,
     "127.0.0.1",
-    Text,
+    Addr,
     "Host address the ports are published on."
 );
 spec!(

@@ -4,6 +4,7 @@
 //! libtest starts tests in name order, so the slowest have names that sort early.
 
 mod build_prod;
+mod first_run;
 mod images;
 mod registry_cache;
 mod run_dev;

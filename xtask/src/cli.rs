@@ -13,8 +13,9 @@ const ABOUT: &str =
 const LONG_ABOUT: &str = "\
 Build and run pixie-core in Docker: fast BuildKit builds, compose for running, no Makefile.
 
-Settings come from flags, then PIXIE_* environment variables, then deployments/pixie.yaml, then \
-built-in defaults (`cargo xtask config` shows the effective values).
+Settings come from flags, then PIXIE_* environment variables, then deployments/pixie.local.yaml \
+(this machine's, untracked), then deployments/pixie.yaml, then built-in defaults (`cargo xtask \
+config` shows the effective values and where each came from).
 Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted.";
 
 /// What the user asked for.
@@ -121,7 +122,7 @@ pub fn completions(shell: &str) -> anyhow::Result<()> {
         _ => Shell::Fish,
     };
     let mut script = Vec::new();
-    clap_complete::generate(shell, &mut command(), "cargo-xtask", &mut script);
+    clap_complete::generate(shell, &mut unwrapped_command(), "cargo-xtask", &mut script);
     Ok(crate::ui::print(&String::from_utf8_lossy(&script))?)
 }
 
@@ -133,7 +134,7 @@ fn example(line: &str) -> String {
 /// The one-line description of each command, for `--list` (and Makefile.optimize's `help`).
 pub fn list() -> String {
     let mut text = String::new();
-    for sub in command().get_subcommands() {
+    for sub in unwrapped_command().get_subcommands() {
         let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
         let first = about.split(". ").next().unwrap_or("").trim_end_matches('.');
         text.push_str(&format!("{:<12} {first}\n", sub.get_name()));
@@ -148,7 +149,85 @@ fn switch(name: &'static str, help: &'static str) -> Arg {
         .help(help)
 }
 
+/// The command line, its help wrapped to the terminal.
 pub fn command() -> clap::Command {
+    let width = terminal_width();
+    wrap_help(unwrapped_command(), width).term_width(width)
+}
+
+/// Help wraps to the terminal: `COLUMNS` if set, else the width of the terminal on stdout, else
+/// 100. (Done here rather than by clap's `wrap_help`, whose terminal crate costs about a sixth
+/// of the xtask's cold compile.)
+fn terminal_width() -> usize {
+    if let Some(columns) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        return columns;
+    }
+    // SAFETY: TIOCGWINSZ fills the zeroed winsize we own; on failure it stays zero.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
+    if rc == 0 && size.ws_col > 0 {
+        usize::from(size.ws_col)
+    } else {
+        100
+    }
+}
+
+/// Wraps every help text of `cmd` and its subcommands. Flag help goes on its own line, indented
+/// by 10; a command's about also stands in the parent's list, indented by up to 15.
+fn wrap_help(cmd: clap::Command, width: usize) -> clap::Command {
+    let text = |s: Option<&clap::builder::StyledStr>| s.map(|s| s.to_string());
+    let about = text(cmd.get_about());
+    let long_about = text(cmd.get_long_about());
+    let after = text(cmd.get_after_help());
+    let mut cmd = cmd
+        .next_line_help(true)
+        .mut_args(|arg| match text(arg.get_help()) {
+            Some(help) => arg.help(wrap(&help, width.saturating_sub(10))),
+            None => arg,
+        });
+    if let Some(about) = about {
+        cmd = cmd.about(wrap(&about, width.saturating_sub(16)));
+    }
+    if let Some(long_about) = long_about {
+        cmd = cmd.long_about(wrap(&long_about, width));
+    }
+    if let Some(after) = after {
+        cmd = cmd.after_help(wrap(&after, width));
+    }
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(name, |sub| wrap_help(sub, width));
+    }
+    cmd
+}
+
+/// Breaks each line of `text` at spaces so no line is longer than `width` (a longer word stays
+/// whole).
+fn wrap(text: &str, width: usize) -> String {
+    let width = width.max(20);
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let indent: String = line.chars().take_while(|c| *c == ' ').collect();
+        let mut current = indent.clone();
+        for word in line.split_whitespace() {
+            let taken = current.chars().count();
+            if taken > indent.len() && taken + 1 + word.chars().count() > width {
+                out.push(std::mem::replace(&mut current, indent.clone()));
+            }
+            if current.len() > indent.len() {
+                current.push(' ');
+            }
+            current.push_str(word);
+        }
+        out.push(current);
+    }
+    out.join("\n")
+}
+
+fn unwrapped_command() -> clap::Command {
     let check = |what: &'static str| switch("check", what);
     clap::Command::new("cargo xtask")
         .bin_name("cargo xtask")
@@ -234,7 +313,8 @@ pub fn command() -> clap::Command {
                     Arg::new("shell")
                         .required(true)
                         .value_parser(["bash", "zsh", "fish"])
-                        .help("The shell to complete for."),
+                        .hide_possible_values(true)
+                        .help("The shell to complete for: bash, zsh or fish."),
                 ),
             clap::Command::new("bench")
                 .about("Measure build and hot-reload times of the before/prod/dev/limit setups; writes target/bench/bench.json and a markdown table (`cargo xtask bench --help` for its options).")
@@ -436,6 +516,19 @@ mod tests {
             .unwrap()
             .render_long_help()
             .to_string()
+    }
+
+    #[test]
+    fn wrap_breaks_at_spaces_and_keeps_indents_and_lines() {
+        assert_eq!(
+            wrap("one two three four\n  five six seven", 10),
+            "one two three four\n  five six seven"
+        );
+        let text = "alpha beta gamma delta epsilon zeta eta theta iota kappa";
+        assert_eq!(
+            wrap(text, 20),
+            "alpha beta gamma\ndelta epsilon zeta\neta theta iota kappa"
+        );
     }
 
     #[test]

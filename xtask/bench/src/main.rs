@@ -53,17 +53,8 @@ end, also after a failure or Ctrl-C.
 WARNING: every cold scenario runs `docker builder prune -af`, which empties the BuildKit cache of \
 the whole engine (other projects' build caches included). --quick does it once (prod cold).
 
-Output: a markdown table (printed, and target/bench/bench.md) and target/bench/bench.json:
-  {\"before\"|\"prod\"|\"dev\"|\"limit\": {SCENARIO: {\"median_s\", \"min_s\", \"max_s\", \"p95_s\", \"n\"}},
-   \"registry\": {\"cold\"|\"warm_from_registry\": {\"median_s\", \"min_s\", \"max_s\", \"p95_s\", \"n\"}},
-   \"sizes\": {\"binary_unstripped_bytes\", \"binary_stripped_bytes\", \"prod_binary_bytes\",
-             \"runtime_base_image_bytes\", \"before_image_bytes\", \"prod_image_bytes\",
-             \"prod_scratch_image_bytes\", \"dev_image_bytes\"},
-   \"gogc_sweep\": {\"default\"|\"100\"|\"200\"|\"400\"|\"off\": {\"median_s\", \"min_s\", \"max_s\", \"p95_s\",
-                  \"n\", \"peak_rss_mib\"}},
-   \"xtask\": {\"cold_compile\"|\"help_binary\"|\"help_cargo\": {\"median_s\", \"min_s\", \"max_s\", \"p95_s\", \"n\"}},
-   \"meta\": {\"runs\", \"quick\", \"notes\": {...}}}
-Only what was measured appears; any failed measurement fails the command (exit 1).";
+Output: a markdown table (printed, and target/bench/bench.md) and target/bench/bench.json, whose \
+fields README \"Measured performance\" lists. Only what was measured appears; any failed measurement fails the command (exit 1).";
 
 fn command() -> clap::Command {
     clap::Command::new("cargo xtask bench")

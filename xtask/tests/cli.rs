@@ -281,6 +281,8 @@ fn config_and_doctor_print_json_for_scripts() {
     assert_eq!(rows.len(), xtask::settings::ALL.len());
     assert_eq!(rows[0]["key"], "images.prod");
     assert!(rows[0]["source"].is_string() && rows[0]["value"].is_string());
+    let platform = rows.iter().find(|r| r["key"] == "build.platform").unwrap();
+    assert_eq!(platform["value"], "", "{platform}");
     let out = xtask()
         .args(["doctor", "--json"])
         .env("PIXIE_HTTP_PORT", "x")

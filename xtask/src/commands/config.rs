@@ -7,10 +7,14 @@ use crate::settings::{self, Config, Source};
 use crate::ui::{self, json_string};
 use crate::workspace::Workspace;
 
-/// `(key, value, source)` for each setting, as the commands will use them.
-pub fn rows(ws: &Workspace, config: &Config) -> Vec<(&'static str, String, String)> {
+/// `(key, value, source)` for each setting, as the commands will use them; `raw` keeps an empty
+/// value empty instead of showing `(empty)`.
+pub fn rows(ws: &Workspace, config: &Config, raw: bool) -> Vec<(&'static str, String, String)> {
     let mut rows = config.rows();
     for row in &mut rows {
+        if raw {
+            row.1 = config.raw(settings_spec(row.0));
+        }
         if row.0 == settings::PROJECT.key && config.text(&settings::PROJECT).is_empty() {
             row.1 = format!(
                 "{} / {}",
@@ -33,7 +37,7 @@ fn settings_spec(key: &str) -> &'static settings::Spec {
 }
 
 pub fn print(ws: &Workspace, config: &Config, json: bool) -> Result<()> {
-    let rows = rows(ws, config);
+    let rows = rows(ws, config, json);
     let text = if json {
         let items: Vec<String> = rows
             .iter()

@@ -289,6 +289,15 @@ impl Config {
         self
     }
 
+    /// A setting's value as it would be written in the file (empty stays empty), for `--json`.
+    pub fn raw(&self, spec: &Spec) -> String {
+        match self.value(spec) {
+            Value::Text(s) | Value::Gogc(Gogc(s)) => s.clone(),
+            Value::Words(w) => w.join(" "),
+            other => other.to_string(),
+        }
+    }
+
     /// `(key, value, source)` rows for `cargo xtask config`.
     pub fn rows(&self) -> Vec<(&'static str, String, String)> {
         self.entries

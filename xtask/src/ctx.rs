@@ -36,6 +36,10 @@ pub struct Host {
     pub no_color: bool,
     /// GitHub Actions' cache service is reachable (`ACTIONS_RUNTIME_TOKEN` set).
     pub actions_cache: bool,
+    /// `PIXIE_API_TOKEN` is set (its value is read only when run-prod copies it into a file).
+    pub api_token_var: bool,
+    /// `PIXIE_API_TOKEN_FILE`.
+    pub api_token_file: Option<PathBuf>,
 }
 
 impl Host {
@@ -48,6 +52,10 @@ impl Host {
             plain_progress: std::env::var_os("CI").is_some() || !std::io::stdout().is_terminal(),
             no_color: std::env::var_os("NO_COLOR").is_some(),
             actions_cache: std::env::var_os("ACTIONS_RUNTIME_TOKEN").is_some(),
+            api_token_var: std::env::var_os("PIXIE_API_TOKEN").is_some_and(|v| !v.is_empty()),
+            api_token_file: std::env::var_os("PIXIE_API_TOKEN_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
         }
     }
 }
@@ -201,6 +209,8 @@ pub mod fake {
                 plain_progress: true,
                 no_color: false,
                 actions_cache: false,
+                api_token_var: false,
+                api_token_file: None,
             },
             engine: Some(Engine {
                 cli,

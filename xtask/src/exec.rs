@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::commands::tidy;
-use crate::fsutil;
 use crate::plan::{Action, Mode, Plan, Step, Task};
+use crate::ready::{Ready, PROBE_INTERVAL};
 use crate::ui::{Timings, Ui};
+use crate::{fsutil, secret};
 
 /// Number of SIGINT/SIGTERM received so far; the handler only counts, the runner acts.
 static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
@@ -62,6 +63,7 @@ pub fn run(plan: &Plan, ui: &Ui) -> Result<Timings> {
     for note in &plan.notes {
         ui.info(note);
     }
+    let since = Instant::now();
     let mut timings = Timings::default();
     let mut result = Ok(());
     for step in &plan.steps {
@@ -69,7 +71,7 @@ pub fn run(plan: &Plan, ui: &Ui) -> Result<Timings> {
             result = Err(Interrupted.into());
             break;
         }
-        result = run_step(step, ui, &mut timings);
+        result = run_step(step, ui, &mut timings, since);
         if result.is_ok() && interrupted() {
             result = Err(Interrupted.into());
         }
@@ -79,7 +81,7 @@ pub fn run(plan: &Plan, ui: &Ui) -> Result<Timings> {
     }
     for step in &plan.cleanup {
         // Cleanup runs to the end even after Ctrl-C; a failure here must not hide the first error.
-        if let Err(e) = run_step(step, ui, &mut timings) {
+        if let Err(e) = run_step(step, ui, &mut timings, since) {
             crate::ui::note(format_args!("xtask: cleanup failed: {e:#}"));
             if result.is_ok() {
                 result = Err(e);
@@ -92,14 +94,15 @@ pub fn run(plan: &Plan, ui: &Ui) -> Result<Timings> {
     result.map(|()| timings)
 }
 
-fn run_step(task: &Task, ui: &Ui, timings: &mut Timings) -> Result<()> {
+/// `since`: when the plan started, which `ready … in N s` counts from.
+fn run_step(task: &Task, ui: &Ui, timings: &mut Timings, since: Instant) -> Result<()> {
     let step = match task {
         Task::Run(step) => step,
         Task::Do { label, action } => {
             ui.info(label);
             ui.detail(format_args!("$ {}", action.shell_line()));
             let started = Instant::now();
-            let result = run_action(action, ui);
+            let result = run_action(action, ui, since);
             timings.steps.push((label.clone(), started.elapsed()));
             return result;
         }
@@ -113,14 +116,14 @@ fn run_step(task: &Task, ui: &Ui, timings: &mut Timings) -> Result<()> {
     };
     let result = match step.mode {
         Mode::Captured => run_captured(step, ui),
-        Mode::Streamed => run_streamed(step),
+        Mode::Streamed => run_streamed(step, ui, since),
     };
     timings.steps.push((step.label.clone(), started.elapsed()));
     result
 }
 
 /// The xtask's own steps; their errors are the product's one-line messages, passed on as they are.
-fn run_action(action: &Action, ui: &Ui) -> Result<()> {
+fn run_action(action: &Action, ui: &Ui, since: Instant) -> Result<()> {
     match action {
         Action::PortsFree { bind, ports } => {
             for (port, flag) in ports {
@@ -138,6 +141,36 @@ fn run_action(action: &Action, ui: &Ui) -> Result<()> {
         Action::CreateDir(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
         }
+        Action::RemoveFile(file) => match std::fs::remove_file(file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("cannot remove {}", file.display()))
+            }
+            _ => Ok(()),
+        },
+        Action::WaitReady {
+            ready,
+            timeout,
+            fix,
+        } => {
+            let started = Instant::now();
+            while !ready.answers() {
+                if interrupted() {
+                    return Err(Interrupted.into());
+                }
+                if started.elapsed() > *timeout {
+                    anyhow::bail!(
+                        "pixie-core did not answer {}{} within {} s; {fix}",
+                        ready.url(),
+                        ready.path,
+                        timeout.as_secs()
+                    );
+                }
+                std::thread::sleep(PROBE_INTERVAL);
+            }
+            ui.info(ready.message(since));
+            Ok(())
+        }
+        Action::WriteToken { from, to } => secret::write_token(&secret::read_token(from)?, to),
         Action::RemoveTree(dir) => fsutil::remove_tree(dir),
         Action::CopyFiles { files, to } => tidy::copy_files(files, to),
         Action::InstallFiles { from, to, names } => tidy::install_files(from, to, names),
@@ -181,6 +214,24 @@ fn ports_free(bind: &str, port: u16, flag: &str) -> Result<()> {
         ),
         Err(e) => anyhow::bail!("cannot publish port {port} on {bind}: {e}; pick another with {flag} or another run.bind"),
     }
+}
+
+/// Probes `ready` beside a running child until it answers or `done` is set, then says so.
+fn announce_when_ready(
+    ready: Ready,
+    ui: Ui,
+    since: Instant,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !done.load(Ordering::SeqCst) {
+            if ready.answers() {
+                ui.info(ready.message(since));
+                return;
+            }
+            std::thread::sleep(PROBE_INTERVAL);
+        }
+    })
 }
 
 /// An exclusive flock(2) on a file; released when dropped (or when the process dies).
@@ -267,7 +318,7 @@ fn run_captured(step: &Step, ui: &Ui) -> Result<()> {
     )
 }
 
-fn run_streamed(step: &Step) -> Result<()> {
+fn run_streamed(step: &Step, ui: &Ui, since: Instant) -> Result<()> {
     // An OsStr, not a Path: duct resolves a Path program against `dir`, a name through PATH.
     // A null stdin: the child runs in a background process group (below), where reading the
     // terminal or changing its modes (a tool's raw mode, `stty`) would stop it with SIGTTIN or
@@ -290,6 +341,11 @@ fn run_streamed(step: &Step) -> Result<()> {
         .start()
         .with_context(|| format!("cannot start {}", step.program.display()))?;
     let group = handle.pids().first().copied().context("child has no pid")? as libc::pid_t;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let announcer = step
+        .ready
+        .clone()
+        .map(|ready| announce_when_ready(ready, *ui, since, done.clone()));
     let mut forwarded = INTERRUPTS.load(Ordering::SeqCst);
     let output = loop {
         if let Some(output) = handle.try_wait()? {
@@ -303,6 +359,10 @@ fn run_streamed(step: &Step) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
+    done.store(true, Ordering::SeqCst);
+    if let Some(announcer) = announcer {
+        let _ = announcer.join();
+    }
     if output.status.success() {
         return Ok(());
     }
@@ -405,7 +465,9 @@ mod tests {
             bind: "127.0.0.1".into(),
             ports: vec![(port, "--http-port")],
         };
-        let message = run_action(&check, &Ui::default()).unwrap_err().to_string();
+        let message = run_action(&check, &Ui::default(), Instant::now())
+            .unwrap_err()
+            .to_string();
         assert_eq!(message, format!("port {port} on 127.0.0.1 is already in use; stop what listens there or pick another with --http-port"));
     }
 
@@ -416,13 +478,13 @@ mod tests {
             bind: "192.0.2.1".into(),
             ports: vec![(8080, "--http-port")],
         };
-        let message = run_action(&check, &Ui::default()).unwrap_err().to_string();
+        let message = run_action(&check, &Ui::default(), Instant::now()).unwrap_err().to_string();
         assert_eq!(message, "cannot publish on 192.0.2.1: it is not an address of this machine; set run.bind (PIXIE_BIND) to one of its addresses, such as 127.0.0.1");
         let check = Action::PortsFree {
             bind: "localhost:1".into(),
             ports: vec![(8080, "--http-port")],
         };
-        let message = run_action(&check, &Ui::default()).unwrap_err().to_string();
+        let message = run_action(&check, &Ui::default(), Instant::now()).unwrap_err().to_string();
         assert_eq!(message, "PIXIE_BIND=localhost:1 is not an IP address; set run.bind (PIXIE_BIND) to one such as 127.0.0.1 or 0.0.0.0");
     }
 

@@ -15,6 +15,8 @@ pub mod docker;
 pub mod exec;
 pub mod fsutil;
 pub mod plan;
+pub mod ready;
+pub mod secret;
 pub mod settings;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -26,7 +28,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use cli::{Cli, Invocation};
-use commands::{bench, build, clean, doctor, proto, run, test, tidy, vendor, Command};
+use commands::{bench, build, clean, doctor, manage, proto, run, test, tidy, vendor, Command};
 use ctx::{Ctx, Target};
 use exec::Interrupted;
 use settings::{Config, UsageError};
@@ -91,12 +93,15 @@ fn dispatch(cli: Cli) -> Result<()> {
             target: Target::Dev,
             args: build::BuildArgs::default(),
         }),
-        Invocation::RunProd => Box::new(run::Run {
+        Invocation::RunProd { detach } => Box::new(run::Run {
             target: Target::Prod,
+            detach,
         }),
-        Invocation::RunDev => Box::new(run::Run {
+        Invocation::RunDev { detach } => Box::new(run::Run {
             target: Target::Dev,
+            detach,
         }),
+        Invocation::Manage { target, verb } => Box::new(manage::Manage { target, verb }),
         Invocation::Vendor { check } => Box::new(vendor::Vendor { check }),
         Invocation::Proto { check } => Box::new(proto::Proto { check }),
         Invocation::Clean { volumes, images } => Box::new(clean::Clean { volumes, images }),

@@ -5,6 +5,9 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::ready::Ready;
 
 /// How a step's child process is attached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +31,8 @@ pub struct Step {
     pub mode: Mode,
     /// A lock file held while the step runs, so such steps never overlap (see `serialized`).
     pub lock: Option<PathBuf>,
+    /// A streamed step that starts a service: say `ready on …` once it answers there.
+    pub ready: Option<Ready>,
 }
 
 impl Step {
@@ -44,6 +49,7 @@ impl Step {
             cwd: cwd.into(),
             mode: Mode::Captured,
             lock: None,
+            ready: None,
         }
     }
 
@@ -80,6 +86,12 @@ impl Step {
     /// Runs only while holding an exclusive lock on `lock_file`, waiting for other holders.
     pub fn serialized(mut self, lock_file: impl Into<PathBuf>) -> Step {
         self.lock = Some(lock_file.into());
+        self
+    }
+
+    /// While the step runs, probes `ready` and prints `ready on … in N s` once it answers.
+    pub fn announce_ready(mut self, ready: Ready) -> Step {
+        self.ready = Some(ready);
         self
     }
 
@@ -136,6 +148,22 @@ pub enum Action {
         dir: PathBuf,
     },
     CreateDir(PathBuf),
+    /// Removes a file if it is there.
+    RemoveFile(PathBuf),
+    /// Waits until the service answers its probe (then prints `ready on …`); fails after
+    /// `timeout` with `fix`.
+    WaitReady {
+        ready: Ready,
+        timeout: Duration,
+        fix: String,
+    },
+    /// Copies the API token from where the user keeps it into `to`, mode 0444 inside a 0700
+    /// folder, so the container's non-root user can read the bind-mounted secret. The plan holds
+    /// where the token comes from, never its value.
+    WriteToken {
+        from: TokenFrom,
+        to: PathBuf,
+    },
     /// Removes a tree, making read-only directories (Go's module cache) writable first.
     RemoveTree(PathBuf),
     /// Puts `staging` in place of `target` with one atomic rename (see [`crate::fsutil::swap_in`]).
@@ -188,6 +216,24 @@ impl Action {
                 q(&dir.join("docker"))
             ),
             Action::CreateDir(dir) => format!("mkdir -p {}", q(dir)),
+            Action::RemoveFile(file) => format!("rm -f {}", q(file)),
+            Action::WaitReady { ready, timeout, .. } => format!(
+                "# (xtask) wait up to {} s until {}{} answers 200",
+                timeout.as_secs(),
+                ready.url(),
+                ready.path
+            ),
+            Action::WriteToken { from, to } => {
+                let dir = to.parent().map(|d| q(&d.to_path_buf())).unwrap_or_default();
+                let source = match from {
+                    TokenFrom::Var(_) => format!("printf '%s\\n' \"{from}\""),
+                    TokenFrom::File(_) => format!("cat {from}"),
+                };
+                format!(
+                    "mkdir -p {dir} && chmod 700 {dir} && {source} > {to} && chmod 444 {to}",
+                    to = q(to)
+                )
+            }
             Action::RemoveTree(dir) => format!("rm -rf {}", q(dir)),
             Action::SwapTree { staging, target } => format!(
                 "# (xtask) swap {} into {} with one atomic rename (renameat2 RENAME_EXCHANGE)",
@@ -210,6 +256,24 @@ impl Action {
             Action::CheckTidy { go, module } => {
                 format!("(cd {} && {} mod tidy -diff)", q(module), q(go))
             }
+        }
+    }
+}
+
+/// Where the API token comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenFrom {
+    /// An environment variable holding the token itself.
+    Var(&'static str),
+    /// A file holding it (named by `PIXIE_API_TOKEN_FILE`).
+    File(PathBuf),
+}
+
+impl fmt::Display for TokenFrom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenFrom::Var(var) => write!(f, "${var}"),
+            TokenFrom::File(path) => write!(f, "{}", shell_quote(&path.to_string_lossy())),
         }
     }
 }
@@ -308,6 +372,15 @@ impl fmt::Display for Plan {
                 writeln!(f, "# (waits until no other step holds {})", lock.display())?;
             }
             writeln!(f, "{}", step.shell_line())?;
+            if let Some(ready) = &step.ready {
+                writeln!(
+                    f,
+                    "# (xtask) meanwhile: print `ready on {}` once {}{} answers 200",
+                    ready.url(),
+                    ready.url(),
+                    ready.path
+                )?;
+            }
         }
         Ok(())
     }

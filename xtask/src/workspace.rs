@@ -11,6 +11,8 @@ pub const DEV_DOCKERFILE: &str = "deployments/docker/core.dev.Dockerfile";
 pub const BENCH_DOCKERFILE: &str = "deployments/bench/before.Dockerfile";
 pub const PROD_COMPOSE: &str = "deployments/docker/compose.prod.yaml";
 pub const DEV_COMPOSE: &str = "deployments/docker/compose.dev.yaml";
+/// Added to PROD_COMPOSE when an API token is configured: mounts it as a file secret.
+pub const PROD_TOKEN_COMPOSE: &str = "deployments/docker/compose.prod.token.yaml";
 
 #[derive(Debug, Clone)]
 pub struct Workspace {

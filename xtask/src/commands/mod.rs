@@ -7,6 +7,7 @@ pub mod build;
 pub mod clean;
 pub mod config;
 pub mod doctor;
+pub mod manage;
 pub mod proto;
 pub mod run;
 pub mod test;

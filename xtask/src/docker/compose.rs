@@ -33,10 +33,11 @@ impl Compose {
     }
 }
 
-/// One compose project: its file, its name and the values the file interpolates.
+/// One compose project: its files (the base, then overrides), its name and the values the files
+/// interpolate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
-    pub file: &'static str,
+    pub files: Vec<&'static str>,
     pub name: String,
     pub env: Vec<(String, String)>,
 }
@@ -46,12 +47,15 @@ pub fn step(ctx: &Ctx, compose: &Compose, project: &Project, label: String, verb
     let (program, leading) = compose.invocation(ctx);
     let mut verb = verb.to_vec();
     // Compose v1 colours its output even into a pipe; keep logs readable and honour NO_COLOR.
-    if verb.first() == Some(&"up") && (ctx.host.plain_progress || ctx.host.no_color) {
+    if matches!(verb.first(), Some(&"up" | &"logs"))
+        && (ctx.host.plain_progress || ctx.host.no_color)
+    {
         verb.push("--no-color");
     }
     Step::new(label, program, &ctx.ws.root)
         .args(leading.iter().copied())
-        .args(["--project-name", &project.name, "--file", project.file])
+        .args(["--project-name", &project.name])
+        .args(project.files.iter().flat_map(|file| ["--file", file]))
         .args(verb)
         .envs(ctx.docker_env())
         // compose v1 runs whatever `docker` is first on PATH: make it the chosen CLI.

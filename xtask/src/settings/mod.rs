@@ -331,7 +331,7 @@ fn read_layer(path: &Path) -> Result<Vec<(&'static Spec, Value)>> {
 /// The service's own runtime variables (core/internal/config), the CI tooling's (`PIXIE_CI_*`,
 /// `PIXIE_ENGINE_*`) and `PIXIE_WORKSPACE` are not settings but are not mistakes either.
 pub fn unknown_variables(names: impl IntoIterator<Item = String>) -> Vec<String> {
-    const NOT_SETTINGS: [&str; 15] = [
+    const NOT_SETTINGS: &[&str] = &[
         "PIXIE_WORKSPACE",
         "PIXIE_HTTP_ADDR",
         "PIXIE_GRPC_ADDR",
@@ -347,6 +347,10 @@ pub fn unknown_variables(names: impl IntoIterator<Item = String>) -> Vec<String>
         "PIXIE_API_TOKEN",
         "PIXIE_API_TOKEN_FILE",
         "PIXIE_CORE_TEST_RUN_MAIN",
+        // Read by the compose files, set by run-prod/run-dev or by hand.
+        "PIXIE_API_TOKEN_HOST_FILE",
+        "PIXIE_AIR_POLL",
+        "PIXIE_IMAGE",
     ];
     let mut warnings = Vec::new();
     for name in names {

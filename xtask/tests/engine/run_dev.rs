@@ -104,6 +104,11 @@ fn run_dev_reloads_an_edit_and_sigint_leaves_no_container_or_network() {
     let first = wait_for(Duration::from_secs(300), version)
         .unwrap_or_else(|| panic!("run-dev never served:\n{}", log()));
     assert_eq!(json(&first)["version"].as_str(), Some("dev"), "{first}");
+    let ready = format!("xtask: ready on http://127.0.0.1:{} in ", run.http);
+    let announced = wait_for(Duration::from_secs(5), || {
+        log().contains(&ready).then_some(())
+    });
+    assert!(announced.is_some(), "no {ready:?} line:\n{}", log());
 
     let saved = edit_default_version(&ws, "dev-reloaded");
     let reloaded = wait_for(Duration::from_secs(10), || {

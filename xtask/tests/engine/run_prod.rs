@@ -1,15 +1,20 @@
 //! run-prod through the engine: it builds a missing image, serves it hardened, and Ctrl-C
-//! leaves nothing; a taken port and a missing compose are one-line errors.
+//! leaves nothing; it rebuilds after an edit; `--detach` with `logs`, `ps` and `stop`; an API
+//! token guards writes; a non-loopback bind without one, a taken port and a missing compose are
+//! one-line errors.
 
 use std::fs::File;
 use std::process::Stdio;
 use std::time::Duration;
 
 use xtask::testkit::docker::{docker, require_engine, TestProject, Untag};
-use xtask::testkit::http::get_text;
-use xtask::testkit::{free_port, ok, only_on_path, sigint, text, unique_name, wait_for};
+use xtask::testkit::http::{self, get_text, multipart_file};
+use xtask::testkit::png::png_rgb;
+use xtask::testkit::{
+    free_port, ok, only_on_path, sigint, text, unique_name, wait_for, workspace_copy, RemoveDir,
+};
 
-use crate::{prod_image, xtask};
+use crate::{prod_image, xtask, xtask_ok};
 
 #[test]
 fn run_prod_builds_a_missing_image_serves_it_hardened_and_cleans_up_on_sigint() {
@@ -71,6 +76,10 @@ fn run_prod_builds_a_missing_image_serves_it_hardened_and_cleans_up_on_sigint() 
     let log = log();
     assert_eq!(status.code(), Some(130), "{log}");
     assert!(log.contains(&format!("build prod image {image}")), "{log}");
+    assert!(
+        log.contains(&format!("xtask: ready on http://127.0.0.1:{http} in ")),
+        "{log}"
+    );
     project.assert_gone("");
     let _ = std::fs::remove_file(&log_path);
 }
@@ -138,4 +147,161 @@ fn which_docker_with_buildkit() -> String {
         .and_then(|r| r.split_whitespace().next());
     path.unwrap_or_else(|| panic!("no docker CLI in {note}"))
         .to_string()
+}
+
+/// `cargo xtask <args>` with `env` on ports `http`/free, stdin closed; (exit code, stdout+stderr).
+fn xtask_run(args: &[&str], http: u16, env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let out = xtask()
+        .args(args)
+        .args(["--http-port", &http.to_string()])
+        .args(["--grpc-port", &free_port().to_string()])
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    (out.status.code(), format!("{stdout}{stderr}"))
+}
+
+#[test]
+fn run_prod_detached_rebuilds_after_an_edit_and_logs_ps_stop_manage_it() {
+    require_engine();
+    let ws = workspace_copy("run-prod-edit");
+    let _remove = RemoveDir(ws.clone());
+    let project = TestProject::new("xtask-detach", "prod");
+    let image = format!("pixie-core:run-prod-edit-{}", std::process::id());
+    let _image = Untag(vec![image.clone()]);
+    let ws_path = ws.to_string_lossy().to_string();
+    let env = [
+        ("PIXIE_WORKSPACE", ws_path.as_str()),
+        ("PIXIE_PROJECT", project.prefix.as_str()),
+        ("PIXIE_PROD_IMAGE", image.as_str()),
+    ];
+    let http = free_port();
+    let (code, out) = xtask_run(&["run-prod", "--detach"], http, &env);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!("xtask: ready on http://127.0.0.1:{http} in ")),
+        "{out}"
+    );
+    let (status, body) = get_text(http, "/version").unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"build_time\""), "{body}");
+
+    let ps = xtask_ok(&["ps", "prod"], &env);
+    assert!(ps.contains(&project.name), "{ps}");
+    let logs = xtask_ok(&["logs", "prod"], &env);
+    assert!(logs.contains("core_1") || logs.contains("core-1"), "{logs}");
+    xtask_ok(&["stop", "prod"], &env);
+    project.assert_gone("after stop");
+
+    // An edit after the image exists: run-prod must build it again, not serve the old one.
+    let source = ws.join("core/internal/buildinfo/buildinfo.go");
+    let before = std::fs::read_to_string(&source).unwrap();
+    let after = before.replacen("json:\"build_time\"", "json:\"build_time_edited\"", 1);
+    assert_ne!(
+        before, after,
+        "buildinfo.go no longer has the build_time tag"
+    );
+    std::fs::write(&source, after).unwrap();
+    let (code, out) = xtask_run(&["run-prod", "--detach"], http, &env);
+    assert_eq!(code, Some(0), "{out}");
+    let (_, body) = get_text(http, "/version").unwrap();
+    assert!(
+        body.contains("\"build_time_edited\""),
+        "old image served: {body}\n{out}"
+    );
+    xtask_ok(&["stop", "prod"], &env);
+    project.assert_gone("after the second stop");
+}
+
+fn upload_status(port: u16, authorization: Option<&str>) -> u16 {
+    let png = png_rgb(8, 8, |x, y| [x as u8 * 30, y as u8 * 30, 7]);
+    let (content_type, body) = multipart_file("file", "token.png", "image/png", &png);
+    let mut headers = vec![("Content-Type", content_type.as_str())];
+    headers.extend(authorization.map(|a| ("Authorization", a)));
+    let resp = http::request(port, "POST", "/api/photos", &headers, &body).unwrap();
+    resp.status
+}
+
+#[test]
+fn run_prod_with_a_token_file_guards_writes_and_passes_it_only_as_a_file() {
+    require_engine();
+    let project = TestProject::new("xtask-token", "prod");
+    let dir = std::env::temp_dir().join(unique_name("xtask-token"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _remove = RemoveDir(dir.clone());
+    let token = format!("e2e-token-{}-0123456789", std::process::id());
+    let user_file = dir.join("token");
+    std::fs::write(&user_file, format!("{token}\n")).unwrap();
+    // A user's private file: the container (uid 65532) could not read it as it is.
+    std::fs::set_permissions(
+        &user_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let user_file = user_file.to_string_lossy().to_string();
+    let env = [
+        ("PIXIE_PROJECT", project.prefix.as_str()),
+        ("PIXIE_PROD_IMAGE", prod_image()),
+        ("PIXIE_API_TOKEN_FILE", user_file.as_str()),
+    ];
+    let http = free_port();
+    let (code, out) = xtask_run(&["run-prod", "--detach"], http, &env);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(upload_status(http, None), 401);
+    assert_eq!(
+        upload_status(http, Some("Bearer wrong-token-0123456789")),
+        401
+    );
+    assert_eq!(upload_status(http, Some(&format!("Bearer {token}"))), 201);
+
+    // compose got the token as a file secret, never as a value.
+    let filter = format!("label=com.docker.compose.project={}", project.name);
+    let id = ok(docker().args(["ps", "-q", "--filter", &filter]));
+    let config = ok(docker().args(["inspect", &id]));
+    assert!(
+        !config.contains(&token),
+        "the token is in the container's config"
+    );
+    assert!(
+        config.contains("PIXIE_API_TOKEN_FILE=/run/secrets/pixie_api_token"),
+        "{config}"
+    );
+    // stop (without the token in its environment) still finds the project and removes the file.
+    let secret = xtask::testkit::repo_root()
+        .join(format!("target/xtask/secrets/{}/api_token", project.name));
+    assert!(secret.exists(), "{}", secret.display());
+    xtask_ok(&["stop"], &env[..2]);
+    project.assert_gone("after stop");
+    assert!(!secret.exists(), "the token file outlived the run");
+}
+
+#[test]
+fn a_non_loopback_bind_without_a_token_is_refused_before_anything_starts() {
+    require_engine();
+    let project = TestProject::new("xtask-bind", "prod");
+    let image = format!("pixie-core:never-built-{}", std::process::id());
+    let (code, out) = xtask_run(
+        &["run-prod"],
+        free_port(),
+        &[
+            ("PIXIE_PROJECT", &project.prefix),
+            ("PIXIE_PROD_IMAGE", &image),
+            ("PIXIE_BIND", "0.0.0.0"),
+        ],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    let error = out
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(error, "error: PIXIE_BIND=0.0.0.0 is not a loopback address and no API token is set; set PIXIE_API_TOKEN_FILE (or PIXIE_API_TOKEN), or bind to 127.0.0.1");
+    assert!(!out.contains("build prod image"), "{out}");
+    let built = docker()
+        .args(["image", "inspect", &image])
+        .output()
+        .unwrap();
+    assert!(!built.status.success(), "{image} was built");
+    project.assert_gone("");
 }

@@ -31,7 +31,7 @@ use xtask::workspace::Workspace;
 
 use bench::Bench;
 use registry::Tooling;
-use schedule::{describe_schedule, schedule};
+use schedule::{describe_schedule, hot_reload_schedule, schedule};
 
 const AFTER_HELP: &str = "\
 Setups: before (deployments/bench/before.Dockerfile, the slow shape we replaced), prod (the \
@@ -69,6 +69,11 @@ fn command() -> clap::Command {
                 .default_value("3")
                 .value_parser(clap::value_parser!(u32).range(1..))
                 .help("Runs per setup and scenario (round-robin over the setups, to spread machine noise)."),
+            Arg::new("hot-reload")
+                .long("hot-reload")
+                .action(ArgAction::SetTrue)
+                .conflicts_with("quick")
+                .help("Only the dev loop against its limit: dev hot_reload (10 edits per run) and limit code_change, N runs; no cold build, no cache prune."),
             Arg::new("quick")
                 .long("quick")
                 .action(ArgAction::SetTrue)
@@ -88,16 +93,25 @@ fn main() -> ExitCode {
     } else {
         *matches.get_one::<u32>("runs").expect("defaulted")
     };
-    xtask::exit_code(run(ui, matches.get_flag("dry-run"), runs, quick))
+    let hot_reload = matches.get_flag("hot-reload");
+    xtask::exit_code(run(
+        ui,
+        matches.get_flag("dry-run"),
+        runs,
+        quick,
+        hot_reload,
+    ))
 }
 
-fn run(ui: Ui, dry_run: bool, runs: u32, quick: bool) -> Result<()> {
+fn run(ui: Ui, dry_run: bool, runs: u32, quick: bool, hot_reload: bool) -> Result<()> {
     xtask::exec::install_interrupt_handler()?;
     let ws = Workspace::locate()?;
     let config = Config::load(&ws.root, &Flags::new())?;
     let mut ctx = Ctx::new(ws, config, ui, dry_run, Needs::Engine)?;
     let tooling = match Tooling::detect() {
+        Ok(_) if hot_reload => None,
         Ok(tooling) => Some(tooling),
+        Err(_) if hot_reload => None,
         Err(missing) => {
             let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
             let line = registry::skip_or_fail(&missing, quick, ci && !ctx.dry_run)?;
@@ -105,11 +119,17 @@ fn run(ui: Ui, dry_run: bool, runs: u32, quick: bool) -> Result<()> {
             None
         }
     };
-    let turns = schedule(runs, quick, tooling.is_some());
+    let turns = if hot_reload {
+        hot_reload_schedule(runs)
+    } else {
+        schedule(runs, quick, tooling.is_some())
+    };
+    // Only the full bench measures the xtask, sizes and the GOGC sweep.
+    let extras = !quick && !hot_reload;
     if ctx.dry_run {
         print!(
             "# cargo xtask bench: measurements in order (nothing is run in a dry run)\n{}",
-            describe_schedule(&turns, quick)
+            describe_schedule(&turns, !extras)
         );
         return Ok(());
     }
@@ -121,13 +141,13 @@ fn run(ui: Ui, dry_run: bool, runs: u32, quick: bool) -> Result<()> {
     if let Some(tooling) = tooling {
         bench.prepare_registry(tooling)?;
     }
-    if !quick {
+    if extras {
         bench.measure_xtask(runs)?;
     }
     for turn in &turns {
         bench.measure_turn(turn, runs)?;
     }
-    if !quick {
+    if extras {
         bench.measure_sizes()?;
         bench.measure_gogc(runs)?;
     }

@@ -25,6 +25,26 @@ fn scenarios(setup: Setup, quick: bool) -> &'static [Scenario] {
     }
 }
 
+/// `--hot-reload`: the dev loop against its limit only, N runs of 10 edits each.
+pub fn hot_reload_schedule(runs: u32) -> Vec<Turn> {
+    (1..=runs)
+        .flat_map(|run| {
+            [
+                Turn {
+                    run,
+                    setup: Setup::Dev,
+                    scenarios: &[Scenario::HotReload],
+                },
+                Turn {
+                    run,
+                    setup: Setup::Limit,
+                    scenarios: &[Scenario::CodeChange],
+                },
+            ]
+        })
+        .collect()
+}
+
 /// Round-robin: every setup once per run, so slow drifts of the machine hit them all alike.
 /// `registry`: whether the registry setup's tooling is there.
 pub fn schedule(runs: u32, quick: bool, registry: bool) -> Vec<Turn> {

@@ -280,7 +280,15 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("| one-line change rebuild (prod) ≥ 10× faster than before | 11.0× | ≥ 10.0× | met (1.0× to spare) |"), "{md}");
-        assert!(md.contains("| hot reload p95 ≤ 3 s | 2.50 s | ≤ 3.00 s | met (0.50 s to spare) |"));
+        // Against the limit's one-line change (2.00 s): p50 2.00 s, p95 2.50 s.
+        assert!(
+            md.contains("| hot reload p50 ≤ limit code change + 0.2 s | 2.00 s | ≤ 2.20 s | met (0.20 s to spare) |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| hot reload p95 ≤ limit code change + 0.5 s | 2.50 s | ≤ 2.50 s | met (0.00 s to spare) |"),
+            "{md}"
+        );
         assert!(md.contains("| prod image ≤ stripped binary + runtime base + 1 MB | 16.00 MB | ≤ 16.20 MB | met (0.20 MB to spare) |"), "{md}");
         assert!(md.contains("| xtask cold compile ≤ 45 s (2 cores) | — | — | not measured |"));
     }

@@ -19,6 +19,7 @@ impl Results {
         let med = |setup, scenario| self.median(setup, scenario);
         let prod_code = med(Setup::Prod, Scenario::CodeChange);
         let reload = self.stats(Setup::Dev, Scenario::HotReload);
+        let limit_code = med(Setup::Limit, Scenario::CodeChange);
         let z = &self.sizes;
         vec![
             Check {
@@ -46,12 +47,16 @@ impl Results {
                 .map(|(p, b)| at_most(p, 1.1 * b, Unit::Seconds)),
             },
             Check {
-                target: "hot reload p50 ≤ 2 s",
-                verdict: reload.map(|s| at_most(s.median, 2.0, Unit::Seconds)),
+                target: "hot reload p50 ≤ limit code change + 0.2 s",
+                verdict: reload
+                    .zip(limit_code)
+                    .map(|(s, l)| at_most(s.median, l + 0.2, Unit::Seconds)),
             },
             Check {
-                target: "hot reload p95 ≤ 3 s",
-                verdict: reload.map(|s| at_most(s.p95, 3.0, Unit::Seconds)),
+                target: "hot reload p95 ≤ limit code change + 0.5 s",
+                verdict: reload
+                    .zip(limit_code)
+                    .map(|(s, l)| at_most(s.p95, l + 0.5, Unit::Seconds)),
             },
             Check {
                 target: "prod image ≤ stripped binary + runtime base + 1 MB",

@@ -478,13 +478,17 @@ mod tests {
             bind: "192.0.2.1".into(),
             ports: vec![(8080, "--http-port")],
         };
-        let message = run_action(&check, &Ui::default(), Instant::now()).unwrap_err().to_string();
+        let message = run_action(&check, &Ui::default(), Instant::now())
+            .unwrap_err()
+            .to_string();
         assert_eq!(message, "cannot publish on 192.0.2.1: it is not an address of this machine; set run.bind (PIXIE_BIND) to one of its addresses, such as 127.0.0.1");
         let check = Action::PortsFree {
             bind: "localhost:1".into(),
             ports: vec![(8080, "--http-port")],
         };
-        let message = run_action(&check, &Ui::default(), Instant::now()).unwrap_err().to_string();
+        let message = run_action(&check, &Ui::default(), Instant::now())
+            .unwrap_err()
+            .to_string();
         assert_eq!(message, "PIXIE_BIND=localhost:1 is not an IP address; set run.bind (PIXIE_BIND) to one such as 127.0.0.1 or 0.0.0.0");
     }
 

@@ -43,12 +43,6 @@ impl Live {
                 (image, present)
             })
             .collect();
-        let to_build: Vec<Target> = targets
-            .iter()
-            .copied()
-            .filter(|t| images.get(&t.image(&ctx.config)) == Some(&false))
-            .collect();
-        before_build(ctx, &to_build)?;
         Ok(Live { images })
     }
 

@@ -35,6 +35,8 @@ impl Command for Run {
     fn preflight(&self, ctx: &Ctx) -> Result<Live> {
         ctx.engine().daemon_version()?;
         ctx.engine().compose()?;
+        // Every run builds first.
+        super::before_build(ctx, &[self.target])?;
         Ok(Live::default())
     }
 

@@ -111,7 +111,7 @@ fn run_step(task: &Task, ui: &Ui, timings: &mut Timings, since: Instant) -> Resu
     ui.detail(format_args!("$ {}", step.shell_line()));
     let started = Instant::now();
     let _held = match &step.lock {
-        Some(path) => Some(acquire(path, ui)?),
+        Some(path) => Some(acquire(path, "another build on this engine", ui)?),
         None => None,
     };
     let result = match step.mode {
@@ -131,13 +131,7 @@ fn run_action(action: &Action, ui: &Ui, since: Instant) -> Result<()> {
             }
             Ok(())
         }
-        Action::LinkDocker { cli, dir } => {
-            std::fs::create_dir_all(dir)?;
-            let link = dir.join("docker");
-            let _ = std::fs::remove_file(&link);
-            std::os::unix::fs::symlink(cli, &link)
-                .with_context(|| format!("cannot link {}", link.display()))
-        }
+        Action::LinkDocker { cli, dir } => fsutil::replace_symlink(cli, &dir.join("docker")),
         Action::CreateDir(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
         }
@@ -235,7 +229,8 @@ fn announce_when_ready(
 }
 
 /// An exclusive flock(2) on a file; released when dropped (or when the process dies).
-struct FileLock(std::fs::File);
+#[derive(Debug)]
+pub struct FileLock(std::fs::File);
 
 impl Drop for FileLock {
     fn drop(&mut self) {
@@ -245,15 +240,11 @@ impl Drop for FileLock {
     }
 }
 
-/// Waits for the lock, polling so that Ctrl-C still ends the wait.
-fn acquire(path: &std::path::Path, ui: &Ui) -> Result<FileLock> {
+/// Waits for the lock, polling so that Ctrl-C still ends the wait; `holder` names who else may
+/// hold it, for the one line printed while waiting.
+pub fn acquire(path: &std::path::Path, holder: &str, ui: &Ui) -> Result<FileLock> {
     use std::os::fd::AsRawFd;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .with_context(|| format!("cannot open lock file {}", path.display()))?;
+    let file = fsutil::open_lock_file(path)?;
     let mut told = false;
     loop {
         // SAFETY: flock on a descriptor we own; LOCK_NB makes it return at once.
@@ -265,7 +256,7 @@ fn acquire(path: &std::path::Path, ui: &Ui) -> Result<FileLock> {
         }
         if !told {
             ui.info(format_args!(
-                "waiting for another build on this engine to finish (lock {})",
+                "waiting for {holder} to finish (lock {})",
                 path.display()
             ));
             told = true;

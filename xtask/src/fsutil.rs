@@ -4,22 +4,87 @@
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
+use std::fs::{File, OpenOptions};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-/// The staging directory next to `target` (same filesystem, so the swap's rename is atomic):
-/// `core/vendor` → `core/.vendor.new`.
+/// The staging directory next to `target` (same filesystem, so the swap's rename is atomic),
+/// unique to this process so that two runs never write into one tree:
+/// `core/vendor` → `core/.vendor.new-PID`.
 pub fn staging_path(target: &Path) -> Result<PathBuf> {
     let name = format!(
-        ".{}.new",
+        ".{}.new-{}",
         target
             .file_name()
             .context("target has no name")?
-            .to_string_lossy()
+            .to_string_lossy(),
+        std::process::id()
     );
     Ok(target.with_file_name(name))
+}
+
+/// Points `link` at `target`: made under a name unique to this call, then renamed over `link`, so
+/// concurrent runs never see the link missing and never fail on each other's half-made one.
+pub fn replace_symlink(target: &Path, link: &Path) -> Result<()> {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let dir = link.parent().context("link has no folder")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temp = dir.join(format!(".link-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_file(&temp);
+    std::os::unix::fs::symlink(target, &temp)
+        .with_context(|| format!("cannot link {}", link.display()))?;
+    std::fs::rename(&temp, link).with_context(|| {
+        let _ = std::fs::remove_file(&temp);
+        format!("cannot link {}", link.display())
+    })
+}
+
+/// Opens a lock file for flock(2), never through a symbolic link (O_NOFOLLOW), and so that any
+/// user can share it: an existing file is opened read-only (flock needs no write access), a new
+/// one is created with mode 0666 whatever the umask.
+pub fn open_lock_file(path: &Path) -> Result<File> {
+    let flags = libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    let symlink = |e: std::io::Error| -> anyhow::Error {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            anyhow::anyhow!(
+                "lock file {} is a symbolic link; remove it (the xtask never follows links to its locks)",
+                path.display()
+            )
+        } else {
+            anyhow::Error::new(e).context(format!("cannot open lock file {}", path.display()))
+        }
+    };
+    loop {
+        match OpenOptions::new().read(true).custom_flags(flags).open(path) {
+            Ok(file) => return Ok(file),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(symlink(e)),
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o666)
+            .custom_flags(flags)
+            .open(path)
+        {
+            Ok(file) => {
+                file.set_permissions(std::fs::Permissions::from_mode(0o666))
+                    .with_context(|| format!("cannot share lock file {}", path.display()))?;
+                return Ok(file);
+            }
+            // Another process created it in between: open theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(symlink(e)),
+        }
+    }
 }
 
 /// Removes a tree, making read-only directories (Go's module cache) writable first.
@@ -135,7 +200,10 @@ mod tests {
         let target = base.join("vendor");
         tree(&target, &[("old.txt", "old")]);
         let staging = staging_path(&target).unwrap();
-        assert_eq!(staging, base.join(".vendor.new"));
+        assert_eq!(
+            staging,
+            base.join(format!(".vendor.new-{}", std::process::id()))
+        );
         tree(&staging, &[("a/new.txt", "new")]);
         swap_in(&staging, &target).unwrap();
         assert_eq!(
@@ -176,6 +244,60 @@ mod tests {
             first_difference(&b, &a).unwrap().as_deref(),
             Some("x/1 is missing")
         );
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn lock_files_are_shared_with_every_user_and_never_followed() {
+        let base = std::env::temp_dir().join(format!("xtask-lockfile-{}", std::process::id()));
+        let lock = base.join("sub/build.lock");
+        drop(open_lock_file(&lock).unwrap());
+        let mode = std::fs::metadata(&lock).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o666);
+        // A read-only file (another user's, as far as we can tell) can still be locked.
+        std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o444)).unwrap();
+        let file = open_lock_file(&lock).unwrap();
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor we own.
+        assert_eq!(unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) }, 0);
+        let link = base.join("link.lock");
+        std::os::unix::fs::symlink(&lock, &link).unwrap();
+        assert_eq!(
+            open_lock_file(&link).unwrap_err().to_string(),
+            format!(
+                "lock file {} is a symbolic link; remove it (the xtask never follows links to its locks)",
+                link.display()
+            )
+        );
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn concurrent_symlink_replacements_never_fail_or_leave_temp_links() {
+        let base = std::env::temp_dir().join(format!("xtask-symlink-{}", std::process::id()));
+        let link = base.join("shim/docker");
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let link = link.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        replace_symlink(Path::new("/usr/bin/docker"), &link).unwrap();
+                        assert_eq!(
+                            std::fs::read_link(&link).unwrap(),
+                            Path::new("/usr/bin/docker")
+                        );
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let names: Vec<_> = std::fs::read_dir(base.join("shim"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["docker"]);
         std::fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -68,7 +68,11 @@ pub fn plan(ctx: &Ctx, target: Target, args: &BuildArgs) -> Result<Plan> {
         ..Plan::default()
     };
     let vendored = target == Target::Prod && ctx.config.flag(&settings::VENDOR);
-    if vendored {
+    if vendored && super::vendor::is_current(&ctx.ws) {
+        plan.notes.push(
+            "core/vendor is current (go.mod, go.sum and vendor/modules.txt unchanged since the last `cargo xtask vendor`): no refresh".into(),
+        );
+    } else if vendored {
         plan.push(Step::new("refresh core/vendor", &ctx.host.xtask, &ctx.ws.root).arg("vendor"));
     }
     let mut build = image_build(ctx, target);
@@ -389,6 +393,44 @@ mod tests {
         )
         .unwrap();
         assert_eq!(from_env.commands().len(), 2);
+    }
+
+    #[test]
+    fn vendor_refresh_is_skipped_while_its_inputs_and_output_are_unchanged() {
+        let mut ctx = ctx_with(
+            BuildRoute::BuiltIn,
+            &[],
+            vec![(&settings::VENDOR, Value::Bool(true))],
+        );
+        let root = std::env::temp_dir().join(format!("xtask-vendor-skip-{}", std::process::id()));
+        for file in [
+            "core/go.mod",
+            "core/go.sum",
+            "core/vendor/modules.txt",
+            PROD_DOCKERFILE,
+        ] {
+            let path = root.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, file).unwrap();
+        }
+        ctx.ws.root = root.clone();
+        let refreshes = |ctx: &Ctx| {
+            commands(&plan(ctx, Target::Prod, &BuildArgs::default()).unwrap())[0].args == ["vendor"]
+        };
+        assert!(refreshes(&ctx), "no fingerprint yet");
+        crate::commands::vendor::Vendor::new(false)
+            .follow_up(&ctx)
+            .unwrap();
+        assert!(!refreshes(&ctx));
+        let skipped = plan(&ctx, Target::Prod, &BuildArgs::default()).unwrap();
+        assert!(
+            skipped.notes[1].starts_with("core/vendor is current"),
+            "{:?}",
+            skipped.notes
+        );
+        std::fs::write(root.join("core/go.sum"), "changed").unwrap();
+        assert!(refreshes(&ctx), "go.sum changed");
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

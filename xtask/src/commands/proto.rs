@@ -1,12 +1,15 @@
 //! `proto`: regenerates core/gen from proto/ with pinned protoc and plugins (generated into a
-//! staging tree, then swapped in); `--check` fails when the committed code differs.
+//! staging tree of this run's own, then swapped in; one run at a time per checkout, a lock);
+//! `--check` fails when the committed code differs.
 
+use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
 use super::{Command, Live};
 use crate::ctx::{Ctx, Needs};
+use crate::exec::{acquire, FileLock};
 use crate::fsutil::{staging_path, walk};
 use crate::plan::{action, Action, Plan, Step};
 
@@ -29,6 +32,17 @@ pub const PLUGINS: [(&str, &str, &str); 2] = [
 pub struct Proto {
     /// Fail when core/gen differs from what proto/ generates; writes nothing.
     pub check: bool,
+    /// The checkout's proto lock, held from preflight until the command ends.
+    held: OnceCell<FileLock>,
+}
+
+impl Proto {
+    pub fn new(check: bool) -> Proto {
+        Proto {
+            check,
+            held: OnceCell::new(),
+        }
+    }
 }
 
 impl Command for Proto {
@@ -39,6 +53,12 @@ impl Command for Proto {
     fn preflight(&self, ctx: &Ctx) -> Result<Live> {
         ctx.go("install the protoc plugins")?;
         check_protoc()?;
+        let held = acquire(
+            &ctx.ws.path("target/xtask/proto.lock"),
+            "another `cargo xtask proto` in this checkout",
+            &ctx.ui,
+        )?;
+        let _ = self.held.set(held);
         Ok(Live::default())
     }
 

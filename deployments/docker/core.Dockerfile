@@ -7,7 +7,7 @@ ARG GO_IMAGE=golang:1.26.8-alpine3.23
 ARG RUNTIME_IMAGE=alpine:3.23.0
 
 # The compiler runs natively on the build machine and cross-compiles (CGO_ENABLED=0): no emulation.
-FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS build
+FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS modules
 ENV CGO_ENABLED=0 GOTOOLCHAIN=local GOPATH=/go GOMODCACHE=/go/pkg/mod GOCACHE=/root/.cache/go-build
 WORKDIR /src/core
 
@@ -25,9 +25,11 @@ RUN mkdir -p /out/rootfs/etc/ssl/certs /out/rootfs/usr/local/share /out/rootfs/t
 # `cargo xtask build-prod --vendor` can build with `docker build --network=none`.
 ARG GO_MOD_MODE=mod
 # Modules first, keyed on go.mod/go.sum only, so a source edit never downloads again.
-# GOPRIVATE modules authenticate with a netrc passed as a BuildKit secret, never a build arg.
+# Private modules: GOPROXY/GOPRIVATE/GONOSUMDB are declared in this stage only (ARGs end with
+# their stage), so they reach the download and never the compile; the netrc is a BuildKit
+# secret, never a build arg.
 # Absolute mount targets: Podman 4.x (buildah) rejects relative ones ("must be an absolute path").
-ARG GOPRIVATE=
+ARG GOPROXY= GOPRIVATE= GONOSUMDB=
 RUN --mount=type=bind,source=core/go.mod,target=/src/core/go.mod \
     --mount=type=bind,source=core/go.sum,target=/src/core/go.sum \
     --mount=type=cache,target=/go/pkg/mod \
@@ -38,6 +40,8 @@ RUN --mount=type=bind,source=core/go.mod,target=/src/core/go.mod \
       *) echo "GO_MOD_MODE must be mod or vendor, not '$GO_MOD_MODE'" >&2; exit 1 ;; \
     esac
 
+FROM modules AS build
+ARG GO_MOD_MODE=mod
 # Declared after the download so that layer is shared by every target platform.
 ARG TARGETOS TARGETARCH
 # GOGC and GOFLAGS reach the compile only (an empty GOGC is Go's default).

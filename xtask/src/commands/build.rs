@@ -150,6 +150,16 @@ pub fn image_build(ctx: &Ctx, target: Target) -> DockerBuild {
         if !gogc.is_empty() {
             build = build.build_arg("GOGC", gogc);
         }
+        // Module download only (the Dockerfile scopes them to that stage); the netrc is a secret.
+        for (name, spec) in [
+            ("GOPROXY", &settings::GOPROXY),
+            ("GOPRIVATE", &settings::GOPRIVATE),
+            ("GONOSUMDB", &settings::GONOSUMDB),
+        ] {
+            if let Some(value) = text(spec) {
+                build = build.build_arg(name, value);
+            }
+        }
         let goflags = cfg.text(&settings::GOFLAGS);
         if !goflags.is_empty() {
             build = build.build_arg("GOFLAGS", goflags);
@@ -459,6 +469,11 @@ mod tests {
             text(&settings::PLATFORM, "linux/arm64"),
             text(&settings::GOGC, "off"),
             text(&settings::NETRC, "/home/u/.netrc"),
+            text(
+                &settings::GOPROXY,
+                "http://goproxy.corp,https://proxy.golang.org",
+            ),
+            text(&settings::GONOSUMDB, "corp.example/*"),
         ];
         let step = first(BuildRoute::BuiltIn, &[], flags, Target::Prod);
         assert_eq!(step.flag_value("--platform"), Some("linux/arm64"));
@@ -466,6 +481,15 @@ mod tests {
         assert_eq!(
             step.flag_value("--secret"),
             Some("id=netrc,src=/home/u/.netrc")
+        );
+        let args: Vec<&str> = step.flag_values("--build-arg").collect();
+        assert!(
+            args.contains(&"GOPROXY=http://goproxy.corp,https://proxy.golang.org")
+                && args.contains(&"GONOSUMDB=corp.example/*")
+                && !args
+                    .iter()
+                    .any(|a| a.starts_with("GOPRIVATE=") || a.contains("netrc")),
+            "{args:?}"
         );
     }
 

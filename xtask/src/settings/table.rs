@@ -105,6 +105,12 @@ spec!(
 );
 spec!(NETRC, "build.netrc", "PIXIE_NETRC", "netrc", BuildProd, "", Text,
     "A netrc file for private Go modules, passed as the BuildKit secret `netrc` (never a build arg).");
+spec!(GOPROXY, "build.goproxy", "PIXIE_GOPROXY", "goproxy", BuildProd, "", Text,
+    "GOPROXY of the module download step only (a private proxy first, e.g. `https://goproxy.corp,https://proxy.golang.org`); empty: Go's default.");
+spec!(GOPRIVATE, "build.goprivate", "PIXIE_GOPRIVATE", "goprivate", BuildProd, "", Text,
+    "GOPRIVATE of the module download step only (those modules skip the proxy and the checksum database).");
+spec!(GONOSUMDB, "build.gonosumdb", "PIXIE_GONOSUMDB", "gonosumdb", BuildProd, "", Text,
+    "GONOSUMDB of the module download step only (modules from a private proxy the public checksum database cannot know).");
 spec!(
     PROJECT,
     "run.project",
@@ -147,7 +153,7 @@ spec!(
 );
 
 /// Every setting, in the order `config` and the README show them.
-pub const ALL: [&Spec; 16] = [
+pub const ALL: [&Spec; 19] = [
     &PROD_IMAGE,
     &DEV_IMAGE,
     &GO_IMAGE,
@@ -160,6 +166,9 @@ pub const ALL: [&Spec; 16] = [
     &CACHE_FROM,
     &CACHE_TO,
     &NETRC,
+    &GOPROXY,
+    &GOPRIVATE,
+    &GONOSUMDB,
     &PROJECT,
     &BIND,
     &HTTP_PORT,

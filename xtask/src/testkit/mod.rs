@@ -7,6 +7,7 @@
 //! another engine by environment alone.
 
 pub mod docker;
+pub mod goproxy;
 pub mod http;
 pub mod png;
 pub mod registry;

@@ -9,6 +9,7 @@ mod images;
 mod registry_cache;
 mod run_dev;
 mod run_prod;
+mod supply_chain;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;

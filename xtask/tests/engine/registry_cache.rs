@@ -101,7 +101,7 @@ fn ci_workflow_passes_actionlint_with_no_findings() {
 }
 
 /// The effective value of one `cargo xtask config` key.
-fn config_value(key: &str) -> String {
+pub(crate) fn config_value(key: &str) -> String {
     let out = ok(xtask().args(["-q", "config"]));
     out.lines()
         .find_map(|line| {

@@ -189,3 +189,154 @@ fn private_module_downloads_with_the_netrc_secret_and_fails_clearly_without_it()
     );
     drop(untag);
 }
+
+/// Secrets and decoys planted in a copy of the checkout, none of which may reach the context.
+const PLANTED_ABSENT: [&str; 33] = [
+    ".env",
+    ".netrc",
+    "target/junk",
+    "core/.netrc",
+    "core/.ssh/id_ed25519",
+    "core/.ssh/config",
+    "core/.ssh/known_hosts",
+    "core/.aws/credentials",
+    "core/.envrc",
+    "core/.env",
+    "core/.env.local",
+    "core/.git/config",
+    "core/.cache/leak.go",
+    "core/.vendor.new/modules.txt",
+    "core/.vendor.new-4242/modules.txt",
+    "core/.gen.new/photo/v1/photo.pb.go",
+    "core/server.crt",
+    "core/internal/server/tls.crt",
+    "core/secret.pem",
+    "core/tls.key",
+    "core/id_rsa",
+    "core/notes.txt",
+    "core/internal/config/config.yaml",
+    "core/internal/config/leak_test.go",
+    "core/internal/config/testdata/in.txt",
+    "core/internal/config/testdata/fixture.go",
+    "core/tmp/air.log",
+    "core/tmp/main.go",
+    "proto/.git/HEAD",
+    "proto/.netrc",
+    "deployments/docker/.env",
+    "core/vendor/.git/config",
+    "core/vendor/github.com/acme/lib/.env",
+];
+
+/// Planted vendor files an offline build needs: they must reach the context.
+const PLANTED_PRESENT: [&str; 4] = [
+    "core/vendor/modules.txt",
+    "core/vendor/github.com/acme/lib/lib.go",
+    "core/vendor/github.com/acme/lib/asm_amd64.s",
+    "core/vendor/github.com/acme/lib/LICENSE",
+];
+
+/// What the builds read, of the tracked files: go.mod/go.sum, non-test Go files outside test
+/// helpers and dot-folders, the .proto files and the air config.
+fn belongs_in_context(path: &str) -> bool {
+    let hidden = path.split('/').any(|part| part.starts_with('.'));
+    match path {
+        "core/go.mod" | "core/go.sum" | "deployments/docker/air.toml" => true,
+        _ if hidden => false,
+        _ if path.starts_with("core/") => {
+            path.ends_with(".go")
+                && !path.ends_with("_test.go")
+                && !path.contains("/testdata/")
+                && !path.starts_with("core/tmp/")
+                && !path.starts_with("core/internal/imagetest/")
+        }
+        _ if path.starts_with("proto/") => path.ends_with(".proto"),
+        _ => false,
+    }
+}
+
+#[test]
+fn planted_secrets_and_decoys_never_reach_the_build_context() {
+    require_engine();
+    let root = xtask::testkit::repo_root();
+    let scratch = std::env::temp_dir().join(unique_name("pixie-context"));
+    let ws = scratch.join("ws");
+    let _remove = RemoveDir(scratch.clone());
+    let tracked = ok(Command::new("git")
+        .arg("-C")
+        .arg(&root)
+        .args(["ls-files", "--cached"]));
+    let tracked: Vec<&str> = tracked
+        .lines()
+        .filter(|p| root.join(p).is_file()) // a file deleted in the work tree is not sent
+        .collect();
+    let write = |path: &str, content: &[u8]| {
+        let path = ws.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    };
+    for path in &tracked {
+        write(path, &std::fs::read(root.join(path)).unwrap());
+    }
+    for path in PLANTED_ABSENT.iter().chain(&PLANTED_PRESENT) {
+        write(path, format!("planted {path}\n").as_bytes());
+    }
+    std::fs::write(scratch.join("ctx.Dockerfile"), "FROM scratch\nCOPY . /\n").unwrap();
+
+    let out_dir = scratch.join("out");
+    let out = docker()
+        .env("DOCKER_BUILDKIT", "1")
+        .arg("build")
+        .arg("--file")
+        .arg(scratch.join("ctx.Dockerfile"))
+        .arg("--output")
+        .arg(format!("type=local,dest={}", out_dir.display()))
+        .arg(&ws)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    let mut sent: Vec<String> = xtask::fsutil::walk(&out_dir)
+        .unwrap()
+        .iter()
+        .map(|p| {
+            p.strip_prefix(&out_dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        // Known gap, not asserted: a dot-less file name (core/Makefile) cannot be told from a
+        // package folder by the patterns.
+        .filter(|p| p.rsplit('/').next().unwrap().contains('.') || p.starts_with("core/vendor/"))
+        .collect();
+    sent.sort();
+    let mut expected: Vec<String> = tracked
+        .iter()
+        .filter(|p| belongs_in_context(p))
+        .map(|p| p.to_string())
+        .chain(PLANTED_PRESENT.iter().map(|p| p.to_string()))
+        .collect();
+    expected.sort();
+    for path in PLANTED_ABSENT {
+        assert!(
+            !sent.iter().any(|s| s == path),
+            "{path} reached the context"
+        );
+    }
+    assert_eq!(
+        sent, expected,
+        "the context is not exactly what the builds read"
+    );
+    for path in [
+        "README.md",
+        "core/README.md",
+        "proto/README.md",
+        "deployments/docker/core.Dockerfile",
+        ".ci/run",
+        "xtask/Cargo.toml",
+    ] {
+        assert!(
+            tracked.contains(&path) && !sent.iter().any(|s| s == path),
+            "{path}"
+        );
+    }
+}

@@ -289,7 +289,15 @@ fn unwrapped_command() -> clap::Command {
                         .value_name("IMAGE")
                         .action(ArgAction::Append)
                         .help("Extra image tag (repeatable); with --push, the tags pushed."),
-                    switch("push", "Push the image (with --tag) to its registry."),
+                    switch("push", "Push the image (with --tag) to its registry; on the buildx route with an SBOM and max-mode provenance."),
+                    Arg::new("sign")
+                        .long("sign")
+                        .value_name("KEY")
+                        .value_parser(clap::value_parser!(PathBuf))
+                        .requires("push")
+                        .help("Sign the pushed digest with this cosign key (password from COSIGN_PASSWORD); buildx route."),
+                    switch("no-attest", "Push without SBOM and provenance (the only way to push from the built-in BuildKit route).")
+                        .requires("push"),
                 ]),
             clap::Command::new("run-prod")
                 .about("Build the production image (about 0.1 s when nothing changed), run it with deployments/docker/compose.prod.yaml and say when /healthz answers; Ctrl-C stops and removes its containers and network. A non-loopback PIXIE_BIND needs PIXIE_API_TOKEN_FILE or PIXIE_API_TOKEN.")
@@ -441,6 +449,8 @@ where
                     .map(|t| t.cloned().collect())
                     .unwrap_or_default(),
                 push: sub.get_flag("push"),
+                no_attest: sub.get_flag("no-attest"),
+                sign: sub.get_one::<PathBuf>("sign").cloned(),
             }),
             flags_of(sub, &[FlagOf::BuildProd]),
         ),

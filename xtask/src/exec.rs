@@ -169,6 +169,12 @@ fn run_action(action: &Action, ui: &Ui, since: Instant) -> Result<()> {
         Action::CopyFiles { files, to } => tidy::copy_files(files, to),
         Action::InstallFiles { from, to, names } => tidy::install_files(from, to, names),
         Action::CheckTidy { go, module } => tidy::check(go, module),
+        Action::SignPushed {
+            cosign,
+            key,
+            metadata,
+            repositories,
+        } => crate::docker::sign::sign_pushed(cosign, key, metadata, repositories),
         Action::SwapTree { staging, target } => fsutil::swap_in(staging, target),
         Action::CompareTrees {
             fresh,

@@ -87,10 +87,14 @@ pub fn open_lock_file(path: &Path) -> Result<File> {
     }
 }
 
-/// Removes a tree, making read-only directories (Go's module cache) writable first.
+/// Removes a tree (or a file), making read-only directories (Go's module cache) writable first.
 pub fn remove_tree(path: &Path) -> Result<()> {
     if !path.exists() {
         return Ok(());
+    }
+    if path.is_file() {
+        return std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove {}", path.display()));
     }
     if std::fs::remove_dir_all(path).is_err() {
         let _ = std::process::Command::new("chmod")

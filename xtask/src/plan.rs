@@ -187,6 +187,14 @@ pub enum Action {
         go: PathBuf,
         module: PathBuf,
     },
+    /// Signs what a buildx push reported (`containerimage.digest` in `metadata`) under each of
+    /// `repositories` with cosign, offline (no transparency log upload).
+    SignPushed {
+        cosign: PathBuf,
+        key: PathBuf,
+        metadata: PathBuf,
+        repositories: Vec<String>,
+    },
     /// Fails with `fix` when `committed` differs from the freshly made `fresh`.
     CompareTrees {
         fresh: PathBuf,
@@ -256,6 +264,24 @@ impl Action {
             Action::CheckTidy { go, module } => {
                 format!("(cd {} && {} mod tidy -diff)", q(module), q(go))
             }
+            Action::SignPushed {
+                cosign,
+                key,
+                metadata,
+                repositories,
+            } => repositories
+                .iter()
+                .map(|repo| {
+                    format!(
+                        "{} {} {}@DIGEST  # DIGEST: containerimage.digest in {}",
+                        q(cosign),
+                        crate::docker::sign::sign_args(key, repo).join(" "),
+                        shell_quote(repo),
+                        q(metadata)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
         }
     }
 }

@@ -3,12 +3,13 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 use super::{Command, Live};
 use crate::ctx::{Ctx, Needs, Target};
-use crate::docker::build::{push_step, CacheSpec, DockerBuild, Output, Secret};
-use crate::plan::{Plan, Step};
+use crate::docker::build::{push_step, Attestations, CacheSpec, DockerBuild, Output, Secret};
+use crate::docker::sign;
+use crate::plan::{action, Action, Plan, Step};
 use crate::settings;
 
 /// `build-prod`'s flags that are not settings (those are in `settings::ALL`).
@@ -20,6 +21,10 @@ pub struct BuildArgs {
     /// Extra image tags; with `push`, the tags pushed.
     pub tags: Vec<String>,
     pub push: bool,
+    /// Push without SBOM and provenance.
+    pub no_attest: bool,
+    /// A cosign key: sign the pushed digest.
+    pub sign: Option<PathBuf>,
 }
 
 pub struct Build {
@@ -83,6 +88,13 @@ pub fn plan(ctx: &Ctx, target: Target, args: &BuildArgs) -> Result<Plan> {
         build.output = Output::Local(dir.clone());
     } else if args.push {
         build.output = Output::Push;
+        if !args.no_attest {
+            build.attestations = Some(Attestations {
+                sbom_generator: Some(ctx.config.text(&settings::SBOM_GENERATOR))
+                    .filter(|g| !g.is_empty())
+                    .map(String::from),
+            });
+        }
     }
     // When pushing, only the named tags: buildx pushes every tag, and the local name
     // (pixie-core:latest) would go to Docker Hub.
@@ -95,11 +107,45 @@ pub fn plan(ctx: &Ctx, target: Target, args: &BuildArgs) -> Result<Plan> {
         build = build.build_arg("GO_MOD_MODE", "vendor");
     }
     let on_built_in = ctx.cli().route == crate::docker::engine::BuildRoute::BuiltIn;
+    let signing = match &args.sign {
+        Some(_) if on_built_in => bail!(
+            "--sign signs the digest buildx reports for its push, but {} uses the engine's built-in BuildKit; \
+             install docker-buildx-plugin, or push with --no-attest and run `cosign sign --key KEY IMAGE@DIGEST`",
+            ctx.cli().path.display()
+        ),
+        Some(key) => {
+            let metadata = ctx
+                .ws
+                .path(&format!("target/xtask/push-{}.json", std::process::id()));
+            build.metadata_file = Some(metadata.clone());
+            plan.push(action(
+                "create target/xtask for the push metadata",
+                Action::CreateDir(ctx.ws.path("target/xtask")),
+            ));
+            plan.cleanup.push(action(
+                "remove the push metadata",
+                Action::RemoveTree(metadata.clone()),
+            ));
+            Some(Action::SignPushed {
+                cosign: sign::cosign()?,
+                key: std::path::absolute(key)?,
+                metadata,
+                repositories: pushed_tags(ctx, target, args)
+                    .iter()
+                    .map(|tag| sign::repository_of(tag).to_string())
+                    .collect(),
+            })
+        }
+        None => None,
+    };
     plan.push(build.step(ctx)?);
     if args.push && on_built_in {
         for tag in pushed_tags(ctx, target, args) {
             plan.push(push_step(ctx, &tag));
         }
+    }
+    if let Some(sign) = signing {
+        plan.push(action("sign the pushed digest with cosign", sign));
     }
     Ok(plan)
 }
@@ -367,7 +413,12 @@ mod tests {
         assert_eq!(buildx.len(), 1);
         assert!(buildx[0].args.contains(&"--push".to_string()));
         assert!(!buildx[0].args.contains(&"--load".to_string()));
-        let built_in = prod_plan(BuildRoute::BuiltIn, &[], Flags::new(), args()).unwrap();
+        // The built-in route cannot attest: pushing from it takes an explicit --no-attest.
+        let unattested = BuildArgs {
+            no_attest: true,
+            ..args()
+        };
+        let built_in = prod_plan(BuildRoute::BuiltIn, &[], Flags::new(), unattested).unwrap();
         let built_in = commands(&built_in);
         let pushes: Vec<String> = built_in[1..].iter().map(|s| s.args.join(" ")).collect();
         assert_eq!(
@@ -381,6 +432,127 @@ mod tests {
                 ["reg/pixie-core:v1", "reg/pixie-core:latest"]
             );
         }
+    }
+
+    #[test]
+    fn buildx_pushes_attest_with_an_sbom_and_max_provenance_and_built_in_refuses() {
+        let push = || BuildArgs {
+            push: true,
+            tags: vec!["reg/pixie-core:v1".into()],
+            ..BuildArgs::default()
+        };
+        let step = &commands(&prod_plan(BuildRoute::Buildx, &[], Flags::new(), push()).unwrap())[0];
+        assert!(
+            step.args
+                .windows(3)
+                .any(|w| w == ["--push", "--sbom=true", "--provenance=mode=max"]),
+            "{:?}",
+            step.args
+        );
+        let generator = vec![text(&settings::SBOM_GENERATOR, "reg/sbom-generator:1")];
+        let step = &commands(&prod_plan(BuildRoute::Buildx, &[], generator, push()).unwrap())[0];
+        assert_eq!(
+            step.flag_value("--attest"),
+            Some("type=sbom,generator=reg/sbom-generator:1")
+        );
+        assert!(!step.args.contains(&"--sbom=true".to_string()));
+        let unattested = BuildArgs {
+            no_attest: true,
+            ..push()
+        };
+        let step =
+            &commands(&prod_plan(BuildRoute::Buildx, &[], Flags::new(), unattested).unwrap())[0];
+        assert!(!step
+            .args
+            .iter()
+            .any(|a| a.starts_with("--sbom") || a.starts_with("--provenance")));
+        let message = prod_plan(BuildRoute::BuiltIn, &[], Flags::new(), push())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            message,
+            "--push cannot attest (SBOM, provenance) through the engine's built-in BuildKit (/usr/bin/docker); \
+             install docker-buildx-plugin to push attested images, or add --no-attest to push without"
+        );
+    }
+
+    #[test]
+    fn sign_takes_the_digest_buildx_reports_and_the_built_in_route_refuses() {
+        let args = || BuildArgs {
+            push: true,
+            sign: Some("/keys/cosign.key".into()),
+            tags: vec!["127.0.0.1:5000/pixie-core:v1".into()],
+            ..BuildArgs::default()
+        };
+        let Ok(cosign) = sign::cosign() else {
+            // No cosign here: the one-line refusal is what the plan gives.
+            let message = prod_plan(BuildRoute::Buildx, &[], Flags::new(), args())
+                .unwrap_err()
+                .to_string();
+            assert!(message.starts_with("--sign "), "{message}");
+            return;
+        };
+        let plan = prod_plan(BuildRoute::Buildx, &[], Flags::new(), args()).unwrap();
+        let metadata = commands(&plan)[0]
+            .flag_value("--metadata-file")
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            plan.actions().last(),
+            Some(&&Action::SignPushed {
+                cosign,
+                key: "/keys/cosign.key".into(),
+                metadata: metadata.into(),
+                repositories: vec!["127.0.0.1:5000/pixie-core".into()],
+            })
+        );
+        let message = prod_plan(
+            BuildRoute::BuiltIn,
+            &[],
+            Flags::new(),
+            BuildArgs {
+                no_attest: true,
+                ..args()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            message,
+            "--sign signs the digest buildx reports for its push, but /usr/bin/docker uses the engine's built-in \
+             BuildKit; install docker-buildx-plugin, or push with --no-attest and run `cosign sign --key KEY IMAGE@DIGEST`"
+        );
+    }
+
+    #[test]
+    fn a_multi_platform_list_is_pushed_through_buildx_only() {
+        let both = || vec![text(&settings::PLATFORM, "linux/amd64,linux/arm64")];
+        let push = BuildArgs {
+            push: true,
+            tags: vec!["reg/pixie-core:v1".into()],
+            ..BuildArgs::default()
+        };
+        let step = &commands(&prod_plan(BuildRoute::Buildx, &[], both(), push.clone()).unwrap())[0];
+        assert_eq!(
+            step.flag_value("--platform"),
+            Some("linux/amd64,linux/arm64")
+        );
+        let message = prod_plan(BuildRoute::BuiltIn, &[], both(), push)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            message,
+            "--platform linux/amd64,linux/arm64 needs the buildx route: /usr/bin/docker uses the engine's built-in \
+             BuildKit, which cannot make a manifest list; install docker-buildx-plugin (or point DOCKER at a CLI with buildx)"
+        );
+        let message = prod_plan(BuildRoute::Buildx, &[], both(), BuildArgs::default())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            message,
+            "--platform linux/amd64,linux/arm64 makes a manifest list, which the engine's image store cannot load; \
+             add --push (with --tag REGISTRY/IMAGE), or build one platform"
+        );
     }
 
     #[test]

@@ -62,6 +62,13 @@ impl CacheSpec {
     }
 }
 
+/// What a pushed image carries besides itself (buildx route only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attestations {
+    /// The SBOM generator image; BuildKit's default (docker/buildkit-syft-scanner) when `None`.
+    pub sbom_generator: Option<String>,
+}
+
 /// A BuildKit secret (`RUN --mount=type=secret,id=ID`) read from a file on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Secret {
@@ -83,8 +90,13 @@ pub struct DockerBuild {
     pub cache_from: Vec<CacheSpec>,
     pub cache_to: Option<CacheSpec>,
     pub secrets: Vec<Secret>,
-    /// `linux/arm64`; the engine's own when `None`.
+    /// `linux/arm64`, or a list (`linux/amd64,linux/arm64`: one manifest list, pushed); the
+    /// engine's own when `None`.
     pub platform: Option<String>,
+    /// SBOM and max-mode provenance for a pushed image.
+    pub attestations: Option<Attestations>,
+    /// Where buildx writes what it built and pushed (`containerimage.digest`); buildx only.
+    pub metadata_file: Option<PathBuf>,
     /// `--network=none` for every RUN step.
     pub offline: bool,
     pub no_cache: bool,
@@ -135,6 +147,7 @@ impl DockerBuild {
             ),
             (BuildRoute::BuiltIn, None) => step.arg("build"),
         };
+        self.refuse_what_the_route_cannot(ctx)?;
         if let Some(stage) = &self.stage {
             step = step.args(["--target", stage]);
         }
@@ -144,9 +157,26 @@ impl DockerBuild {
                 std::path::absolute(dir)?.display()
             )),
             (Output::Load, BuildRoute::Buildx) => step.arg("--load"),
-            (Output::Push, BuildRoute::Buildx) => step.arg("--push"),
+            (Output::Push, BuildRoute::Buildx) => {
+                step = step.arg("--push");
+                match &self.attestations {
+                    None => step,
+                    Some(Attestations {
+                        sbom_generator: None,
+                    }) => step.args(["--sbom=true", "--provenance=mode=max"]),
+                    Some(Attestations {
+                        sbom_generator: Some(image),
+                    }) => step
+                        .arg("--attest")
+                        .arg(format!("type=sbom,generator={image}"))
+                        .arg("--provenance=mode=max"),
+                }
+            }
             (Output::Load | Output::Push, BuildRoute::BuiltIn) => step,
         };
+        if let Some(file) = &self.metadata_file {
+            step = step.arg("--metadata-file").arg(file.display().to_string());
+        }
         step = step.args(["--file", &self.dockerfile]);
         for tag in &self.tags {
             step = step.args(["--tag", tag]);
@@ -206,6 +236,63 @@ impl DockerBuild {
     }
 }
 
+impl DockerBuild {
+    /// Multi-platform lists and attestations, before anything runs: only buildx makes them, and a
+    /// list can only be pushed.
+    fn refuse_what_the_route_cannot(&self, ctx: &Ctx) -> Result<()> {
+        for (key, image) in &self.build_args {
+            if key.ends_with("_IMAGE") {
+                check_digest(image)?;
+            }
+        }
+        let cli = ctx.cli();
+        let multi = self.platform.as_deref().is_some_and(|p| p.contains(','));
+        if multi && cli.route == BuildRoute::BuiltIn {
+            bail!(
+                "--platform {} needs the buildx route: {} uses the engine's built-in BuildKit, which cannot \
+                 make a manifest list; install docker-buildx-plugin (or point DOCKER at a CLI with buildx)",
+                self.platform.as_deref().unwrap_or_default(),
+                cli.path.display()
+            );
+        }
+        if multi && self.output == Output::Load {
+            bail!(
+                "--platform {} makes a manifest list, which the engine's image store cannot load; add --push \
+                 (with --tag REGISTRY/IMAGE), or build one platform",
+                self.platform.as_deref().unwrap_or_default()
+            );
+        }
+        if self.attestations.is_some() && cli.route == BuildRoute::BuiltIn {
+            bail!(
+                "--push cannot attest (SBOM, provenance) through the engine's built-in BuildKit ({}); \
+                 install docker-buildx-plugin to push attested images, or add --no-attest to push without",
+                cli.path.display()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A base image pinned by digest (`name:tag@sha256:…`) must carry a well-formed one: a typo
+/// would otherwise surface as a pull error deep in the build.
+pub fn check_digest(image: &str) -> Result<()> {
+    let Some((name, digest)) = image.split_once('@') else {
+        return Ok(());
+    };
+    let hex = digest.strip_prefix("sha256:").unwrap_or("");
+    if hex.len() != 64
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        bail!(
+            "base image `{image}` has a malformed digest: write it as {name}@sha256:<64 lowercase hex digits>, \
+             the `Digest:` line of `docker buildx imagetools inspect {name}`"
+        );
+    }
+    Ok(())
+}
+
 /// The built-in route of pre-23 CLIs knows only inline cache (export) and image refs (import).
 fn refuse(ctx: &Ctx, spec: &CacheSpec, what: &str) -> anyhow::Error {
     anyhow::anyhow!(
@@ -250,6 +337,34 @@ mod tests {
             CacheSpec::parse("type=registry,ref=r/p:c,mode=max"),
             CacheSpec::Other("type=registry,ref=r/p:c,mode=max".into())
         );
+    }
+
+    #[test]
+    fn base_images_pinned_by_digest_pass_and_a_malformed_digest_is_one_line() {
+        let ctx = ctx_with(BuildRoute::Buildx, &[], Flags::new());
+        let digest = "a".repeat(64);
+        let build = |go: &str| {
+            DockerBuild::new("b", crate::workspace::PROD_DOCKERFILE)
+                .build_arg("GO_IMAGE", go)
+                .step(&ctx)
+        };
+        let pinned = format!("golang:1.26.8-alpine3.23@sha256:{digest}");
+        let step = build(&pinned).unwrap();
+        assert!(step
+            .flag_values("--build-arg")
+            .any(|a| a == format!("GO_IMAGE={pinned}")));
+        assert!(build("golang:1.26.8-alpine3.23").is_ok());
+        for bad in [
+            "golang:1.26@sha256:abc",
+            "golang:1.26@sha512:x",
+            &format!("golang:1.26@sha256:{}", "A".repeat(64)),
+        ] {
+            let name = bad.split('@').next().unwrap();
+            assert_eq!(
+                build(bad).unwrap_err().to_string(),
+                format!("base image `{bad}` has a malformed digest: write it as {name}@sha256:<64 lowercase hex digits>, the `Digest:` line of `docker buildx imagetools inspect {name}`")
+            );
+        }
     }
 
     #[test]

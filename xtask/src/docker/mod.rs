@@ -1,6 +1,7 @@
 //! The docker side: which engine this machine has ([`engine`]), and the only writers of
-//! `docker build`/`buildx build` argv ([`build`]) and of compose argv ([`compose`]).
+//! `docker build`/`buildx build` argv ([`build`]) and of compose argv ([`compose`]), and cosign signing of pushed images ([`sign`]).
 
 pub mod build;
 pub mod compose;
 pub mod engine;
+pub mod sign;

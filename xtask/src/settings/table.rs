@@ -105,6 +105,8 @@ spec!(
 );
 spec!(NETRC, "build.netrc", "PIXIE_NETRC", "netrc", BuildProd, "", Text,
     "A netrc file for private Go modules, passed as the BuildKit secret `netrc` (never a build arg).");
+spec!(SBOM_GENERATOR, "build.sbom_generator", "PIXIE_SBOM_GENERATOR", "sbom-generator", BuildProd, "", Text,
+    "SBOM generator image for pushed images (buildx route); empty: BuildKit's default, docker/buildkit-syft-scanner.");
 spec!(GOPROXY, "build.goproxy", "PIXIE_GOPROXY", "goproxy", BuildProd, "", Text,
     "GOPROXY of the module download step only (a private proxy first, e.g. `https://goproxy.corp,https://proxy.golang.org`); empty: Go's default.");
 spec!(GOPRIVATE, "build.goprivate", "PIXIE_GOPRIVATE", "goprivate", BuildProd, "", Text,
@@ -153,7 +155,7 @@ spec!(
 );
 
 /// Every setting, in the order `config` and the README show them.
-pub const ALL: [&Spec; 19] = [
+pub const ALL: [&Spec; 20] = [
     &PROD_IMAGE,
     &DEV_IMAGE,
     &GO_IMAGE,
@@ -166,6 +168,7 @@ pub const ALL: [&Spec; 19] = [
     &CACHE_FROM,
     &CACHE_TO,
     &NETRC,
+    &SBOM_GENERATOR,
     &GOPROXY,
     &GOPRIVATE,
     &GONOSUMDB,

@@ -1,0 +1,3 @@
+module github.com/pixie-photos/pixie/ci/sbom-generator
+
+go 1.26

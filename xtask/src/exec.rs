@@ -168,7 +168,7 @@ fn run_action(action: &Action, ui: &Ui, since: Instant) -> Result<()> {
         Action::RemoveTree(dir) => fsutil::remove_tree(dir),
         Action::CopyFiles { files, to } => tidy::copy_files(files, to),
         Action::InstallFiles { from, to, names } => tidy::install_files(from, to, names),
-        Action::CheckTidy { go, module } => tidy::check(go, module),
+        Action::CheckTidy { go, module, env } => tidy::check(go, module, env),
         Action::SignPushed {
             cosign,
             key,

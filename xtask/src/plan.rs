@@ -186,6 +186,8 @@ pub enum Action {
     CheckTidy {
         go: PathBuf,
         module: PathBuf,
+        /// How Go resolves modules (the build's proxy settings and netrc).
+        env: Vec<(String, String)>,
     },
     /// Signs what a buildx push reported (`containerimage.digest` in `metadata`) under each of
     /// `repositories` with cosign, offline (no transparency log upload).
@@ -261,8 +263,17 @@ impl Action {
                 q(from),
                 q(to)
             ),
-            Action::CheckTidy { go, module } => {
-                format!("(cd {} && {} mod tidy -diff)", q(module), q(go))
+            Action::CheckTidy { go, module, env } => {
+                let env: Vec<String> = env
+                    .iter()
+                    .map(|(k, v)| format!("{k}={} ", shell_quote(v)))
+                    .collect();
+                format!(
+                    "(cd {} && {}{} mod tidy -diff)",
+                    q(module),
+                    env.concat(),
+                    q(go)
+                )
             }
             Action::SignPushed {
                 cosign,

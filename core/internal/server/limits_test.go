@@ -63,8 +63,10 @@ func TestTrickledHTTPUploadIsCutOff(t *testing.T) {
 			if !strings.HasPrefix(got, "408 ") || !strings.Contains(got, "PIXIE_UPLOAD_TIMEOUT") {
 				t.Fatalf("answer %q, want 408 naming PIXIE_UPLOAD_TIMEOUT", got)
 			}
-			if took < time.Second || took > 4*time.Second {
-				t.Fatalf("cut off after %v, want about the 1s upload timeout", took)
+			// Bounds for "the timeout cut it", not a timing target: the server's clock starts at
+			// accept, a little before ours, and a loaded machine answers late.
+			if took < 500*time.Millisecond || took > 30*time.Second {
+				t.Fatalf("cut off after %v, want the 1s upload timeout to end it", took)
 			}
 			return
 		case <-tick.C:

@@ -197,14 +197,8 @@ pub fn image_build(ctx: &Ctx, target: Target) -> DockerBuild {
             build = build.build_arg("GOGC", gogc);
         }
         // Module download only (the Dockerfile scopes them to that stage); the netrc is a secret.
-        for (name, spec) in [
-            ("GOPROXY", &settings::GOPROXY),
-            ("GOPRIVATE", &settings::GOPRIVATE),
-            ("GONOSUMDB", &settings::GONOSUMDB),
-        ] {
-            if let Some(value) = text(spec) {
-                build = build.build_arg(name, value);
-            }
+        for (name, value) in module_proxy_settings(cfg) {
+            build = build.build_arg(name, value);
         }
         let goflags = cfg.text(&settings::GOFLAGS);
         if !goflags.is_empty() {
@@ -212,6 +206,20 @@ pub fn image_build(ctx: &Ctx, target: Target) -> DockerBuild {
         }
     }
     build
+}
+
+/// GOPROXY, GOPRIVATE and GONOSUMDB as set: the module download of the build and the host's
+/// `go mod tidy` resolve modules the same way (a private module never goes to the public proxy).
+pub fn module_proxy_settings(cfg: &settings::Config) -> Vec<(&'static str, String)> {
+    [
+        ("GOPROXY", &settings::GOPROXY),
+        ("GOPRIVATE", &settings::GOPRIVATE),
+        ("GONOSUMDB", &settings::GONOSUMDB),
+    ]
+    .into_iter()
+    .map(|(name, spec)| (name, cfg.text(spec).to_string()))
+    .filter(|(_, value)| !value.is_empty())
+    .collect()
 }
 
 #[cfg(test)]

@@ -33,7 +33,11 @@ impl Command for Tidy {
             return Ok(Plan {
                 steps: vec![action(
                     "check that core/go.mod and go.sum are tidy",
-                    Action::CheckTidy { go, module },
+                    Action::CheckTidy {
+                        go,
+                        module,
+                        env: module_env(ctx),
+                    },
                 )],
                 ..Plan::default()
             });
@@ -51,6 +55,7 @@ impl Command for Tidy {
                 ),
                 Step::new("go mod tidy on the copies", go, &module)
                     .args(["mod", "tidy", "-modfile=.tidy.new/go.mod"])
+                    .envs(module_env(ctx))
                     .into(),
                 action(
                     "install the tidied go.mod and go.sum together",
@@ -78,15 +83,30 @@ impl Command for Tidy {
 
 /// `go mod tidy -diff` in `module`: Ok when tidy, else the diff on stderr and one line naming
 /// the fix.
-pub fn check(go: &Path, module: &Path) -> Result<()> {
+pub fn check(go: &Path, module: &Path, env: &[(String, String)]) -> Result<()> {
+    match tidy_diff(go, module, env)? {
+        None => Ok(()),
+        Some(diff) => Err(untidy(&diff)),
+    }
+}
+
+/// Shows `diff` and names the fix.
+fn untidy(diff: &str) -> anyhow::Error {
+    crate::ui::note(diff.trim_end());
+    anyhow::anyhow!("core/go.mod or go.sum is not tidy (the diff above is what `go mod tidy` would change); {FIX}")
+}
+
+/// What `go mod tidy` would change (`None`: nothing), or why Go could not tell.
+fn tidy_diff(go: &Path, module: &Path, env: &[(String, String)]) -> Result<Option<String>> {
     let out = Process::new(go)
         .args(["mod", "tidy", "-diff"])
         .current_dir(module)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(std::process::Stdio::null())
         .output()
         .with_context(|| format!("cannot start {}", go.display()))?;
     if out.status.success() {
-        return Ok(());
+        return Ok(None);
     }
     let diff = String::from_utf8_lossy(&out.stdout);
     if diff.trim().is_empty() {
@@ -98,18 +118,40 @@ pub fn check(go: &Path, module: &Path) -> Result<()> {
             last.unwrap_or("no output").trim()
         );
     }
-    crate::ui::note(diff.trim_end());
-    bail!("core/go.mod or go.sum is not tidy (the diff above is what `go mod tidy` would change); {FIX}")
+    Ok(Some(diff.into_owned()))
+}
+
+/// How the host's Go resolves modules: as the build's module download does (proxy settings),
+/// with the build's netrc.
+pub fn module_env(ctx: &Ctx) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = super::build::module_proxy_settings(&ctx.config)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    let netrc = ctx.config.text(&crate::settings::NETRC);
+    if !netrc.is_empty() {
+        env.push(("NETRC".into(), netrc.to_string()));
+    }
+    env
 }
 
 /// The builds' preflight: an untidy module fails here, before BuildKit, which could not tidy it.
-/// Without Go on the host the check is skipped: the build itself does not need it.
+/// Where the host's Go cannot resolve the modules (offline, or a private module only the build
+/// can reach), that is said and the build goes on: it resolves them itself. Without Go on the
+/// host the check is skipped: the build itself does not need it.
 pub fn require_before_build(ctx: &Ctx) -> Result<()> {
-    match &ctx.host.go {
-        Some(go) => check(go, &ctx.ws.path("core")),
-        None => {
-            ctx.ui
-                .detail("no `go` on PATH: core/go.mod is not checked for tidiness");
+    let Some(go) = &ctx.host.go else {
+        ctx.ui
+            .detail("no `go` on PATH: core/go.mod is not checked for tidiness");
+        return Ok(());
+    };
+    match tidy_diff(go, &ctx.ws.path("core"), &module_env(ctx)) {
+        Ok(None) => Ok(()),
+        Ok(Some(diff)) => Err(untidy(&diff)),
+        Err(e) => {
+            crate::ui::note(format_args!(
+                "xtask: core/go.mod not checked for tidiness on this host ({e:#}); the build resolves modules itself"
+            ));
             Ok(())
         }
     }

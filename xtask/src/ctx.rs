@@ -186,10 +186,17 @@ pub mod fake {
             .collect();
         let lookup = move |var: &str| env.iter().find(|(k, _)| k == var).map(|(_, v)| v.clone());
         let config = Config::resolve_text("", &lookup, &flags).unwrap();
-        let cli = DockerCli {
-            path: "/usr/bin/docker".into(),
-            version: "20.10.24+dfsg1".into(),
-            route,
+        let cli = match route {
+            BuildRoute::Buildah { .. } => DockerCli {
+                path: "/usr/bin/podman".into(),
+                version: "4.3.1".into(),
+                route,
+            },
+            _ => DockerCli {
+                path: "/usr/bin/docker".into(),
+                version: "20.10.24+dfsg1".into(),
+                route,
+            },
         };
         Ctx {
             ws: Workspace {

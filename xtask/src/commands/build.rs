@@ -106,12 +106,13 @@ pub fn plan(ctx: &Ctx, target: Target, args: &BuildArgs) -> Result<Plan> {
     if vendored {
         build = build.build_arg("GO_MOD_MODE", "vendor");
     }
-    let on_built_in = ctx.cli().route == crate::docker::engine::BuildRoute::BuiltIn;
+    let on_buildx = ctx.cli().route == crate::docker::engine::BuildRoute::Buildx;
     let signing = match &args.sign {
-        Some(_) if on_built_in => bail!(
-            "--sign signs the digest buildx reports for its push, but {} uses the engine's built-in BuildKit; \
+        Some(_) if !on_buildx => bail!(
+            "--sign signs the digest buildx reports for its push, but {} {}; \
              install docker-buildx-plugin, or push with --no-attest and run `cosign sign --key KEY IMAGE@DIGEST`",
-            ctx.cli().path.display()
+            ctx.cli().path.display(),
+            crate::docker::build::builds_with(ctx.cli().route)
         ),
         Some(key) => {
             let metadata = ctx
@@ -139,7 +140,7 @@ pub fn plan(ctx: &Ctx, target: Target, args: &BuildArgs) -> Result<Plan> {
         None => None,
     };
     plan.push(build.step(ctx)?);
-    if args.push && on_built_in {
+    if args.push && ctx.cli().route.pushes_separately() {
         for tag in pushed_tags(ctx, target, args) {
             plan.push(push_step(ctx, &tag));
         }

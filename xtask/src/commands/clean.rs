@@ -27,12 +27,12 @@ impl Command for Clean {
     }
 
     fn plan(&self, ctx: &Ctx, live: &Live) -> Result<Plan> {
-        Ok(plan(ctx, self, live))
+        plan(ctx, self, live)
     }
 }
 
 /// Removing a missing image would fail: only images present (or, in a dry run, unknown) go.
-fn plan(ctx: &Ctx, args: &Clean, live: &Live) -> Plan {
+fn plan(ctx: &Ctx, args: &Clean, live: &Live) -> Result<Plan> {
     let compose = compose_or_stand_in(ctx);
     let mut plan = Plan {
         notes: vec![ctx.engine().note()],
@@ -46,7 +46,7 @@ fn plan(ctx: &Ctx, args: &Clean, live: &Live) -> Plan {
         plan.push(compose::step(
             ctx,
             &compose,
-            &project(ctx, target),
+            &project(ctx, target)?,
             format!("remove the {} project", target.name()),
             &down,
         ));
@@ -71,7 +71,7 @@ fn plan(ctx: &Ctx, args: &Clean, live: &Live) -> Plan {
         Step::new("remove target/xtask", "rm", &ctx.ws.root)
             .args(["-rf", &scratch.display().to_string()]),
     );
-    plan
+    Ok(plan)
 }
 
 #[cfg(test)]
@@ -102,6 +102,7 @@ mod tests {
         };
         let lines = |args: Clean| {
             plan(&ctx, &args, &live)
+                .unwrap()
                 .commands()
                 .iter()
                 .map(|s| s.args.join(" "))

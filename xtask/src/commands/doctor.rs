@@ -63,19 +63,32 @@ pub fn run(ws: &Workspace, config: Result<Config>, json: bool) -> Result<()> {
     checks.push(Check::new(
         "docker CLI",
         match &engine {
+            Ok(e) if e.cli.is_podman() => Ok(format!(
+                "{} {} (Podman)",
+                e.cli.path.display(),
+                e.cli.version
+            )),
             Ok(e) => Ok(format!("{} {}", e.cli.path.display(), e.cli.version)),
             Err(e) => Err((Status::Fail, format!("{e:#}"))),
         },
     ));
     if let Ok(engine) = &engine {
         checks.push(Check::new(
-            "BuildKit route",
+            "build route",
             Ok(match engine.cli.route {
                 BuildRoute::Buildx => "buildx plugin (docker buildx build --load)".to_string(),
                 BuildRoute::BuiltIn => {
                     "built-in BuildKit (DOCKER_BUILDKIT=1; inline cache only, no --builder)"
                         .to_string()
                 }
+                BuildRoute::Buildah { layer_cache } => format!(
+                    "podman build (buildah; no BuildKit cache specs, no --builder{})",
+                    if layer_cache {
+                        ""
+                    } else {
+                        "; --layers=false before Podman 5.4"
+                    }
+                ),
             }),
         ));
         let daemon = engine.daemon_version();
@@ -83,7 +96,10 @@ pub fn run(ws: &Workspace, config: Result<Config>, json: bool) -> Result<()> {
             "daemon",
             daemon
                 .as_ref()
-                .map(|v| format!("Docker Engine {v}"))
+                .map(|v| match engine.cli.is_podman() {
+                    true => format!("Podman {v}"),
+                    false => format!("Docker Engine {v}"),
+                })
                 .map_err(|e| (Status::Fail, format!("{e:#}"))),
         ));
         checks.push(Check::new(
@@ -210,7 +226,15 @@ fn go_check(ws: &Workspace) -> Result<String, (Status, String)> {
 fn disk_check(engine: &Engine) -> Result<String, (Status, String)> {
     let root = tool_version(
         &engine.cli.path.to_string_lossy(),
-        &["info", "--format", "{{.DockerRootDir}}"],
+        &[
+            "info",
+            "--format",
+            if engine.cli.is_podman() {
+                "{{.Store.GraphRoot}}"
+            } else {
+                "{{.DockerRootDir}}"
+            },
+        ],
     )
     .unwrap_or_else(|| "/var/lib/docker".to_string());
     let free =

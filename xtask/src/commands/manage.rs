@@ -27,13 +27,13 @@ impl Command for Manage {
     }
 
     fn plan(&self, ctx: &Ctx, _live: &Live) -> Result<Plan> {
-        Ok(plan(ctx, self.target, self.verb))
+        plan(ctx, self.target, self.verb)
     }
 }
 
-pub fn plan(ctx: &Ctx, target: Target, verb: Verb) -> Plan {
+pub fn plan(ctx: &Ctx, target: Target, verb: Verb) -> Result<Plan> {
     let compose = compose_or_stand_in(ctx);
-    let project = project(ctx, target);
+    let project = project(ctx, target)?;
     let mut plan = Plan {
         notes: vec![
             format!("compose: {}", compose.note()),
@@ -59,7 +59,7 @@ pub fn plan(ctx: &Ctx, target: Target, verb: Verb) -> Plan {
             }
         }
     }
-    plan
+    Ok(plan)
 }
 
 #[cfg(test)]
@@ -88,17 +88,17 @@ mod tests {
     #[test]
     fn logs_ps_and_stop_address_the_run_commands_project() {
         let ctx = ctx(&[("PIXIE_PROJECT", "m1")]);
-        let logs = plan(&ctx, Target::Dev, Verb::Logs { follow: true });
+        let logs = plan(&ctx, Target::Dev, Verb::Logs { follow: true }).unwrap();
         assert_eq!(
             tail(&logs),
             format!("--project-name m1-dev --file {DEV_COMPOSE} logs --follow --no-color")
         );
-        let ps = plan(&ctx, Target::Prod, Verb::Ps);
+        let ps = plan(&ctx, Target::Prod, Verb::Ps).unwrap();
         assert_eq!(
             tail(&ps),
             format!("--project-name m1-prod --file {PROD_COMPOSE} ps")
         );
-        let stop = plan(&ctx, Target::Prod, Verb::Stop);
+        let stop = plan(&ctx, Target::Prod, Verb::Stop).unwrap();
         assert_eq!(
             tail(&stop),
             format!("--project-name m1-prod --file {PROD_COMPOSE} down --remove-orphans")
@@ -117,7 +117,7 @@ mod tests {
         let mut ctx = ctx(&[("PIXIE_PROJECT", "m2")]);
         ctx.host.api_token_var = true;
         for verb in [Verb::Ps, Verb::Stop, Verb::Logs { follow: false }] {
-            let plan = plan(&ctx, Target::Prod, verb);
+            let plan = plan(&ctx, Target::Prod, verb).unwrap();
             let step = plan.commands()[0];
             assert_eq!(
                 step.flag_values("--file").collect::<Vec<_>>(),

@@ -92,14 +92,14 @@ pub fn is_loopback(bind: &str) -> bool {
 /// `target`'s compose project: files, per-checkout name, and what the files interpolate. The
 /// prod project names the token override whenever a token is configured or a run left its
 /// token file: compose then needs `PIXIE_API_TOKEN_HOST_FILE` on every command, `down` included.
-pub fn project(ctx: &Ctx, target: Target) -> Project {
-    let mut project = base_project(ctx, target);
+pub fn project(ctx: &Ctx, target: Target) -> Result<Project> {
+    let mut project = base_project(ctx, target)?;
     let file = token_file(ctx, &project.name);
     let configured = ctx.host.api_token_var || ctx.host.api_token_file.is_some();
     if target == Target::Prod && (configured || file.exists()) {
         with_token(&mut project, &file);
     }
-    project
+    Ok(project)
 }
 
 fn with_token(project: &mut Project, file: &std::path::Path) {
@@ -110,13 +110,15 @@ fn with_token(project: &mut Project, file: &std::path::Path) {
     ));
 }
 
-fn base_project(ctx: &Ctx, target: Target) -> Project {
+fn base_project(ctx: &Ctx, target: Target) -> Result<Project> {
     let cfg = &ctx.config;
-    Project {
+    let name = ctx
+        .ws
+        .project_name(cfg.text(&settings::PROJECT), target.name());
+    compose::check_project_name(&name)?;
+    Ok(Project {
         files: vec![target.compose_file()],
-        name: ctx
-            .ws
-            .project_name(cfg.text(&settings::PROJECT), target.name()),
+        name,
         env: vec![
             ("PIXIE_IMAGE".into(), target.image(cfg)),
             ("PIXIE_BIND".into(), cfg.text(&settings::BIND).to_string()),
@@ -129,7 +131,7 @@ fn base_project(ctx: &Ctx, target: Target) -> Project {
                 cfg.port(&settings::GRPC_PORT).to_string(),
             ),
         ],
-    }
+    })
 }
 
 pub fn plan(ctx: &Ctx, target: Target, detach: bool) -> Result<Plan> {
@@ -144,7 +146,7 @@ pub fn plan(ctx: &Ctx, target: Target, detach: bool) -> Result<Plan> {
         bail!("PIXIE_BIND={bind} is not a loopback address and no API token is set; set PIXIE_API_TOKEN_FILE (or PIXIE_API_TOKEN), or bind to 127.0.0.1");
     }
     let compose = compose_or_stand_in(ctx);
-    let mut project = base_project(ctx, target);
+    let mut project = base_project(ctx, target)?;
     let token_file = token_file(ctx, &project.name);
     if token.is_some() {
         ctx.ws.require(PROD_TOKEN_COMPOSE)?;

@@ -1,5 +1,5 @@
-//! The only writer of `docker build` / `docker buildx build` argv: a typed [`DockerBuild`] becomes
-//! one [`Step`] for the engine's [`BuildRoute`]. Nothing downstream edits or parses the argv; to
+//! The only writer of `docker build` / `docker buildx build` / `podman build` argv: a typed
+//! [`DockerBuild`] becomes one [`Step`] for the engine's [`BuildRoute`]. Nothing downstream edits or parses the argv; to
 //! build differently, change the `DockerBuild` (the bench does, for `--no-cache` and exports).
 
 use std::path::PathBuf;
@@ -146,6 +146,20 @@ impl DockerBuild {
                 cli.path.display()
             ),
             (BuildRoute::BuiltIn, None) => step.arg("build"),
+            (BuildRoute::Buildah { .. }, Some(builder)) => bail!(
+                "--builder {builder} needs Docker's buildx plugin, but {} builds with podman build (buildah); \
+                 drop --builder, or point DOCKER at a docker CLI with buildx",
+                cli.path.display()
+            ),
+            // Docker format: the OCI format has no HEALTHCHECK, and buildah drops it.
+            (BuildRoute::Buildah { layer_cache }, None) => {
+                let step = step.args(["build", "--format", "docker"]);
+                if layer_cache {
+                    step
+                } else {
+                    step.arg("--layers=false")
+                }
+            }
         };
         self.refuse_what_the_route_cannot(ctx)?;
         if let Some(stage) = &self.stage {
@@ -172,7 +186,8 @@ impl DockerBuild {
                         .arg("--provenance=mode=max"),
                 }
             }
-            (Output::Load | Output::Push, BuildRoute::BuiltIn) => step,
+            // These build into the engine's store; a push is a `push` step afterwards.
+            (Output::Load | Output::Push, BuildRoute::BuiltIn | BuildRoute::Buildah { .. }) => step,
         };
         if let Some(file) = &self.metadata_file {
             step = step.arg("--metadata-file").arg(file.display().to_string());
@@ -192,6 +207,9 @@ impl DockerBuild {
                     cache_flags.extend(["--cache-from".into(), image.clone()])
                 }
                 (BuildRoute::BuiltIn, spec) => return Err(refuse(ctx, spec, "--cache-from")),
+                (BuildRoute::Buildah { .. }, spec) => {
+                    return Err(refuse_on_buildah(ctx, spec, "--cache-from"))
+                }
             }
         }
         match (cli.route, &self.cache_to) {
@@ -203,6 +221,14 @@ impl DockerBuild {
                 build_args.push(("BUILDKIT_INLINE_CACHE".into(), "1".into()))
             }
             (BuildRoute::BuiltIn, Some(spec)) => return Err(refuse(ctx, spec, "--cache-to")),
+            (BuildRoute::Buildah { .. }, Some(spec)) => {
+                return Err(refuse_on_buildah(ctx, spec, "--cache-to"))
+            }
+        }
+        if let (Some(_), BuildRoute::Buildah { .. }) = (&self.platform, cli.route) {
+            // buildah 1.28 leaves `FROM --platform=$BUILDPLATFORM` unexpanded and looks for a
+            // builder image of the target platform: name the host's.
+            build_args.push(("BUILDPLATFORM".into(), host_platform()));
         }
         for (key, value) in build_args {
             step = step.arg("--build-arg").arg(format!("{key}={value}"));
@@ -223,15 +249,18 @@ impl DockerBuild {
         if let Some(platform) = &self.platform {
             step = step.arg("--platform").arg(platform);
         }
-        let mut step = step.arg(".").envs(ctx.docker_env()).streamed();
-        if self.plain_progress {
-            step = step.envs([("BUILDKIT_PROGRESS", "plain")]);
+        let mut step = step.arg(".").streamed();
+        if cli.route.is_buildkit() {
+            step = step.envs(ctx.docker_env());
+            if self.plain_progress {
+                step = step.envs([("BUILDKIT_PROGRESS", "plain")]);
+            }
         }
         Ok(match cli.route {
             // The 20.10 engine's BuildKit (0.8) can crash the whole daemon when builds that share
             // steps run at once ("panic: failed to get edge", moby/moby#42414): one at a time.
             BuildRoute::BuiltIn => step.serialized(builtin_buildkit_lock(ctx)),
-            BuildRoute::Buildx => step,
+            BuildRoute::Buildx | BuildRoute::Buildah { .. } => step,
         })
     }
 }
@@ -247,12 +276,13 @@ impl DockerBuild {
         }
         let cli = ctx.cli();
         let multi = self.platform.as_deref().is_some_and(|p| p.contains(','));
-        if multi && cli.route == BuildRoute::BuiltIn {
+        if multi && cli.route != BuildRoute::Buildx {
             bail!(
-                "--platform {} needs the buildx route: {} uses the engine's built-in BuildKit, which cannot \
+                "--platform {} needs the buildx route: {} {}, which cannot \
                  make a manifest list; install docker-buildx-plugin (or point DOCKER at a CLI with buildx)",
                 self.platform.as_deref().unwrap_or_default(),
-                cli.path.display()
+                cli.path.display(),
+                builds_with(cli.route)
             );
         }
         if multi && self.output == Output::Load {
@@ -262,10 +292,14 @@ impl DockerBuild {
                 self.platform.as_deref().unwrap_or_default()
             );
         }
-        if self.attestations.is_some() && cli.route == BuildRoute::BuiltIn {
+        if self.attestations.is_some() && cli.route != BuildRoute::Buildx {
             bail!(
-                "--push cannot attest (SBOM, provenance) through the engine's built-in BuildKit ({}); \
+                "--push cannot attest (SBOM, provenance) through {} ({}); \
                  install docker-buildx-plugin to push attested images, or add --no-attest to push without",
+                match cli.route {
+                    BuildRoute::Buildah { .. } => "podman build (buildah)",
+                    _ => "the engine's built-in BuildKit",
+                },
                 cli.path.display()
             );
         }
@@ -291,6 +325,36 @@ pub fn check_digest(image: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// How a route that is not buildx builds, for refusals.
+pub fn builds_with(route: BuildRoute) -> &'static str {
+    match route {
+        BuildRoute::Buildah { .. } => "builds with podman build (buildah)",
+        _ => "uses the engine's built-in BuildKit",
+    }
+}
+
+/// `linux/amd64` on x86-64 hosts, `linux/arm64` on AArch64: Go's names for Rust's.
+fn host_platform() -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    };
+    format!("linux/{arch}")
+}
+
+/// buildah takes no BuildKit cache specs.
+fn refuse_on_buildah(ctx: &Ctx, spec: &CacheSpec, what: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{what} `{}` needs BuildKit: {} builds with podman build (buildah), which keeps its cache in \
+         Podman's own store; drop {what}, or point DOCKER at a docker CLI with buildx",
+        spec.buildx(),
+        ctx.cli().path.display()
+    )
 }
 
 /// The built-in route of pre-23 CLIs knows only inline cache (export) and image refs (import).
@@ -397,5 +461,124 @@ mod tests {
             Some("id=netrc,src=/home/u/.netrc")
         );
         assert_eq!(step.env_value("BUILDKIT_PROGRESS"), Some("plain"));
+    }
+
+    const OLD_PODMAN: BuildRoute = BuildRoute::Buildah { layer_cache: false };
+
+    #[test]
+    fn podman_builds_docker_format_without_layers_on_old_buildah_and_without_buildkit_env() {
+        let ctx = ctx_with(OLD_PODMAN, &[], Flags::new());
+        let step = DockerBuild {
+            tags: vec!["pixie-core:latest".into()],
+            offline: true,
+            plain_progress: true,
+            ..DockerBuild::new("b", crate::workspace::PROD_DOCKERFILE)
+        }
+        .step(&ctx)
+        .unwrap();
+        assert_eq!(step.program, PathBuf::from("/usr/bin/podman"));
+        assert_eq!(
+            step.args,
+            [
+                "build",
+                "--format",
+                "docker",
+                "--layers=false",
+                "--file",
+                crate::workspace::PROD_DOCKERFILE,
+                "--tag",
+                "pixie-core:latest",
+                "--network=none",
+                "."
+            ]
+        );
+        assert!(step.env.is_empty(), "{:?}", step.env);
+        assert_eq!(step.lock, None);
+        let new = ctx_with(BuildRoute::Buildah { layer_cache: true }, &[], Flags::new());
+        let step = DockerBuild::new("b", crate::workspace::DEV_DOCKERFILE)
+            .step(&new)
+            .unwrap();
+        assert_eq!(step.args[..3], ["build", "--format", "docker"]);
+        assert!(!step.args.contains(&"--layers=false".to_string()));
+    }
+
+    #[test]
+    fn podman_cross_builds_name_the_host_platform_and_keep_secrets_targets_and_local_output() {
+        let ctx = ctx_with(OLD_PODMAN, &[], Flags::new());
+        let step = DockerBuild {
+            stage: Some("binary".into()),
+            output: Output::Local("/tmp/out".into()),
+            platform: Some("linux/arm64".into()),
+            secrets: vec![Secret {
+                id: "netrc".into(),
+                src: "/home/u/.netrc".into(),
+            }],
+            ..DockerBuild::new("b", crate::workspace::PROD_DOCKERFILE)
+        }
+        .step(&ctx)
+        .unwrap();
+        assert_eq!(step.flag_value("--target"), Some("binary"));
+        assert_eq!(
+            step.flag_value("--output"),
+            Some("type=local,dest=/tmp/out")
+        );
+        assert_eq!(step.flag_value("--platform"), Some("linux/arm64"));
+        assert_eq!(
+            step.flag_values("--build-arg").collect::<Vec<_>>(),
+            [format!("BUILDPLATFORM={}", host_platform())]
+        );
+        assert_eq!(
+            step.flag_value("--secret"),
+            Some("id=netrc,src=/home/u/.netrc")
+        );
+        assert!(!step.args.contains(&"--load".to_string()));
+    }
+
+    #[test]
+    fn podman_refuses_buildkit_caches_and_builders_in_one_line() {
+        let ctx = ctx_with(OLD_PODMAN, &[], Flags::new());
+        let refuse = |build: DockerBuild| format!("{:#}", build.step(&ctx).unwrap_err());
+        let base = || DockerBuild::new("b", crate::workspace::PROD_DOCKERFILE);
+        assert_eq!(
+            refuse(DockerBuild {
+                cache_to: Some(CacheSpec::Registry("r/p:c".into())),
+                ..base()
+            }),
+            "--cache-to `type=registry,ref=r/p:c` needs BuildKit: /usr/bin/podman builds with podman build \
+             (buildah), which keeps its cache in Podman's own store; drop --cache-to, or point DOCKER at a \
+             docker CLI with buildx"
+        );
+        assert!(refuse(DockerBuild {
+            cache_from: vec![CacheSpec::Inline],
+            ..base()
+        })
+        .starts_with("--cache-from `type=inline` needs BuildKit"));
+        assert_eq!(
+            refuse(DockerBuild {
+                builder: Some("remote".into()),
+                ..base()
+            }),
+            "--builder remote needs Docker's buildx plugin, but /usr/bin/podman builds with podman build \
+             (buildah); drop --builder, or point DOCKER at a docker CLI with buildx"
+        );
+    }
+
+    #[test]
+    fn podman_pushes_with_a_push_step_after_the_build() {
+        assert!(OLD_PODMAN.pushes_separately() && BuildRoute::BuiltIn.pushes_separately());
+        assert!(!BuildRoute::Buildx.pushes_separately());
+        let ctx = ctx_with(OLD_PODMAN, &[], Flags::new());
+        let step = DockerBuild {
+            output: Output::Push,
+            tags: vec!["reg/p:1".into()],
+            ..DockerBuild::new("b", crate::workspace::PROD_DOCKERFILE)
+        }
+        .step(&ctx)
+        .unwrap();
+        assert!(!step.args.iter().any(|a| a == "--push"));
+        assert_eq!(
+            push_step(&ctx, "reg/p:1").shell_line(),
+            "/usr/bin/podman push reg/p:1"
+        );
     }
 }

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use anyhow::{bail, Result};
+
 use crate::ctx::Ctx;
 use crate::plan::{action, Action, Step, Task};
 
@@ -14,6 +16,13 @@ pub enum Compose {
     Plugin { version: String },
     /// A standalone `docker-compose` binary (v1, or v2 installed standalone).
     Standalone { path: PathBuf, version: String },
+    /// A compose binary (v2 preferred, v1 works) driving Podman through its Docker-compatible
+    /// API socket, given to it as `DOCKER_HOST=host`.
+    Podman {
+        path: PathBuf,
+        version: String,
+        host: String,
+    },
 }
 
 impl Compose {
@@ -21,6 +30,11 @@ impl Compose {
         match self {
             Compose::Plugin { version } => format!("docker compose plugin {version}"),
             Compose::Standalone { path, version } => format!("{} {version}", path.display()),
+            Compose::Podman {
+                path,
+                version,
+                host,
+            } => format!("{} {version} on Podman's API socket {host}", path.display()),
         }
     }
 
@@ -28,8 +42,57 @@ impl Compose {
     fn invocation(&self, ctx: &Ctx) -> (PathBuf, &'static [&'static str]) {
         match self {
             Compose::Plugin { .. } => (ctx.cli().path.clone(), &["compose"]),
-            Compose::Standalone { path, .. } => (path.clone(), &[]),
+            Compose::Standalone { path, .. } | Compose::Podman { path, .. } => (path.clone(), &[]),
         }
+    }
+
+    /// What compose needs in its environment besides the chosen CLI's.
+    fn env(&self) -> Vec<(String, String)> {
+        match self {
+            Compose::Podman { host, .. } => vec![("DOCKER_HOST".into(), host.clone())],
+            Compose::Plugin { .. } | Compose::Standalone { .. } => Vec::new(),
+        }
+    }
+}
+
+/// Compose v2 refuses other project names (`invalid project name`), and v1 folds case, so one
+/// checkout would get two projects across flavours: refuse them up front.
+pub fn check_project_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let valid_first = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let valid_rest =
+        chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if !(valid_first && valid_rest) {
+        bail!(
+            "compose project name {name:?} is invalid: compose takes only lowercase letters, digits, '-' and '_', \
+             starting with a letter or digit; set PIXIE_PROJECT (run.project) to such a name, e.g. {:?}",
+            suggest_project(name)
+        );
+    }
+    Ok(())
+}
+
+/// The prefix lowercased with everything else made a '-', for the error's example.
+fn suggest_project(name: &str) -> String {
+    let kind_at = name.rfind('-').unwrap_or(name.len());
+    let cleaned: String = name[..kind_at]
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let cleaned = cleaned.trim_start_matches(['-', '_']).to_string();
+    if cleaned.is_empty() {
+        "pixie".into()
+    } else {
+        cleaned
     }
 }
 
@@ -58,6 +121,7 @@ pub fn step(ctx: &Ctx, compose: &Compose, project: &Project, label: String, verb
         .args(project.files.iter().flat_map(|file| ["--file", file]))
         .args(verb)
         .envs(ctx.docker_env())
+        .envs(compose.env())
         // compose v1 runs whatever `docker` is first on PATH: make it the chosen CLI.
         .envs([("PATH", format!("{}:$PATH", ctx.shim_dir().display()))])
         .envs(project.env.iter().cloned())
@@ -73,4 +137,57 @@ pub fn link_docker(ctx: &Ctx) -> Task {
             dir: ctx.shim_dir(),
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctx::fake::ctx_with;
+    use crate::docker::engine::BuildRoute;
+    use crate::settings::Flags;
+
+    #[test]
+    fn project_names_compose_v2_refuses_are_one_line_naming_the_fix() {
+        for good in ["pixie-main-1a2b3c-dev", "ci42-prod", "a_b-prod", "9-dev"] {
+            check_project_name(good).unwrap();
+        }
+        assert_eq!(
+            check_project_name("engB-dev").unwrap_err().to_string(),
+            "compose project name \"engB-dev\" is invalid: compose takes only lowercase letters, digits, '-' and '_', \
+             starting with a letter or digit; set PIXIE_PROJECT (run.project) to such a name, e.g. \"engb\""
+        );
+        for bad in ["-x-dev", "My Project-prod", "a.b-dev", ""] {
+            assert!(check_project_name(bad).is_err(), "{bad}");
+        }
+        assert_eq!(suggest_project("My Project-prod"), "my-project");
+    }
+
+    #[test]
+    fn podman_compose_gets_the_api_socket_as_docker_host() {
+        let ctx = ctx_with(
+            BuildRoute::Buildah { layer_cache: false },
+            &[],
+            Flags::new(),
+        );
+        let compose = Compose::Podman {
+            path: "/usr/libexec/docker/cli-plugins/docker-compose".into(),
+            version: "2.26.1".into(),
+            host: "unix:///run/podman/podman.sock".into(),
+        };
+        let project = Project {
+            files: vec![crate::workspace::PROD_COMPOSE],
+            name: "t-prod".into(),
+            env: Vec::new(),
+        };
+        let up = step(&ctx, &compose, &project, "up".into(), &["up"]);
+        assert_eq!(
+            up.program,
+            PathBuf::from("/usr/libexec/docker/cli-plugins/docker-compose")
+        );
+        assert_eq!(up.args[..2], ["--project-name", "t-prod"]);
+        assert_eq!(
+            up.env_value("DOCKER_HOST"),
+            Some("unix:///run/podman/podman.sock")
+        );
+    }
 }

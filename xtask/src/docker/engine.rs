@@ -1,5 +1,12 @@
-//! Which docker CLI, BuildKit route and compose flavour this machine has. Everything that asks
-//! the machine about Docker lives here; the rest of the xtask only reads [`Engine`].
+//! Which engine CLI (Docker's or Podman's), build route and compose flavour this machine has.
+//! Everything that asks the machine about its engine lives here; the rest of the xtask only
+//! reads [`Engine`].
+//!
+//! Choice: `DOCKER` names the CLI (`DOCKER=podman` picks Podman); else the first `docker` on
+//! PATH that can build, else `podman` on PATH. Podman builds with `podman build` (buildah), never
+//! BuildKit, and its compose is a compose binary (the v2 plugin run standalone, else
+//! `docker-compose` on PATH) talking to Podman's Docker-compatible API socket: `DOCKER_HOST` when
+//! set, else the socket `podman info` names.
 //!
 //! Extending to another engine: a CLI flavour is chosen in [`choose_cli`] from [`CliProbe`]s; a
 //! build route is a [`BuildRoute`] variant (its argv lives in `docker::build`, the only writer of
@@ -13,13 +20,47 @@ use anyhow::{bail, Context, Result};
 
 use super::compose::Compose;
 
-/// How a BuildKit build is started with the chosen CLI.
+/// How an image build is started with the chosen CLI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BuildRoute {
     /// `docker buildx build --load`: the buildx plugin is installed.
     Buildx,
     /// `DOCKER_BUILDKIT=1 docker build`: CLIs before 23.0 drive the engine's built-in BuildKit.
     BuiltIn,
+    /// `podman build` (buildah). `layer_cache` is false before Podman 5.4 (buildah 1.39), whose
+    /// layer cache keys `RUN --mount=type=bind` steps on their text only and so keeps stale
+    /// binaries after a source edit (containers/buildah#5400): such builds run `--layers=false`.
+    Buildah { layer_cache: bool },
+}
+
+impl BuildRoute {
+    /// Whether the route is BuildKit (buildx or built-in), which reads BuildKit's options.
+    pub fn is_buildkit(self) -> bool {
+        !matches!(self, BuildRoute::Buildah { .. })
+    }
+
+    /// Whether pushing is a separate `push` step after the build (no `--push` flag).
+    pub fn pushes_separately(self) -> bool {
+        !matches!(self, BuildRoute::Buildx)
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            BuildRoute::Buildx => "buildx plugin",
+            BuildRoute::BuiltIn => "built-in BuildKit (DOCKER_BUILDKIT=1)",
+            BuildRoute::Buildah { layer_cache: true } => "podman build (buildah)",
+            BuildRoute::Buildah { layer_cache: false } => {
+                "podman build (buildah, --layers=false: its layer cache ignores bind-mounted sources before Podman 5.4)"
+            }
+        }
+    }
+}
+
+/// Whose CLI it is: the two speak the same commands, with the differences handled by route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CliKind {
+    Docker,
+    Podman,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,21 +70,41 @@ pub struct DockerCli {
     pub route: BuildRoute,
 }
 
+impl DockerCli {
+    pub fn is_podman(&self) -> bool {
+        matches!(self.route, BuildRoute::Buildah { .. })
+    }
+
+    /// `docker CLI` or `Podman CLI`, as notes and doctor name it.
+    pub fn kind_name(&self) -> &'static str {
+        if self.is_podman() {
+            "Podman CLI"
+        } else {
+            "docker CLI"
+        }
+    }
+}
+
 /// What one candidate CLI said about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CliProbe {
     pub path: PathBuf,
-    /// `None` when `docker --version` did not run or did not parse.
-    pub version: Option<String>,
+    /// `None` when `--version` did not run or did not parse.
+    pub version: Option<(CliKind, String)>,
     pub has_buildx: bool,
 }
 
 impl CliProbe {
-    /// The BuildKit route this CLI offers, or why it offers none.
+    /// The build route this CLI offers, or why it offers none.
     pub fn route(&self) -> Result<BuildRoute, String> {
-        let Some(version) = &self.version else {
-            return Err("does not run (`docker --version` failed)".into());
+        let Some((kind, version)) = &self.version else {
+            return Err("does not run (`--version` failed)".into());
         };
+        if *kind == CliKind::Podman {
+            return Ok(BuildRoute::Buildah {
+                layer_cache: version_at_least(version, (5, 4)),
+            });
+        }
         if self.has_buildx {
             return Ok(BuildRoute::Buildx);
         }
@@ -56,8 +117,8 @@ impl CliProbe {
     }
 }
 
-/// The docker CLI to use: the `DOCKER` override if set, else the first candidate on PATH
-/// (in PATH order) that can run a BuildKit build.
+/// The CLI to use: the `DOCKER` override if set, else the first candidate (every `docker` on
+/// PATH in PATH order, then `podman`) that can build.
 pub fn choose_cli(probes: &[CliProbe], overridden: bool) -> Result<DockerCli> {
     let mut refusals = Vec::new();
     for probe in probes {
@@ -65,7 +126,7 @@ pub fn choose_cli(probes: &[CliProbe], overridden: bool) -> Result<DockerCli> {
             Ok(route) => {
                 return Ok(DockerCli {
                     path: probe.path.clone(),
-                    version: probe.version.clone().unwrap_or_default(),
+                    version: probe.version.clone().map(|(_, v)| v).unwrap_or_default(),
                     route,
                 })
             }
@@ -74,13 +135,13 @@ pub fn choose_cli(probes: &[CliProbe], overridden: bool) -> Result<DockerCli> {
     }
     if overridden {
         bail!(
-            "DOCKER={} cannot run BuildKit builds ({}); point DOCKER at a CLI with buildx, or unset it",
+            "DOCKER={} cannot run BuildKit builds ({}); point DOCKER at a CLI with buildx or at podman, or unset it",
             probes.first().map(|p| p.path.display().to_string()).unwrap_or_default(),
             refusals.join("; ")
         );
     }
     if refusals.is_empty() {
-        bail!("no docker CLI on PATH; install Docker (e.g. `apt-get install docker.io`) or set DOCKER=/path/to/docker");
+        bail!("no docker or podman CLI on PATH; install Docker (e.g. `apt-get install docker.io`) or Podman, or set DOCKER=/path/to/docker");
     }
     bail!(
         "no docker CLI here can run BuildKit builds ({}); install the buildx plugin (`apt-get install docker-buildx`), \
@@ -89,11 +150,28 @@ pub fn choose_cli(probes: &[CliProbe], overridden: bool) -> Result<DockerCli> {
     )
 }
 
-/// `Docker version 20.10.24+dfsg1, build 297e128` → `20.10.24+dfsg1`.
-pub fn parse_cli_version(output: &str) -> Option<String> {
-    let rest = output.trim().strip_prefix("Docker version ")?;
+/// `Docker version 20.10.24+dfsg1, build 297e128` → Docker `20.10.24+dfsg1`;
+/// `podman version 4.3.1` → Podman `4.3.1`.
+pub fn parse_cli_version(output: &str) -> Option<(CliKind, String)> {
+    let output = output.trim();
+    let (kind, rest) = if let Some(rest) = output.strip_prefix("Docker version ") {
+        (CliKind::Docker, rest)
+    } else {
+        (CliKind::Podman, output.strip_prefix("podman version ")?)
+    };
     let version = rest.split(',').next()?.trim();
-    (!version.is_empty()).then(|| version.to_string())
+    (!version.is_empty()).then(|| (kind, version.to_string()))
+}
+
+/// `5.4.2` ≥ (5, 4); an unparsable version counts as old.
+fn version_at_least(version: &str, (major, minor): (u32, u32)) -> bool {
+    let mut parts = version
+        .split(['.', '-', '+'])
+        .map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(have_major), Some(have_minor)) => (have_major, have_minor) >= (major, minor),
+        _ => false,
+    }
 }
 
 fn major_version(version: &str) -> Option<u32> {
@@ -153,8 +231,12 @@ impl Engine {
         }
     }
 
-    /// Compose as it can be called with the chosen CLI: its v2 plugin, else a standalone binary.
+    /// Compose as it can be called with the chosen CLI: its v2 plugin, else a standalone binary;
+    /// on Podman, a compose binary pointed at Podman's API socket.
     pub fn detect_compose(&self) -> Result<Compose> {
+        if self.cli.is_podman() {
+            return self.detect_podman_compose();
+        }
         if let Some(version) =
             captured_stdout(Command::new(&self.cli.path).args(["compose", "version", "--short"]))
         {
@@ -166,14 +248,33 @@ impl Engine {
                 self.cli.path.display()
             )
         })?;
-        let version = captured_stdout(Command::new(&path).args(["version", "--short"]))
-            .with_context(|| {
-                format!("{} does not run; reinstall docker-compose", path.display())
-            })?;
+        let version = standalone_version(&path)?;
         Ok(Compose::Standalone { path, version })
     }
 
-    /// The line that says which docker CLI and BuildKit route this run uses.
+    /// Podman's compose: the compose v2 plugin binary run on its own (what `podman compose`
+    /// runs too, found in the same plugin folders), else `docker-compose` on PATH (v1 works);
+    /// either talks to Podman through its Docker-compatible API socket.
+    fn detect_podman_compose(&self) -> Result<Compose> {
+        let path = compose_plugin_dirs()
+            .into_iter()
+            .map(|dir| dir.join("docker-compose"))
+            .find(|p| p.is_file())
+            .or_else(|| which::which("docker-compose").ok())
+            .context(
+                "compose is missing for Podman: no docker-compose in a Docker CLI plugin folder or on PATH; \
+                 install docker-compose (v2, e.g. `apt-get install docker-compose`)",
+            )?;
+        let version = standalone_version(&path)?;
+        let host = podman_socket(&self.cli.path)?;
+        Ok(Compose::Podman {
+            path,
+            version,
+            host,
+        })
+    }
+
+    /// The line that says which CLI and build route this run uses.
     pub fn note(&self) -> String {
         let cli = &self.cli;
         if let Some(problem) = &self.problem {
@@ -181,14 +282,12 @@ impl Engine {
                 "docker CLI not detected ({problem}); showing the plan for `docker` with buildx"
             );
         }
-        let route = match cli.route {
-            BuildRoute::Buildx => "buildx plugin",
-            BuildRoute::BuiltIn => "built-in BuildKit (DOCKER_BUILDKIT=1)",
-        };
         let mut note = format!(
-            "docker CLI: {} ({}), BuildKit route: {route}",
+            "{}: {} ({}), build route: {}",
+            cli.kind_name(),
             cli.path.display(),
-            cli.version
+            cli.version,
+            cli.route.describe()
         );
         for probe in self.probes.iter().filter(|p| p.path != cli.path) {
             if let Err(why) = probe.route() {
@@ -214,6 +313,9 @@ impl Engine {
             .find(|l| !l.trim().is_empty())
             .unwrap_or("no answer")
             .trim();
+        if self.cli.is_podman() {
+            bail!("Podman does not answer ({reason}); run `podman info` to see why, and `podman system migrate` after an upgrade");
+        }
         bail!(
             "the Docker daemon is not reachable ({reason}); start it (`sudo systemctl start docker`, or `sudo dockerd &`) \
              or point DOCKER_HOST at a running engine"
@@ -255,7 +357,11 @@ fn candidates() -> Result<(Vec<PathBuf>, bool)> {
     }
     let mut seen = Vec::new();
     let mut found = Vec::new();
-    for path in which::which_all("docker").into_iter().flatten() {
+    // Podman last: it is the choice when no docker CLI can build.
+    let on_path = ["docker", "podman"]
+        .into_iter()
+        .flat_map(|name| which::which_all(name).into_iter().flatten());
+    for path in on_path {
         // /bin and /usr/bin are often one folder: probe each real binary once.
         let real = path.canonicalize().unwrap_or_else(|_| path.clone());
         if !seen.contains(&real) {
@@ -269,7 +375,7 @@ fn candidates() -> Result<(Vec<PathBuf>, bool)> {
 fn probe_cli(path: &Path) -> CliProbe {
     let version = captured_stdout(Command::new(path).arg("--version"))
         .and_then(|out| parse_cli_version(&out));
-    let has_buildx = version.is_some()
+    let has_buildx = matches!(version, Some((CliKind::Docker, _)))
         && Command::new(path)
             .args(["buildx", "version"])
             .output()
@@ -280,6 +386,57 @@ fn probe_cli(path: &Path) -> CliProbe {
         version,
         has_buildx,
     }
+}
+
+/// `docker-compose version --short`, or the error naming the fix.
+fn standalone_version(path: &Path) -> Result<String> {
+    captured_stdout(Command::new(path).args(["version", "--short"]))
+        .with_context(|| format!("{} does not run; reinstall docker-compose", path.display()))
+}
+
+/// Where Docker CLIs look for plugins, in their order: `DOCKER_CONFIG` (or ~/.docker), then the
+/// system folders.
+fn compose_plugin_dirs() -> Vec<PathBuf> {
+    let config = std::env::var_os("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")));
+    config
+        .map(|c| c.join("cli-plugins"))
+        .into_iter()
+        .chain(
+            [
+                "/usr/local/lib/docker/cli-plugins",
+                "/usr/local/libexec/docker/cli-plugins",
+                "/usr/lib/docker/cli-plugins",
+                "/usr/libexec/docker/cli-plugins",
+            ]
+            .map(PathBuf::from),
+        )
+        .collect()
+}
+
+/// The `DOCKER_HOST` compose uses to reach Podman: `DOCKER_HOST` if set, else the API socket
+/// `podman info` names, which must exist.
+fn podman_socket(podman: &Path) -> Result<String> {
+    if let Some(host) = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()) {
+        return Ok(host);
+    }
+    let info = captured_stdout(Command::new(podman).args([
+        "info",
+        "--format",
+        "{{.Host.RemoteSocket.Path}} {{.Host.RemoteSocket.Exists}}",
+    ]))
+    .context("`podman info` failed; run it to see why")?;
+    let (path, exists) = info.rsplit_once(' ').unwrap_or((&info, "false"));
+    let path = path.trim_start_matches("unix://");
+    if exists != "true" {
+        bail!(
+            "compose on Podman needs its API socket, and {path} does not exist; start it \
+             (`systemctl enable --now podman.socket`, rootless `systemctl --user enable --now podman.socket`, \
+             or `podman system service --time=0 unix://{path} &`) or point DOCKER_HOST at a running one"
+        );
+    }
+    Ok(format!("unix://{path}"))
 }
 
 /// Trimmed stdout of a command that succeeded, else `None`.
@@ -296,22 +453,69 @@ mod tests {
     fn probe(path: &str, version: Option<&str>, has_buildx: bool) -> CliProbe {
         CliProbe {
             path: path.into(),
-            version: version.map(String::from),
+            version: version.map(|v| {
+                let kind = if path.ends_with("podman") {
+                    CliKind::Podman
+                } else {
+                    CliKind::Docker
+                };
+                (kind, v.to_string())
+            }),
             has_buildx,
         }
     }
 
     #[test]
     fn parses_cli_versions() {
+        let docker = |v: &str| Some((CliKind::Docker, v.to_string()));
         assert_eq!(
-            parse_cli_version("Docker version 20.10.24+dfsg1, build 297e128\n").as_deref(),
-            Some("20.10.24+dfsg1")
+            parse_cli_version("Docker version 20.10.24+dfsg1, build 297e128\n"),
+            docker("20.10.24+dfsg1")
         );
         assert_eq!(
-            parse_cli_version("Docker version 28.2.2, build e6534b4").as_deref(),
-            Some("28.2.2")
+            parse_cli_version("Docker version 28.2.2, build e6534b4"),
+            docker("28.2.2")
         );
-        assert_eq!(parse_cli_version("podman version 4.3.1"), None);
+        assert_eq!(
+            parse_cli_version("podman version 4.3.1\n"),
+            Some((CliKind::Podman, "4.3.1".to_string()))
+        );
+        assert_eq!(parse_cli_version("nerdctl version 1.7.0"), None);
+    }
+
+    #[test]
+    fn podman_builds_with_buildah_and_layer_caching_only_from_5_4() {
+        let route = |v: &str| probe("/usr/bin/podman", Some(v), false).route().unwrap();
+        assert_eq!(route("4.3.1"), BuildRoute::Buildah { layer_cache: false });
+        assert_eq!(route("5.3.2"), BuildRoute::Buildah { layer_cache: false });
+        assert_eq!(route("5.4.2"), BuildRoute::Buildah { layer_cache: true });
+        assert_eq!(
+            route("6.0.0-dev"),
+            BuildRoute::Buildah { layer_cache: true }
+        );
+    }
+
+    #[test]
+    fn podman_is_chosen_when_no_docker_cli_can_build_and_named_in_the_note() {
+        let probes = [
+            probe("/usr/local/bin/docker", Some("28.2.2"), false),
+            probe("/usr/bin/podman", Some("4.3.1"), false),
+        ];
+        let cli = choose_cli(&probes, false).unwrap();
+        assert_eq!(cli.path, PathBuf::from("/usr/bin/podman"));
+        assert!(cli.is_podman());
+        let engine = Engine {
+            cli,
+            probes: probes.to_vec(),
+            problem: None,
+            compose: None,
+        };
+        assert_eq!(
+            engine.note(),
+            "Podman CLI: /usr/bin/podman (4.3.1), build route: podman build (buildah, --layers=false: \
+             its layer cache ignores bind-mounted sources before Podman 5.4); skipped /usr/local/bin/docker: \
+             28.2.2 has no buildx plugin, which BuildKit needs since CLI 23.0"
+        );
     }
 
     #[test]
@@ -368,6 +572,9 @@ mod tests {
     #[test]
     fn no_cli_at_all_says_how_to_install_one() {
         let message = choose_cli(&[], false).unwrap_err().to_string();
-        assert!(message.contains("no docker CLI on PATH"), "{message}");
+        assert!(
+            message.contains("no docker or podman CLI on PATH"),
+            "{message}"
+        );
     }
 }

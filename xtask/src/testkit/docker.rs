@@ -33,6 +33,11 @@ pub fn compose() -> Command {
             cmd
         }
         Ok(Compose::Standalone { path, .. }) => Command::new(path),
+        Ok(Compose::Podman { path, host, .. }) => {
+            let mut cmd = Command::new(path);
+            cmd.env("DOCKER_HOST", host);
+            cmd
+        }
         Err(e) => panic!("engine tests need compose: {e:#}"),
     }
 }

@@ -40,6 +40,9 @@ pub struct Host {
     pub api_token_var: bool,
     /// `PIXIE_API_TOKEN_FILE`.
     pub api_token_file: Option<PathBuf>,
+    /// `PIXIE_ENGINE_*` variables (`.ci/provision-engines` prints them): further engines that
+    /// `cargo xtask test` runs the engine tests on.
+    pub engines: Vec<(String, String)>,
 }
 
 impl Host {
@@ -56,6 +59,9 @@ impl Host {
             api_token_file: std::env::var_os("PIXIE_API_TOKEN_FILE")
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from),
+            engines: std::env::vars()
+                .filter(|(k, v)| k.starts_with("PIXIE_ENGINE_") && !v.is_empty())
+                .collect(),
         }
     }
 }
@@ -218,6 +224,7 @@ pub mod fake {
                 actions_cache: false,
                 api_token_var: false,
                 api_token_file: None,
+                engines: Vec::new(),
             },
             engine: Some(Engine {
                 cli,

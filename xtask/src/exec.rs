@@ -132,6 +132,12 @@ fn run_action(action: &Action, ui: &Ui, since: Instant) -> Result<()> {
             Ok(())
         }
         Action::LinkDocker { cli, dir } => fsutil::replace_symlink(cli, &dir.join("docker")),
+        Action::RemoveBuildahLeftovers { podman, lock } => {
+            if interrupted() {
+                remove_buildah_leftovers(podman, lock)?;
+            }
+            Ok(())
+        }
         Action::CreateDir(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
         }
@@ -232,6 +238,58 @@ fn announce_when_ready(
             std::thread::sleep(PROBE_INTERVAL);
         }
     })
+}
+
+/// Builds through Podman hold `lock` (see `docker::build`), so while we hold it no other
+/// build's working container exists: every one left in state Storage is an interrupted build's.
+fn remove_buildah_leftovers(podman: &std::path::Path, lock: &std::path::Path) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock)
+        .with_context(|| format!("cannot open lock file {}", lock.display()))?;
+    // SAFETY: flock on a descriptor we own; LOCK_NB returns at once.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Ok(());
+    }
+    let _held = FileLock(file);
+    let listing = std::process::Command::new(podman)
+        .args([
+            "ps",
+            "-a",
+            "--external",
+            "--format",
+            "{{.ID}} {{.Status}} {{.Names}}",
+        ])
+        .output()
+        .with_context(|| format!("cannot run {}", podman.display()))?;
+    let leftovers: Vec<String> = String::from_utf8_lossy(&listing.stdout)
+        .lines()
+        .filter_map(
+            |line| match line.split_whitespace().collect::<Vec<_>>()[..] {
+                [id, "Storage", name] if name.contains("-working-container") => {
+                    Some(id.to_string())
+                }
+                _ => None,
+            },
+        )
+        .collect();
+    if !leftovers.is_empty() {
+        let removed = std::process::Command::new(podman)
+            .args(["rm", "-f"])
+            .args(&leftovers)
+            .output()
+            .with_context(|| format!("cannot run {}", podman.display()))?;
+        anyhow::ensure!(
+            removed.status.success(),
+            "cannot remove the interrupted build's containers {}; run `{} rm -f {0}`",
+            leftovers.join(" "),
+            podman.display()
+        );
+    }
+    Ok(())
 }
 
 /// An exclusive flock(2) on a file; released when dropped (or when the process dies).

@@ -147,6 +147,12 @@ pub enum Action {
         cli: PathBuf,
         dir: PathBuf,
     },
+    /// After Ctrl-C only: removes the working containers an interrupted `podman build` (4.x)
+    /// leaves in Podman's store, unless another build holds `lock` (then they may be its own).
+    RemoveBuildahLeftovers {
+        podman: PathBuf,
+        lock: PathBuf,
+    },
     CreateDir(PathBuf),
     /// Removes a file if it is there.
     RemoveFile(PathBuf),
@@ -224,6 +230,11 @@ impl Action {
                 q(dir),
                 q(cli),
                 q(&dir.join("docker"))
+            ),
+            Action::RemoveBuildahLeftovers { podman, .. } => format!(
+                "# (xtask) after Ctrl-C: {} rm -f each *-working-container that `{} ps -a --external` lists as Storage",
+                q(podman),
+                q(podman)
             ),
             Action::CreateDir(dir) => format!("mkdir -p {}", q(dir)),
             Action::RemoveFile(file) => format!("rm -f {}", q(file)),

@@ -140,6 +140,7 @@ pub fn plan(ctx: &Ctx, target: Target, args: &BuildArgs) -> Result<Plan> {
         None => None,
     };
     plan.push(build.step(ctx)?);
+    plan.cleanup.extend(build.cleanup(ctx));
     if args.push && ctx.cli().route.pushes_separately() {
         for tag in pushed_tags(ctx, target, args) {
             plan.push(push_step(ctx, &tag));

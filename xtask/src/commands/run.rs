@@ -188,8 +188,14 @@ pub fn plan(ctx: &Ctx, target: Target, detach: bool) -> Result<Plan> {
     plan.push(compose::link_docker(ctx));
     // Always: BuildKit answers an unchanged tree from its cache in about 0.1 s, and an edit is
     // never served from an old image (what `compose up --build` does).
-    plan.push(image_build(ctx, target).step(ctx)?);
-    let ready = Ready::on(&bind, cfg.port(&settings::HTTP_PORT), "/healthz");
+    let build = image_build(ctx, target);
+    plan.push(build.step(ctx)?);
+    plan.cleanup.extend(build.cleanup(ctx));
+    let reach = match cfg.text(&settings::PUBLISHED_HOST) {
+        "" => bind.as_str(),
+        host => host,
+    };
+    let ready = Ready::on(reach, cfg.port(&settings::HTTP_PORT), "/healthz");
     let name = target.name();
     if detach {
         plan.push(compose::step(

@@ -1,7 +1,12 @@
 //! `test`: every check CI runs, in one plan: Go format, vet and race tests, hadolint on the
-//! Dockerfiles, rustfmt, clippy, and the xtask's tests including those through the real engine.
+//! Dockerfiles, rustfmt, clippy, and the xtask's tests including those through the real engine:
+//! on the engine the xtask detects (A), then the engine tests again on every further engine the
+//! environment configures (`PIXIE_ENGINE_B_*`: a Docker engine, `PIXIE_ENGINE_C_*`: Podman, as
+//! `.ci/provision-engines` prints them), each run labelled with its engine.
 
 use anyhow::Result;
+
+use std::path::Path;
 
 use super::{Command, Live};
 use crate::ctx::{Ctx, Needs};
@@ -43,16 +48,145 @@ pub fn plan(ctx: &Ctx) -> Plan {
         Step::new("clippy", cargo, root)
             .args(["clippy", "--workspace", "--all-targets", "--features", "xtask/engine-tests", "--", "-D", "warnings"])
             .streamed(),
-        Step::new("cargo test (with engine tests)", cargo, root)
+        Step::new("cargo test (with engine tests on engine A, the detected one)", cargo, root)
             .args(["test", "--workspace", "--features", "xtask/engine-tests"])
             .envs(ctx.docker_env())
             .streamed(),
     ];
-    Plan {
+    let mut plan = Plan {
         steps: steps.into_iter().map(Into::into).collect(),
         cleanup: Vec::new(),
-        notes: vec![ctx.engine().note()],
+        notes: vec![format!("engine A: {}", ctx.engine().note())],
+    };
+    for engine in other_engines(ctx) {
+        plan.notes.push(format!(
+            "engine {}: {}; runs every engine test except: {}",
+            engine.name,
+            engine.what,
+            if engine.left_out.is_empty() {
+                "none".to_string()
+            } else {
+                engine
+                    .left_out
+                    .iter()
+                    .map(|(test, why)| format!("{test} ({why})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        ));
+        let mut args = Vec::new();
+        for (test, _) in &engine.left_out {
+            args.extend(["--skip".to_string(), test.to_string()]);
+        }
+        plan.push(
+            engine_tests(ctx, &format!("engine tests on engine {}", engine.name))
+                .envs(engine.env.clone())
+                .args(args),
+        );
+        // A second engine must not break the first (a second dockerd can delete docker0).
+        plan.push(
+            engine_tests(
+                ctx,
+                &format!(
+                    "engine A still runs a container after engine {}'s tests",
+                    engine.name
+                ),
+            )
+            .args(["--exact", STILL_RUNS]),
+        );
     }
+    plan
+}
+
+/// The engine test that runs a plain container on the default bridge.
+const STILL_RUNS: &str = "the_engine_runs_a_container_on_its_default_network";
+
+/// The engine test binary, with the child environment every engine gets.
+fn engine_tests(ctx: &Ctx, label: &str) -> Step {
+    Step::new(label, &ctx.host.cargo, &ctx.ws.root)
+        .args([
+            "test",
+            "--package",
+            "xtask",
+            "--features",
+            "engine-tests",
+            "--test",
+            "engine",
+            "--",
+        ])
+        .envs(ctx.docker_env())
+        .streamed()
+}
+
+/// An engine besides A, as the environment configures it.
+struct OtherEngine {
+    name: &'static str,
+    what: String,
+    env: Vec<(String, String)>,
+    /// Engine tests that do not apply to this engine's route, with the reason; they run on A.
+    left_out: Vec<(&'static str, &'static str)>,
+}
+
+/// Only on engine A: the shared remote builder of `.ci/provision-builders` is driven through
+/// the host's CLI, whatever engine is under test.
+const REMOTE_BUILDER: (&str, &str) = (
+    "registry_cache::a_cold_remote_builder",
+    "the shared remote buildx builder, run on engine A",
+);
+
+fn other_engines(ctx: &Ctx) -> Vec<OtherEngine> {
+    let var = |key: &str| {
+        ctx.host
+            .engines
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    let mut engines = Vec::new();
+    if let Some(docker) = var("PIXIE_ENGINE_B_DOCKER") {
+        let mut env = vec![("DOCKER".to_string(), docker.clone())];
+        for (from, to) in [
+            ("PIXIE_ENGINE_B_HOST", "DOCKER_HOST"),
+            ("PIXIE_ENGINE_B_CONFIG", "DOCKER_CONFIG"),
+            ("PIXIE_ENGINE_B_ADDR", "PIXIE_TEST_PUBLISHED_ADDR"),
+            ("PIXIE_ENGINE_B_ADDR", "PIXIE_PUBLISHED_HOST"),
+        ] {
+            env.extend(var(from).map(|v| (to.to_string(), v)));
+        }
+        engines.push(OtherEngine {
+            name: "B",
+            what: format!("docker CLI {docker}"),
+            env,
+            left_out: vec![REMOTE_BUILDER],
+        });
+    }
+    if let Some(podman) = var("PIXIE_ENGINE_C_PODMAN") {
+        let mut env = vec![("DOCKER".to_string(), podman.clone())];
+        env.extend(var("PIXIE_ENGINE_C_SOCKET").map(|v| ("DOCKER_HOST".to_string(), v)));
+        // The xtask finds Podman's compose in a CLI plugin folder: name the one holding it.
+        if let Some(config) = var("PIXIE_ENGINE_C_COMPOSE")
+            .as_deref()
+            .map(Path::new)
+            .and_then(Path::parent)
+            .filter(|dir| dir.ends_with("cli-plugins"))
+            .and_then(Path::parent)
+        {
+            env.push(("DOCKER_CONFIG".into(), config.display().to_string()));
+        }
+        engines.push(OtherEngine {
+            name: "C",
+            what: format!("Podman CLI {podman}"),
+            env,
+            left_out: vec![
+                REMOTE_BUILDER,
+                (
+                    "images::buildkit_context_stays_small",
+                    "BuildKit's context transfer; buildah reads the folder in place",
+                ),
+            ],
+        });
+    }
+    engines
 }
 
 #[cfg(test)]
@@ -81,5 +215,59 @@ mod tests {
             lines.iter().any(|l| l.ends_with("xtask tidy --check")),
             "{lines:#?}"
         );
+        assert_eq!(plan.commands().len(), 9, "no further engine configured");
+    }
+
+    #[test]
+    fn runs_the_engine_tests_again_on_each_configured_engine_then_checks_engine_a() {
+        let mut ctx = ctx_with(BuildRoute::BuiltIn, &[], Flags::new());
+        ctx.host.engines = [
+            ("PIXIE_ENGINE_B_DOCKER", "/opt/d26/docker"),
+            ("PIXIE_ENGINE_B_HOST", "unix:///run/d26.sock"),
+            ("PIXIE_ENGINE_B_CONFIG", "/opt/d26-config"),
+            ("PIXIE_ENGINE_B_ADDR", "10.203.26.2"),
+            ("PIXIE_ENGINE_C_PODMAN", "/usr/bin/podman"),
+            ("PIXIE_ENGINE_C_SOCKET", "unix:///run/podman.sock"),
+            (
+                "PIXIE_ENGINE_C_COMPOSE",
+                "/opt/d26/usr/libexec/docker/cli-plugins/docker-compose",
+            ),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .to_vec();
+        let plan = plan(&ctx);
+        let runs: Vec<&Step> = plan.commands()[9..].to_vec();
+        assert_eq!(
+            runs.iter().map(|s| s.label.as_str()).collect::<Vec<_>>(),
+            [
+                "engine tests on engine B",
+                "engine A still runs a container after engine B's tests",
+                "engine tests on engine C",
+                "engine A still runs a container after engine C's tests",
+            ]
+        );
+        let b = runs[0];
+        assert_eq!(b.env_value("DOCKER"), Some("/opt/d26/docker"));
+        assert_eq!(b.env_value("DOCKER_HOST"), Some("unix:///run/d26.sock"));
+        assert_eq!(b.env_value("DOCKER_CONFIG"), Some("/opt/d26-config"));
+        assert_eq!(
+            b.env_value("PIXIE_TEST_PUBLISHED_ADDR"),
+            Some("10.203.26.2")
+        );
+        assert_eq!(
+            b.flag_values("--skip").collect::<Vec<_>>(),
+            ["registry_cache::a_cold_remote_builder"]
+        );
+        let c = runs[2];
+        assert_eq!(c.env_value("DOCKER"), Some("/usr/bin/podman"));
+        assert_eq!(c.env_value("DOCKER_HOST"), Some("unix:///run/podman.sock"));
+        assert_eq!(
+            c.env_value("DOCKER_CONFIG"),
+            Some("/opt/d26/usr/libexec/docker")
+        );
+        assert_eq!(c.flag_values("--skip").count(), 2);
+        // Engine A's check runs in A's environment, one test.
+        assert_eq!(runs[1].env_value("DOCKER"), None);
+        assert_eq!(runs[1].flag_value("--exact"), Some(STILL_RUNS));
     }
 }

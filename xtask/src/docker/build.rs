@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 
 use super::engine::BuildRoute;
 use crate::ctx::Ctx;
-use crate::plan::Step;
+use crate::plan::{action, Action, Step, Task};
 
 /// Where the result goes.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -260,9 +260,30 @@ impl DockerBuild {
             // The 20.10 engine's BuildKit (0.8) can crash the whole daemon when builds that share
             // steps run at once ("panic: failed to get edge", moby/moby#42414): one at a time.
             BuildRoute::BuiltIn => step.serialized(builtin_buildkit_lock(ctx)),
-            BuildRoute::Buildx | BuildRoute::Buildah { .. } => step,
+            // One at a time too, so that after Ctrl-C the working containers podman build
+            // leaves behind can be told apart from those of a build still running.
+            BuildRoute::Buildah { .. } => step.serialized(podman_build_lock(ctx)),
+            BuildRoute::Buildx => step,
         })
     }
+
+    /// What runs after this build whatever happened (the plan's cleanup).
+    pub fn cleanup(&self, ctx: &Ctx) -> Option<Task> {
+        matches!(ctx.cli().route, BuildRoute::Buildah { .. }).then(|| {
+            action(
+                "remove what an interrupted podman build left",
+                Action::RemoveBuildahLeftovers {
+                    podman: ctx.cli().path.clone(),
+                    lock: podman_build_lock(ctx),
+                },
+            )
+        })
+    }
+}
+
+/// One lock per machine for builds through Podman.
+pub fn podman_build_lock(ctx: &Ctx) -> PathBuf {
+    ctx.host.temp_dir.join("pixie-xtask-podman-build.lock")
 }
 
 impl DockerBuild {
@@ -493,7 +514,14 @@ mod tests {
             ]
         );
         assert!(step.env.is_empty(), "{:?}", step.env);
-        assert_eq!(step.lock, None);
+        assert_eq!(step.lock, Some(podman_build_lock(&ctx)));
+        assert!(matches!(
+            DockerBuild::default().cleanup(&ctx),
+            Some(Task::Do {
+                action: Action::RemoveBuildahLeftovers { .. },
+                ..
+            })
+        ));
         let new = ctx_with(BuildRoute::Buildah { layer_cache: true }, &[], Flags::new());
         let step = DockerBuild::new("b", crate::workspace::DEV_DOCKERFILE)
             .step(&new)

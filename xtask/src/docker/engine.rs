@@ -419,7 +419,10 @@ fn compose_plugin_dirs() -> Vec<PathBuf> {
 /// `podman info` names, which must exist.
 fn podman_socket(podman: &Path) -> Result<String> {
     if let Some(host) = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()) {
-        return Ok(host);
+        match host.strip_prefix("unix://") {
+            Some(path) if !Path::new(path).exists() => bail!("{}", no_socket(path)),
+            _ => return Ok(host),
+        }
     }
     let info = captured_stdout(Command::new(podman).args([
         "info",
@@ -430,13 +433,17 @@ fn podman_socket(podman: &Path) -> Result<String> {
     let (path, exists) = info.rsplit_once(' ').unwrap_or((&info, "false"));
     let path = path.trim_start_matches("unix://");
     if exists != "true" {
-        bail!(
-            "compose on Podman needs its API socket, and {path} does not exist; start it \
-             (`systemctl enable --now podman.socket`, rootless `systemctl --user enable --now podman.socket`, \
-             or `podman system service --time=0 unix://{path} &`) or point DOCKER_HOST at a running one"
-        );
+        bail!("{}", no_socket(path));
     }
     Ok(format!("unix://{path}"))
+}
+
+fn no_socket(path: &str) -> String {
+    format!(
+        "compose on Podman needs its API socket, and {path} does not exist; start it \
+         (`systemctl enable --now podman.socket`, rootless `systemctl --user enable --now podman.socket`, \
+         or `podman system service --time=0 unix://{path} &`) or point DOCKER_HOST at a running one"
+    )
 }
 
 /// Trimmed stdout of a command that succeeded, else `None`.

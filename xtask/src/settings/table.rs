@@ -134,6 +134,16 @@ spec!(
     "Host address the ports are published on."
 );
 spec!(
+    PUBLISHED_HOST,
+    "run.published_host",
+    "PIXIE_PUBLISHED_HOST",
+    "",
+    None,
+    "",
+    Text,
+    "Where this machine reaches the published ports, for the readiness probe (an engine on another host or in another network namespace); empty: run.bind."
+);
+spec!(
     HTTP_PORT,
     "run.http_port",
     "PIXIE_HTTP_PORT",
@@ -155,7 +165,7 @@ spec!(
 );
 
 /// Every setting, in the order `config` and the README show them.
-pub const ALL: [&Spec; 20] = [
+pub const ALL: [&Spec; 21] = [
     &PROD_IMAGE,
     &DEV_IMAGE,
     &GO_IMAGE,
@@ -174,6 +184,7 @@ pub const ALL: [&Spec; 20] = [
     &GONOSUMDB,
     &PROJECT,
     &BIND,
+    &PUBLISHED_HOST,
     &HTTP_PORT,
     &GRPC_PORT,
 ];

@@ -1,6 +1,9 @@
 //! The engine under test, as the xtask detects it (`DOCKER`, `DOCKER_HOST`, `DOCKER_CONFIG`
-//! are honoured), and guards that remove by name what a test created in it.
+//! are honoured; `DOCKER=podman` tests Podman), where its published ports are reached
+//! (`PIXIE_TEST_PUBLISHED_ADDR`), the few checks whose spelling differs between Docker and
+//! Podman, and guards that remove by name what a test created in it.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -19,9 +22,96 @@ pub fn engine() -> &'static Engine {
     })
 }
 
-/// The chosen docker CLI.
+/// The chosen CLI (docker or podman).
 pub fn docker() -> Command {
     Command::new(&engine().cli.path)
+}
+
+/// Whether the engine under test is Podman.
+pub fn is_podman() -> bool {
+    engine().cli.is_podman()
+}
+
+/// Where the host reaches ports the engine publishes on its 127.0.0.1: that address itself,
+/// unless the engine runs in a network namespace of its own (engine B on our CI machines is
+/// reached at `PIXIE_ENGINE_B_ADDR`), named by `PIXIE_TEST_PUBLISHED_ADDR`.
+pub fn published_ip() -> IpAddr {
+    static IP: OnceLock<IpAddr> = OnceLock::new();
+    *IP.get_or_init(|| match std::env::var("PIXIE_TEST_PUBLISHED_ADDR") {
+        Ok(addr) if !addr.is_empty() => addr
+            .parse()
+            .unwrap_or_else(|e| panic!("PIXIE_TEST_PUBLISHED_ADDR={addr}: {e}")),
+        _ => IpAddr::from([127, 0, 0, 1]),
+    })
+}
+
+/// The container's health as the engine reports it. Podman runs healthchecks from systemd
+/// timers, which machines without systemd lack: there the check is run once first
+/// (`podman healthcheck run`), which records its result as the engine's own timer would.
+pub fn health_status(container: &str) -> String {
+    if is_podman() {
+        let _ = docker().args(["healthcheck", "run", container]).output();
+    }
+    inspect(container, "{{.State.Health.Status}}")
+}
+
+/// Asserts the container runs with every capability dropped: Docker records `--cap-drop ALL`
+/// as `["ALL"]`, Podman as the list of its default capabilities, so Podman is asked for the
+/// process's effective set instead.
+pub fn assert_all_capabilities_dropped(container: &str) {
+    if is_podman() {
+        let capeff = ok(docker().args(["top", container, "capeff"]));
+        let sets: Vec<&str> = capeff.lines().skip(1).map(str::trim).collect();
+        assert!(
+            !sets.is_empty() && sets.iter().all(|s| *s == "none"),
+            "{container} keeps capabilities: {capeff}"
+        );
+    } else {
+        assert_eq!(
+            inspect(container, "{{json .HostConfig.CapDrop}}"),
+            r#"["ALL"]"#
+        );
+    }
+}
+
+/// The host addresses the container's ports are published on (`HostIp`; Podman spells it
+/// `HostIP`).
+pub fn published_host_ips(container: &str) -> Vec<String> {
+    let bindings = json(&inspect(container, "{{json .HostConfig.PortBindings}}"));
+    let mut ips: Vec<String> = bindings
+        .as_object()
+        .into_iter()
+        .flat_map(|ports| ports.values())
+        .filter_map(|list| list.get(0))
+        .filter_map(|b| b.get("HostIp").or_else(|| b.get("HostIP")))
+        .filter_map(|ip| ip.as_str().map(String::from))
+        .collect();
+    ips.sort();
+    ips
+}
+
+/// `pid uid command` of the container's processes, uid numeric (`docker top -o`, `podman top
+/// … huser`).
+pub fn processes(container: &str) -> String {
+    if is_podman() {
+        ok(docker().args(["top", container, "pid", "huser", "comm"]))
+    } else {
+        ok(docker().args(["top", container, "-o", "pid,uid,comm"]))
+    }
+}
+
+/// Every container of the engine, and Podman's build containers too (`--external`: an
+/// interrupted `podman build` would leave them).
+pub fn all_containers(filter: Option<&str>) -> Vec<String> {
+    let mut cmd = docker();
+    cmd.args(["ps", "-a", "-q", "--no-trunc"]);
+    if is_podman() {
+        cmd.arg("--external");
+    }
+    if let Some(filter) = filter {
+        cmd.args(["--filter", filter]);
+    }
+    ok(&mut cmd).lines().map(String::from).collect()
 }
 
 /// Compose as the xtask calls it on this engine.

@@ -1,5 +1,7 @@
-//! A minimal HTTP/1.0 client for 127.0.0.1 (the service closes the connection after each
-//! response), binary-safe, plus multipart bodies and polling.
+//! A minimal HTTP/1.0 client for the address where the engine under test publishes ports
+//! ([`super::docker::published_ip`]: 127.0.0.1 unless the engine lives in a network namespace of
+//! its own), binary-safe, plus multipart bodies and polling. The service closes the connection
+//! after each response.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -41,10 +43,11 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> std::io::Result<Response> {
-    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let ip = super::docker::published_ip();
+    let address = SocketAddr::from((ip, port));
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut head = format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n");
+    let mut head = format!("{method} {path} HTTP/1.0\r\nHost: {address}\r\n");
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -119,7 +122,8 @@ pub fn wait_for_answer(
         }
         if since.elapsed() > timeout {
             bail!(
-                "no expected answer on http://127.0.0.1:{port}{path} within {}s",
+                "no expected answer on http://{}:{port}{path} within {}s",
+                super::docker::published_ip(),
                 timeout.as_secs()
             );
         }

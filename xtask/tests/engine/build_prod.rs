@@ -8,7 +8,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use xtask::testkit::docker::{
-    docker, inspect, require_engine, run_detached, wait_healthy, Containers,
+    all_containers, docker, inspect, is_podman, processes, require_engine, run_detached,
+    wait_healthy, Containers,
 };
 use xtask::testkit::http::get_text;
 use xtask::testkit::{elf_machine, json, ok, sigint, text, unique_name, workspace_copy, RemoveDir};
@@ -36,7 +37,7 @@ fn build_prod_image_serves_the_head_commit_as_a_non_root_user() {
     let uid = numeric_uid(&user);
     assert_ne!(uid, 0, "image runs as root");
     // The running process, as the kernel sees it.
-    let top = ok(docker().args(["top", &id, "-o", "pid,uid,comm"]));
+    let top = processes(&id);
     let server = top
         .lines()
         .find(|l| l.contains("pixie-core"))
@@ -48,10 +49,22 @@ fn build_prod_image_serves_the_head_commit_as_a_non_root_user() {
     );
 }
 
+/// An engine that does not answer, for this engine's kind: Docker's daemon socket gone, or
+/// (Podman has no daemon; its CLI works without one) the API socket compose talks to.
+fn unreachable_engine_command() -> (&'static str, &'static str) {
+    if is_podman() {
+        ("run-prod", "compose on Podman needs its API socket")
+    } else {
+        ("build-prod", "Docker daemon is not reachable")
+    }
+}
+
 #[test]
 fn a_stopped_daemon_is_one_line_with_the_fix_and_exit_1() {
+    require_engine();
+    let (command, reason) = unreachable_engine_command();
     let out = xtask()
-        .arg("build-prod")
+        .arg(command)
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
         .output()
         .unwrap();
@@ -60,7 +73,7 @@ fn a_stopped_daemon_is_one_line_with_the_fix_and_exit_1() {
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(errors.len(), 1, "{stderr}");
     assert!(
-        errors[0].contains("Docker daemon is not reachable") && errors[0].contains("start it"),
+        errors[0].contains(reason) && errors[0].contains("start it"),
         "{stderr}"
     );
     assert!(
@@ -69,22 +82,14 @@ fn a_stopped_daemon_is_one_line_with_the_fix_and_exit_1() {
     );
 }
 
-/// Containers not started by compose: a build leaves no other kind, and the other tests of this
-/// binary, which run meanwhile, create only compose containers.
+/// Containers not started by compose (on Podman, build containers too): a build leaves no
+/// other kind, and the other tests of this binary, which run meanwhile, create only compose
+/// containers.
 fn containers_outside_compose() -> Vec<String> {
-    let listing = ok(docker().args([
-        "ps",
-        "-a",
-        "--format",
-        "{{.ID}} {{.Label \"com.docker.compose.project\"}}",
-    ]));
-    listing
-        .lines()
-        .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            let id = words.next()?;
-            words.next().is_none().then(|| id.to_string())
-        })
+    let compose = all_containers(Some("label=com.docker.compose.project"));
+    all_containers(None)
+        .into_iter()
+        .filter(|c| !compose.contains(c))
         .collect()
 }
 
@@ -101,13 +106,30 @@ fn sigint_during_build_prod_exits_130_and_leaves_no_container() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Long enough for BuildKit to be solving, short of the compile finishing.
-    std::thread::sleep(Duration::from_secs(4));
+    // Read stderr as it comes: the build's own output says when it is under way.
+    let (lines, seen) = std::sync::mpsc::channel();
+    let stderr_pipe = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr_pipe)) {
+            let line = line.unwrap_or_default();
+            all.push_str(&line);
+            all.push('\n');
+            let _ = lines.send(line);
+        }
+        all
+    });
+    let started = seen
+        .iter()
+        .any(|line| line.contains(&format!("build prod image {tag}")));
+    assert!(started, "the build never started");
+    // Into the build (a --no-cache build takes several seconds on every engine), short of
+    // its end.
+    std::thread::sleep(Duration::from_secs(1));
     let interrupted_at = Instant::now();
     sigint(&child);
     let code = wait_exit(&mut child, Duration::from_secs(60));
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let stderr = reader.join().unwrap();
     assert_eq!(code, Some(130), "{stderr}");
     assert!(stderr.contains("xtask: interrupted"), "{stderr}");
     eprintln!(
@@ -134,7 +156,7 @@ fn doctor_passes_on_this_machine_and_names_the_fix_when_the_daemon_is_down() {
     assert!(out.status.success(), "{stdout}{stderr}");
     for check in [
         "docker CLI",
-        "BuildKit route",
+        "build route",
         "daemon",
         "compose",
         "disk",
@@ -147,6 +169,12 @@ fn doctor_passes_on_this_machine_and_names_the_fix_when_the_daemon_is_down() {
         assert!(line.starts_with("ok "), "{line}");
     }
 
+    // Docker: the daemon is down; Podman (no daemon): the API socket compose needs is missing.
+    let (failing, fix) = if is_podman() {
+        ("compose", "compose on Podman needs its API socket")
+    } else {
+        ("daemon", "start it")
+    };
     let out = xtask()
         .arg("doctor")
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
@@ -154,14 +182,17 @@ fn doctor_passes_on_this_machine_and_names_the_fix_when_the_daemon_is_down() {
         .unwrap();
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
-    let daemon = stdout.lines().find(|l| l.contains("daemon")).unwrap();
+    let line = stdout
+        .lines()
+        .find(|l| l[5..].starts_with(failing))
+        .unwrap_or_else(|| panic!("no {failing} line:\n{stdout}"));
     assert!(
-        daemon.starts_with("FAIL") && daemon.contains("start it"),
-        "{daemon}"
+        line.starts_with("FAIL") && line.contains(fix) && line.contains("start it"),
+        "{line}"
     );
     assert_eq!(
         stderr.trim(),
-        "error: builds cannot work until these are fixed: daemon"
+        format!("error: builds cannot work until these are fixed: {failing}")
     );
 }
 

@@ -1,7 +1,9 @@
 //! The tests that build images and run containers through a real engine: the one the xtask
-//! detects (`DOCKER`, `DOCKER_HOST`, `DOCKER_CONFIG` select another). They fail, never skip,
-//! when no engine answers. Images shared between modules are built once per run (below).
-//! libtest starts tests in name order, so the slowest have names that sort early.
+//! detects (`DOCKER`, `DOCKER_HOST`, `DOCKER_CONFIG` select another; `DOCKER=podman` tests
+//! Podman; `PIXIE_TEST_PUBLISHED_ADDR` says where an engine in a network namespace of its own
+//! publishes ports). `cargo xtask test` runs this binary once per configured engine. They fail,
+//! never skip, when no engine answers. Images shared between modules are built once per run
+//! (below). libtest starts tests in name order, so the slowest have names that sort early.
 
 mod build_prod;
 mod first_run;
@@ -15,8 +17,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use xtask::testkit::docker::{inspect, require_engine};
-use xtask::testkit::{ok, repo_root, text, wait_for};
+use xtask::testkit::docker::{docker, inspect, require_engine, Containers};
+use xtask::testkit::{ok, repo_root, text, unique_name, wait_for};
 
 pub fn xtask() -> Command {
     xtask::testkit::xtask_at(env!("CARGO_BIN_EXE_xtask"))
@@ -97,4 +99,23 @@ pub fn numeric_uid(user: &str) -> u32 {
         .unwrap()
         .parse()
         .unwrap_or_else(|_| panic!("USER is not numeric: {user:?}"))
+}
+
+/// A plain container on the engine's default network gets an address and runs to its end.
+/// `cargo xtask test` also runs it on engine A after each other engine's tests: a second engine
+/// must not break the first (a second dockerd given `--bridge` deletes the first one's docker0).
+#[test]
+fn the_engine_runs_a_container_on_its_default_network() {
+    require_engine();
+    let config = xtask::settings::Config::load(&repo_root(), &Vec::new()).unwrap();
+    let image = config.text(&xtask::settings::RUNTIME_IMAGE).to_string();
+    let name = unique_name("pixie-still-runs");
+    let _guard = Containers(vec![name.clone()]);
+    let address = ok(docker()
+        .args(["run", "--name", &name, &image, "sh", "-c"])
+        .arg("ip -4 -o addr show eth0 2>/dev/null | awk '{print $4}' || hostname -i"));
+    assert!(
+        address.contains('.'),
+        "the container on the default network has no IPv4 address: {address:?} (image {image})"
+    );
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use xtask::testkit::docker::{docker, require_engine, TestProject};
+use xtask::testkit::docker::{docker, published_ip, require_engine, TestProject};
 use xtask::testkit::http::get_text;
 use xtask::testkit::{
     free_port, json, ok, repo_root, sigint, text, wait_for, workspace_copy, RemoveDir,
@@ -104,7 +104,7 @@ fn run_dev_reloads_an_edit_and_sigint_leaves_no_container_or_network() {
     let first = wait_for(Duration::from_secs(300), version)
         .unwrap_or_else(|| panic!("run-dev never served:\n{}", log()));
     assert_eq!(json(&first)["version"].as_str(), Some("dev"), "{first}");
-    let ready = format!("xtask: ready on http://127.0.0.1:{} in ", run.http);
+    let ready = format!("xtask: ready on http://{}:{} in ", published_ip(), run.http);
     let announced = wait_for(Duration::from_secs(5), || {
         log().contains(&ready).then_some(())
     });

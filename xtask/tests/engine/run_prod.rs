@@ -7,7 +7,10 @@ use std::fs::File;
 use std::process::Stdio;
 use std::time::Duration;
 
-use xtask::testkit::docker::{docker, require_engine, TestProject, Untag};
+use xtask::testkit::docker::{
+    assert_all_capabilities_dropped, docker, engine, inspect, is_podman, published_host_ips,
+    published_ip, require_engine, TestProject, Untag,
+};
 use xtask::testkit::http::{self, get_text, multipart_file};
 use xtask::testkit::png::png_rgb;
 use xtask::testkit::{
@@ -59,16 +62,21 @@ fn run_prod_builds_a_missing_image_serves_it_hardened_and_cleans_up_on_sigint() 
     // The compose file's hardening reached the container.
     let filter = format!("label=com.docker.compose.project={}", project.name);
     let id = ok(docker().args(["ps", "-q", "--filter", &filter]));
-    let hardening = ok(docker().args([
-        "inspect",
-        "--format",
-        "{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}} {{.HostConfig.SecurityOpt}} {{range $p, $b := .HostConfig.PortBindings}}{{(index $b 0).HostIp}} {{end}}",
+    let hardening = inspect(
         &id,
-    ]));
-    assert_eq!(
-        hardening, "true [ALL] [no-new-privileges:true] 127.0.0.1 127.0.0.1",
+        "{{.HostConfig.ReadonlyRootfs}} {{json .HostConfig.SecurityOpt}}",
+    );
+    // Compose v1 and v2 on Docker record `no-new-privileges:true`, Podman `no-new-privileges`.
+    assert!(
+        [
+            r#"true ["no-new-privileges:true"]"#,
+            r#"true ["no-new-privileges"]"#
+        ]
+        .contains(&hardening.as_str()),
         "{hardening}"
     );
+    assert_all_capabilities_dropped(&id);
+    assert_eq!(published_host_ips(&id), ["127.0.0.1", "127.0.0.1"]);
 
     sigint(&child);
     let status = wait_for(Duration::from_secs(60), || child.try_wait().unwrap())
@@ -77,7 +85,10 @@ fn run_prod_builds_a_missing_image_serves_it_hardened_and_cleans_up_on_sigint() 
     assert_eq!(status.code(), Some(130), "{log}");
     assert!(log.contains(&format!("build prod image {image}")), "{log}");
     assert!(
-        log.contains(&format!("xtask: ready on http://127.0.0.1:{http} in ")),
+        log.contains(&format!(
+            "xtask: ready on http://{}:{http} in ",
+            published_ip()
+        )),
         "{log}"
     );
     project.assert_gone("");
@@ -119,34 +130,58 @@ fn a_published_port_in_use_is_one_line_and_starts_nothing() {
 #[test]
 fn missing_compose_is_one_line_naming_the_fix() {
     require_engine();
-    // A PATH with the BuildKit-capable docker CLI but neither a compose plugin nor docker-compose.
+    // A PATH with the CLI the xtask chose but no docker-compose, and a CLI config folder with
+    // the chosen CLI's buildx plugin (when it has one) but no compose plugin.
     let dir = std::env::temp_dir().join(unique_name("xtask-nocompose"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let real = which_docker_with_buildkit();
-    let _ = std::fs::remove_file(dir.join("docker"));
-    std::os::unix::fs::symlink(&real, dir.join("docker")).unwrap();
+    let config = dir.join("config");
+    std::fs::create_dir_all(config.join("cli-plugins")).unwrap();
+    let real = &engine().cli.path;
+    std::os::unix::fs::symlink(real, dir.join("docker")).unwrap();
+    if let Some(buildx) = buildx_plugin() {
+        std::os::unix::fs::symlink(buildx, config.join("cli-plugins/docker-buildx")).unwrap();
+    }
     let out = only_on_path(xtask().arg("run-prod"), &dir)
+        .env("DOCKER_CONFIG", &config)
+        .env("HOME", &dir)
         .output()
         .unwrap();
     let stderr = text(&out).1;
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.starts_with("error: compose is missing"), "{stderr}");
-    assert!(
-        stderr.contains("install docker-compose-plugin or docker-compose"),
-        "{stderr}"
-    );
+    let expected = if is_podman() {
+        "error: compose is missing for Podman: no docker-compose in a Docker CLI plugin folder or on PATH; \
+         install docker-compose (v2, e.g. `apt-get install docker-compose`)"
+            .to_string()
+    } else {
+        format!(
+            "error: compose is missing: neither `{}/docker compose` nor docker-compose works; \
+             install docker-compose-plugin or docker-compose",
+            dir.display()
+        )
+    };
+    assert_eq!(stderr.trim_end(), expected);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// The CLI the xtask itself chooses, read from its dry-run note.
-fn which_docker_with_buildkit() -> String {
-    let plan = ok(xtask().args(["build-dev", "--dry-run"]));
-    let note = plan.lines().next().unwrap();
-    let path = note
-        .strip_prefix("# docker CLI: ")
-        .and_then(|r| r.split_whitespace().next());
-    path.unwrap_or_else(|| panic!("no docker CLI in {note}"))
-        .to_string()
+/// The buildx plugin the chosen docker CLI runs, if it has one (`docker buildx version` names
+/// no path, so the plugin folders are searched as the CLI does).
+fn buildx_plugin() -> Option<std::path::PathBuf> {
+    let config = std::env::var_os("DOCKER_CONFIG")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".docker")));
+    config
+        .map(|c| c.join("cli-plugins"))
+        .into_iter()
+        .chain(
+            [
+                "/usr/local/lib/docker/cli-plugins",
+                "/usr/local/libexec/docker/cli-plugins",
+                "/usr/lib/docker/cli-plugins",
+                "/usr/libexec/docker/cli-plugins",
+            ]
+            .map(std::path::PathBuf::from),
+        )
+        .map(|d| d.join("docker-buildx"))
+        .find(|p| p.is_file())
 }
 
 /// `cargo xtask <args>` with `env` on ports `http`/free, stdin closed; (exit code, stdout+stderr).
@@ -181,7 +216,10 @@ fn run_prod_detached_rebuilds_after_an_edit_and_logs_ps_stop_manage_it() {
     let (code, out) = xtask_run(&["run-prod", "--detach"], http, &env);
     assert_eq!(code, Some(0), "{out}");
     assert!(
-        out.contains(&format!("xtask: ready on http://127.0.0.1:{http} in ")),
+        out.contains(&format!(
+            "xtask: ready on http://{}:{http} in ",
+            published_ip()
+        )),
         "{out}"
     );
     let (status, body) = get_text(http, "/version").unwrap();

@@ -250,9 +250,19 @@ fn remove_buildah_leftovers(podman: &std::path::Path, lock: &std::path::Path) ->
         .write(true)
         .open(lock)
         .with_context(|| format!("cannot open lock file {}", lock.display()))?;
+    // Another build may have taken the lock as ours ended: wait for it (Ctrl-C was pressed
+    // already, so this wait cannot be interrupted), bounded.
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
     // SAFETY: flock on a descriptor we own; LOCK_NB returns at once.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return Ok(());
+    while unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "another podman build still holds {} after 5 minutes; once it ends, remove what this \
+             build left: `{} ps -a --external` and `{1} rm -f` each *-working-container",
+            lock.display(),
+            podman.display()
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
     let _held = FileLock(file);
     let listing = std::process::Command::new(podman)

@@ -148,7 +148,8 @@ pub enum Action {
         dir: PathBuf,
     },
     /// After Ctrl-C only: removes the working containers an interrupted `podman build` (4.x)
-    /// leaves in Podman's store, unless another build holds `lock` (then they may be its own).
+    /// leaves in Podman's store, holding `lock` (which every podman build holds) so that no
+    /// other build's are among them.
     RemoveBuildahLeftovers {
         podman: PathBuf,
         lock: PathBuf,

@@ -529,6 +529,51 @@ fn yaml_strings(v: &serde_yaml::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Ports as compose v1 renders them (`127.0.0.1:18080:8080/tcp`); compose v2 renders mappings
+/// (`host_ip`, `published`, `target`, `protocol`), turned into the same text.
+fn ports(v: &serde_yaml::Value) -> Vec<String> {
+    let field = |p: &serde_yaml::Value, k: &str| match &p[k] {
+        serde_yaml::Value::Number(n) => n.to_string(),
+        other => other.as_str().unwrap_or_default().to_string(),
+    };
+    v.as_sequence()
+        .into_iter()
+        .flatten()
+        .map(|p| match p.as_str() {
+            Some(text) => text.to_string(),
+            None => format!(
+                "{}:{}:{}/{}",
+                field(p, "host_ip"),
+                field(p, "published"),
+                field(p, "target"),
+                field(p, "protocol")
+            ),
+        })
+        .collect()
+}
+
+/// Volumes as compose v1 renders them (`source:target:rw`); compose v2's mappings (`source`,
+/// `target`, `read_only`) turned into the same text.
+fn volumes(v: &serde_yaml::Value) -> Vec<String> {
+    v.as_sequence()
+        .into_iter()
+        .flatten()
+        .map(|m| match m.as_str() {
+            Some(text) => text.to_string(),
+            None => format!(
+                "{}:{}:{}",
+                m["source"].as_str().unwrap_or_default(),
+                m["target"].as_str().unwrap_or_default(),
+                if m["read_only"].as_bool() == Some(true) {
+                    "ro"
+                } else {
+                    "rw"
+                }
+            ),
+        })
+        .collect()
+}
+
 #[test]
 fn compose_files_render_hardened_loopback_only_and_with_named_volumes() {
     let env = [
@@ -562,10 +607,10 @@ fn compose_files_render_hardened_loopback_only_and_with_named_volumes() {
         ["CMD", "/usr/local/bin/pixie-core", "healthcheck"]
     );
     assert_eq!(
-        yaml_strings(&core["ports"]),
+        ports(&core["ports"]),
         ["127.0.0.1:18080:8080/tcp", "127.0.0.1:19090:9090/tcp"]
     );
-    assert_eq!(yaml_strings(&core["volumes"]), ["data:/data:rw"]);
+    assert_eq!(volumes(&core["volumes"]), ["data:/data:rw"]);
     assert!(prod["volumes"]["data"].is_mapping(), "{prod:?}");
     // No secrets in the file: nothing credential-like in the environment it sets.
     if let Some(environment) = core["environment"].as_mapping() {
@@ -611,10 +656,10 @@ fn compose_files_render_hardened_loopback_only_and_with_named_volumes() {
     assert_eq!(core["init"].as_bool(), Some(true), "{core:?}");
     assert_eq!(core["environment"]["AIR_POLL"].as_str(), Some("true"));
     assert_eq!(
-        yaml_strings(&core["ports"]),
+        ports(&core["ports"]),
         ["127.0.0.1:8080:8080/tcp", "127.0.0.1:9090:9090/tcp"]
     );
-    let volumes = yaml_strings(&core["volumes"]);
+    let volumes = volumes(&core["volumes"]);
     for named in [
         "go-build-cache:/root/.cache/go-build:rw",
         "go-mod-cache:/go/pkg/mod:rw",

@@ -163,15 +163,14 @@ fn other_engines(ctx: &Ctx) -> Vec<OtherEngine> {
     if let Some(podman) = var("PIXIE_ENGINE_C_PODMAN") {
         let mut env = vec![("DOCKER".to_string(), podman.clone())];
         env.extend(var("PIXIE_ENGINE_C_SOCKET").map(|v| ("DOCKER_HOST".to_string(), v)));
-        // The xtask finds Podman's compose in a CLI plugin folder: name the one holding it.
-        if let Some(config) = var("PIXIE_ENGINE_C_COMPOSE")
+        // The xtask runs the first docker-compose on PATH for Podman (after the plugin
+        // folders): put the named one first. Not DOCKER_CONFIG: podman reads its config.json.
+        if let Some(dir) = var("PIXIE_ENGINE_C_COMPOSE")
             .as_deref()
             .map(Path::new)
             .and_then(Path::parent)
-            .filter(|dir| dir.ends_with("cli-plugins"))
-            .and_then(Path::parent)
         {
-            env.push(("DOCKER_CONFIG".into(), config.display().to_string()));
+            env.push(("PATH".into(), format!("{}:$PATH", dir.display())));
         }
         engines.push(OtherEngine {
             name: "C",
@@ -262,9 +261,10 @@ mod tests {
         assert_eq!(c.env_value("DOCKER"), Some("/usr/bin/podman"));
         assert_eq!(c.env_value("DOCKER_HOST"), Some("unix:///run/podman.sock"));
         assert_eq!(
-            c.env_value("DOCKER_CONFIG"),
-            Some("/opt/d26/usr/libexec/docker")
+            c.env_value("PATH"),
+            Some("/opt/d26/usr/libexec/docker/cli-plugins:$PATH")
         );
+        assert_eq!(c.env_value("DOCKER_CONFIG"), None);
         assert_eq!(c.flag_values("--skip").count(), 2);
         // Engine A's check runs in A's environment, one test.
         assert_eq!(runs[1].env_value("DOCKER"), None);

@@ -151,11 +151,14 @@ pub fn choose_cli(probes: &[CliProbe], overridden: bool) -> Result<DockerCli> {
 }
 
 /// `Docker version 20.10.24+dfsg1, build 297e128` → Docker `20.10.24+dfsg1`;
-/// `podman version 4.3.1` → Podman `4.3.1`.
+/// `podman version 4.3.1` (or `docker version 4.3.1`: podman linked as `docker`) → Podman `4.3.1`.
 pub fn parse_cli_version(output: &str) -> Option<(CliKind, String)> {
     let output = output.trim();
+    // Podman run under the name `docker` (a symlink) calls itself that, in lower case.
     let (kind, rest) = if let Some(rest) = output.strip_prefix("Docker version ") {
         (CliKind::Docker, rest)
+    } else if let Some(rest) = output.strip_prefix("docker version ") {
+        (CliKind::Podman, rest)
     } else {
         (CliKind::Podman, output.strip_prefix("podman version ")?)
     };
@@ -485,6 +488,10 @@ mod tests {
         );
         assert_eq!(
             parse_cli_version("podman version 4.3.1\n"),
+            Some((CliKind::Podman, "4.3.1".to_string()))
+        );
+        assert_eq!(
+            parse_cli_version("docker version 4.3.1"),
             Some((CliKind::Podman, "4.3.1".to_string()))
         );
         assert_eq!(parse_cli_version("nerdctl version 1.7.0"), None);

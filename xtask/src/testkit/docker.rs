@@ -139,9 +139,18 @@ pub fn require_engine() {
     }
 }
 
-/// `docker inspect --format FORMAT` of an image or container.
+/// `docker inspect --format FORMAT` of an image or container. Podman's plain `inspect` shows
+/// an image's OCI config (no `Healthcheck`), so images are asked with `image inspect` there.
 pub fn inspect(object: &str, format: &str) -> String {
-    ok(docker().args(["inspect", "--format", format, object]))
+    let image = is_podman()
+        && docker()
+            .args(["image", "exists", object])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    let kind: &[&str] = if image { &["image"] } else { &[] };
+    ok(docker()
+        .args(kind)
+        .args(["inspect", "--format", format, object]))
 }
 
 /// Removes the named containers (and their anonymous volumes) when dropped. Named before they

@@ -134,6 +134,12 @@ const REMOTE_BUILDER: (&str, &str) = (
     "the shared remote buildx builder, run on engine A",
 );
 
+/// Likewise: the release push (attested, signed, two platforms) is built on the remote builder.
+const REMOTE_RELEASE: (&str, &str) = (
+    "registry_cache::a_release_push",
+    "built on the shared remote buildx builder, run on engine A",
+);
+
 fn other_engines(ctx: &Ctx) -> Vec<OtherEngine> {
     let var = |key: &str| {
         ctx.host
@@ -150,6 +156,7 @@ fn other_engines(ctx: &Ctx) -> Vec<OtherEngine> {
             ("PIXIE_ENGINE_B_CONFIG", "DOCKER_CONFIG"),
             ("PIXIE_ENGINE_B_ADDR", "PIXIE_TEST_PUBLISHED_ADDR"),
             ("PIXIE_ENGINE_B_ADDR", "PIXIE_PUBLISHED_HOST"),
+            ("PIXIE_ENGINE_B_HOST_ADDR", "PIXIE_TEST_HOST_ADDR"),
         ] {
             env.extend(var(from).map(|v| (to.to_string(), v)));
         }
@@ -157,12 +164,15 @@ fn other_engines(ctx: &Ctx) -> Vec<OtherEngine> {
             name: "B",
             what: format!("docker CLI {docker}"),
             env,
-            left_out: vec![REMOTE_BUILDER],
+            left_out: vec![REMOTE_BUILDER, REMOTE_RELEASE],
         });
     }
     if let Some(podman) = var("PIXIE_ENGINE_C_PODMAN") {
         let mut env = vec![("DOCKER".to_string(), podman.clone())];
         env.extend(var("PIXIE_ENGINE_C_SOCKET").map(|v| ("DOCKER_HOST".to_string(), v)));
+        env.extend(
+            var("PIXIE_ENGINE_C_HOST_ADDR").map(|v| ("PIXIE_TEST_HOST_ADDR".to_string(), v)),
+        );
         // The xtask runs the first docker-compose on PATH for Podman (after the plugin
         // folders): put the named one first. Not DOCKER_CONFIG: podman reads its config.json.
         if let Some(dir) = var("PIXIE_ENGINE_C_COMPOSE")
@@ -178,6 +188,7 @@ fn other_engines(ctx: &Ctx) -> Vec<OtherEngine> {
             env,
             left_out: vec![
                 REMOTE_BUILDER,
+                REMOTE_RELEASE,
                 (
                     "images::buildkit_context_stays_small",
                     "BuildKit's context transfer; buildah reads the folder in place",
@@ -255,7 +266,10 @@ mod tests {
         );
         assert_eq!(
             b.flag_values("--skip").collect::<Vec<_>>(),
-            ["registry_cache::a_cold_remote_builder"]
+            [
+                "registry_cache::a_cold_remote_builder",
+                "registry_cache::a_release_push"
+            ]
         );
         let c = runs[2];
         assert_eq!(c.env_value("DOCKER"), Some("/usr/bin/podman"));
@@ -265,7 +279,7 @@ mod tests {
             Some("/opt/d26/usr/libexec/docker/cli-plugins:$PATH")
         );
         assert_eq!(c.env_value("DOCKER_CONFIG"), None);
-        assert_eq!(c.flag_values("--skip").count(), 2);
+        assert_eq!(c.flag_values("--skip").count(), 3);
         // Engine A's check runs in A's environment, one test.
         assert_eq!(runs[1].env_value("DOCKER"), None);
         assert_eq!(runs[1].flag_value("--exact"), Some(STILL_RUNS));

@@ -329,7 +329,7 @@ fn read_layer(path: &Path) -> Result<Vec<(&'static Spec, Value)>> {
 
 /// `PIXIE_*` variables that name no setting, each with the setting it most likely meant.
 /// The service's own runtime variables (core/internal/config), the CI tooling's (`PIXIE_CI_*`,
-/// `PIXIE_ENGINE_*`) and `PIXIE_WORKSPACE` are not settings but are not mistakes either.
+/// `PIXIE_ENGINE_*`), the engine tests' (`PIXIE_TEST_*`) and `PIXIE_WORKSPACE` are not settings but are not mistakes either.
 pub fn unknown_variables(names: impl IntoIterator<Item = String>) -> Vec<String> {
     const NOT_SETTINGS: &[&str] = &[
         "PIXIE_WORKSPACE",
@@ -357,7 +357,8 @@ pub fn unknown_variables(names: impl IntoIterator<Item = String>) -> Vec<String>
         let known = ALL.iter().any(|s| s.env == name)
             || NOT_SETTINGS.contains(&name.as_str())
             || name.starts_with("PIXIE_CI_")
-            || name.starts_with("PIXIE_ENGINE_");
+            || name.starts_with("PIXIE_ENGINE_")
+            || name.starts_with("PIXIE_TEST_");
         if !name.starts_with("PIXIE_") || known {
             continue;
         }

@@ -11,9 +11,16 @@ use xtask::testkit::{json, ok, text, unique_name, workspace_copy, RemoveDir};
 use crate::registry_cache::config_value;
 use crate::xtask;
 
-/// The engine's bridge gateway (172.17.0.1 here): the host address build containers reach. The
-/// 20.10 engine lists only the subnet; its gateway is the subnet's first address.
+/// The host address the engine's build containers reach: `PIXIE_TEST_HOST_ADDR` where the engine
+/// lives apart (another network namespace, Podman's own network), else the engine's bridge
+/// gateway (172.17.0.1 here). The 20.10 engine lists only the subnet; its gateway is the
+/// subnet's first address.
 fn bridge_gateway() -> String {
+    if let Ok(addr) = std::env::var("PIXIE_TEST_HOST_ADDR") {
+        if !addr.is_empty() {
+            return addr;
+        }
+    }
     let ipam = ok(docker().args([
         "network",
         "inspect",

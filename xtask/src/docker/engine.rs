@@ -259,7 +259,7 @@ impl Engine {
     /// runs too, found in the same plugin folders), else `docker-compose` on PATH (v1 works);
     /// either talks to Podman through its Docker-compatible API socket.
     fn detect_podman_compose(&self) -> Result<Compose> {
-        let path = compose_plugin_dirs()
+        let path = cli_plugin_dirs()
             .into_iter()
             .map(|dir| dir.join("docker-compose"))
             .find(|p| p.is_file())
@@ -399,7 +399,7 @@ fn standalone_version(path: &Path) -> Result<String> {
 
 /// Where Docker CLIs look for plugins, in their order: `DOCKER_CONFIG` (or ~/.docker), then the
 /// system folders.
-fn compose_plugin_dirs() -> Vec<PathBuf> {
+pub fn cli_plugin_dirs() -> Vec<PathBuf> {
     let config = std::env::var_os("DOCKER_CONFIG")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")));

@@ -165,21 +165,8 @@ fn missing_compose_is_one_line_naming_the_fix() {
 /// The buildx plugin the chosen docker CLI runs, if it has one (`docker buildx version` names
 /// no path, so the plugin folders are searched as the CLI does).
 fn buildx_plugin() -> Option<std::path::PathBuf> {
-    let config = std::env::var_os("DOCKER_CONFIG")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".docker")));
-    config
-        .map(|c| c.join("cli-plugins"))
+    xtask::docker::engine::cli_plugin_dirs()
         .into_iter()
-        .chain(
-            [
-                "/usr/local/lib/docker/cli-plugins",
-                "/usr/local/libexec/docker/cli-plugins",
-                "/usr/lib/docker/cli-plugins",
-                "/usr/libexec/docker/cli-plugins",
-            ]
-            .map(std::path::PathBuf::from),
-        )
         .map(|d| d.join("docker-buildx"))
         .find(|p| p.is_file())
 }

@@ -115,14 +115,10 @@ pub fn plan(ctx: &Ctx, target: Target, args: &BuildArgs) -> Result<Plan> {
             crate::docker::build::builds_with(ctx.cli().route)
         ),
         Some(key) => {
-            let metadata = ctx
-                .ws
-                .path(&format!("target/xtask/push-{}.json", std::process::id()));
+            // In the temp folder, not target/xtask: `clean` empties that, a push may be running.
+            let metadata =
+                std::env::temp_dir().join(format!("pixie-push-{}.json", std::process::id()));
             build.metadata_file = Some(metadata.clone());
-            plan.push(action(
-                "create target/xtask for the push metadata",
-                Action::CreateDir(ctx.ws.path("target/xtask")),
-            ));
             plan.cleanup.push(action(
                 "remove the push metadata",
                 Action::RemoveTree(metadata.clone()),

@@ -301,15 +301,15 @@ impl Drop for Bench<'_> {
                 .args(args)
                 .stdin(std::process::Stdio::null())
                 .output();
+            // Docker says "No such image", Podman "image not known".
             let gone = output.as_ref().is_ok_and(|o| {
-                o.status.success()
-                    || String::from_utf8_lossy(&o.stderr)
-                        .to_lowercase()
-                        .contains("no such")
+                let stderr = String::from_utf8_lossy(&o.stderr).to_lowercase();
+                o.status.success() || stderr.contains("no such") || stderr.contains("not known")
             });
             if !gone {
                 eprintln!(
-                    "xtask: bench: cleanup failed; run `docker {}`",
+                    "xtask: bench: cleanup failed; run `{} {}`",
+                    self.ctx.cli().path.display(),
                     args.join(" ")
                 );
             }

@@ -9,6 +9,7 @@
 mod bench;
 mod changes;
 mod dev;
+mod engines;
 mod extras;
 mod measure;
 mod registry;
@@ -31,7 +32,7 @@ use xtask::workspace::Workspace;
 
 use bench::Bench;
 use registry::Tooling;
-use schedule::{describe_schedule, hot_reload_schedule, schedule};
+use schedule::{describe_schedule, engine_schedule, hot_reload_schedule, schedule};
 
 const AFTER_HELP: &str = "\
 Setups: before (deployments/bench/before.Dockerfile, the slow shape we replaced), prod (the \
@@ -78,6 +79,17 @@ fn command() -> clap::Command {
                 .long("quick")
                 .action(ArgAction::SetTrue)
                 .help("One run of a subset, to prove the bench works (CI): prod cold/no_change/code_change, limit code_change, dev hot_reload with 3 edits, registry cold/warm_from_registry; no before, sizes, GOGC sweep or xtask figures."),
+            Arg::new("engine")
+                .long("engine")
+                .value_name("a,b,c|all")
+                .conflicts_with("hot-reload")
+                .help("Engines side by side: on each named engine of the matrix (a: the detected one; b, c: as PIXIE_ENGINE_* configure them, see `bash .ci/provision-engines`), prod no_change and code_change, dev hot_reload and limit code_change, N runs; no cold build, no prune. Writes target/bench/engines.{md,json}."),
+            // The child that measures one engine for --engine, in that engine's environment.
+            Arg::new("engine-set")
+                .long("engine-set")
+                .value_name("NAME")
+                .hide(true)
+                .conflicts_with_all(["engine", "hot-reload"]),
         ])
 }
 
@@ -93,25 +105,44 @@ fn main() -> ExitCode {
     } else {
         *matches.get_one::<u32>("runs").expect("defaulted")
     };
-    let hot_reload = matches.get_flag("hot-reload");
-    xtask::exit_code(run(
-        ui,
-        matches.get_flag("dry-run"),
-        runs,
-        quick,
-        hot_reload,
-    ))
+    let what = if let Some(names) = matches.get_one::<String>("engine") {
+        What::Engines(names.clone())
+    } else if let Some(name) = matches.get_one::<String>("engine-set") {
+        What::EngineSet(name.clone())
+    } else if matches.get_flag("hot-reload") {
+        What::HotReload
+    } else {
+        What::Setups
+    };
+    xtask::exit_code(run(ui, matches.get_flag("dry-run"), runs, quick, what))
 }
 
-fn run(ui: Ui, dry_run: bool, runs: u32, quick: bool, hot_reload: bool) -> Result<()> {
+/// What one bench process measures.
+enum What {
+    /// Every setup (before, prod, dev, limit, registry), sizes, GOGC and the xtask's figures.
+    Setups,
+    /// `--hot-reload`: dev hot reload against the limit.
+    HotReload,
+    /// `--engine`: the engine set on each named engine, by one child per engine.
+    Engines(String),
+    /// `--engine-set NAME`: such a child, measuring the engine its environment points at.
+    EngineSet(String),
+}
+
+fn run(ui: Ui, dry_run: bool, runs: u32, quick: bool, what: What) -> Result<()> {
     xtask::exec::install_interrupt_handler()?;
     let ws = Workspace::locate()?;
     let config = Config::load(&ws.root, &Flags::new())?;
     let mut ctx = Ctx::new(ws, config, ui, dry_run, Needs::Engine)?;
+    if let What::Engines(names) = &what {
+        return engines::compare(&ctx, names, runs, quick);
+    }
+    // Only the setups run measures the registry round trip.
+    let registry = matches!(what, What::Setups);
     let tooling = match Tooling::detect() {
-        Ok(_) if hot_reload => None,
+        Ok(_) if !registry => None,
         Ok(tooling) => Some(tooling),
-        Err(_) if hot_reload => None,
+        Err(_) if !registry => None,
         Err(missing) => {
             let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
             let line = registry::skip_or_fail(&missing, quick, ci && !ctx.dry_run)?;
@@ -119,13 +150,13 @@ fn run(ui: Ui, dry_run: bool, runs: u32, quick: bool, hot_reload: bool) -> Resul
             None
         }
     };
-    let turns = if hot_reload {
-        hot_reload_schedule(runs)
-    } else {
-        schedule(runs, quick, tooling.is_some())
+    let turns = match what {
+        What::HotReload => hot_reload_schedule(runs),
+        What::EngineSet(_) => engine_schedule(runs),
+        _ => schedule(runs, quick, tooling.is_some()),
     };
     // Only the full bench measures the xtask, sizes and the GOGC sweep.
-    let extras = !quick && !hot_reload;
+    let extras = !quick && registry;
     if ctx.dry_run {
         print!(
             "# cargo xtask bench: measurements in order (nothing is run in a dry run)\n{}",
@@ -159,6 +190,23 @@ fn run(ui: Ui, dry_run: bool, runs: u32, quick: bool, hot_reload: bool) -> Resul
     let results = std::mem::take(&mut bench.results);
     let dir = bench.dir.clone();
     drop(bench); // removes the bench's containers, images and volumes before reporting
+    if let What::EngineSet(name) = &what {
+        let engine = format!(
+            "{}; daemon {}",
+            ctx.engine().note(),
+            ctx.engine().daemon_version()?
+        );
+        let samples = engines::samples_path(&dir, name);
+        // Whole or absent: the parent reads it once this process has exited.
+        let partial = samples.with_extension("partial");
+        std::fs::write(&partial, results.samples_text(&engine))?;
+        std::fs::rename(&partial, &samples)?;
+        ctx.ui.info(format_args!(
+            "bench: engine {name} took {:.1} min",
+            took.as_secs_f64() / 60.0
+        ));
+        return Ok(());
+    }
     let markdown = results.markdown();
     std::fs::write(dir.join("bench.json"), results.json())?;
     std::fs::write(dir.join("bench.md"), &markdown)?;

@@ -45,6 +45,26 @@ pub fn hot_reload_schedule(runs: u32) -> Vec<Turn> {
         .collect()
 }
 
+/// `--engine`: on each engine, prod no-change and one-line change, dev hot reload and the
+/// limit's one-line change (its own, measured in the same run), N runs; no cold build, so no
+/// prune (which on Podman would delete the local base images too).
+pub fn engine_schedule(runs: u32) -> Vec<Turn> {
+    (1..=runs)
+        .flat_map(|run| {
+            [
+                (Setup::Prod, &[Scenario::NoChange, Scenario::CodeChange][..]),
+                (Setup::Dev, &[Scenario::HotReload][..]),
+                (Setup::Limit, &[Scenario::CodeChange][..]),
+            ]
+            .map(|(setup, scenarios)| Turn {
+                run,
+                setup,
+                scenarios,
+            })
+        })
+        .collect()
+}
+
 /// Round-robin: every setup once per run, so slow drifts of the machine hit them all alike.
 /// `registry`: whether the registry setup's tooling is there.
 pub fn schedule(runs: u32, quick: bool, registry: bool) -> Vec<Turn> {
@@ -127,6 +147,16 @@ mod tests {
         assert_eq!(
             text,
             "run 1: dev: hot_reload\nrun 1: prod: cold, no_change, code_change\nrun 1: limit: code_change\n"
+        );
+    }
+
+    #[test]
+    fn the_engine_set_has_no_cold_build() {
+        let text = describe_schedule(&engine_schedule(2), true);
+        assert_eq!(
+            text,
+            "run 1: prod: no_change, code_change\nrun 1: dev: hot_reload\nrun 1: limit: code_change\n\
+             run 2: prod: no_change, code_change\nrun 2: dev: hot_reload\nrun 2: limit: code_change\n"
         );
     }
 

@@ -6,10 +6,9 @@
 
 use anyhow::Result;
 
-use std::path::Path;
-
 use super::{Command, Live};
 use crate::ctx::{Ctx, Needs};
+use crate::docker::matrix;
 use crate::plan::{Plan, Step};
 use crate::workspace::{BENCH_DOCKERFILE, DEV_DOCKERFILE, PROD_DOCKERFILE};
 
@@ -58,16 +57,16 @@ pub fn plan(ctx: &Ctx) -> Plan {
         cleanup: Vec::new(),
         notes: vec![format!("engine A: {}", ctx.engine().note())],
     };
-    for engine in other_engines(ctx) {
+    for engine in matrix::configured(ctx).into_iter().skip(1) {
+        let left_out = left_out(engine.name);
         plan.notes.push(format!(
             "engine {}: {}; runs every engine test except: {}",
             engine.name,
             engine.what,
-            if engine.left_out.is_empty() {
+            if left_out.is_empty() {
                 "none".to_string()
             } else {
-                engine
-                    .left_out
+                left_out
                     .iter()
                     .map(|(test, why)| format!("{test} ({why})"))
                     .collect::<Vec<_>>()
@@ -75,7 +74,7 @@ pub fn plan(ctx: &Ctx) -> Plan {
             }
         ));
         let mut args = Vec::new();
-        for (test, _) in &engine.left_out {
+        for (test, _) in &left_out {
             args.extend(["--skip".to_string(), test.to_string()]);
         }
         plan.push(
@@ -118,15 +117,6 @@ fn engine_tests(ctx: &Ctx, label: &str) -> Step {
         .streamed()
 }
 
-/// An engine besides A, as the environment configures it.
-struct OtherEngine {
-    name: &'static str,
-    what: String,
-    env: Vec<(String, String)>,
-    /// Engine tests that do not apply to this engine's route, with the reason; they run on A.
-    left_out: Vec<(&'static str, &'static str)>,
-}
-
 /// Only on engine A: the shared remote builder of `.ci/provision-builders` is driven through
 /// the host's CLI, whatever engine is under test.
 const REMOTE_BUILDER: (&str, &str) = (
@@ -140,63 +130,20 @@ const REMOTE_RELEASE: (&str, &str) = (
     "built on the shared remote buildx builder, run on engine A",
 );
 
-fn other_engines(ctx: &Ctx) -> Vec<OtherEngine> {
-    let var = |key: &str| {
-        ctx.host
-            .engines
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-    };
-    let mut engines = Vec::new();
-    if let Some(docker) = var("PIXIE_ENGINE_B_DOCKER") {
-        let mut env = vec![("DOCKER".to_string(), docker.clone())];
-        for (from, to) in [
-            ("PIXIE_ENGINE_B_HOST", "DOCKER_HOST"),
-            ("PIXIE_ENGINE_B_CONFIG", "DOCKER_CONFIG"),
-            ("PIXIE_ENGINE_B_ADDR", "PIXIE_TEST_PUBLISHED_ADDR"),
-            ("PIXIE_ENGINE_B_ADDR", "PIXIE_PUBLISHED_HOST"),
-            ("PIXIE_ENGINE_B_HOST_ADDR", "PIXIE_TEST_HOST_ADDR"),
-        ] {
-            env.extend(var(from).map(|v| (to.to_string(), v)));
-        }
-        engines.push(OtherEngine {
-            name: "B",
-            what: format!("docker CLI {docker}"),
-            env,
-            left_out: vec![REMOTE_BUILDER, REMOTE_RELEASE],
-        });
+/// Engine tests that do not apply to engine `name`'s route, with the reason; they run on A.
+fn left_out(name: &str) -> Vec<(&'static str, &'static str)> {
+    match name {
+        "B" => vec![REMOTE_BUILDER, REMOTE_RELEASE],
+        "C" => vec![
+            REMOTE_BUILDER,
+            REMOTE_RELEASE,
+            (
+                "images::buildkit_context_stays_small",
+                "BuildKit's context transfer; buildah reads the folder in place",
+            ),
+        ],
+        _ => Vec::new(),
     }
-    if let Some(podman) = var("PIXIE_ENGINE_C_PODMAN") {
-        let mut env = vec![("DOCKER".to_string(), podman.clone())];
-        env.extend(var("PIXIE_ENGINE_C_SOCKET").map(|v| ("DOCKER_HOST".to_string(), v)));
-        env.extend(
-            var("PIXIE_ENGINE_C_HOST_ADDR").map(|v| ("PIXIE_TEST_HOST_ADDR".to_string(), v)),
-        );
-        // The xtask runs the first docker-compose on PATH for Podman (after the plugin
-        // folders): put the named one first. Not DOCKER_CONFIG: podman reads its config.json.
-        if let Some(dir) = var("PIXIE_ENGINE_C_COMPOSE")
-            .as_deref()
-            .map(Path::new)
-            .and_then(Path::parent)
-        {
-            env.push(("PATH".into(), format!("{}:$PATH", dir.display())));
-        }
-        engines.push(OtherEngine {
-            name: "C",
-            what: format!("Podman CLI {podman}"),
-            env,
-            left_out: vec![
-                REMOTE_BUILDER,
-                REMOTE_RELEASE,
-                (
-                    "images::buildkit_context_stays_small",
-                    "BuildKit's context transfer; buildah reads the folder in place",
-                ),
-            ],
-        });
-    }
-    engines
 }
 
 #[cfg(test)]

@@ -1,11 +1,14 @@
 //! What the bench measured (this module), and its renderings: `bench.json` ([`json`]), the
 //! markdown table in the design notes' shape ([`markdown`]), and the targets checked against the
-//! figures ([`targets`]).
+//! figures ([`targets`]); and `bench --engine`'s engines side by side ([`engines`]).
 //! Only measured figures appear: a missing measurement is shown as "—" and left out of the JSON.
 
+mod engines;
 mod json;
 mod markdown;
 mod targets;
+
+pub use engines::{engines_json, engines_markdown, EngineResults};
 
 use std::collections::BTreeMap;
 
@@ -70,6 +73,16 @@ pub enum Scenario {
 }
 
 impl Scenario {
+    pub const ALL: [Scenario; 7] = [
+        Scenario::Cold,
+        Scenario::NoChange,
+        Scenario::CodeChange,
+        Scenario::DepChange,
+        Scenario::ProtoChange,
+        Scenario::HotReload,
+        Scenario::WarmFromRegistry,
+    ];
+
     pub fn key(self) -> &'static str {
         match self {
             Scenario::Cold => "cold",

@@ -124,7 +124,7 @@ impl Unit {
     }
 }
 
-fn at_most(measured: f64, bound: f64, unit: Unit) -> Verdict {
+pub(super) fn at_most(measured: f64, bound: f64, unit: Unit) -> Verdict {
     Verdict {
         measured: unit.show(measured),
         bound: format!("≤ {}", unit.show(bound)),

@@ -63,15 +63,22 @@ pub fn compare(ctx: &Ctx, names: &str, runs: u32, quick: bool) -> Result<()> {
         if samples.exists() {
             std::fs::remove_file(&samples)?;
         }
-        ctx.ui
-            .info(format_args!("bench: engine {}: {}", engine.name, engine.what));
+        ctx.ui.info(format_args!(
+            "bench: engine {}: {}",
+            engine.name, engine.what
+        ));
         let plan = Plan {
             steps: vec![child(ctx, &engine, runs, quick)?.into()],
             ..Plan::default()
         };
         xtask::exec::run(&plan, &ctx.ui)?;
-        let text = std::fs::read_to_string(&samples)
-            .with_context(|| format!("engine {}: no samples in {}", engine.name, samples.display()))?;
+        let text = std::fs::read_to_string(&samples).with_context(|| {
+            format!(
+                "engine {}: no samples in {}",
+                engine.name,
+                samples.display()
+            )
+        })?;
         let (results, engine_line) = Results::from_samples(&text, runs, quick)?;
         measured.push(EngineResults {
             name: engine.name,

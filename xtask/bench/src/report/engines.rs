@@ -25,8 +25,16 @@ pub struct EngineResults {
 const ROWS: [(&str, Setup, Scenario); 4] = [
     ("prod no-change rebuild", Setup::Prod, Scenario::NoChange),
     ("prod one-line change", Setup::Prod, Scenario::CodeChange),
-    ("dev hot reload (save → new answer)", Setup::Dev, Scenario::HotReload),
-    ("limit: host `go build`, one-line change", Setup::Limit, Scenario::CodeChange),
+    (
+        "dev hot reload (save → new answer)",
+        Setup::Dev,
+        Scenario::HotReload,
+    ),
+    (
+        "limit: host `go build`, one-line change",
+        Setup::Limit,
+        Scenario::CodeChange,
+    ),
 ];
 
 /// The line that carries the child's engine description in the samples text.
@@ -154,15 +162,14 @@ pub fn engines_markdown(engines: &[EngineResults], runs: u32, quick: bool) -> St
             .collect();
         row(&mut md, label, cells);
     }
-    let targets: Vec<Vec<Check>> = engines
-        .iter()
-        .map(|e| e.results.engine_targets())
-        .collect();
+    let targets: Vec<Vec<Check>> = engines.iter().map(|e| e.results.engine_targets()).collect();
     for (index, check) in targets.first().into_iter().flatten().enumerate() {
         let cells = targets
             .iter()
             .map(|checks| match &checks[index].verdict {
-                Some(v) if v.met => format!("met: {} {} ({} to spare)", v.measured, v.bound, v.margin),
+                Some(v) if v.met => {
+                    format!("met: {} {} ({} to spare)", v.measured, v.bound, v.margin)
+                }
                 Some(v) => format!("**missed** by {}: {} {}", v.margin, v.measured, v.bound),
                 None => "not measured".into(),
             })
@@ -213,10 +220,7 @@ mod tests {
     fn samples_go_back_and_forth_unchanged() {
         let results = measured(0.9, [0.6, 0.7, 0.65], 0.55);
         let text = results.samples_text("docker 26.1.5\nbuildx");
-        assert!(
-            text.starts_with("engine docker 26.1.5 buildx\n"),
-            "{text}"
-        );
+        assert!(text.starts_with("engine docker 26.1.5 buildx\n"), "{text}");
         assert!(text.contains("prod code_change 0.9\n"), "{text}");
         let (back, engine) = Results::from_samples(&text, 1, true).unwrap();
         assert_eq!(back.samples, results.samples);

@@ -283,7 +283,12 @@ impl DockerBuild {
 
 /// One lock per machine for builds through Podman.
 pub fn podman_build_lock(ctx: &Ctx) -> PathBuf {
-    ctx.host.temp_dir.join("pixie-xtask-podman-build.lock")
+    podman_build_lock_in(&ctx.host.temp_dir)
+}
+
+/// The Podman build lock in the temporary folder `temp_dir`.
+pub fn podman_build_lock_in(temp_dir: &std::path::Path) -> PathBuf {
+    temp_dir.join("pixie-xtask-podman-build.lock")
 }
 
 impl DockerBuild {

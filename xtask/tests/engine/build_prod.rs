@@ -129,6 +129,17 @@ fn sigint_during_build_prod_exits_130_and_leaves_no_container() {
     let interrupted_at = Instant::now();
     sigint(&child);
     let code = wait_exit(&mut child, Duration::from_secs(60));
+    // On Podman, other tests' builds wait on the xtask's build lock, and one starts the moment
+    // this build lets go of it: its build container is no leftover. Holding the lock while
+    // looking keeps them out.
+    let _held = is_podman().then(|| {
+        let lock = xtask::docker::build::podman_build_lock_in(&std::env::temp_dir());
+        let ui = xtask::ui::Ui {
+            quiet: true,
+            verbose: false,
+        };
+        xtask::exec::acquire(&lock, "the interrupted-build check", &ui).unwrap()
+    });
     let stderr = reader.join().unwrap();
     assert_eq!(code, Some(130), "{stderr}");
     assert!(stderr.contains("xtask: interrupted"), "{stderr}");

@@ -182,6 +182,8 @@ fn run_action(action: &Action, ui: &Ui, since: Instant) -> Result<()> {
             repositories,
         } => crate::docker::sign::sign_pushed(cosign, key, metadata, repositories),
         Action::SwapTree { staging, target } => fsutil::swap_in(staging, target),
+        Action::SyncTree { staging, target } => fsutil::sync_in(staging, target),
+        Action::CheckProtoc { version } => crate::commands::proto::check_protoc(version),
         Action::CompareTrees {
             fresh,
             committed,

@@ -178,6 +178,16 @@ pub enum Action {
         staging: PathBuf,
         target: PathBuf,
     },
+    /// Moves each new or changed file of `staging` into `target`, then removes the files it
+    /// lacks; `target`'s folders stay (see [`crate::fsutil::sync_in`]).
+    SyncTree {
+        staging: PathBuf,
+        target: PathBuf,
+    },
+    /// Fails with the fix unless `protoc --version` says `version`.
+    CheckProtoc {
+        version: &'static str,
+    },
     /// Copies each of `files` that exists into `to`, created afresh.
     CopyFiles {
         files: Vec<PathBuf>,
@@ -262,6 +272,14 @@ impl Action {
                 q(staging),
                 q(target)
             ),
+            Action::SyncTree { staging, target } => format!(
+                "# (xtask) move each new or changed file of {} into {} with a rename of its own, then remove the files it lacks",
+                q(staging),
+                q(target)
+            ),
+            Action::CheckProtoc { version } => {
+                format!("protoc --version  # (xtask) fail unless it says libprotoc {version}")
+            }
             Action::CompareTrees {
                 fresh, committed, ..
             } => format!("diff -r {} {}", q(fresh), q(committed)),

@@ -11,7 +11,7 @@ use super::{Command, Live};
 use crate::ctx::{Ctx, Needs};
 use crate::exec::{acquire, FileLock};
 use crate::fsutil::{staging_path, walk};
-use crate::plan::{action, Action, Plan, Step};
+use crate::plan::{action, Action, Plan, Step, Watch};
 
 /// Debian 12's protobuf-compiler; the generated headers record it, so another version changes bytes.
 pub const PROTOC_VERSION: &str = "3.21.12";
@@ -88,13 +88,15 @@ impl Command for Proto {
     }
 }
 
-/// The checkout's proto lock: `proto` holds it from preflight to the end.
+/// The checkout's proto lock: `proto` holds it from preflight to the end, run-dev's watcher
+/// during each regeneration.
 pub fn lock_path(ctx: &Ctx) -> PathBuf {
     ctx.ws.path("target/xtask/proto.lock")
 }
 
 /// What `cargo xtask proto` runs (under its lock): generate into a staging tree, then move the
-/// changed files into core/gen.
+/// changed files into core/gen. run-dev's watcher runs the very same plan, so `proto --check`
+/// passes after it by construction.
 pub fn regeneration_plan(ctx: &Ctx) -> Result<Plan> {
     let (mut plan, staging) = staged(ctx)?;
     plan.push(action(
@@ -105,6 +107,19 @@ pub fn regeneration_plan(ctx: &Ctx) -> Result<Plan> {
         },
     ));
     Ok(plan)
+}
+
+/// run-dev's watch: while the dev container runs, a saved .proto regenerates core/gen on the
+/// host (pinned protoc; the dev image has none), and air in the container rebuilds from it.
+/// Without Go on the host the watch still starts and says why when a .proto changes.
+pub fn watch(ctx: &Ctx) -> Watch {
+    Watch {
+        dir: ctx.ws.path("proto"),
+        extension: "proto",
+        label: "core/gen".into(),
+        lock: lock_path(ctx),
+        plan: regeneration_plan(ctx).map_err(|e| format!("{e:#}")),
+    }
 }
 
 /// Generation into a staging tree of this process's own (removed whatever happens), and its path.

@@ -182,6 +182,8 @@ fn run_action(action: &Action, ui: &Ui, since: Instant) -> Result<()> {
             repositories,
         } => crate::docker::sign::sign_pushed(cosign, key, metadata, repositories),
         Action::SwapTree { staging, target } => fsutil::swap_in(staging, target),
+        Action::SyncTree { staging, target } => fsutil::sync_in(staging, target),
+        Action::CheckProtoc { version } => crate::commands::proto::check_protoc(version),
         Action::CompareTrees {
             fresh,
             committed,
@@ -317,13 +319,10 @@ impl Drop for FileLock {
 /// Waits for the lock, polling so that Ctrl-C still ends the wait; `holder` names who else may
 /// hold it, for the one line printed while waiting.
 pub fn acquire(path: &std::path::Path, holder: &str, ui: &Ui) -> Result<FileLock> {
-    use std::os::fd::AsRawFd;
-    let file = fsutil::open_lock_file(path)?;
     let mut told = false;
     loop {
-        // SAFETY: flock on a descriptor we own; LOCK_NB makes it return at once.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            return Ok(FileLock(file));
+        if let Some(held) = try_acquire(path)? {
+            return Ok(held);
         }
         if interrupted() {
             return Err(Interrupted.into());
@@ -337,6 +336,17 @@ pub fn acquire(path: &std::path::Path, holder: &str, ui: &Ui) -> Result<FileLock
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// The lock if nobody holds it, else `None` at once.
+pub fn try_acquire(path: &std::path::Path) -> Result<Option<FileLock>> {
+    use std::os::fd::AsRawFd;
+    let file = fsutil::open_lock_file(path)?;
+    // SAFETY: flock on a descriptor we own; LOCK_NB makes it return at once.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(Some(FileLock(file)));
+    }
+    Ok(None)
 }
 
 /// `$PATH` inside a planned value stands for the xtask's own PATH.
@@ -369,13 +379,16 @@ fn run_captured(step: &Step, ui: &Ui) -> Result<()> {
     if interrupted() {
         return Err(Interrupted.into());
     }
-    crate::ui::note(stderr.trim_end());
     let last = stderr
         .lines()
         .rev()
         .find(|l| !l.trim().is_empty())
         .unwrap_or("")
         .trim();
+    // The error below ends with the last line: show the rest only when there is more.
+    if stderr.trim() != last {
+        crate::ui::note(stderr.trim_end());
+    }
     anyhow::bail!(
         "{} failed ({}): {last}",
         step.label,
@@ -411,6 +424,10 @@ fn run_streamed(step: &Step, ui: &Ui, since: Instant) -> Result<()> {
         .ready
         .clone()
         .map(|ready| announce_when_ready(ready, *ui, since, done.clone()));
+    let watcher = step
+        .watch
+        .as_ref()
+        .map(|watch| crate::watch::spawn((**watch).clone(), *ui, done.clone()));
     let mut forwarded = INTERRUPTS.load(Ordering::SeqCst);
     let output = loop {
         if let Some(output) = handle.try_wait()? {
@@ -425,8 +442,8 @@ fn run_streamed(step: &Step, ui: &Ui, since: Instant) -> Result<()> {
         std::thread::sleep(Duration::from_millis(50));
     };
     done.store(true, Ordering::SeqCst);
-    if let Some(announcer) = announcer {
-        let _ = announcer.join();
+    for meanwhile in announcer.into_iter().chain(watcher) {
+        let _ = meanwhile.join();
     }
     if output.status.success() {
         return Ok(());

@@ -139,6 +139,61 @@ pub fn swap_in(staging: &Path, target: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Puts `staging`'s files in place of `target`'s one by one: each new or changed file with a
+/// rename of its own, then the files `staging` lacks (and folders left empty) go. Unlike
+/// [`swap_in`], `target`'s folders stay the very same folders. That is what a watcher needs:
+/// air in the dev container watches the folders of the bind-mounted core/ with inotify, and a
+/// folder renamed into place is a new one it never watched (tried: after a swap of core/gen,
+/// no rebuild ever came; after a file renamed in, one within 1.5 s). Unchanged files are not
+/// touched, so they make no event. Each file is replaced atomically, not the tree: a reader
+/// may see some files new and some old for the microseconds this takes (the next event
+/// rebuilds again), and Ctrl-C lands between plan steps, never inside this one.
+/// Afterwards `staging` holds the unchanged files, for the plan's cleanup to remove.
+pub fn sync_in(staging: &Path, target: &Path) -> Result<()> {
+    if !target.exists() {
+        return swap_in(staging, target);
+    }
+    let mut fresh = std::collections::BTreeSet::new();
+    for from in walk(staging)? {
+        let relative = from.strip_prefix(staging)?.to_path_buf();
+        let to = target.join(&relative);
+        fresh.insert(relative);
+        let content = std::fs::read(&from)?;
+        if std::fs::read(&to).is_ok_and(|old| old == content) {
+            continue;
+        }
+        if let Some(folder) = to.parent() {
+            std::fs::create_dir_all(folder)
+                .with_context(|| format!("cannot create {}", folder.display()))?;
+        }
+        std::fs::rename(&from, &to)
+            .with_context(|| format!("cannot move {} to {}", from.display(), to.display()))?;
+    }
+    for old in walk(target)? {
+        if !fresh.contains(old.strip_prefix(target)?) {
+            std::fs::remove_file(&old)
+                .with_context(|| format!("cannot remove {}", old.display()))?;
+        }
+    }
+    remove_empty_folders(target)?;
+    Ok(())
+}
+
+/// Removes the empty folders below `dir` (not `dir` itself); true when `dir` ends up empty.
+fn remove_empty_folders(dir: &Path) -> Result<bool> {
+    let mut empty = true;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() && !path.is_symlink() && remove_empty_folders(&path)? {
+            std::fs::remove_dir(&path)
+                .with_context(|| format!("cannot remove {}", path.display()))?;
+        } else {
+            empty = false;
+        }
+    }
+    Ok(empty)
+}
+
 /// The first difference between two trees (relative path and what differs), or `None`.
 pub fn first_difference(expected: &Path, actual: &Path) -> Result<Option<String>> {
     let want = files(expected)?;
@@ -221,6 +276,62 @@ mod tests {
         );
         remove_tree(&staging).unwrap();
         assert!(!staging.exists());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn sync_moves_in_only_changed_files_keeps_the_folders_and_removes_what_is_gone() {
+        use std::os::unix::fs::MetadataExt;
+        let base = std::env::temp_dir().join(format!("xtask-fssync-{}", std::process::id()));
+        let target = base.join("gen");
+        tree(
+            &target,
+            &[
+                ("v1/a.go", "old a"),
+                ("v1/same.go", "same"),
+                ("gone/x.go", "x"),
+            ],
+        );
+        let folder = std::fs::metadata(target.join("v1")).unwrap().ino();
+        let same = std::fs::metadata(target.join("v1/same.go")).unwrap().ino();
+        let staging = staging_path(&target).unwrap();
+        tree(
+            &staging,
+            &[
+                ("v1/a.go", "new a"),
+                ("v1/same.go", "same"),
+                ("v2/b.go", "b"),
+            ],
+        );
+        sync_in(&staging, &target).unwrap();
+        assert_eq!(
+            first_difference(&target, &{
+                let expected = base.join("expected");
+                tree(
+                    &expected,
+                    &[
+                        ("v1/a.go", "new a"),
+                        ("v1/same.go", "same"),
+                        ("v2/b.go", "b"),
+                    ],
+                );
+                expected
+            })
+            .unwrap(),
+            None
+        );
+        assert!(!target.join("gone").exists(), "an emptied folder stays");
+        let meta = |p: &str| std::fs::metadata(target.join(p)).unwrap().ino();
+        assert_eq!(meta("v1"), folder, "the watched folder was replaced");
+        assert_eq!(meta("v1/same.go"), same, "an unchanged file was replaced");
+        // What stays in staging is what was not moved: the unchanged file.
+        assert_eq!(walk(&staging).unwrap(), [staging.join("v1/same.go")]);
+        remove_tree(&staging).unwrap();
+        // No target yet: the staging tree becomes it.
+        let fresh = base.join("fresh");
+        tree(&staging, &[("c.go", "c")]);
+        sync_in(&staging, &fresh).unwrap();
+        assert_eq!(std::fs::read_to_string(fresh.join("c.go")).unwrap(), "c");
         std::fs::remove_dir_all(&base).unwrap();
     }
 

@@ -21,6 +21,7 @@ pub mod settings;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod ui;
+pub mod watch;
 pub mod workspace;
 
 use std::process::ExitCode;

@@ -33,6 +33,23 @@ pub struct Step {
     pub lock: Option<PathBuf>,
     /// A streamed step that starts a service: say `ready on …` once it answers there.
     pub ready: Option<Ready>,
+    /// A streamed step beside which generated code is kept up to date (see [`Watch`]).
+    pub watch: Option<Box<Watch>>,
+}
+
+/// While a streamed step runs: whenever the files ending in `.{extension}` under `dir` change,
+/// run `plan` holding `lock` (see `crate::watch`), so generated code follows its sources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watch {
+    pub dir: PathBuf,
+    pub extension: &'static str,
+    /// What `plan` regenerates, for the line after each run (`core/gen`).
+    pub label: String,
+    /// Held while `plan` runs, the lock the command that makes the same tree holds.
+    pub lock: PathBuf,
+    /// What runs on each change, or why nothing can run on this machine (Go missing): said
+    /// only when a file changes, so the step itself still starts.
+    pub plan: Result<Plan, String>,
 }
 
 impl Step {
@@ -50,6 +67,7 @@ impl Step {
             mode: Mode::Captured,
             lock: None,
             ready: None,
+            watch: None,
         }
     }
 
@@ -92,6 +110,12 @@ impl Step {
     /// While the step runs, probes `ready` and prints `ready on … in N s` once it answers.
     pub fn announce_ready(mut self, ready: Ready) -> Step {
         self.ready = Some(ready);
+        self
+    }
+
+    /// While the step runs, keeps `watch.label` regenerated from the files `watch` names.
+    pub fn regenerate_on_change(mut self, watch: Watch) -> Step {
+        self.watch = Some(Box::new(watch));
         self
     }
 
@@ -178,6 +202,16 @@ pub enum Action {
         staging: PathBuf,
         target: PathBuf,
     },
+    /// Moves each new or changed file of `staging` into `target`, then removes the files it
+    /// lacks; `target`'s folders stay (see [`crate::fsutil::sync_in`]).
+    SyncTree {
+        staging: PathBuf,
+        target: PathBuf,
+    },
+    /// Fails with the fix unless `protoc --version` says `version`.
+    CheckProtoc {
+        version: &'static str,
+    },
     /// Copies each of `files` that exists into `to`, created afresh.
     CopyFiles {
         files: Vec<PathBuf>,
@@ -262,6 +296,14 @@ impl Action {
                 q(staging),
                 q(target)
             ),
+            Action::SyncTree { staging, target } => format!(
+                "# (xtask) move each new or changed file of {} into {} with a rename of its own, then remove the files it lacks",
+                q(staging),
+                q(target)
+            ),
+            Action::CheckProtoc { version } => {
+                format!("protoc --version  # (xtask) fail unless it says libprotoc {version}")
+            }
             Action::CompareTrees {
                 fresh, committed, ..
             } => format!("diff -r {} {}", q(fresh), q(committed)),
@@ -430,9 +472,33 @@ impl fmt::Display for Plan {
                     ready.path
                 )?;
             }
+            if let Some(watch) = &step.watch {
+                write_watch(f, watch)?;
+            }
         }
         Ok(())
     }
+}
+
+/// The meanwhile line of a watch, then what each change runs, as comments.
+fn write_watch(f: &mut fmt::Formatter<'_>, watch: &Watch) -> fmt::Result {
+    writeln!(
+        f,
+        "# (xtask) meanwhile: on every change of a .{} file under {}, regenerate {} holding {}:",
+        watch.extension,
+        watch.dir.display(),
+        watch.label,
+        watch.lock.display()
+    )?;
+    match &watch.plan {
+        Ok(plan) => {
+            for line in plan.to_string().lines() {
+                writeln!(f, "#   {}", comment(line))?;
+            }
+        }
+        Err(why) => writeln!(f, "#   (not on this machine: {})", comment(why))?,
+    }
+    Ok(())
 }
 
 /// Text for a `# ...` line of a printed plan: a newline or other control character is shown
@@ -559,6 +625,40 @@ mod tests {
         assert_eq!(
             plan.to_string(),
             "# engine\\r\\ntouch /tmp/x\ncd /w\n# build\\nrm -rf /\ntrue\n"
+        );
+    }
+
+    #[test]
+    fn a_watch_prints_as_a_meanwhile_line_with_its_plan_or_why_it_cannot_run() {
+        let inner = Plan {
+            steps: vec![Step::new("protoc\nrm -rf /", "protoc", "/w")
+                .arg("x.proto")
+                .into()],
+            ..Plan::default()
+        };
+        let watch = |plan| Watch {
+            dir: "/w/proto".into(),
+            extension: "proto",
+            label: "core/gen".into(),
+            lock: "/w/proto.lock".into(),
+            plan,
+        };
+        let up = |plan| Plan {
+            steps: vec![Step::new("up", "compose", "/w")
+                .streamed()
+                .regenerate_on_change(watch(plan))
+                .into()],
+            ..Plan::default()
+        };
+        let meanwhile = "cd /w\n# up\ncompose\n# (xtask) meanwhile: on every change of a .proto \
+                         file under /w/proto, regenerate core/gen holding /w/proto.lock:\n";
+        assert_eq!(
+            up(Ok(inner)).to_string(),
+            format!("{meanwhile}#   cd /w\n#   # protoc\\nrm -rf /\n#   protoc x.proto\n")
+        );
+        assert_eq!(
+            up(Err("Go is not installed".into())).to_string(),
+            format!("{meanwhile}#   (not on this machine: Go is not installed)\n")
         );
     }
 

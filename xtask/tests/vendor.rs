@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use xtask::testkit::{repo_root, sigint, text, wait_for, workspace_copy, RemoveDir};
+use xtask::testkit::{ok, repo_root, sigint, text, wait_for, workspace_copy, RemoveDir};
 
 fn xtask() -> Command {
     xtask::testkit::xtask_at(env!("CARGO_BIN_EXE_xtask"))
@@ -116,6 +116,39 @@ fn proto_check_fails_when_generated_code_is_stale() {
         std::fs::read(&generated).unwrap(),
         std::fs::read(repo_root().join("core/gen/photo/v1/photo.pb.go")).unwrap()
     );
+}
+
+#[test]
+fn proto_without_protoc_says_how_to_install_it_and_leaves_no_staging_tree() {
+    let ws = workspace_copy("proto-no-protoc");
+    let _remove = RemoveDir(ws.clone());
+    // Go but no protoc on PATH.
+    let bin = ws.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(which_go(), bin.join("go")).unwrap();
+    let out = xtask()
+        .arg("proto")
+        .env("PIXIE_WORKSPACE", &ws)
+        .env("PATH", &bin)
+        .output()
+        .unwrap();
+    let stderr = text(&out).1;
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.lines().last(),
+        Some("error: protoc is not installed; install protoc 3.21.12 (`apt-get install protobuf-compiler` on Debian 12)"),
+        "{stderr}"
+    );
+    assert_eq!(staging_trees(&ws), Vec::<String>::new());
+    assert_eq!(
+        std::fs::read(ws.join("core/gen/photo/v1/photo.pb.go")).unwrap(),
+        std::fs::read(repo_root().join("core/gen/photo/v1/photo.pb.go")).unwrap()
+    );
+}
+
+fn which_go() -> std::path::PathBuf {
+    let out = ok(Command::new("sh").args(["-c", "command -v go"]));
+    std::path::PathBuf::from(out)
 }
 
 /// Staging trees (`.vendor.new-PID`, `.gen.new-PID`) left in core/.

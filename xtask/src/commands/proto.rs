@@ -11,7 +11,7 @@ use super::{Command, Live};
 use crate::ctx::{Ctx, Needs};
 use crate::exec::{acquire, FileLock};
 use crate::fsutil::{staging_path, walk};
-use crate::plan::{action, Action, Plan, Step};
+use crate::plan::{action, Action, Plan, Step, Watch};
 
 /// Debian 12's protobuf-compiler; the generated headers record it, so another version changes bytes.
 pub const PROTOC_VERSION: &str = "3.21.12";
@@ -52,9 +52,8 @@ impl Command for Proto {
 
     fn preflight(&self, ctx: &Ctx) -> Result<Live> {
         ctx.go("install the protoc plugins")?;
-        check_protoc()?;
         let held = acquire(
-            &ctx.ws.path("target/xtask/proto.lock"),
+            &lock_path(ctx),
             "another `cargo xtask proto` in this checkout",
             &ctx.ui,
         )?;
@@ -63,45 +62,18 @@ impl Command for Proto {
     }
 
     fn plan(&self, ctx: &Ctx, _live: &Live) -> Result<Plan> {
-        let gen = ctx.ws.path("core/gen");
-        let staging = staging_path(&gen)?;
-        let mut plan = plan(ctx, &staging)?;
-        plan.steps.insert(
-            0,
-            action(
-                "create the staging tree",
-                Action::CreateDir(staging.clone()),
-            ),
-        );
-        plan.steps.insert(
-            0,
-            action(
-                "remove a stale staging tree",
-                Action::RemoveTree(staging.clone()),
-            ),
-        );
-        plan.push(if self.check {
-            action(
-                "compare the generated code with core/gen",
-                Action::CompareTrees {
-                    fresh: staging.clone(),
-                    committed: gen,
-                    name: "core/gen".into(),
-                    fix: "run `cargo xtask proto` and commit the result".into(),
-                },
-            )
-        } else {
-            action(
-                "swap the generated code into core/gen",
-                Action::SwapTree {
-                    staging: staging.clone(),
-                    target: gen,
-                },
-            )
-        });
-        plan.cleanup.push(action(
-            "remove the staging tree",
-            Action::RemoveTree(staging),
+        if !self.check {
+            return regeneration_plan(ctx);
+        }
+        let (mut plan, staging) = staged(ctx)?;
+        plan.push(action(
+            "compare the generated code with core/gen",
+            Action::CompareTrees {
+                fresh: staging,
+                committed: ctx.ws.path("core/gen"),
+                name: "core/gen".into(),
+                fix: "run `cargo xtask proto` and commit the result".into(),
+            },
         ));
         Ok(plan)
     }
@@ -116,7 +88,67 @@ impl Command for Proto {
     }
 }
 
-fn plan(ctx: &Ctx, out: &Path) -> Result<Plan> {
+/// The checkout's proto lock: `proto` holds it from preflight to the end, run-dev's watcher
+/// during each regeneration.
+pub fn lock_path(ctx: &Ctx) -> PathBuf {
+    ctx.ws.path("target/xtask/proto.lock")
+}
+
+/// What `cargo xtask proto` runs (under its lock): generate into a staging tree, then move the
+/// changed files into core/gen. run-dev's watcher runs the very same plan, so `proto --check`
+/// passes after it by construction.
+pub fn regeneration_plan(ctx: &Ctx) -> Result<Plan> {
+    let (mut plan, staging) = staged(ctx)?;
+    plan.push(action(
+        "move the changed generated files into core/gen",
+        Action::SyncTree {
+            staging,
+            target: ctx.ws.path("core/gen"),
+        },
+    ));
+    Ok(plan)
+}
+
+/// run-dev's watch: while the dev container runs, a saved .proto regenerates core/gen on the
+/// host (pinned protoc; the dev image has none), and air in the container rebuilds from it.
+/// Without Go on the host the watch still starts and says why when a .proto changes.
+pub fn watch(ctx: &Ctx) -> Watch {
+    Watch {
+        dir: ctx.ws.path("proto"),
+        extension: "proto",
+        label: "core/gen".into(),
+        lock: lock_path(ctx),
+        plan: regeneration_plan(ctx).map_err(|e| format!("{e:#}")),
+    }
+}
+
+/// Generation into a staging tree of this process's own (removed whatever happens), and its path.
+fn staged(ctx: &Ctx) -> Result<(Plan, PathBuf)> {
+    let staging = staging_path(&ctx.ws.path("core/gen"))?;
+    let mut plan = Plan::default();
+    plan.push(action(
+        "remove a stale staging tree",
+        Action::RemoveTree(staging.clone()),
+    ));
+    plan.push(action(
+        "create the staging tree",
+        Action::CreateDir(staging.clone()),
+    ));
+    plan.push(action(
+        format!("check that protoc is {PROTOC_VERSION}"),
+        Action::CheckProtoc {
+            version: PROTOC_VERSION,
+        },
+    ));
+    plan.steps.extend(generate(ctx, &staging)?.steps);
+    plan.cleanup.push(action(
+        "remove the staging tree",
+        Action::RemoveTree(staging.clone()),
+    ));
+    Ok((plan, staging))
+}
+
+fn generate(ctx: &Ctx, out: &Path) -> Result<Plan> {
     let go = ctx.go("install the protoc plugins")?;
     let ws = &ctx.ws;
     let bin = ws.path("target/xtask/protoc-plugins");
@@ -167,17 +199,17 @@ fn proto_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-fn check_protoc() -> Result<()> {
-    let fix = format!(
-        "install protoc {PROTOC_VERSION} (`apt-get install protobuf-compiler` on Debian 12)"
-    );
+/// Fails with the fix unless `protoc --version` says `version` (the generated headers record it).
+pub fn check_protoc(version: &str) -> Result<()> {
+    let fix =
+        format!("install protoc {version} (`apt-get install protobuf-compiler` on Debian 12)");
     let output = std::process::Command::new("protoc")
         .arg("--version")
         .output()
         .map_err(|_| anyhow::anyhow!("protoc is not installed; {fix}"))?;
-    let version = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    if version != format!("libprotoc {PROTOC_VERSION}") {
-        bail!("protoc says `{version}`, but the committed code was generated with {PROTOC_VERSION}; {fix}");
+    let says = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    if says != format!("libprotoc {version}") {
+        bail!("protoc says `{says}`, but the committed code was generated with {version}; {fix}");
     }
     Ok(())
 }
@@ -193,7 +225,7 @@ mod tests {
             &[],
             crate::settings::Flags::new(),
         );
-        let plan = plan(&ctx, Path::new("/tmp/gen-out")).unwrap();
+        let plan = generate(&ctx, Path::new("/tmp/gen-out")).unwrap();
         let commands = plan.commands();
         let protoc = commands.last().unwrap();
         assert!(

@@ -220,16 +220,21 @@ pub fn plan(ctx: &Ctx, target: Target, detach: bool) -> Result<Plan> {
         ));
         return Ok(plan);
     }
-    plan.push(
-        compose::step(
-            ctx,
-            &compose,
-            &project,
-            format!("run pixie-core ({name}) on {}", ready.url()),
-            &["up", "--remove-orphans"],
-        )
-        .announce_ready(ready),
-    );
+    let up = compose::step(
+        ctx,
+        &compose,
+        &project,
+        format!("run pixie-core ({name}) on {}", ready.url()),
+        &["up", "--remove-orphans"],
+    )
+    .announce_ready(ready);
+    // A saved .proto regenerates core/gen on the host, where the pinned protoc is (the dev
+    // image has no glibc for Debian's), and air rebuilds from it. Foreground only: the watcher
+    // lives in this process.
+    plan.push(match target {
+        Target::Dev => up.regenerate_on_change(super::proto::watch(ctx)),
+        Target::Prod => up,
+    });
     plan.cleanup.extend(down(ctx, &compose, &project, target));
     Ok(plan)
 }
@@ -314,6 +319,70 @@ mod tests {
         assert!(
             text.contains("# (xtask) meanwhile: print `ready on http://127.0.0.1:8080` once http://127.0.0.1:8080/healthz answers 200"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn run_dev_in_the_foreground_regenerates_core_gen_beside_compose_up() {
+        let ctx = ctx(&[]);
+        let plan = plan(&ctx, Target::Dev, false).unwrap();
+        let up = commands(&plan).pop().unwrap();
+        let watch = up.watch.as_deref().expect("run-dev watches proto/");
+        assert_eq!(watch, &super::super::proto::watch(&ctx));
+        assert_eq!(watch.dir, ctx.ws.path("proto"));
+        assert_eq!(watch.extension, "proto");
+        assert_eq!(watch.lock, ctx.ws.path("target/xtask/proto.lock"));
+        let regeneration = watch.plan.as_ref().unwrap();
+        assert_eq!(
+            regeneration,
+            &super::super::proto::regeneration_plan(&ctx).unwrap()
+        );
+        assert_eq!(
+            regeneration.actions().last(),
+            Some(&&Action::SyncTree {
+                staging: crate::fsutil::staging_path(&ctx.ws.path("core/gen")).unwrap(),
+                target: ctx.ws.path("core/gen"),
+            })
+        );
+        let text = plan.to_string();
+        let meanwhile = format!(
+            "# (xtask) meanwhile: on every change of a .proto file under {}, regenerate core/gen holding {}:\n",
+            ctx.ws.path("proto").display(),
+            ctx.ws.path("target/xtask/proto.lock").display()
+        );
+        assert!(text.contains(&meanwhile), "{text}");
+        assert!(
+            text.contains(
+                "\n#   protoc --version  # (xtask) fail unless it says libprotoc 3.21.12\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("--go_out"), "{text}");
+        // Not detached (nothing would watch), never prod.
+        for (target, detach) in [(Target::Dev, true), (Target::Prod, false)] {
+            let other = super::plan(&ctx, target, detach).unwrap();
+            assert!(
+                commands(&other).iter().all(|s| s.watch.is_none()),
+                "{other}"
+            );
+            assert!(!other.to_string().contains("on every change"), "{other}");
+        }
+    }
+
+    #[test]
+    fn run_dev_without_go_still_starts_and_its_watch_says_why() {
+        let mut ctx = ctx(&[]);
+        ctx.host.go = None;
+        let plan = plan(&ctx, Target::Dev, false).unwrap();
+        let up = commands(&plan).pop().unwrap();
+        assert_eq!(
+            up.watch.unwrap().plan,
+            Err("Go is not installed (no `go` on PATH), which is needed to install the protoc plugins; install Go 1.26 from https://go.dev/dl/".into())
+        );
+        assert!(
+            plan.to_string()
+                .contains("#   (not on this machine: Go is not installed"),
+            "{plan}"
         );
     }
 

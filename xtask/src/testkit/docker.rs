@@ -234,6 +234,11 @@ impl TestProject {
         (containers, networks)
     }
 
+    /// The id of the project's (one) running container.
+    pub fn container(&self) -> String {
+        ok(docker().args(["ps", "-q", "--filter", &self.filter()]))
+    }
+
     /// Fails the test, with `context`, when a container or network of the project is left.
     pub fn assert_gone(&self, context: &str) {
         let (containers, networks) = self.leftovers();

@@ -64,6 +64,23 @@ impl RunDev {
     }
 }
 
+impl RunDev {
+    /// Ctrl-C: run-dev exits 130 within a minute and leaves no container or network.
+    pub fn interrupt(&mut self, project: &TestProject) {
+        sigint(&self.child);
+        let status = wait_for(Duration::from_secs(60), || self.child.try_wait().unwrap());
+        let Some(status) = status else {
+            let _ = self.child.kill();
+            panic!(
+                "run-dev did not exit within 60 s of SIGINT:\n{}",
+                self.log()
+            )
+        };
+        assert_eq!(status.code(), Some(130), "{}", self.log());
+        project.assert_gone(&self.log());
+    }
+}
+
 /// A failed assertion must not leave compose up running behind the test.
 impl Drop for RunDev {
     fn drop(&mut self) {
@@ -124,14 +141,137 @@ fn run_dev_reloads_an_edit_and_sigint_leaves_no_container_or_network() {
         saved.elapsed().as_secs_f64()
     );
 
-    sigint(&run.child);
-    let status = wait_for(Duration::from_secs(60), || run.child.try_wait().unwrap());
-    let Some(status) = status else {
-        let _ = run.child.kill();
-        panic!("run-dev did not exit within 60 s of SIGINT:\n{}", run.log())
-    };
-    assert_eq!(status.code(), Some(130), "{}", run.log());
-    project.assert_gone(&run.log());
+    run.interrupt(&project);
+}
+
+/// The pid of the container's pixie-core when its executable holds `name` (code generated from
+/// an edited .proto embeds its message names).
+fn serving_pid_with(container: &str, name: &str) -> Option<String> {
+    let script = format!("pid=$(pidof pixie-core) && grep -q {name} /proc/$pid/exe && echo $pid");
+    let out = docker()
+        .args(["exec", container, "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let pid = text(&out).0.trim().to_string();
+    (out.status.success() && !pid.is_empty()).then_some(pid)
+}
+
+/// The log's lines from run-dev's proto watcher.
+fn watcher_lines(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| l.starts_with("xtask: proto/ changed"))
+        .collect()
+}
+
+#[test]
+fn run_dev_regenerates_core_gen_from_a_saved_proto_and_serves_the_new_code() {
+    let dev_image = dev_image();
+    let ws = workspace_copy("run-dev-proto");
+    let _remove = RemoveDir(ws.clone());
+    let project = TestProject::new("xtask-e2e-proto", "dev");
+    let mut run = RunDev::start(&ws, &project.prefix, dev_image, &[]);
+    let first = wait_for(Duration::from_secs(300), || run.version());
+    assert!(first.is_some(), "run-dev never served:\n{}", run.log());
+    let container = project.container();
+    let old_pid = ok(docker().args(["exec", &container, "pidof", "pixie-core"]));
+
+    // A new message: photo.pb.go gains it (and its name, in the raw descriptor).
+    let proto = ws.join("proto/photo/v1/photo.proto");
+    let gen = ws.join("core/gen/photo/v1/photo.pb.go");
+    let source = std::fs::read_to_string(&proto).unwrap();
+    let saved = std::time::Instant::now();
+    std::fs::write(
+        &proto,
+        format!("{source}\nmessage PhotoWatched {{\n  string note = 1;\n}}\n"),
+    )
+    .unwrap();
+    let regenerated = wait_for(Duration::from_secs(60), || {
+        let code = std::fs::read_to_string(&gen).unwrap_or_default();
+        code.contains("type PhotoWatched struct")
+            .then(|| saved.elapsed())
+    });
+    let regenerated =
+        regenerated.unwrap_or_else(|| panic!("core/gen not regenerated:\n{}", run.log()));
+    let new_pid = wait_for(Duration::from_secs(60), || {
+        serving_pid_with(&container, "PhotoWatched")
+            .filter(|pid| *pid != old_pid && run.version().is_some())
+    });
+    let served = saved.elapsed();
+    assert!(
+        new_pid.is_some(),
+        "no new pixie-core built from the edit serves:\n{}",
+        run.log()
+    );
+    eprintln!(
+        "proto edit: core/gen regenerated after {:.2}s, a new pixie-core with it served after {:.2}s",
+        regenerated.as_secs_f64(),
+        served.as_secs_f64()
+    );
+    let log = run.log();
+    let lines = watcher_lines(&log);
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(
+        lines[0].starts_with("xtask: proto/ changed: core/gen regenerated in ")
+            && lines[0].ends_with(" ms"),
+        "{log}"
+    );
+    // The same plan as `cargo xtask proto`: its check passes on the result.
+    let ws_env = ws.to_str().unwrap();
+    crate::xtask_ok(&["proto", "--check"], &[("PIXIE_WORKSPACE", ws_env)]);
+
+    // A syntax error: one line with protoc's own message; core/gen and the service stay.
+    std::fs::write(&proto, format!("{source}\nmessage Broken {{\n")).unwrap();
+    let protoc = std::process::Command::new("protoc")
+        .current_dir(&ws)
+        .args([
+            "-I",
+            "proto",
+            "-o",
+            "/dev/null",
+            "proto/photo/v1/photo.proto",
+        ])
+        .output()
+        .unwrap();
+    let reason = text(&protoc).1.trim().to_string();
+    assert!(
+        !protoc.status.success() && !reason.contains('\n'),
+        "{reason}"
+    );
+    let expected = format!(
+        "xtask: proto/ changed, but core/gen was not regenerated: protoc failed (exit 1): \
+         {reason}; fix that and save again (the service keeps its last good build)"
+    );
+    let reported = wait_for(Duration::from_secs(30), || {
+        (watcher_lines(&run.log()).len() >= 2).then_some(())
+    });
+    assert!(
+        reported.is_some(),
+        "no line for the broken .proto:\n{}",
+        run.log()
+    );
+    let log = run.log();
+    assert_eq!(watcher_lines(&log)[1], expected, "{log}");
+    assert!(
+        !log.lines().any(|l| l == reason),
+        "protoc's line printed twice:\n{log}"
+    );
+    assert!(std::fs::read_to_string(&gen)
+        .unwrap()
+        .contains("type PhotoWatched struct"));
+    assert_eq!(
+        serving_pid_with(&container, "PhotoWatched"),
+        new_pid,
+        "the service did not keep its last good build"
+    );
+    assert!(run.version().is_some(), "{log}");
+    let staging: Vec<_> = std::fs::read_dir(ws.join("core"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".gen.new-"))
+        .collect();
+    assert!(staging.is_empty(), "staging trees left: {staging:?}");
+
+    run.interrupt(&project);
 }
 
 fn running_containers(project: &str) -> usize {
@@ -324,8 +464,7 @@ fn dev_container_with_air_poll_watches_by_polling_and_reloads_an_edit() {
     assert!(first.is_some(), "run-dev never served:\n{}", log());
 
     // air polls instead of using inotify: it holds no inotify descriptor.
-    let filter = format!("label=com.docker.compose.project={}", project.name);
-    let container = ok(docker().args(["ps", "-q", "--filter", &filter]));
+    let container = project.container();
     let fds = ok(docker().args([
         "exec",
         container.trim(),

@@ -139,7 +139,7 @@ impl<'a> Bench<'a> {
             ),
         ));
         notes.push(("cold", "docker setups: `docker builder prune -af` (the whole engine's BuildKit cache, cache mounts included), then --no-cache; limit: a fresh GOCACHE, the host module cache stays warm".into()));
-        notes.push(("code change", "one line of core/internal/buildinfo/buildinfo.go (`Version = \"bench-N\"`), the value /version serves".into()));
+        notes.push(("code change", "one line of core/internal/buildinfo/buildinfo.go (`Version = \"bench-<copy>-N\"`, unique to this bench so no build cache already holds it), the value /version serves".into()));
         notes.push(("dev", "cold = dev image build with no cache + first start with empty Go cache volumes until /version answers; no_change = cached image rebuild + restart with warm volumes until it answers; hot reload = the code change saved on the host (bind mount, as compose.dev.yaml) until /version serves the new value, polled every 20 ms".into()));
         notes.push(("limit", "host `go build -trimpath -ldflags \"-s -w -buildid=\"` (the production flags), CGO_ENABLED=0, the bench's own GOCACHE in target/bench/gocache".into()));
         notes.push((

@@ -83,7 +83,7 @@ fn command() -> clap::Command {
                 .long("engine")
                 .value_name("a,b,c|all")
                 .conflicts_with("hot-reload")
-                .help("Engines side by side: on each named engine of the matrix (a: the detected one; b, c: as PIXIE_ENGINE_* configure them, see `bash .ci/provision-engines`), prod no_change and code_change, dev hot_reload and limit code_change, N runs; no cold build, no prune. Writes target/bench/engines.{md,json}."),
+                .help("Engines side by side: on each named engine of the matrix (a: the detected one; b, c: as PIXIE_ENGINE_* configure them, see `bash .ci/provision-engines`), prod code_change and no_change, dev hot_reload and limit code_change, N runs; no cold build, no prune. Writes target/bench/engines.{md,json}."),
             // The child that measures one engine for --engine, in that engine's environment.
             Arg::new("engine-set")
                 .long("engine-set")

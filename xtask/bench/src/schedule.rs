@@ -45,14 +45,16 @@ pub fn hot_reload_schedule(runs: u32) -> Vec<Turn> {
         .collect()
 }
 
-/// `--engine`: on each engine, prod no-change and one-line change, dev hot reload and the
+/// `--engine`: on each engine, prod one-line change and no-change, dev hot reload and the
 /// limit's one-line change (its own, measured in the same run), N runs; no cold build, so no
-/// prune (which on Podman would delete the local base images too).
+/// prune (which on Podman would delete the local base images too). The one-line change comes
+/// first: the previous run's hot-reload edits are still unbuilt, so a "no change" build there
+/// would compile them.
 pub fn engine_schedule(runs: u32) -> Vec<Turn> {
     (1..=runs)
         .flat_map(|run| {
             [
-                (Setup::Prod, &[Scenario::NoChange, Scenario::CodeChange][..]),
+                (Setup::Prod, &[Scenario::CodeChange, Scenario::NoChange][..]),
                 (Setup::Dev, &[Scenario::HotReload][..]),
                 (Setup::Limit, &[Scenario::CodeChange][..]),
             ]
@@ -155,8 +157,8 @@ mod tests {
         let text = describe_schedule(&engine_schedule(2), true);
         assert_eq!(
             text,
-            "run 1: prod: no_change, code_change\nrun 1: dev: hot_reload\nrun 1: limit: code_change\n\
-             run 2: prod: no_change, code_change\nrun 2: dev: hot_reload\nrun 2: limit: code_change\n"
+            "run 1: prod: code_change, no_change\nrun 1: dev: hot_reload\nrun 1: limit: code_change\n\
+             run 2: prod: code_change, no_change\nrun 2: dev: hot_reload\nrun 2: limit: code_change\n"
         );
     }
 

@@ -35,6 +35,9 @@ pub struct DependencyBump {
 
 pub struct WorkCopy {
     pub root: PathBuf,
+    /// Unique to this copy (its creation time), so no edit recreates a source that an earlier
+    /// bench already built: a build cache would answer it without compiling.
+    edit_prefix: String,
     code_edits: u32,
     proto_edits: u32,
 }
@@ -50,8 +53,12 @@ impl WorkCopy {
             copy_tree(&workspace.join(entry), &root.join(entry))
                 .with_context(|| format!("cannot copy {entry} to {}", root.display()))?;
         }
+        let created = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         Ok(WorkCopy {
             root,
+            edit_prefix: format!("bench-{:x}", created.as_nanos()),
             code_edits: 0,
             proto_edits: 0,
         })
@@ -64,7 +71,7 @@ impl WorkCopy {
     /// Changes one line of Go; returns the version string the new build will serve on /version.
     pub fn edit_code(&mut self) -> Result<String> {
         self.code_edits += 1;
-        let marker = format!("bench-{}", self.code_edits);
+        let marker = format!("{}-{}", self.edit_prefix, self.code_edits);
         let path = self.root.join(CODE_FILE);
         let text = std::fs::read_to_string(&path)?;
         std::fs::write(&path, with_version(&text, &marker)?)?;
@@ -273,11 +280,21 @@ mod tests {
         std::fs::write(src.join(".dockerignore"), "*\n").unwrap();
         std::fs::write(src.join(CODE_FILE), "var (\n\tVersion = \"dev\"\n)\n").unwrap();
         let mut copy = WorkCopy::create(&src, dir.join("copy")).unwrap();
-        assert_eq!(copy.edit_code().unwrap(), "bench-1");
-        assert_eq!(copy.edit_code().unwrap(), "bench-2");
+        let first = copy.edit_code().unwrap();
+        let second = copy.edit_code().unwrap();
+        assert!(
+            first.starts_with("bench-") && first.ends_with("-1"),
+            "{first}"
+        );
+        assert_eq!(second, format!("{}2", first.trim_end_matches('1')));
         assert!(std::fs::read_to_string(copy.root.join(CODE_FILE))
             .unwrap()
-            .contains("bench-2"));
+            .contains(&second));
+        let again = WorkCopy::create(&src, dir.join("copy"))
+            .unwrap()
+            .edit_code()
+            .unwrap();
+        assert_ne!(again, first, "a new copy repeats no edit");
         assert!(std::fs::read_to_string(src.join(CODE_FILE))
             .unwrap()
             .contains("\"dev\""));

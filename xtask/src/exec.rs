@@ -107,6 +107,14 @@ fn run_step(task: &Task, ui: &Ui, timings: &mut Timings, since: Instant) -> Resu
             return result;
         }
     };
+    if let Some(there) = step.unless_exists.as_ref().filter(|p| p.exists()) {
+        ui.detail(format_args!(
+            "{}: skipped, {} exists",
+            step.label,
+            there.display()
+        ));
+        return Ok(());
+    }
     ui.info(format_args!("{}", step.label));
     ui.detail(format_args!("$ {}", step.shell_line()));
     let started = Instant::now();
@@ -184,6 +192,22 @@ fn run_action(action: &Action, ui: &Ui, since: Instant) -> Result<()> {
         Action::SwapTree { staging, target } => fsutil::swap_in(staging, target),
         Action::SyncTree { staging, target } => fsutil::sync_in(staging, target),
         Action::CheckProtoc { version } => crate::commands::proto::check_protoc(version),
+        Action::ListFiles {
+            dir,
+            extension,
+            relative_to,
+            into,
+        } => {
+            let files = fsutil::files_with_extension(dir, extension, relative_to)?;
+            if files.is_empty() {
+                anyhow::bail!("no .{extension} files under {}", dir.display());
+            }
+            let lines: String = files.iter().map(|f| format!("{}\n", f.display())).collect();
+            if let Some(folder) = into.parent() {
+                std::fs::create_dir_all(folder)?;
+            }
+            std::fs::write(into, lines).with_context(|| format!("cannot write {}", into.display()))
+        }
         Action::CompareTrees {
             fresh,
             committed,

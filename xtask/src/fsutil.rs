@@ -222,6 +222,22 @@ fn files(root: &Path) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
     Ok(out)
 }
 
+/// The files ending in `.{extension}` under `dir`, relative to `relative_to`, sorted.
+pub fn files_with_extension(
+    dir: &Path,
+    extension: &str,
+    relative_to: &Path,
+) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for path in walk(dir)? {
+        if path.extension().is_some_and(|e| e == extension) {
+            found.push(path.strip_prefix(relative_to)?.to_path_buf());
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
 /// Every file below `root` (not directories), in no particular order.
 pub fn walk(root: &Path) -> Result<Vec<PathBuf>> {
     let mut found = Vec::new();

@@ -35,6 +35,8 @@ pub struct Step {
     pub ready: Option<Ready>,
     /// A streamed step beside which generated code is kept up to date (see [`Watch`]).
     pub watch: Option<Box<Watch>>,
+    /// Skipped when this path exists at the step's turn: an install whose result is there.
+    pub unless_exists: Option<PathBuf>,
 }
 
 /// While a streamed step runs: whenever the files ending in `.{extension}` under `dir` change,
@@ -68,6 +70,7 @@ impl Step {
             lock: None,
             ready: None,
             watch: None,
+            unless_exists: None,
         }
     }
 
@@ -113,6 +116,13 @@ impl Step {
         self
     }
 
+    /// Skipped when `path` exists by the time the step's turn comes (checked then, not when
+    /// the plan is made: a plan that runs again, like run-dev's regeneration, installs once).
+    pub fn unless_exists(mut self, path: impl Into<PathBuf>) -> Step {
+        self.unless_exists = Some(path.into());
+        self
+    }
+
     /// While the step runs, keeps `watch.label` regenerated from the files `watch` names.
     pub fn regenerate_on_change(mut self, watch: Watch) -> Step {
         self.watch = Some(Box::new(watch));
@@ -128,7 +138,14 @@ impl Step {
             .collect();
         words.push(shell_quote(&self.program.to_string_lossy()));
         words.extend(self.args.iter().map(|a| shell_quote(a)));
-        words.join(" ")
+        match &self.unless_exists {
+            Some(path) => format!(
+                "[ -e {} ] || {}",
+                shell_quote(&path.to_string_lossy()),
+                words.join(" ")
+            ),
+            None => words.join(" "),
+        }
     }
 }
 
@@ -207,6 +224,15 @@ pub enum Action {
     SyncTree {
         staging: PathBuf,
         target: PathBuf,
+    },
+    /// Writes the files ending in `.{extension}` under `dir`, relative to `relative_to` and
+    /// sorted, one per line into `into` (a protoc argument file), when the step runs: a file
+    /// added since the plan was made is in it. None is an error.
+    ListFiles {
+        dir: PathBuf,
+        extension: &'static str,
+        relative_to: PathBuf,
+        into: PathBuf,
     },
     /// Fails with the fix unless `protoc --version` says `version`.
     CheckProtoc {
@@ -300,6 +326,20 @@ impl Action {
                 "# (xtask) move each new or changed file of {} into {} with a rename of its own, then remove the files it lacks",
                 q(staging),
                 q(target)
+            ),
+            Action::ListFiles {
+                dir,
+                extension,
+                relative_to,
+                into,
+            } => format!(
+                "(cd {} && find {} -name '*.{extension}' | sort) > {}",
+                q(relative_to),
+                q(&dir
+                    .strip_prefix(relative_to)
+                    .unwrap_or(dir)
+                    .to_path_buf()),
+                q(into)
             ),
             Action::CheckProtoc { version } => {
                 format!("protoc --version  # (xtask) fail unless it says libprotoc {version}")

@@ -37,10 +37,6 @@ impl Fingerprint {
                 .collect(),
         )
     }
-
-    fn same_files(&self, other: &Fingerprint) -> bool {
-        self.0.keys().eq(other.0.keys())
-    }
 }
 
 /// Turns the fingerprint seen at each poll into "regenerate now": after a change, once a poll
@@ -79,16 +75,14 @@ impl Debounce {
 /// regeneration under way finishes (and removes its staging tree) before the xtask exits.
 pub fn spawn(watch: Watch, ui: Ui, done: Arc<AtomicBool>) -> JoinHandle<()> {
     std::thread::spawn(move || {
-        let start = Fingerprint::of(&watch.dir, watch.extension);
-        let mut debounce = Debounce::new(start.clone());
+        let mut debounce = Debounce::new(Fingerprint::of(&watch.dir, watch.extension));
         while !done.load(Ordering::SeqCst) && !exec::interrupted() {
             std::thread::sleep(POLL_INTERVAL);
             let now = Fingerprint::of(&watch.dir, watch.extension);
-            let files_changed = !now.same_files(&start);
             if !debounce.settled(now) {
                 continue;
             }
-            match regenerate(&watch, files_changed, ui) {
+            match regenerate(&watch, ui) {
                 Outcome::Busy => debounce.retry(),
                 Outcome::Interrupted => return,
                 Outcome::Regenerated(line) => ui.info(line),
@@ -108,18 +102,12 @@ enum Outcome {
     Failed(String),
 }
 
-fn regenerate(watch: &Watch, files_changed: bool, ui: Ui) -> Outcome {
+fn regenerate(watch: &Watch, ui: Ui) -> Outcome {
     let changed = format!(
         "{}/ changed",
         watch.dir.file_name().unwrap_or_default().to_string_lossy()
     );
     let label = &watch.label;
-    if files_changed {
-        return Outcome::Failed(format!(
-            "{changed}: a .{} file was added or removed, and run-dev lists them when it starts; restart run-dev to regenerate {label}",
-            watch.extension
-        ));
-    }
     let plan = match &watch.plan {
         Ok(plan) => plan,
         Err(why) => return Outcome::Failed(not_regenerated(&changed, label, why)),
@@ -209,14 +197,16 @@ mod tests {
     }
 
     #[test]
-    fn an_added_proto_is_a_change_of_the_file_set() {
+    fn an_added_or_removed_proto_is_a_change() {
         let dir = temp_dir("added");
         std::fs::write(dir.join("photo/v1/photo.proto"), "a").unwrap();
-        let start = Fingerprint::of(&dir, "proto");
-        touch_later(&dir.join("photo/v1/photo.proto"));
-        assert!(Fingerprint::of(&dir, "proto").same_files(&start));
+        let mut debounce = Debounce::new(Fingerprint::of(&dir, "proto"));
         std::fs::write(dir.join("photo/v1/album.proto"), "b").unwrap();
-        assert!(!Fingerprint::of(&dir, "proto").same_files(&start));
+        assert!(!debounce.settled(Fingerprint::of(&dir, "proto")));
+        assert!(debounce.settled(Fingerprint::of(&dir, "proto")));
+        std::fs::remove_file(dir.join("photo/v1/album.proto")).unwrap();
+        assert!(!debounce.settled(Fingerprint::of(&dir, "proto")));
+        assert!(debounce.settled(Fingerprint::of(&dir, "proto")));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -255,7 +245,7 @@ mod tests {
         };
 
         let ok = watch_of(&dir, Ok(plan_of(script("true"))));
-        let line = said(regenerate(&ok, false, QUIET));
+        let line = said(regenerate(&ok, QUIET));
         let ms = line
             .strip_prefix("ok: proto/ changed: core/gen regenerated in ")
             .and_then(|rest| rest.strip_suffix(" ms"))
@@ -269,7 +259,7 @@ mod tests {
             ))),
         );
         assert_eq!(
-            said(regenerate(&broken, false, QUIET)),
+            said(regenerate(&broken, QUIET)),
             "proto/ changed, but core/gen was not regenerated: protoc failed (exit 1): \
              photo/v1/photo.proto:9:1: Expected \";\".; fix that and save again (the service \
              keeps its last good build)"
@@ -277,19 +267,13 @@ mod tests {
 
         let no_go = watch_of(&dir, Err("Go is not installed".into()));
         assert_eq!(
-            said(regenerate(&no_go, false, QUIET)),
+            said(regenerate(&no_go, QUIET)),
             "proto/ changed, but core/gen was not regenerated: Go is not installed; fix that \
              and save again (the service keeps its last good build)"
         );
 
-        assert_eq!(
-            said(regenerate(&ok, true, QUIET)),
-            "proto/ changed: a .proto file was added or removed, and run-dev lists them when \
-             it starts; restart run-dev to regenerate core/gen"
-        );
-
         let held = exec::try_acquire(&ok.lock).unwrap().unwrap();
-        assert_eq!(said(regenerate(&ok, false, QUIET)), "busy");
+        assert_eq!(said(regenerate(&ok, QUIET)), "busy");
         drop(held);
         std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
     }

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use xtask::testkit::{ok, repo_root, sigint, text, wait_for, workspace_copy, RemoveDir};
+use xtask::testkit::{
+    ok, repo_root, sigint, text, wait_for, workspace_copy, RemoveDir, ALBUM_PROTO,
+};
 
 fn xtask() -> Command {
     xtask::testkit::xtask_at(env!("CARGO_BIN_EXE_xtask"))
@@ -106,14 +108,39 @@ fn proto_check_fails_when_generated_code_is_stale() {
         text(&out).1
     );
     // Regenerating restores exactly the committed bytes.
+    proto(&ws);
+    assert_eq!(
+        std::fs::read(&generated).unwrap(),
+        std::fs::read(repo_root().join("core/gen/photo/v1/photo.pb.go")).unwrap()
+    );
+}
+
+/// `cargo xtask proto` on the workspace copy `ws`, which must succeed.
+fn proto(ws: &Path) {
     let out = xtask()
         .arg("proto")
-        .env("PIXIE_WORKSPACE", &ws)
+        .env("PIXIE_WORKSPACE", ws)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out).1);
+}
+
+/// A .proto that is new since the last run gets its code, one that is gone loses it.
+#[test]
+fn proto_follows_added_and_removed_proto_files() {
+    let ws = workspace_copy("proto-added");
+    let _remove = RemoveDir(ws.clone());
+    let added = ws.join("proto/photo/v1/album.proto");
+    std::fs::write(&added, ALBUM_PROTO).unwrap();
+    proto(&ws);
+    let generated = ws.join("core/gen/photo/v1/album.pb.go");
+    let code = std::fs::read_to_string(&generated).unwrap();
+    assert!(code.contains("type Album struct"), "{code}");
+    std::fs::remove_file(&added).unwrap();
+    proto(&ws);
+    assert!(!generated.exists(), "album.pb.go outlived album.proto");
     assert_eq!(
-        std::fs::read(&generated).unwrap(),
+        std::fs::read(ws.join("core/gen/photo/v1/photo.pb.go")).unwrap(),
         std::fs::read(repo_root().join("core/gen/photo/v1/photo.pb.go")).unwrap()
     );
 }

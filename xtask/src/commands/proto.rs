@@ -5,12 +5,12 @@
 use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use super::{Command, Live};
 use crate::ctx::{Ctx, Needs};
 use crate::exec::{acquire, FileLock};
-use crate::fsutil::{staging_path, walk};
+use crate::fsutil::staging_path;
 use crate::plan::{action, Action, Plan, Step, Watch};
 
 /// Debian 12's protobuf-compiler; the generated headers record it, so another version changes bytes.
@@ -155,18 +155,29 @@ fn generate(ctx: &Ctx, out: &Path) -> Result<Plan> {
     let mut plan = Plan::default();
     for (name, package, version) in PLUGINS {
         let dir = bin.join(format!("{name}@{version}"));
-        if !dir.join(name).is_file() {
-            plan.push(
-                Step::new(format!("install {name} {version}"), &go, &ws.root)
-                    .args(["install", &format!("{package}@{version}")])
-                    .envs([("GOBIN", dir.display().to_string())]),
-            );
-        }
+        plan.push(
+            Step::new(format!("install {name} {version}"), &go, &ws.root)
+                .args(["install", &format!("{package}@{version}")])
+                .envs([("GOBIN", dir.display().to_string())])
+                .unless_exists(dir.join(name)),
+        );
     }
     let path: Vec<String> = PLUGINS
         .iter()
         .map(|(n, _, v)| bin.join(format!("{n}@{v}")).display().to_string())
         .collect();
+    // Listed when the plan runs, not when it is made: run-dev's watch runs this plan again
+    // after a .proto is added or removed. Under the proto lock, so one list per checkout.
+    let list = ws.path("target/xtask/proto-files.txt");
+    plan.push(action(
+        "list the .proto files",
+        Action::ListFiles {
+            dir: ws.path("proto"),
+            extension: "proto",
+            relative_to: ws.root.clone(),
+            into: list.clone(),
+        },
+    ));
     let out = out.display().to_string();
     plan.push(
         Step::new("protoc", "protoc", &ws.root)
@@ -174,29 +185,9 @@ fn generate(ctx: &Ctx, out: &Path) -> Result<Plan> {
             .args(["-I", "proto"])
             .args(["--go_out", &out, "--go_opt=paths=source_relative"])
             .args(["--go-grpc_out", &out, "--go-grpc_opt=paths=source_relative"])
-            .args(
-                proto_files(&ws.path("proto"))?
-                    .iter()
-                    .map(|p| p.display().to_string()),
-            ),
+            .arg(format!("@{}", list.display())),
     );
     Ok(plan)
-}
-
-/// Every .proto under `dir`, relative to the workspace root, sorted for a stable command line.
-fn proto_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let root = dir.parent().context("proto/ has no parent")?;
-    let mut found = Vec::new();
-    for path in walk(dir)? {
-        if path.extension().is_some_and(|e| e == "proto") {
-            found.push(path.strip_prefix(root)?.to_path_buf());
-        }
-    }
-    found.sort();
-    if found.is_empty() {
-        bail!("no .proto files under {}", dir.display());
-    }
-    Ok(found)
 }
 
 /// Fails with the fix unless `protoc --version` says `version` (the generated headers record it).
@@ -219,19 +210,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn plan_installs_pinned_plugins_and_runs_protoc_on_every_proto() {
+    fn plan_installs_missing_plugins_and_runs_protoc_on_the_proto_files_listed_when_it_runs() {
         let ctx = crate::ctx::fake::ctx_with(
             crate::docker::engine::BuildRoute::BuiltIn,
             &[],
             crate::settings::Flags::new(),
         );
         let plan = generate(&ctx, Path::new("/tmp/gen-out")).unwrap();
+        let list = ctx.ws.path("target/xtask/proto-files.txt");
+        assert_eq!(
+            plan.actions(),
+            [&Action::ListFiles {
+                dir: ctx.ws.path("proto"),
+                extension: "proto",
+                relative_to: ctx.ws.root.clone(),
+                into: list.clone(),
+            }]
+        );
+        let text = plan.to_string();
+        assert!(
+            text.contains(&format!(
+                "(cd {} && find proto -name '*.proto' | sort) > {}",
+                ctx.ws.root.display(),
+                list.display()
+            )),
+            "{text}"
+        );
         let commands = plan.commands();
         let protoc = commands.last().unwrap();
-        assert!(
-            protoc
-                .args
-                .ends_with(&["proto/photo/v1/photo.proto".to_string()]),
+        assert_eq!(
+            protoc.args.last(),
+            Some(&format!("@{}", list.display())),
             "{:?}",
             protoc.args
         );
@@ -244,9 +253,22 @@ mod tests {
                 && path.1.contains("protoc-gen-go-grpc@v1.6.2"),
             "{path:?}"
         );
-        for step in &commands[..commands.len() - 1] {
+        // Both installs, each skipped at its turn when its binary is there already.
+        let installs = &commands[..commands.len() - 1];
+        assert_eq!(installs.len(), 2);
+        for (step, (name, _, version)) in installs.iter().zip(PLUGINS) {
             assert_eq!(step.args[0], "install");
-            assert!(step.args[1].ends_with("@v1.36.12") || step.args[1].ends_with("@v1.6.2"));
+            assert!(step.args[1].ends_with(&format!("@{version}")));
+            let binary = ctx.ws.path(&format!(
+                "target/xtask/protoc-plugins/{name}@{version}/{name}"
+            ));
+            assert_eq!(step.unless_exists.as_ref(), Some(&binary));
+            assert!(
+                step.shell_line()
+                    .starts_with(&format!("[ -e {} ] || ", binary.display())),
+                "{}",
+                step.shell_line()
+            );
         }
     }
 }

@@ -144,3 +144,9 @@ pub fn elf_machine(bytes: &[u8]) -> u16 {
         other => panic!("bad ELF data encoding {other}"),
     }
 }
+
+/// A second .proto file in photo.proto's package (proto/photo/v1/album.proto), for the tests
+/// that add one.
+pub const ALBUM_PROTO: &str = "syntax = \"proto3\";\n\npackage photo.v1;\n\n\
+option go_package = \"github.com/pixie-photos/pixie/core/gen/photo/v1;photov1\";\n\n\
+message Album {\n  string title = 1;\n}\n";

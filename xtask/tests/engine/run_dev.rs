@@ -8,7 +8,7 @@ use std::time::Duration;
 use xtask::testkit::docker::{docker, published_ip, require_engine, TestProject};
 use xtask::testkit::http::get_text;
 use xtask::testkit::{
-    free_port, json, ok, repo_root, sigint, text, wait_for, workspace_copy, RemoveDir,
+    free_port, json, ok, repo_root, sigint, text, wait_for, workspace_copy, RemoveDir, ALBUM_PROTO,
 };
 
 use crate::{dev_image, wait_exit, xtask};
@@ -270,6 +270,23 @@ fn run_dev_regenerates_core_gen_from_a_saved_proto_and_serves_the_new_code() {
         .filter(|n| n.starts_with(".gen.new-"))
         .collect();
     assert!(staging.is_empty(), "staging trees left: {staging:?}");
+
+    // The broken file fixed and a new one added: the .proto files are listed when a
+    // regeneration runs, so the new one reaches core/gen with no restart of run-dev.
+    std::fs::write(
+        &proto,
+        format!("{source}\nmessage PhotoWatched {{\n  string note = 1;\n}}\n"),
+    )
+    .unwrap();
+    std::fs::write(ws.join("proto/photo/v1/album.proto"), ALBUM_PROTO).unwrap();
+    let album = ws.join("core/gen/photo/v1/album.pb.go");
+    let added = wait_for(Duration::from_secs(60), || album.is_file().then_some(()));
+    assert!(
+        added.is_some(),
+        "a new .proto did not reach core/gen:\n{}",
+        run.log()
+    );
+    crate::xtask_ok(&["proto", "--check"], &[("PIXIE_WORKSPACE", ws_env)]);
 
     run.interrupt(&project);
 }

@@ -527,6 +527,53 @@ mod tests {
     }
 
     #[test]
+    fn a_step_is_skipped_when_its_result_exists_at_its_turn() {
+        let dir = std::env::temp_dir().join(format!("xtask-exec-skip-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let made = dir.join("made");
+        let make = Step::new("make", "sh", &dir)
+            .args(["-c", "echo once >> made"])
+            .unless_exists(&made);
+        // Made by the first step of the very plan: the second is skipped at its turn.
+        run(&plan_of(vec![make.clone(), make], vec![]), &QUIET).unwrap();
+        assert_eq!(std::fs::read_to_string(&made).unwrap(), "once\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn listed_files_are_relative_sorted_and_none_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("xtask-exec-list-{}", std::process::id()));
+        for file in ["proto/b/y.proto", "proto/a.proto", "proto/a.txt"] {
+            let path = dir.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "").unwrap();
+        }
+        let list = |sub: &str| Action::ListFiles {
+            dir: dir.join(sub),
+            extension: "proto",
+            relative_to: dir.clone(),
+            into: dir.join("out/files.txt"),
+        };
+        run_action(&list("proto"), &QUIET, Instant::now()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.join("out/files.txt")).unwrap(),
+            "proto/a.proto\nproto/b/y.proto\n"
+        );
+        let none = run_action(&list("proto/b/none"), &QUIET, Instant::now());
+        std::fs::create_dir_all(dir.join("proto/b/none")).unwrap();
+        let empty = run_action(&list("proto/b/none"), &QUIET, Instant::now()).unwrap_err();
+        assert_eq!(
+            empty.to_string(),
+            format!(
+                "no .proto files under {}",
+                dir.join("proto/b/none").display()
+            )
+        );
+        assert!(none.is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn captured_failure_reports_the_last_stderr_line() {
         let step = Step::new("probe", "sh", "/")
             .args(["-c", "echo one >&2; echo 'the reason' >&2; exit 1"]);

@@ -19,6 +19,13 @@ impl Ui {
         }
     }
 
+    /// The global flags that make a child xtask (the bench) as chatty as this one.
+    pub fn flags(self) -> impl Iterator<Item = &'static str> {
+        [(self.verbose, "--verbose"), (self.quiet, "--quiet")]
+            .into_iter()
+            .filter_map(|(on, flag)| on.then_some(flag))
+    }
+
     pub fn info(&self, message: impl fmt::Display) {
         if !self.quiet {
             note(format_args!("xtask: {message}"));

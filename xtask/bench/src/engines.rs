@@ -21,24 +21,16 @@ pub fn samples_path(dir: &Path, name: &str) -> PathBuf {
 /// environment.
 fn child(ctx: &Ctx, engine: &MatrixEngine, runs: u32, quick: bool) -> Result<Step> {
     let bench = std::env::current_exe().context("cannot find the bench binary")?;
-    let mut step = Step::new(
+    Ok(Step::new(
         format!("bench on engine {} ({})", engine.name, engine.what),
         bench,
         &ctx.ws.root,
     )
     .args(["--engine-set", engine.name, "--runs", &runs.to_string()])
+    .args(quick.then_some("--quick"))
+    .args(ctx.ui.flags())
     .envs(engine.env.clone())
-    .streamed();
-    for (on, flag) in [
-        (quick, "--quick"),
-        (ctx.ui.verbose, "--verbose"),
-        (ctx.ui.quiet, "--quiet"),
-    ] {
-        if on {
-            step = step.arg(flag);
-        }
-    }
-    Ok(step)
+    .streamed())
 }
 
 /// Measures each engine `names` selects, then writes and prints the side-by-side table.

@@ -22,12 +22,9 @@ impl Command for Bench {
     fn plan(&self, ctx: &Ctx, _live: &Live) -> Result<Plan> {
         let mut args = self.args.clone();
         // The global flags reach the bench too: it prints its own plan on --dry-run.
-        for (on, flag) in [
-            (ctx.dry_run, "--dry-run"),
-            (ctx.ui.verbose, "--verbose"),
-            (ctx.ui.quiet, "--quiet"),
-        ] {
-            if on && !args.iter().any(|a| a == flag) {
+        let global = ctx.dry_run.then_some("--dry-run").into_iter();
+        for flag in global.chain(ctx.ui.flags()) {
+            if !args.iter().any(|a| a == flag) {
                 args.push(flag.into());
             }
         }

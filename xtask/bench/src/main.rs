@@ -137,18 +137,17 @@ fn run(ui: Ui, dry_run: bool, runs: u32, quick: bool, what: What) -> Result<()> 
     if let What::Engines(names) = &what {
         return engines::compare(&ctx, names, runs, quick);
     }
-    // Only the setups run measures the registry round trip.
-    let registry = matches!(what, What::Setups);
+    // Only the setups run measures the registry round trip (and the extras below).
+    let setups = matches!(what, What::Setups);
     let tooling = match Tooling::detect() {
-        Ok(_) if !registry => None,
-        Ok(tooling) => Some(tooling),
-        Err(_) if !registry => None,
-        Err(missing) => {
+        Ok(tooling) if setups => Some(tooling),
+        Err(missing) if setups => {
             let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
             let line = registry::skip_or_fail(&missing, quick, ci && !ctx.dry_run)?;
             eprintln!("xtask: {line}");
             None
         }
+        _ => None,
     };
     let turns = match what {
         What::HotReload => hot_reload_schedule(runs),
@@ -156,7 +155,7 @@ fn run(ui: Ui, dry_run: bool, runs: u32, quick: bool, what: What) -> Result<()> 
         _ => schedule(runs, quick, tooling.is_some()),
     };
     // Only the full bench measures the xtask, sizes and the GOGC sweep.
-    let extras = !quick && registry;
+    let extras = !quick && setups;
     if ctx.dry_run {
         print!(
             "# cargo xtask bench: measurements in order (nothing is run in a dry run)\n{}",
@@ -166,7 +165,9 @@ fn run(ui: Ui, dry_run: bool, runs: u32, quick: bool, what: What) -> Result<()> 
     }
     ctx.engine().daemon_version()?;
     // The registry setup times `xtask build-prod`: the xtask's binary, not this one.
-    ctx.host.xtask = xtask_binary(&ctx)?;
+    if tooling.is_some() {
+        ctx.host.xtask = xtask_binary(&ctx)?;
+    }
     let started = Instant::now();
     let mut bench = Bench::prepare(&ctx, runs, quick, &turns)?;
     if let Some(tooling) = tooling {

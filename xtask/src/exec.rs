@@ -197,17 +197,7 @@ fn run_action(action: &Action, ui: &Ui, since: Instant) -> Result<()> {
             extension,
             relative_to,
             into,
-        } => {
-            let files = fsutil::files_with_extension(dir, extension, relative_to)?;
-            if files.is_empty() {
-                anyhow::bail!("no .{extension} files under {}", dir.display());
-            }
-            let lines: String = files.iter().map(|f| format!("{}\n", f.display())).collect();
-            if let Some(folder) = into.parent() {
-                std::fs::create_dir_all(folder)?;
-            }
-            std::fs::write(into, lines).with_context(|| format!("cannot write {}", into.display()))
-        }
+        } => fsutil::write_file_list(dir, extension, relative_to, into),
         Action::CompareTrees {
             fresh,
             committed,

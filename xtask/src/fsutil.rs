@@ -9,7 +9,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 /// The staging directory next to `target` (same filesystem, so the swap's rename is atomic),
 /// unique to this process so that two runs never write into one tree:
@@ -236,6 +236,20 @@ pub fn files_with_extension(
     }
     found.sort();
     Ok(found)
+}
+
+/// Writes [`files_with_extension`] one per line into `into` (a protoc argument file); none is
+/// an error.
+pub fn write_file_list(dir: &Path, extension: &str, relative_to: &Path, into: &Path) -> Result<()> {
+    let files = files_with_extension(dir, extension, relative_to)?;
+    if files.is_empty() {
+        bail!("no .{extension} files under {}", dir.display());
+    }
+    let lines: String = files.iter().map(|f| format!("{}\n", f.display())).collect();
+    if let Some(folder) = into.parent() {
+        std::fs::create_dir_all(folder)?;
+    }
+    std::fs::write(into, lines).with_context(|| format!("cannot write {}", into.display()))
 }
 
 /// Every file below `root` (not directories), in no particular order.

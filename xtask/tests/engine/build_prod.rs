@@ -134,11 +134,8 @@ fn sigint_during_build_prod_exits_130_and_leaves_no_container() {
     // looking keeps them out.
     let _held = is_podman().then(|| {
         let lock = xtask::docker::build::podman_build_lock_in(&std::env::temp_dir());
-        let ui = xtask::ui::Ui {
-            quiet: true,
-            verbose: false,
-        };
-        xtask::exec::acquire(&lock, "the interrupted-build check", &ui).unwrap()
+        let quiet = xtask::ui::Ui::default().inner();
+        xtask::exec::acquire(&lock, "the interrupted-build check", &quiet).unwrap()
     });
     let stderr = reader.join().unwrap();
     assert_eq!(code, Some(130), "{stderr}");

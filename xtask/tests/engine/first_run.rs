@@ -7,9 +7,9 @@ use std::process::Stdio;
 use xtask::docker::compose::Compose;
 use xtask::testkit::docker::{engine, is_podman, require_engine, TestProject, Untag};
 use xtask::testkit::http::get_text;
-use xtask::testkit::{free_port, only_on_path, text, unique_name, RemoveDir};
+use xtask::testkit::{free_port, text, unique_name, RemoveDir};
 
-use crate::{xtask, xtask_ok};
+use crate::xtask;
 
 const MISSING: &str = "pixie-never-provisioned/go:0";
 
@@ -84,27 +84,29 @@ fn a_machine_with_only_this_engine_serves_run_prod_with_nothing_configured() {
     let project = TestProject::new("xtask-only-engine", "prod");
     let image = format!("pixie-core:only-engine-{}", std::process::id());
     let _image = Untag(vec![image.clone()]);
-    let http = free_port();
-    let out = only_on_path(&mut xtask(), &bin)
-        .env("PATH", &path)
-        .args(["run-prod", "--detach", "--http-port", &http.to_string()])
-        .args(["--grpc-port", &free_port().to_string()])
-        .env("PIXIE_PROJECT", &project.prefix)
-        .env("PIXIE_PROD_IMAGE", &image)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let (stdout, stderr) = text(&out);
-    let stop = || {
-        let mut stop = xtask();
-        only_on_path(&mut stop, &bin)
+    let alone = |args: &[&str]| {
+        xtask()
+            .env_remove("DOCKER")
             .env("PATH", &path)
-            .args(["stop", "prod"])
+            .args(args)
             .env("PIXIE_PROJECT", &project.prefix)
+            .env("PIXIE_PROD_IMAGE", &image)
             .stdin(Stdio::null())
             .output()
             .unwrap()
     };
+    let http = free_port();
+    let ports = [http.to_string(), free_port().to_string()];
+    let out = alone(&[
+        "run-prod",
+        "--detach",
+        "--http-port",
+        &ports[0],
+        "--grpc-port",
+        &ports[1],
+    ]);
+    let (stdout, stderr) = text(&out);
+    let stop = || alone(&["stop", "prod"]);
     if !out.status.success() {
         stop();
         panic!("run-prod on a machine with only {name}:\n{stdout}{stderr}");
@@ -121,6 +123,4 @@ fn a_machine_with_only_this_engine_serves_run_prod_with_nothing_configured() {
     );
     assert!(stopped.status.success(), "{}", text(&stopped).1);
     project.assert_gone("after stop");
-    // The engine's own view agrees with the machine's: the image is there by its short name.
-    xtask_ok(&["doctor"], &[]);
 }

@@ -1,6 +1,6 @@
 //! Runs a [`Plan`]: captured steps through xshell, streamed ones through duct in their own
-//! process group with Ctrl-C forwarded, in-process actions here, cleanup steps always, then a
-//! timing summary.
+//! process group with Ctrl-C forwarded, in-process actions here, cleanup steps always (and to
+//! their end: a Ctrl-C is not forwarded to them), then a timing summary.
 
 use std::fmt;
 use std::os::unix::process::CommandExt;
@@ -71,7 +71,7 @@ pub fn run(plan: &Plan, ui: &Ui) -> Result<Timings> {
             result = Err(Interrupted.into());
             break;
         }
-        result = run_step(step, ui, &mut timings, since);
+        result = run_step(step, ui, &mut timings, since, Phase::Steps);
         if result.is_ok() && interrupted() {
             result = Err(Interrupted.into());
         }
@@ -81,7 +81,7 @@ pub fn run(plan: &Plan, ui: &Ui) -> Result<Timings> {
     }
     for step in &plan.cleanup {
         // Cleanup runs to the end even after Ctrl-C; a failure here must not hide the first error.
-        if let Err(e) = run_step(step, ui, &mut timings, since) {
+        if let Err(e) = run_step(step, ui, &mut timings, since, Phase::Cleanup) {
             crate::ui::note(format_args!("xtask: cleanup failed: {e:#}"));
             if result.is_ok() {
                 result = Err(e);
@@ -94,8 +94,24 @@ pub fn run(plan: &Plan, ui: &Ui) -> Result<Timings> {
     result.map(|()| timings)
 }
 
+/// Which part of a plan a step belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Ctrl-C is forwarded to them, and a failure after one is the interrupt.
+    Steps,
+    /// They run to their end after Ctrl-C: a second press (compose's "force") that lands
+    /// while `compose down` runs must not stop the very step that removes the containers.
+    Cleanup,
+}
+
 /// `since`: when the plan started, which `ready … in N s` counts from.
-fn run_step(task: &Task, ui: &Ui, timings: &mut Timings, since: Instant) -> Result<()> {
+fn run_step(
+    task: &Task,
+    ui: &Ui,
+    timings: &mut Timings,
+    since: Instant,
+    phase: Phase,
+) -> Result<()> {
     let step = match task {
         Task::Run(step) => step,
         Task::Do { label, action } => {
@@ -123,8 +139,8 @@ fn run_step(task: &Task, ui: &Ui, timings: &mut Timings, since: Instant) -> Resu
         None => None,
     };
     let result = match step.mode {
-        Mode::Captured => run_captured(step, ui),
-        Mode::Streamed => run_streamed(step, ui, since),
+        Mode::Captured => run_captured(step, ui, phase),
+        Mode::Streamed => run_streamed(step, ui, since, phase),
     };
     timings.steps.push((step.label.clone(), started.elapsed()));
     result
@@ -368,7 +384,7 @@ fn expand(value: &str) -> String {
     value.replace("$PATH", &std::env::var("PATH").unwrap_or_default())
 }
 
-fn run_captured(step: &Step, ui: &Ui) -> Result<()> {
+fn run_captured(step: &Step, ui: &Ui, phase: Phase) -> Result<()> {
     let sh = xshell::Shell::new()?;
     sh.change_dir(&step.cwd);
     let mut cmd = sh
@@ -390,7 +406,7 @@ fn run_captured(step: &Step, ui: &Ui) -> Result<()> {
         }
         return Ok(());
     }
-    if interrupted() {
+    if phase == Phase::Steps && interrupted() {
         return Err(Interrupted.into());
     }
     let last = stderr
@@ -410,7 +426,7 @@ fn run_captured(step: &Step, ui: &Ui) -> Result<()> {
     )
 }
 
-fn run_streamed(step: &Step, ui: &Ui, since: Instant) -> Result<()> {
+fn run_streamed(step: &Step, ui: &Ui, since: Instant, phase: Phase) -> Result<()> {
     // An OsStr, not a Path: duct resolves a Path program against `dir`, a name through PATH.
     // A null stdin: the child runs in a background process group (below), where reading the
     // terminal or changing its modes (a tool's raw mode, `stty`) would stop it with SIGTTIN or
@@ -448,7 +464,7 @@ fn run_streamed(step: &Step, ui: &Ui, since: Instant) -> Result<()> {
             break output.clone();
         }
         let seen = INTERRUPTS.load(Ordering::SeqCst);
-        while forwarded < seen {
+        while phase == Phase::Steps && forwarded < seen {
             // SAFETY: kill(2) with a negative pid signals that process group; no memory is touched.
             unsafe { libc::kill(-group, libc::SIGINT) };
             forwarded += 1;
@@ -462,7 +478,7 @@ fn run_streamed(step: &Step, ui: &Ui, since: Instant) -> Result<()> {
     if output.status.success() {
         return Ok(());
     }
-    if interrupted() {
+    if phase == Phase::Steps && interrupted() {
         return Err(Interrupted.into());
     }
     anyhow::bail!("{} failed ({})", step.label, describe(output.status))

@@ -100,16 +100,13 @@ pub fn processes(container: &str) -> String {
     }
 }
 
-/// Every container of the engine, and Podman's build containers too (`--external`: an
-/// interrupted `podman build` would leave them).
-pub fn all_containers(filter: Option<&str>) -> Vec<String> {
+/// The names of every container of the engine, Podman's build containers too (`--external`:
+/// an interrupted `podman build` would leave them).
+pub fn all_container_names() -> Vec<String> {
     let mut cmd = docker();
-    cmd.args(["ps", "-a", "-q", "--no-trunc"]);
+    cmd.args(["ps", "-a", "--format", "{{.Names}}"]);
     if is_podman() {
         cmd.arg("--external");
-    }
-    if let Some(filter) = filter {
-        cmd.args(["--filter", filter]);
     }
     ok(&mut cmd).lines().map(String::from).collect()
 }

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use xtask::testkit::docker::{
-    all_containers, docker, inspect, is_podman, processes, require_engine, run_detached,
+    all_container_names, docker, inspect, is_podman, processes, require_engine, run_detached,
     wait_healthy, Containers,
 };
 use xtask::testkit::http::get_text;
@@ -82,21 +82,21 @@ fn a_stopped_daemon_is_one_line_with_the_fix_and_exit_1() {
     );
 }
 
-/// Containers not started by compose (on Podman, build containers too): a build leaves no
-/// other kind, and the other tests of this binary, which run meanwhile, create only compose
-/// containers.
-fn containers_outside_compose() -> Vec<String> {
-    let compose = all_containers(Some("label=com.docker.compose.project"));
-    all_containers(None)
+/// Containers (on Podman, build containers too) that this test process did not name: the
+/// other tests of this binary, which run meanwhile, start containers under `unique_name`s
+/// (compose projects included), which all hold `-{pid}-`; a build names none of its own so.
+fn containers_not_named_by_these_tests() -> Vec<String> {
+    let ours = format!("-{}-", std::process::id());
+    all_container_names()
         .into_iter()
-        .filter(|c| !compose.contains(c))
+        .filter(|name| !name.contains(&ours))
         .collect()
 }
 
 #[test]
 fn sigint_during_build_prod_exits_130_and_leaves_no_container() {
     require_engine();
-    let before = containers_outside_compose();
+    let before = containers_not_named_by_these_tests();
     let tag = format!("pixie-core:interrupted-{}", std::process::id());
     let mut child = xtask()
         .args(["build-prod", "--no-cache"])
@@ -144,7 +144,7 @@ fn sigint_during_build_prod_exits_130_and_leaves_no_container() {
         "build stopped {:.1}s after SIGINT",
         interrupted_at.elapsed().as_secs_f64()
     );
-    let after = containers_outside_compose();
+    let after = containers_not_named_by_these_tests();
     assert!(
         after.iter().all(|c| before.contains(c)),
         "containers before {before:?}, after {after:?}"

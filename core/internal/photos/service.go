@@ -25,7 +25,7 @@ import (
 
 	photov1 "github.com/pixie-photos/pixie/core/gen/photo/v1"
 	"github.com/pixie-photos/pixie/core/internal/events"
-	"github.com/pixie-photos/pixie/core/internal/imaging"
+	"github.com/pixie-photos/pixie/core/imaging"
 	"github.com/pixie-photos/pixie/core/internal/store"
 )
 

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/pixie-photos/pixie/core/internal/imagetest"
-	"github.com/pixie-photos/pixie/core/internal/imaging"
+	"github.com/pixie-photos/pixie/core/imaging"
 )
 
 func TestDetectAndDecodeEveryFormat(t *testing.T) {

@@ -15,7 +15,9 @@ import (
 	"github.com/pixie-photos/pixie/core/internal/photos"
 )
 
-const testBudget = 64 << 20
+// testBudget holds a decode child's own 16 MiB (its runtime and slack)
+// beside images of tens of MB.
+const testBudget = 128 << 20
 
 func budgetFixture(t *testing.T, wait time.Duration) *fixture {
 	t.Helper()
@@ -49,7 +51,7 @@ func TestImageOverTheWholeBudgetIsRefusedWithoutDecoding(t *testing.T) {
 	if !errors.Is(err, photos.ErrImageTooLarge) {
 		t.Fatalf("err = %v, want ErrImageTooLarge", err)
 	}
-	for _, want := range []string{"3000×3000 progressive JPEG", "PIXIE_DECODE_MEMORY", "64 MiB"} {
+	for _, want := range []string{"3000×3000 progressive JPEG", "PIXIE_DECODE_MEMORY", "128 MiB"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
@@ -70,11 +72,12 @@ func TestOverPixelCapIsImageTooLarge(t *testing.T) {
 func TestFullBudgetMakesOthersWaitThenBusy(t *testing.T) {
 	f := budgetFixture(t, 100*time.Millisecond)
 	held, letGo := holdBudget(t, f)
-	// 3000×2000 RGBA PNG: 24 MB, so it and the next one cannot both fit.
-	big := imagetest.ZeroPNG(3000, 2000, 8, 6)
+	// RGBA PNGs of 64 and 48 MB, each with a child's 16 MiB: they cannot
+	// both fit in 128 MiB.
+	big := imagetest.ZeroPNG(4000, 3000, 8, 6)
 	first := make(chan error, 1)
 	go func() {
-		_, _, err := f.svc.Upload(ctx, "first.png", bytes.NewReader(imagetest.ZeroPNG(4000, 3000, 8, 6)))
+		_, _, err := f.svc.Upload(ctx, "first.png", bytes.NewReader(imagetest.ZeroPNG(4000, 4000, 8, 6)))
 		first <- err
 	}()
 	<-held
@@ -120,13 +123,15 @@ func TestDedupeHappensBeforeAnyDecode(t *testing.T) {
 
 func TestIdenticalUploadsInFlightDecodeOnce(t *testing.T) {
 	f := budgetFixture(t, 10*time.Second)
-	var mu sync.Mutex
-	decodes := 0
+	var decodes atomic.Int32
+	waiting := make(chan struct{}, 3)
+	f.svc.SetWaitingHook(func() { waiting <- struct{}{} })
 	f.svc.SetReservedHook(func() {
-		mu.Lock()
-		decodes++
-		mu.Unlock()
-		time.Sleep(50 * time.Millisecond) // keep the first one in flight
+		if decodes.Add(1) == 1 { // keep the first in flight until the others wait for it
+			for range 3 {
+				<-waiting
+			}
+		}
 	})
 	data := imagetest.ZeroPNG(2000, 1500, 8, 6)
 	type result struct {
@@ -152,8 +157,8 @@ func TestIdenticalUploadsInFlightDecodeOnce(t *testing.T) {
 			created++
 		}
 	}
-	if created != 1 || decodes != 1 {
-		t.Fatalf("%d created, %d decodes; want 1 and 1", created, decodes)
+	if created != 1 || decodes.Load() != 1 {
+		t.Fatalf("%d created, %d decodes; want 1 and 1", created, decodes.Load())
 	}
 }
 
@@ -190,10 +195,10 @@ func TestThumbnailOfPhotoDeletedWhileRenderingIsNotFoundAndLeavesNoFile(t *testi
 func TestUploadBuffersDrawOnTheBudget(t *testing.T) {
 	f := budgetFixture(t, 100*time.Millisecond)
 	held, letGo := holdBudget(t, f)
-	// 4000×3750 RGBA: 60 MB of the 64 MiB budget.
+	// 5184×5184 RGBA and its child: 124 MB of the 128 MiB budget.
 	hogDone := make(chan error, 1)
 	go func() {
-		_, _, err := f.svc.Upload(ctx, "hog.png", bytes.NewReader(imagetest.ZeroPNG(4000, 3750, 8, 6)))
+		_, _, err := f.svc.Upload(ctx, "hog.png", bytes.NewReader(imagetest.ZeroPNG(5184, 5184, 8, 6)))
 		hogDone <- err
 	}()
 	<-held

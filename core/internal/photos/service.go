@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path"
 	"runtime"
@@ -20,12 +21,12 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"golang.org/x/sync/semaphore"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	photov1 "github.com/pixie-photos/pixie/core/gen/photo/v1"
-	"github.com/pixie-photos/pixie/core/internal/events"
 	"github.com/pixie-photos/pixie/core/imaging"
+	"github.com/pixie-photos/pixie/core/imaging/budget"
+	"github.com/pixie-photos/pixie/core/internal/events"
 	"github.com/pixie-photos/pixie/core/internal/store"
 )
 
@@ -58,11 +59,12 @@ var (
 	// client went away; the cause is wrapped too.
 	ErrIncompleteUpload = errors.New("incomplete upload")
 	// ErrImageTooLarge means decoding the image would need more memory than
-	// the whole decode budget, or more pixels than allowed: it never fits.
-	ErrImageTooLarge = errors.New("image too large to decode")
+	// the whole decode budget, or more pixels than allowed, or more memory
+	// than its header promised: it never fits.
+	ErrImageTooLarge = budget.ErrTooLarge
 	// ErrBusy means the decode budget stayed full for the whole wait;
 	// retrying later can succeed.
-	ErrBusy = errors.New("busy decoding other images")
+	ErrBusy = budget.ErrBusy
 )
 
 // Limits bound what one request and the whole process may use.
@@ -72,6 +74,9 @@ type Limits struct {
 	DecodeMemory int64
 	// DecodeWait is how long a decode waits for budget before ErrBusy.
 	DecodeWait time.Duration
+	// DecodeLog gets a debug line per decode and a warning for a decode
+	// that needed more than its reservation. Nil discards.
+	DecodeLog *slog.Logger
 }
 
 // Service is safe for concurrent use.
@@ -79,16 +84,17 @@ type Service struct {
 	store  *store.Store
 	bus    *events.Bus
 	limits Limits
-	// budget holds DecodeMemory bytes; each decode reserves its estimated
-	// cost first, so concurrent decodes never sum past it.
-	budget *semaphore.Weighted
+	// decoder holds DecodeMemory bytes for upload buffers and decodes,
+	// which run in child processes capped at their reservations.
+	decoder *budget.Budget
 	// decodeSlots bounds concurrent thumbnail renders to the CPUs: a grid of
 	// cold thumbnails must not decode hundreds of originals at once.
 	decodeSlots chan struct{}
 
-	// reservedHook, when set by tests, runs while a decode holds its
-	// reservation, before decoding.
-	reservedHook func()
+	// reservedHook and waitingHook, when set by tests, run while a decode
+	// holds its reservation, before decoding, and when an upload starts
+	// waiting for an identical one in flight.
+	reservedHook, waitingHook func()
 
 	mu sync.Mutex
 	// uploading maps the SHA-256 of uploads being checked to a channel
@@ -98,14 +104,24 @@ type Service struct {
 
 // New returns a Service storing into st and publishing to bus.
 func New(st *store.Store, bus *events.Bus, limits Limits) *Service {
-	return &Service{
+	s := &Service{
 		store:       st,
 		bus:         bus,
 		limits:      limits,
-		budget:      semaphore.NewWeighted(limits.DecodeMemory),
 		decodeSlots: make(chan struct{}, runtime.GOMAXPROCS(0)),
 		uploading:   map[string]chan struct{}{},
 	}
+	s.decoder = budget.New(budget.Options{
+		Bytes:  limits.DecodeMemory,
+		Wait:   limits.DecodeWait,
+		Logger: limits.DecodeLog,
+		Reserved: func() {
+			if s.reservedHook != nil {
+				s.reservedHook()
+			}
+		},
+	})
+	return s
 }
 
 // MaxUploadBytes is the largest accepted original.
@@ -146,15 +162,15 @@ func (s *Service) Upload(ctx context.Context, filename string, r io.Reader) (p s
 	}
 	defer s.releaseUpload(hash, done)
 
-	width, height, err := s.check(ctx, data, contentType, int64(cap(data)))
+	h, err := s.decoder.Check(ctx, data, contentType, int64(cap(data)))
 	if err != nil {
-		return store.Photo{}, false, err
+		return store.Photo{}, false, decodeError(err)
 	}
 	p, created, err = s.store.Create(store.NewPhoto{
 		Filename:    SanitizeFilename(filename),
 		ContentType: contentType,
-		Width:       width,
-		Height:      height,
+		Width:       h.Width,
+		Height:      h.Height,
 		Data:        data,
 	})
 	if err != nil {
@@ -185,6 +201,9 @@ func (s *Service) claimUpload(ctx context.Context, hash string) (chan struct{}, 
 			return mine, nil
 		}
 		s.mu.Unlock()
+		if s.waitingHook != nil {
+			s.waitingHook()
+		}
 		select {
 		case <-other:
 		case <-ctx.Done():
@@ -206,16 +225,16 @@ func (s *Service) releaseUpload(hash string, done chan struct{}) {
 // memory before any decode is even considered.
 func (s *Service) readUpload(ctx context.Context, r io.Reader) (data []byte, release func(), err error) {
 	limit := s.limits.MaxUploadBytes + 1
-	var held int64
-	release = func() { s.budget.Release(held) }
+	release = func() {}
 	grow := func(size int64) error {
-		if err := s.acquire(ctx, size); err != nil {
+		releaseBigger, err := s.decoder.Acquire(ctx, size)
+		if err != nil {
 			return err
 		}
 		bigger := make([]byte, len(data), size)
 		copy(bigger, data)
-		s.budget.Release(held)
-		data, held = bigger, size
+		release()
+		data, release = bigger, releaseBigger
 		return nil
 	}
 	if err := grow(min(uploadChunk, limit)); err != nil {
@@ -223,7 +242,7 @@ func (s *Service) readUpload(ctx context.Context, r io.Reader) (data []byte, rel
 	}
 	for int64(len(data)) < limit {
 		if len(data) == cap(data) {
-			if err := grow(min(2*held, limit)); err != nil {
+			if err := grow(min(2*int64(cap(data)), limit)); err != nil {
 				release()
 				return nil, nil, err
 			}
@@ -244,79 +263,14 @@ func (s *Service) readUpload(ctx context.Context, r io.Reader) (data []byte, rel
 // uploadChunk is the first buffer of an upload; it doubles from there.
 const uploadChunk = 256 << 10
 
-// check fully decodes data within the decode budget, of which the caller
-// already holds held bytes, and returns its size.
-func (s *Service) check(ctx context.Context, data []byte, contentType string, held int64) (width, height int, err error) {
-	h, err := s.inspect(data, contentType)
-	if err != nil {
-		return 0, 0, err
+// decodeError gives a decode's failure this package's sentinel: the
+// budget's errors are ErrImageTooLarge and ErrBusy already.
+func decodeError(err error) error {
+	if errors.Is(err, imaging.ErrCorrupt) || errors.Is(err, imaging.ErrUnsupported) {
+		return fmt.Errorf("%w: %v", ErrInvalidImage, err)
 	}
-	release, err := s.reserve(ctx, h, h.DecodeBytes, held)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer release()
-	img, err := imaging.Decode(data, contentType)
-	if err != nil {
-		return 0, 0, fmt.Errorf("%w: %v", ErrInvalidImage, err)
-	}
-	b := img.Bounds()
-	return b.Dx(), b.Dy(), nil
+	return err
 }
-
-func (s *Service) inspect(data []byte, contentType string) (imaging.Header, error) {
-	h, err := imaging.Inspect(data, contentType)
-	switch {
-	case errors.Is(err, imaging.ErrTooManyPixels):
-		return h, fmt.Errorf("%w: %v", ErrImageTooLarge, err)
-	case err != nil:
-		return h, fmt.Errorf("%w: %v", ErrInvalidImage, err)
-	}
-	return h, nil
-}
-
-// reserve takes cost bytes of the decode budget for the image h, on top of
-// held bytes the caller has already taken, waiting at most DecodeWait; the
-// caller must call release when its buffers are dead.
-func (s *Service) reserve(ctx context.Context, h imaging.Header, cost, held int64) (release func(), err error) {
-	if cost+held > s.limits.DecodeMemory {
-		return nil, fmt.Errorf("%w: a %v needs about %d MiB to decode, more than the whole decode budget of %d MiB (PIXIE_DECODE_MEMORY)",
-			ErrImageTooLarge, h, mib(cost+held), mib(s.limits.DecodeMemory))
-	}
-	if err := s.acquire(ctx, cost); err != nil {
-		return nil, err
-	}
-	if s.reservedHook != nil {
-		s.reservedHook()
-	}
-	return func() {
-		if cost >= collectAbove {
-			// Free this decode's buffers before the next waiter allocates
-			// its own; otherwise both are resident until the GC catches up.
-			runtime.GC()
-		}
-		s.budget.Release(cost)
-	}, nil
-}
-
-// acquire takes n bytes of the budget, waiting at most DecodeWait.
-func (s *Service) acquire(ctx context.Context, n int64) error {
-	wait, cancel := context.WithTimeout(ctx, s.limits.DecodeWait)
-	defer cancel()
-	if err := s.budget.Acquire(wait, n); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("%w: the decode budget stayed full for %v; retry later", ErrBusy, s.limits.DecodeWait)
-	}
-	return nil
-}
-
-// collectAbove is the reservation size whose release triggers a collection.
-// Decoded pixels hold no pointers, so with them dead a collection is cheap.
-const collectAbove = 64 << 20
-
-func mib(n int64) int64 { return (n + 1<<20 - 1) >> 20 }
 
 // Get returns one photo's metadata.
 func (s *Service) Get(_ context.Context, id string) (store.Photo, error) {
@@ -431,27 +385,17 @@ func (s *Service) renderThumbnail(ctx context.Context, id, contentType string, s
 	if err != nil {
 		return nil, storeError(err)
 	}
+	// The original's bytes are not reserved: decodeSlots bounds how many
+	// renders hold one, and each is at most MaxUploadBytes.
 	original, err := io.ReadAll(f)
 	_ = f.Close()
 	if err != nil {
 		return nil, err
 	}
-	h, err := s.inspect(original, contentType)
-	if err != nil {
+	data, err := s.decoder.Thumbnail(ctx, original, contentType, size)
+	if err = decodeError(err); errors.Is(err, ErrInvalidImage) {
 		return nil, fmt.Errorf("stored original %s: %w", id, err)
 	}
-	// The original's bytes are not reserved: decodeSlots bounds how many
-	// renders hold one, and each is at most MaxUploadBytes.
-	release, err := s.reserve(ctx, h, h.DecodeBytes+imaging.ThumbnailBytes(h.Width, h.Height, size), 0)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	img, err := imaging.Decode(original, contentType)
-	if err != nil {
-		return nil, fmt.Errorf("decode stored original %s: %w", id, err)
-	}
-	data, _, _, err := imaging.ThumbnailJPEG(img, size)
 	return data, err
 }
 

@@ -60,6 +60,7 @@ func New(cfg config.Config, logger *slog.Logger) (*Server, error) {
 		MaxUploadBytes: cfg.MaxUploadBytes,
 		DecodeMemory:   cfg.DecodeMemory,
 		DecodeWait:     cfg.DecodeWait,
+		DecodeLog:      logger,
 	})
 	token := apitoken.New(cfg.APIToken)
 

@@ -38,6 +38,10 @@ pub fn plan(ctx: &Ctx) -> Plan {
             .args(["-c", r#"unformatted=$(gofmt -l .) && [ -z "$unformatted" ] || { echo "gofmt -w needed: $unformatted" >&2; exit 1; }"#]),
         Step::new("go vet", "go", &core).args(["vet", "./..."]),
         Step::new("go test -race", "go", &core).args(["test", "-race", "-count=1", "./..."]).streamed(),
+        // The decode-memory estimate against mutated headers and chunk layouts, for a bounded time.
+        Step::new("go fuzz (decode estimate)", "go", &core)
+            .args(["test", "-run", "^$", "-fuzz", "^FuzzEstimateBoundsDecode$", "-fuzztime", "60s", "./imaging"])
+            .streamed(),
         Step::new("tidy --check", &ctx.host.xtask, root).args(["tidy", "--check"]),
         // This very binary: the check must use the same pins as `cargo xtask proto`.
         Step::new("proto --check", &ctx.host.xtask, root)
@@ -172,7 +176,11 @@ mod tests {
             lines.iter().any(|l| l.ends_with("xtask tidy --check")),
             "{lines:#?}"
         );
-        assert_eq!(plan.commands().len(), 9, "no further engine configured");
+        assert!(
+            has("-fuzz '^FuzzEstimateBoundsDecode$' -fuzztime 60s ./imaging"),
+            "{lines:#?}"
+        );
+        assert_eq!(plan.commands().len(), 10, "no further engine configured");
     }
 
     #[test]
@@ -193,7 +201,7 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .to_vec();
         let plan = plan(&ctx);
-        let runs: Vec<&Step> = plan.commands()[9..].to_vec();
+        let runs: Vec<&Step> = plan.commands()[10..].to_vec();
         assert_eq!(
             runs.iter().map(|s| s.label.as_str()).collect::<Vec<_>>(),
             [

@@ -4,6 +4,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -57,9 +58,14 @@ func New(opts Options) http.Handler {
 }
 
 // requireToken answers 401 to writes without the API token. Reads, and so
-// the probes, stay open.
+// the probes, stay open. A request with more than one Authorization header
+// is refused whatever it is: which one counts is not for us to guess.
 func (a *api) requireToken(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n := len(r.Header.Values("Authorization")); n > 1 {
+			writeJSON(w, http.StatusBadRequest, errorJSON{Error: fmt.Sprintf("the request has %d Authorization headers; send one", n)})
+			return
+		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead && !a.token.Allows(r.Header.Get("Authorization")) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pixie"`)
 			writeJSON(w, http.StatusUnauthorized, errorJSON{Error: "this request needs the API token: send Authorization: Bearer <PIXIE_API_TOKEN>"})

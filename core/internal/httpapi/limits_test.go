@@ -107,6 +107,12 @@ func TestTokenGuardsWritesOnly(t *testing.T) {
 	}
 	del := httptest.NewRequest(http.MethodDelete, "/api/photos/"+p.ID, nil)
 	expectError(t, a.do(t, del), http.StatusUnauthorized, "API token")
+	for _, method := range []string{http.MethodGet, http.MethodDelete} {
+		twice := httptest.NewRequest(method, "/api/photos/"+p.ID, nil)
+		twice.Header.Add("Authorization", "Bearer "+token)
+		twice.Header.Add("Authorization", "Bearer "+token)
+		expectError(t, a.do(t, twice), http.StatusBadRequest, "2 Authorization headers; send one")
+	}
 	del = httptest.NewRequest(http.MethodDelete, "/api/photos/"+p.ID, nil)
 	del.Header.Set("Authorization", "Bearer "+token)
 	if rec := a.do(t, del); rec.Code != http.StatusNoContent {

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -56,6 +57,7 @@ func TestTrickledHTTPUploadIsCutOff(t *testing.T) {
 	// 2 bytes every 50ms, about 40 B/s: this would take hours to finish.
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
+	guard := time.After(5 * time.Second)
 	for {
 		select {
 		case got := <-answered:
@@ -71,7 +73,7 @@ func TestTrickledHTTPUploadIsCutOff(t *testing.T) {
 			return
 		case <-tick.C:
 			_, _ = conn.Write([]byte{0xff, 0xd8}) // errors once the server hangs up; the answer says why
-		case <-time.After(5 * time.Second):
+		case <-guard:
 			t.Fatal("trickled upload still open after 5s")
 		}
 	}
@@ -90,6 +92,37 @@ func TestOversizeBodyRefusedWithoutReadingIt(t *testing.T) {
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Fatalf("10 GiB declared body: %v %v, want an immediate 413", resp, err)
+	}
+}
+
+// The errors net/http answers before any handler runs are JSON too.
+func TestServerErrorsBeforeAnyHandlerAreJSON(t *testing.T) {
+	srv, _, _ := startServer(t, testConfig(t, 5*time.Second))
+	for _, tc := range []struct {
+		name, request string
+		code          int
+		says          string
+	}{
+		{"headers over 1 MiB", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 1<<20+8192) + "\r\n\r\n",
+			http.StatusRequestHeaderFieldsTooLarge, "send at most 1 MiB of request headers"},
+		{"a malformed header", "GET /healthz HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n", http.StatusBadRequest, "Bad Request"},
+	} {
+		conn, err := net.Dial("tcp", srv.HTTPAddr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		go func() { _, _ = io.WriteString(conn, tc.request) }() // the server may hang up before reading it all
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var body struct{ Error string }
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != tc.code ||
+			resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(body.Error, tc.says) {
+			t.Errorf("%s: %d %s %+v (%v); want %d JSON saying %q", tc.name, resp.StatusCode, resp.Header.Get("Content-Type"), body, err, tc.code, tc.says)
+		}
+		_ = conn.Close()
 	}
 }
 

@@ -108,7 +108,7 @@ func (s *Server) GRPCAddr() net.Addr { return s.grpcLn.Addr() }
 func (s *Server) Run(ctx context.Context) error {
 	serveErr := make(chan error, 2)
 	go func() {
-		if err := s.httpServer.Serve(s.httpLn); !errors.Is(err, http.ErrServerClosed) {
+		if err := s.httpServer.Serve(httpapi.JSONErrorsListener(s.httpLn)); !errors.Is(err, http.ErrServerClosed) {
 			serveErr <- fmt.Errorf("http server: %w", err)
 		}
 	}()

@@ -25,9 +25,17 @@ func TestPublishReachesEverySubscriberInOrder(t *testing.T) {
 	}
 }
 
-func TestPublishWithoutSubscribers(t *testing.T) {
+// An event published before anyone subscribed is dropped, not replayed to
+// a later subscriber.
+func TestEventsBeforeSubscribingAreNotReplayed(t *testing.T) {
 	var bus events.Bus
 	bus.Publish(context.Background(), &photov1.PhotoDeleted{Id: "nobody listens"})
+	var got []string
+	bus.Subscribe(func(_ context.Context, e proto.Message) { got = append(got, e.(*photov1.PhotoDeleted).GetId()) })
+	bus.Publish(context.Background(), &photov1.PhotoDeleted{Id: "x2"})
+	if len(got) != 1 || got[0] != "x2" {
+		t.Fatalf("subscriber received %v, want only x2", got)
+	}
 }
 
 func TestLogHandlerWritesStructuredEvent(t *testing.T) {

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -228,6 +230,52 @@ func TestGRPCKeepaliveEnforcementAndStreamLimit(t *testing.T) {
 			}
 			if maxStreams != 100 {
 				t.Fatalf("SETTINGS_MAX_CONCURRENT_STREAMS = %d, want 100", maxStreams)
+			}
+			return
+		}
+	}
+}
+
+// A client that pings more often than every 10 s is told to calm down and
+// disconnected even while it has a call in flight.
+func TestGRPCPingsTooOftenDuringACallGetGoAway(t *testing.T) {
+	srv, _, _ := startServer(t, testConfig(t, 5*time.Second))
+	conn, err := net.Dial("tcp", srv.GRPCAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(conn, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(conn, conn)
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	// An Upload call, left open: its handler waits for the first message.
+	var block bytes.Buffer
+	enc := hpack.NewEncoder(&block)
+	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", photov1.PhotoService_Upload_FullMethodName},
+		{":authority", "pixie"}, {"content-type", "application/grpc"}, {"te", "trailers"}} {
+		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block.Bytes(), EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if err := fr.WritePing(false, [8]byte{byte(i)}); err != nil {
+			break // the server hung up
+		}
+	}
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("connection ended (%v) without GOAWAY ENHANCE_YOUR_CALM", err)
+		}
+		if f, ok := f.(*http2.GoAwayFrame); ok {
+			if f.ErrCode != http2.ErrCodeEnhanceYourCalm || string(f.DebugData()) != "too_many_pings" {
+				t.Fatalf("GOAWAY %v %q, want ENHANCE_YOUR_CALM too_many_pings", f.ErrCode, f.DebugData())
 			}
 			return
 		}

@@ -1,12 +1,15 @@
 package server_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -46,10 +49,25 @@ func startServer(t *testing.T, cfg config.Config) (*server.Server, context.Cance
 	return srv, cancel, done
 }
 
-// settle gives the server time to accept a connection the client has
-// opened, so that shutdown sees an in-flight request rather than a dial
-// still in the listen backlog (which closing the listener would reset).
-func settle() { time.Sleep(300 * time.Millisecond) }
+// inFlight opens a connection and sends the headers of a POST with
+// Expect: 100-continue, then waits for the server's 100 Continue: the
+// request is then in its handler, which is reading the body.
+func inFlight(t *testing.T, srv *server.Server, contentType string, length int) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	conn, err := net.Dial("tcp", srv.HTTPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "POST /api/photos HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", contentType, length)
+	r := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil || resp.StatusCode != http.StatusContinue {
+		t.Fatalf("waiting for 100 Continue: %v %v", resp, err)
+	}
+	return conn, r
+}
 
 func waitRun(t *testing.T, done <-chan error, within time.Duration) {
 	t.Helper()
@@ -94,56 +112,33 @@ func TestServesBothAPIsAndStopsQuicklyWhenIdle(t *testing.T) {
 	}
 }
 
-// TestShutdownFinishesInFlightUpload cancels while an upload body is half
-// sent; the upload must still complete and be stored.
+// TestShutdownFinishesInFlightUpload shuts down while an upload's body is
+// still to come; the upload must still complete and be stored.
 func TestShutdownFinishesInFlightUpload(t *testing.T) {
 	srv, cancel, done := startServer(t, testConfig(t, 10*time.Second))
-	url := "http://" + srv.HTTPAddr().String() + "/api/photos"
+	shuttingDown := make(chan struct{})
+	srv.OnHTTPShutdown(func() { close(shuttingDown) })
 
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	fw, _ := mw.CreateFormFile("file", "slow.png")
 	_, _ = fw.Write(imagetest.PNG(64, 64, 1))
 	_ = mw.Close()
-	payload := body.Bytes()
 
-	pr, pw := io.Pipe()
-	type result struct {
-		code int
-		id   string
-		err  error
-	}
-	res := make(chan result, 1)
-	go func() {
-		req, _ := http.NewRequest(http.MethodPost, url, pr)
-		req.Header.Set("Content-Type", mw.FormDataContentType())
-		req.ContentLength = int64(len(payload))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			res <- result{err: err}
-			return
-		}
-		defer resp.Body.Close()
-		var p struct{ ID string }
-		err = json.NewDecoder(resp.Body).Decode(&p)
-		res <- result{code: resp.StatusCode, id: p.ID, err: err}
-	}()
-
-	half := len(payload) / 2
-	if _, err := pw.Write(payload[:half]); err != nil { // the client has connected
-		t.Fatal(err)
-	}
-	settle()
+	conn, r := inFlight(t, srv, mw.FormDataContentType(), body.Len())
 	cancel()
-	time.Sleep(200 * time.Millisecond) // shutdown is now waiting for us
-	if _, err := pw.Write(payload[half:]); err != nil {
+	<-shuttingDown // the listener is closed; shutdown waits for us
+	if _, err := conn.Write(body.Bytes()); err != nil {
 		t.Fatal(err)
 	}
-	_ = pw.Close()
-
-	r := <-res
-	if r.err != nil || r.code != http.StatusCreated || r.id == "" {
-		t.Fatalf("in-flight upload during shutdown: code=%d id=%q err=%v", r.code, r.id, r.err)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct{ ID string }
+	err = json.NewDecoder(resp.Body).Decode(&p)
+	if err != nil || resp.StatusCode != http.StatusCreated || p.ID == "" {
+		t.Fatalf("in-flight upload during shutdown: code=%d id=%q err=%v", resp.StatusCode, p.ID, err)
 	}
 	waitRun(t, done, 5*time.Second)
 }
@@ -152,20 +147,7 @@ func TestShutdownFinishesInFlightUpload(t *testing.T) {
 // its body cannot hold shutdown beyond the timeout.
 func TestShutdownTimeoutBoundsStalledRequests(t *testing.T) {
 	srv, cancel, done := startServer(t, testConfig(t, 300*time.Millisecond))
-	pr, pw := io.Pipe()
-	defer pw.Close()
-	go func() {
-		req, _ := http.NewRequest(http.MethodPost, "http://"+srv.HTTPAddr().String()+"/api/photos", pr)
-		req.Header.Set("Content-Type", "multipart/form-data; boundary=x")
-		req.ContentLength = 1000
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-		}
-	}()
-	if _, err := pw.Write([]byte("--x\r\n")); err != nil {
-		t.Fatal(err)
-	}
-	settle()
+	inFlight(t, srv, "multipart/form-data; boundary=x", 1000)
 	start := time.Now()
 	cancel()
 	waitRun(t, done, 3*time.Second)

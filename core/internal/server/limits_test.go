@@ -26,6 +26,7 @@ import (
 
 	photov1 "github.com/pixie-photos/pixie/core/gen/photo/v1"
 	"github.com/pixie-photos/pixie/core/internal/imagetest"
+	"github.com/pixie-photos/pixie/core/internal/server"
 	"github.com/pixie-photos/pixie/core/internal/store"
 )
 
@@ -191,15 +192,15 @@ func TestGRPCCallsHaveADeadline(t *testing.T) {
 	}
 }
 
-// A client that pings without calls in flight is told to calm down and
-// disconnected, and the server advertises its stream limit.
-func TestGRPCKeepaliveEnforcementAndStreamLimit(t *testing.T) {
-	srv, _, _ := startServer(t, testConfig(t, 5*time.Second))
+// rawGRPC opens an HTTP/2 connection to the gRPC server, with the
+// client preface and settings sent.
+func rawGRPC(t *testing.T, srv *server.Server) *http2.Framer {
+	t.Helper()
 	conn, err := net.Dial("tcp", srv.GRPCAddr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { _ = conn.Close() })
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.WriteString(conn, http2.ClientPreface); err != nil {
 		t.Fatal(err)
@@ -208,16 +209,23 @@ func TestGRPCKeepaliveEnforcementAndStreamLimit(t *testing.T) {
 	if err := fr.WriteSettings(); err != nil {
 		t.Fatal(err)
 	}
-	var maxStreams uint32
+	return fr
+}
+
+// pingUntilGoAway sends pings back to back and returns the server's GOAWAY
+// and the stream limit its settings advertised.
+func pingUntilGoAway(t *testing.T, fr *http2.Framer) (*http2.GoAwayFrame, uint32) {
+	t.Helper()
 	for i := range 10 {
 		if err := fr.WritePing(false, [8]byte{byte(i)}); err != nil {
 			break // the server hung up
 		}
 	}
+	var maxStreams uint32
 	for {
 		f, err := fr.ReadFrame()
 		if err != nil {
-			t.Fatalf("connection ended (%v) without GOAWAY ENHANCE_YOUR_CALM", err)
+			t.Fatalf("connection ended (%v) without GOAWAY", err)
 		}
 		switch f := f.(type) {
 		case *http2.SettingsFrame:
@@ -225,14 +233,21 @@ func TestGRPCKeepaliveEnforcementAndStreamLimit(t *testing.T) {
 				maxStreams = v
 			}
 		case *http2.GoAwayFrame:
-			if f.ErrCode != http2.ErrCodeEnhanceYourCalm {
-				t.Fatalf("GOAWAY %v, want ENHANCE_YOUR_CALM", f.ErrCode)
-			}
-			if maxStreams != 100 {
-				t.Fatalf("SETTINGS_MAX_CONCURRENT_STREAMS = %d, want 100", maxStreams)
-			}
-			return
+			return f, maxStreams
 		}
+	}
+}
+
+// A client that pings without calls in flight is told to calm down and
+// disconnected, and the server advertises its stream limit.
+func TestGRPCKeepaliveEnforcementAndStreamLimit(t *testing.T) {
+	srv, _, _ := startServer(t, testConfig(t, 5*time.Second))
+	away, maxStreams := pingUntilGoAway(t, rawGRPC(t, srv))
+	if away.ErrCode != http2.ErrCodeEnhanceYourCalm {
+		t.Fatalf("GOAWAY %v, want ENHANCE_YOUR_CALM", away.ErrCode)
+	}
+	if maxStreams != 100 {
+		t.Fatalf("SETTINGS_MAX_CONCURRENT_STREAMS = %d, want 100", maxStreams)
 	}
 }
 
@@ -240,19 +255,7 @@ func TestGRPCKeepaliveEnforcementAndStreamLimit(t *testing.T) {
 // disconnected even while it has a call in flight.
 func TestGRPCPingsTooOftenDuringACallGetGoAway(t *testing.T) {
 	srv, _, _ := startServer(t, testConfig(t, 5*time.Second))
-	conn, err := net.Dial("tcp", srv.GRPCAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(conn, http2.ClientPreface); err != nil {
-		t.Fatal(err)
-	}
-	fr := http2.NewFramer(conn, conn)
-	if err := fr.WriteSettings(); err != nil {
-		t.Fatal(err)
-	}
+	fr := rawGRPC(t, srv)
 	// An Upload call, left open: its handler waits for the first message.
 	var block bytes.Buffer
 	enc := hpack.NewEncoder(&block)
@@ -263,22 +266,9 @@ func TestGRPCPingsTooOftenDuringACallGetGoAway(t *testing.T) {
 	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block.Bytes(), EndHeaders: true}); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 4 {
-		if err := fr.WritePing(false, [8]byte{byte(i)}); err != nil {
-			break // the server hung up
-		}
-	}
-	for {
-		f, err := fr.ReadFrame()
-		if err != nil {
-			t.Fatalf("connection ended (%v) without GOAWAY ENHANCE_YOUR_CALM", err)
-		}
-		if f, ok := f.(*http2.GoAwayFrame); ok {
-			if f.ErrCode != http2.ErrCodeEnhanceYourCalm || string(f.DebugData()) != "too_many_pings" {
-				t.Fatalf("GOAWAY %v %q, want ENHANCE_YOUR_CALM too_many_pings", f.ErrCode, f.DebugData())
-			}
-			return
-		}
+	away, _ := pingUntilGoAway(t, fr)
+	if away.ErrCode != http2.ErrCodeEnhanceYourCalm || string(away.DebugData()) != "too_many_pings" {
+		t.Fatalf("GOAWAY %v %q, want ENHANCE_YOUR_CALM too_many_pings", away.ErrCode, away.DebugData())
 	}
 }
 

@@ -76,6 +76,7 @@ func Samples() []Sample {
 		Sample{"extended lossless WebP without the alpha flag", "image/webp", "lossless WebP", WebPFile(VP8X(w, h, false), lossless)},
 		Sample{"extended lossless WebP", "image/webp", "lossless WebP", WebPFile(VP8X(w, h, true), lossless)},
 		Sample{"lossless WebP, colour-indexed", "image/webp", "lossless WebP", WebPFile(WebPChunk("VP8L", IndexedBitstream(1000, 700)))},
+		Sample{"lossless WebP, a group of the largest prefix codes per tile", "image/webp", "lossless WebP", WebPFile(WebPChunk("VP8L", HuffmanGroupsBitstream(100, 100)))},
 	)
 	return out
 }

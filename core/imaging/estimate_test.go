@@ -1,6 +1,8 @@
 package imaging_test
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"testing"
@@ -34,5 +36,38 @@ func TestEstimateBoundsEveryDecoderPath(t *testing.T) {
 				t.Errorf("decode held %d bytes, over the estimate of %d", held, h.DecodeBytes)
 			}
 		})
+	}
+}
+
+// Decoders allocate from what a file declares before they find it broken:
+// the estimate bounds those decodes too.
+func TestEstimateBoundsDecodesThatFail(t *testing.T) {
+	// A VP8 chunk that claims 15 MiB (vp8 copies its partitions as long as
+	// the chunk says before reading them) in a file of a few kilobytes.
+	lying := bytes.Clone(imagetest.WebP)
+	binary.LittleEndian.PutUint32(lying[4:], 15<<20+4+8)
+	binary.LittleEndian.PutUint32(lying[16:], 15<<20)
+	jpeg := imagetest.ProgressiveJPEG(2000, 2000, 1)
+	png := imagetest.ZeroPNG(2000, 2000, 8, 6)
+	for name, tc := range map[string]struct {
+		contentType string
+		data        []byte
+	}{
+		"lossy WebP with a lying chunk length":      {"image/webp", lying},
+		"progressive JPEG cut after its first scan": {"image/jpeg", jpeg[:len(jpeg)/2]},
+		"RGBA PNG cut in its pixels":                {"image/png", png[:len(png)/2]},
+	} {
+		h, err := imaging.Inspect(tc.data, tc.contentType)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		held, _, err := peakHeld(tc.data, tc.contentType)
+		if err == nil {
+			t.Errorf("%s decoded", name)
+		}
+		t.Logf("%s (%v): estimate %d KiB, decode held %d KiB before %v", name, h, h.DecodeBytes>>10, held>>10, err)
+		if held > h.DecodeBytes {
+			t.Errorf("%s: decode held %d bytes, over the estimate of %d", name, held, h.DecodeBytes)
+		}
 	}
 }

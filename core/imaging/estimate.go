@@ -168,6 +168,7 @@ func jpegCost(data []byte, cfg image.Config) (int64, string, error) {
 		comps = 4
 	}
 	n := 6 + 3*comps // SOF payload
+	adobe := comps == 3 && adobeUnknown(data)
 	var best int64
 	kind := ""
 	for i := 0; ; i++ {
@@ -185,7 +186,7 @@ func jpegCost(data []byte, cfg image.Config) (int64, string, error) {
 			continue
 		}
 		progressive := data[i+1] == 0xc2
-		converted := comps == 4 || comps == 3 && (bytes.Equal([]byte{seg[8], seg[11], seg[14]}, []byte("RGB")) || adobeUnknown(data))
+		converted := comps == 4 || adobe || comps == 3 && bytes.Equal([]byte{seg[8], seg[11], seg[14]}, []byte("RGB"))
 		name := "JPEG"
 		if progressive {
 			name = "progressive JPEG"

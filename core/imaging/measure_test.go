@@ -6,7 +6,6 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 
 	"github.com/pixie-photos/pixie/core/imaging"
 )
@@ -20,21 +19,21 @@ const (
 
 // peakHeld decodes data of contentType with the real decoder and returns
 // the most heap it held at once. The collector is off while it runs; the
-// heap is sampled before each read of at most readStep bytes (what the
-// decoder holds plus the garbage it made since the last collection) and
-// once more after the decoder returns, with its image still held, and
-// collected whenever it grew by garbageStep. The peak is therefore exact up
-// to garbageStep plus the garbage of one read.
+// heap (runtime.MemStats.HeapAlloc) is sampled before each read of at most
+// readStep bytes (what the decoder holds plus the garbage it made since
+// the last collection) and once more after the decoder returns, with its
+// image still held, and collected whenever it grew by garbageStep. The
+// peak is therefore exact up to garbageStep plus the garbage of one read.
 func peakHeld(data []byte, contentType string) (held int64, img image.Image, decodeErr error) {
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	// Twice: sync.Pool caches survive one collection, and their release
 	// during the decode would hide as much of what it allocates.
 	runtime.GC()
 	runtime.GC()
-	heap := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	var ms runtime.MemStats
 	read := func() uint64 {
-		metrics.Read(heap)
-		return heap[0].Value.Uint64()
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
 	}
 	base := read()
 	peak, collected := base, base

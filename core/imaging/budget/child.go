@@ -94,15 +94,21 @@ func runChild(ctx context.Context, j job, data []byte) (childResult, error) {
 	}
 	cmd := exec.CommandContext(ctx, self)
 	// One thread runs the decoder; more would only count against the
-	// container's pids limit.
 	// container's pids limit. Its stderr is the first line of a crash.
 	cmd.Env = append([]string{childEnv + "=1", "GOMAXPROCS=1", "GOTRACEBACK=none"}, raceEnv...)
 	cmd.Stdin = io.MultiReader(bytes.NewReader(append(line, '\n')), bytes.NewReader(data))
 	var stdout bytes.Buffer
 	stderr := &head{max: 4 << 10}
 	cmd.Stdout, cmd.Stderr = &stdout, stderr
-	runErr := cmd.Run()
 	var res childResult
+	if err := cmd.Start(); err != nil {
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		// Out of processes or memory for one: a later try can succeed.
+		return res, fmt.Errorf("%w: could not start a decode process: %v", ErrBusy, err)
+	}
+	runErr := cmd.Wait()
 	if cmd.ProcessState != nil {
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			res.peakRSS = ru.Maxrss << 10

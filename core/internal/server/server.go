@@ -76,7 +76,7 @@ func New(cfg config.Config, logger *slog.Logger) (*Server, error) {
 	}
 
 	s.httpServer = &http.Server{
-		Handler:           httpapi.New(httpapi.Options{Photos: svc, Ready: st, Logger: logger, Token: token, UploadTimeout: cfg.UploadTimeout}),
+		Handler:           httpapi.New(httpapi.Options{Photos: svc, Ready: st, Backend: "embedded", Logger: logger, Token: token, UploadTimeout: cfg.UploadTimeout}),
 		ReadHeaderTimeout: 10 * time.Second,
 		// Bounds reading a whole request, so a trickled upload is cut off;
 		// the upload handler restarts it once the file is in.

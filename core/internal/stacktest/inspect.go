@@ -3,6 +3,7 @@ package stacktest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -10,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/jackc/pgx/v5"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
@@ -110,41 +110,38 @@ func (s Stack) Events(t testing.TB) []Event {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	nc, err := nats.Connect(s.NATSURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stream, err := js.Stream(ctx, natsrelay.StreamName(s.Prefix))
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []Event
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		msg, err := stream.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
+	err := withJetStream(s.NATSURL, func(js jetstream.JetStream) error {
+		stream, err := js.Stream(ctx, natsrelay.StreamName(s.Prefix))
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil
 		}
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		kind := msg.Subject[len(s.Prefix)+1:]
-		decoded, err := events.Decode(kind, msg.Data)
+		info, err := stream.Info(ctx)
 		if err != nil {
-			t.Fatalf("message %d on %s: %v", seq, msg.Subject, err)
+			return err
 		}
-		out = append(out, Event{Kind: kind, PhotoID: photoID(decoded), MsgID: msg.Header.Get(jetstream.MsgIDHeader)})
+		for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+			msg, err := stream.GetMsg(ctx, seq)
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			kind := msg.Subject[len(s.Prefix)+1:]
+			decoded, err := events.Decode(kind, msg.Data)
+			if err != nil {
+				return fmt.Errorf("message %d on %s: %w", seq, msg.Subject, err)
+			}
+			out = append(out, Event{Kind: kind, PhotoID: photoID(decoded), MsgID: msg.Header.Get(jetstream.MsgIDHeader)})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

@@ -211,12 +211,14 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// tempDir makes a folder the postgres user can use too; the caller removes
-// it.
-func tempDir(prefix string, forPostgres bool) (string, error) {
-	dir, err := os.MkdirTemp("", prefix)
-	if err != nil {
-		return "", err
+// place makes a server's temporary folder (one the postgres user can use
+// too, for Postgres) and picks its port; the caller removes the folder.
+func place(prefix string, forPostgres bool) (dir string, port int, err error) {
+	if port, err = freePort(); err != nil {
+		return "", 0, err
+	}
+	if dir, err = os.MkdirTemp("", prefix); err != nil {
+		return "", 0, err
 	}
 	if forPostgres && os.Geteuid() == 0 {
 		uid, gid, err := postgresUser()
@@ -225,8 +227,8 @@ func tempDir(prefix string, forPostgres bool) (string, error) {
 		}
 		if err != nil {
 			_ = os.RemoveAll(dir)
-			return "", err
+			return "", 0, err
 		}
 	}
-	return dir, nil
+	return dir, port, nil
 }

@@ -73,11 +73,7 @@ type Postgres struct {
 
 // StartPostgres runs initdb and starts the cluster.
 func StartPostgres(bin string) (*Postgres, error) {
-	dir, err := tempDir("pixie-pg-", true)
-	if err != nil {
-		return nil, err
-	}
-	port, err := freePort()
+	dir, port, err := place("pixie-pg-", true)
 	if err != nil {
 		return nil, err
 	}
@@ -139,11 +135,7 @@ type NATS struct {
 // StartNATS starts nats-server with JetStream storing under a temporary
 // folder.
 func StartNATS(bin string) (*NATS, error) {
-	dir, err := tempDir("pixie-nats-", false)
-	if err != nil {
-		return nil, err
-	}
-	port, err := freePort()
+	dir, port, err := place("pixie-nats-", false)
 	if err != nil {
 		return nil, err
 	}
@@ -153,17 +145,10 @@ func StartNATS(bin string) (*NATS, error) {
 		argv: []string{bin, "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", dir, "--server_name", "pixie-test"},
 	}}
 	n.ready = func(ctx context.Context) error {
-		nc, err := nats.Connect(n.URL(), nats.Timeout(time.Second))
-		if err != nil {
+		return withJetStream(n.URL(), func(js jetstream.JetStream) error {
+			_, err := js.AccountInfo(ctx)
 			return err
-		}
-		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return err
-		}
-		_, err = js.AccountInfo(ctx)
-		return err
+		})
 	}
 	if err := n.Start(); err != nil {
 		n.Close()
@@ -184,11 +169,7 @@ type S3 struct {
 
 // StartS3 starts versitygw serving buckets from a temporary folder.
 func StartS3(bin string) (*S3, error) {
-	dir, err := tempDir("pixie-s3-", false)
-	if err != nil {
-		return nil, err
-	}
-	port, err := freePort()
+	dir, port, err := place("pixie-s3-", false)
 	if err != nil {
 		return nil, err
 	}
@@ -232,4 +213,18 @@ func checkBinary(path, what string) error {
 		return errors.New(what + " " + path + " is not there; run `sudo bash .ci/provision-stack`")
 	}
 	return nil
+}
+
+// withJetStream connects to url for the length of fn.
+func withJetStream(url string, fn func(jetstream.JetStream) error) error {
+	nc, err := nats.Connect(url, nats.Timeout(5*time.Second))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	return fn(js)
 }

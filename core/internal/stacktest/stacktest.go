@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pixie-photos/pixie/core/internal/blob/s3blob"
@@ -246,19 +245,12 @@ func (s Stack) drop(t testing.TB, db string) {
 	})
 	step("delete bucket "+s.Bucket, func(ctx context.Context) error { return DeleteBucket(ctx, s.S3Client(), s.Bucket) })
 	step("delete stream", func(ctx context.Context) error {
-		nc, err := nats.Connect(s.NATSURL)
-		if err != nil {
-			return err
-		}
-		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return err
-		}
-		if err := js.DeleteStream(ctx, natsrelay.StreamName(s.Prefix)); !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return err
-		}
-		return nil
+		return withJetStream(s.NATSURL, func(js jetstream.JetStream) error {
+			if err := js.DeleteStream(ctx, natsrelay.StreamName(s.Prefix)); !errors.Is(err, jetstream.ErrStreamNotFound) {
+				return err
+			}
+			return nil
+		})
 	})
 }
 

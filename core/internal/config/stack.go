@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -151,7 +152,7 @@ func LoadDatabaseURL(getenv func(string) string) (dbURL string, warnings []strin
 		return "", nil, err
 	}
 	if dbURL == "" {
-		return "", nil, &Error{"PIXIE_DATABASE_URL_FILE", "", "set it (or PIXIE_DATABASE_URL) to the database to migrate"}
+		return "", nil, errors.New("PIXIE_DATABASE_URL_FILE (or PIXIE_DATABASE_URL) is unset; set it to the database to migrate")
 	}
 	if hasPassword(dbURL) && getenv("PIXIE_DATABASE_URL") != "" {
 		warnings = append(warnings, "PIXIE_DATABASE_URL holds a password in the environment; prefer PIXIE_DATABASE_URL_FILE")

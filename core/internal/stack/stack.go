@@ -99,11 +99,7 @@ func (b *Backend) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { b.relay.Run(ctx) })
 	wg.Go(func() {
-		if res, err := b.Store.Sweep(ctx, store.SweepOptions{Grace: b.cfg.SweepGrace}); err != nil && ctx.Err() == nil {
-			b.logger.Warn("first sweep failed; retrying at the next one", slog.Any("error", err))
-		} else if res != (store.SweepResult{}) {
-			b.logger.Info("swept unreferenced objects", slog.Int("photos", res.Orphans), slog.Int("stale_uploads", res.StaleUploads))
-		}
+		b.Store.SweepNow(ctx, b.cfg.SweepGrace) // what a crash before this start left behind
 		b.Store.RunSweeper(ctx, b.cfg.SweepInterval, b.cfg.SweepGrace)
 	})
 	wg.Wait()

@@ -167,27 +167,31 @@ func (s *Store) dropDangling(ctx context.Context, originals map[string]bool) (in
 	return len(dangling), nil
 }
 
-// RunSweeper sweeps every interval until ctx ends, logging what it removed
+// RunSweeper sweeps every interval until ctx ends (the first time after
+// one interval: opening a store sweeps already), logging what it removed
 // and, without stopping, what failed.
 func (s *Store) RunSweeper(ctx context.Context, interval, grace time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		res, err := s.Sweep(ctx, SweepOptions{Grace: grace})
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			s.logger.Warn("sweep failed; retrying at the next one", slog.String("in", interval.String()), slog.Any("error", err))
-		case res != SweepResult{}:
-			s.logger.Info("swept unreferenced objects",
-				slog.Int("photos", res.Orphans), slog.Int("stale_uploads", res.StaleUploads))
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		s.SweepNow(ctx, grace)
+	}
+}
+
+// SweepNow sweeps once, logging what it removed or what failed.
+func (s *Store) SweepNow(ctx context.Context, grace time.Duration) {
+	res, err := s.Sweep(ctx, SweepOptions{Grace: grace})
+	switch {
+	case ctx.Err() != nil:
+	case err != nil:
+		s.logger.Warn("sweep failed; retrying at the next one", slog.Any("error", err))
+	case res != SweepResult{}:
+		s.logger.Info("swept unreferenced objects", slog.Int("photos", res.Orphans), slog.Int("stale_uploads", res.StaleUploads))
 	}
 }
 

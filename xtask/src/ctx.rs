@@ -43,6 +43,8 @@ pub struct Host {
     /// `PIXIE_ENGINE_*` variables (`.ci/provision-engines` prints them): further engines that
     /// `cargo xtask test` runs the engine tests on.
     pub engines: Vec<(String, String)>,
+    /// The stack's servers for core's stack suite, or what is missing and how to get it.
+    pub stack: Result<crate::teststack::Binaries, String>,
 }
 
 impl Host {
@@ -62,6 +64,9 @@ impl Host {
             engines: std::env::vars()
                 .filter(|(k, v)| k.starts_with("PIXIE_ENGINE_") && !v.is_empty())
                 .collect(),
+            stack: crate::teststack::Binaries::locate(|var| {
+                std::env::var(var).ok().filter(|v| !v.is_empty())
+            }),
         }
     }
 }
@@ -225,6 +230,11 @@ pub mod fake {
                 api_token_var: false,
                 api_token_file: None,
                 engines: Vec::new(),
+                stack: Ok(crate::teststack::Binaries {
+                    postgres_bin: "/usr/lib/postgresql/15/bin".into(),
+                    nats_server: "/opt/pixie-ci/stack/nats-server-v2.15.3/nats-server".into(),
+                    versitygw: "/opt/pixie-ci/stack/versitygw-v1.8.0/versitygw".into(),
+                }),
             },
             engine: Some(Engine {
                 cli,

@@ -208,6 +208,8 @@ fn run_action(action: &Action, ui: &Ui, since: Instant) -> Result<()> {
         Action::SwapTree { staging, target } => fsutil::swap_in(staging, target),
         Action::SyncTree { staging, target } => fsutil::sync_in(staging, target),
         Action::CheckProtoc { version } => crate::commands::proto::check_protoc(version),
+        Action::StartStack(servers) => servers.start(ui),
+        Action::StopStack(servers) => servers.stop(),
         Action::ListFiles {
             dir,
             extension,

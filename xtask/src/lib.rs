@@ -20,6 +20,7 @@ pub mod secret;
 pub mod settings;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod teststack;
 pub mod ui;
 pub mod watch;
 pub mod workspace;

@@ -264,6 +264,10 @@ pub enum Action {
         metadata: PathBuf,
         repositories: Vec<String>,
     },
+    /// Starts the stack's servers for core's stack suite and waits until they answer.
+    StartStack(crate::teststack::Servers),
+    /// Stops them and removes their data; nothing to do when they were not started.
+    StopStack(crate::teststack::Servers),
     /// Fails with `fix` when `committed` differs from the freshly made `fresh`.
     CompareTrees {
         fresh: PathBuf,
@@ -347,6 +351,8 @@ impl Action {
             Action::CompareTrees {
                 fresh, committed, ..
             } => format!("diff -r {} {}", q(fresh), q(committed)),
+            Action::StartStack(servers) => servers.start_line(),
+            Action::StopStack(servers) => servers.stop_line(),
             Action::CopyFiles { files, to } => {
                 let files: Vec<String> = files.iter().map(q).collect();
                 format!("mkdir -p {} && cp {} {}", q(to), files.join(" "), q(to))

@@ -3,6 +3,7 @@
 // Usage:
 //
 //	pixie-core [serve]     run the HTTP and gRPC servers (default)
+//	pixie-core migrate     apply the Postgres schema migrations the stack lacks; exit 0 when current
 //	pixie-core healthcheck probe the local /healthz; exit 0 if healthy, else 1
 //	pixie-core version     print build information
 //
@@ -54,12 +55,14 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	switch cmd {
 	case "serve":
 		return serve(getenv, stderr)
+	case "migrate":
+		return migrate(getenv, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(getenv, stderr)
 	case "version", "--version", "-v":
 		return printVersion(stdout)
 	default:
-		fmt.Fprintf(stderr, "pixie-core: unknown command %q (want serve, healthcheck or version)\n", cmd)
+		fmt.Fprintf(stderr, "pixie-core: unknown command %q (want serve, migrate, healthcheck or version)\n", cmd)
 		return exitUsage
 	}
 }

@@ -88,6 +88,32 @@ func TestInvalidConfigExitsTwoWithOneLine(t *testing.T) {
 	}
 }
 
+// A partial stack configuration is a startup error naming what is
+// missing, never a silent fallback to the embedded backend.
+func TestPartialStackSettingsExitTwoNamingWhatIsMissing(t *testing.T) {
+	cmd := mainCommand(t, map[string]string{"PIXIE_NATS_URL": "nats://127.0.0.1:4222", "PIXIE_S3_SECRET_KEY": "a-secret-value", "PIXIE_DATA_DIR": t.TempDir()})
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if code := exitCode(t, cmd.Run()); code != 2 {
+		t.Fatalf("exit code = %d, want 2; stderr %s", code, stderr.String())
+	}
+	out := strings.TrimSuffix(stderr.String(), "\n")
+	want := "pixie-core: incomplete stack settings: PIXIE_S3_SECRET_KEY, PIXIE_NATS_URL are set but PIXIE_DATABASE_URL_FILE, PIXIE_S3_ENDPOINT, PIXIE_S3_ACCESS_KEY_FILE are missing"
+	if strings.Contains(out, "\n") || !strings.HasPrefix(out, want) || strings.Contains(out, "a-secret-value") {
+		t.Fatalf("stderr = %q, want one line starting %q", out, want)
+	}
+}
+
+func TestMigrateWithoutADatabaseSaysWhatToSet(t *testing.T) {
+	var stderr bytes.Buffer
+	if code := run([]string{"migrate"}, func(string) string { return "" }, &bytes.Buffer{}, &stderr); code != 2 {
+		t.Fatalf("exit code = %d, want 2", code)
+	}
+	if got := stderr.String(); got != "pixie-core migrate: PIXIE_DATABASE_URL_FILE (or PIXIE_DATABASE_URL) is unset; set it to the database to migrate\n" {
+		t.Fatalf("stderr = %q", got)
+	}
+}
+
 func TestUnknownCommandExitsTwo(t *testing.T) {
 	var stderr bytes.Buffer
 	if code := run([]string{"frobnicate"}, func(string) string { return "" }, &bytes.Buffer{}, &stderr); code != 2 {

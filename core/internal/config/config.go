@@ -26,6 +26,9 @@ const (
 	DefaultDecodeWait      = 10 * time.Second
 	DefaultUploadTimeout   = 2 * time.Minute
 	DefaultRPCTimeout      = time.Minute
+	DefaultBackendTimeout  = 5 * time.Second
+	DefaultSweepInterval   = time.Hour
+	DefaultSweepGrace      = 15 * time.Minute
 
 	// MinDecodeMemory keeps the budget above what a phone photo needs.
 	MinDecodeMemory = 64 << 20
@@ -52,6 +55,15 @@ type Config struct {
 	RPCTimeout time.Duration
 	// APIToken, when set, is required as a bearer token for writes.
 	APIToken string
+	// BackendTimeout bounds each storage operation (Postgres, S3) before
+	// the request gets 503.
+	BackendTimeout time.Duration
+	// SweepInterval is how often unreferenced objects are looked for;
+	// SweepGrace spares those younger (uploads in flight).
+	SweepInterval, SweepGrace time.Duration
+	// Stack, when set, selects the stack backend (Postgres, S3, NATS);
+	// nil is the embedded one.
+	Stack *Stack
 }
 
 // Error names the offending variable and how to fix it, so the process can
@@ -78,6 +90,9 @@ func Load(getenv func(string) string) (Config, error) {
 		DecodeWait:      DefaultDecodeWait,
 		UploadTimeout:   DefaultUploadTimeout,
 		RPCTimeout:      DefaultRPCTimeout,
+		BackendTimeout:  DefaultBackendTimeout,
+		SweepInterval:   DefaultSweepInterval,
+		SweepGrace:      DefaultSweepGrace,
 	}
 
 	if v := getenv("PIXIE_HTTP_ADDR"); v != "" {
@@ -117,6 +132,9 @@ func Load(getenv func(string) string) (Config, error) {
 		{"PIXIE_DECODE_WAIT", "10s", &cfg.DecodeWait},
 		{"PIXIE_UPLOAD_TIMEOUT", "2m", &cfg.UploadTimeout},
 		{"PIXIE_RPC_TIMEOUT", "1m", &cfg.RPCTimeout},
+		{"PIXIE_BACKEND_TIMEOUT", "5s", &cfg.BackendTimeout},
+		{"PIXIE_SWEEP_INTERVAL", "1h", &cfg.SweepInterval},
+		{"PIXIE_SWEEP_GRACE", "15m", &cfg.SweepGrace},
 	}
 	for _, d := range durations {
 		if v := getenv(d.name); v != "" {
@@ -140,6 +158,12 @@ func Load(getenv func(string) string) (Config, error) {
 		return cfg, &Error{"PIXIE_MAX_UPLOAD_BYTES", strconv.FormatInt(cfg.MaxUploadBytes, 10),
 			fmt.Sprintf("must be at most half of PIXIE_DECODE_MEMORY (%d); lower it or raise PIXIE_DECODE_MEMORY", cfg.DecodeMemory)}
 	}
+	// An upload's object may land up to two backend timeouts before its
+	// metadata commits; the sweeper must not take it for an orphan.
+	if cfg.SweepGrace <= 2*cfg.BackendTimeout {
+		return cfg, &Error{"PIXIE_SWEEP_GRACE", cfg.SweepGrace.String(),
+			fmt.Sprintf("must be more than twice PIXIE_BACKEND_TIMEOUT (%v); raise it or lower PIXIE_BACKEND_TIMEOUT", cfg.BackendTimeout)}
+	}
 	token, err := loadToken(getenv)
 	if err != nil {
 		return cfg, err
@@ -152,7 +176,16 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		cfg.GRPCReflection = b
 	}
-	return cfg, nil
+	cfg.Stack, err = loadStack(getenv)
+	return cfg, err
+}
+
+// Backend names the storage backend: "embedded" or "stack".
+func (c Config) Backend() string {
+	if c.Stack != nil {
+		return "stack"
+	}
+	return "embedded"
 }
 
 // loadToken reads PIXIE_API_TOKEN or the file named by PIXIE_API_TOKEN_FILE

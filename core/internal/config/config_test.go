@@ -30,9 +30,15 @@ func TestLoadDefaults(t *testing.T) {
 		DecodeWait:      10 * time.Second,
 		UploadTimeout:   2 * time.Minute,
 		RPCTimeout:      time.Minute,
+		BackendTimeout:  5 * time.Second,
+		SweepInterval:   time.Hour,
+		SweepGrace:      15 * time.Minute,
 	}
 	if cfg != want {
 		t.Fatalf("defaults = %+v, want %+v", cfg, want)
+	}
+	if cfg.Backend() != "embedded" {
+		t.Fatalf("backend = %s, want embedded", cfg.Backend())
 	}
 }
 
@@ -50,6 +56,9 @@ func TestLoadOverrides(t *testing.T) {
 		"PIXIE_UPLOAD_TIMEOUT":   "30s",
 		"PIXIE_RPC_TIMEOUT":      "5s",
 		"PIXIE_API_TOKEN":        "a-token-of-sixteen+",
+		"PIXIE_BACKEND_TIMEOUT":  "2s",
+		"PIXIE_SWEEP_INTERVAL":   "10m",
+		"PIXIE_SWEEP_GRACE":      "5s",
 	}))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
@@ -67,6 +76,9 @@ func TestLoadOverrides(t *testing.T) {
 		UploadTimeout:   30 * time.Second,
 		RPCTimeout:      5 * time.Second,
 		APIToken:        "a-token-of-sixteen+",
+		BackendTimeout:  2 * time.Second,
+		SweepInterval:   10 * time.Minute,
+		SweepGrace:      5 * time.Second,
 	}
 	if cfg != want {
 		t.Fatalf("got %+v, want %+v", cfg, want)
@@ -90,6 +102,9 @@ func TestLoadInvalid(t *testing.T) {
 		"PIXIE_RPC_TIMEOUT":      "soon",
 		"PIXIE_API_TOKEN":        "short",
 		"PIXIE_API_TOKEN_FILE":   "/nonexistent/token",
+		"PIXIE_BACKEND_TIMEOUT":  "0",
+		"PIXIE_SWEEP_INTERVAL":   "often",
+		"PIXIE_SWEEP_GRACE":      "10s", // not above twice the 5 s backend timeout
 	}
 	for name, value := range cases {
 		t.Run(name, func(t *testing.T) {

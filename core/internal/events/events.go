@@ -1,5 +1,8 @@
-// Package events is an in-process publish/subscribe bus for the photo
-// events defined in photo.proto (PhotoUploaded, PhotoDeleted).
+// Package events holds the photo events defined in photo.proto
+// (PhotoUploaded, PhotoDeleted): an in-process publish/subscribe bus, and
+// their durable form (Record) that the stack's outbox keeps and relays to
+// NATS JetStream. It depends on nothing of the APIs, so plugins can share
+// it.
 package events
 
 import (

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,7 +13,12 @@ import (
 
 type fakeReady bool
 
-func (f fakeReady) Ready() bool { return bool(f) }
+func (f fakeReady) Ready(context.Context) error {
+	if f {
+		return nil
+	}
+	return errors.New("postgres unavailable: connection refused")
+}
 
 func get(t *testing.T, h http.Handler, path string) (int, map[string]string) {
 	t.Helper()
@@ -30,10 +37,10 @@ func get(t *testing.T, h http.Handler, path string) (int, map[string]string) {
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func TestProbes(t *testing.T) {
-	up := New(Options{Ready: fakeReady(true), Logger: discardLogger()})
-	down := New(Options{Ready: fakeReady(false), Logger: discardLogger()})
+	up := New(Options{Ready: fakeReady(true), Backend: "stack", Logger: discardLogger()})
+	down := New(Options{Ready: fakeReady(false), Backend: "stack", Logger: discardLogger()})
 
-	if code, body := get(t, up, "/healthz"); code != 200 || body["status"] != "ok" {
+	if code, body := get(t, up, "/healthz"); code != 200 || body["status"] != "ok" || body["backend"] != "stack" {
 		t.Fatalf("/healthz = %d %v", code, body)
 	}
 	if code, _ := get(t, down, "/healthz"); code != 200 {
@@ -42,8 +49,8 @@ func TestProbes(t *testing.T) {
 	if code, _ := get(t, up, "/readyz"); code != 200 {
 		t.Fatalf("/readyz when ready = %d", code)
 	}
-	if code, _ := get(t, down, "/readyz"); code != 503 {
-		t.Fatalf("/readyz when not ready = %d, want 503", code)
+	if code, body := get(t, down, "/readyz"); code != 503 || body["error"] != "postgres unavailable: connection refused" {
+		t.Fatalf("/readyz when not ready = %d %v, want 503 naming the server", code, body)
 	}
 }
 

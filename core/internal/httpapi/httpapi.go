@@ -3,6 +3,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -15,16 +16,33 @@ import (
 	"github.com/pixie-photos/pixie/core/internal/photos"
 )
 
-// Readiness reports whether the backing store can serve requests.
+// Readiness reports whether the backend can serve requests.
 type Readiness interface {
-	Ready() bool
+	// Ready returns nil when it can, else an error that names what is
+	// unavailable (never a secret).
+	Ready(ctx context.Context) error
 }
+
+// ReadyDetailer is a Readiness with more to say on /readyz, such as how
+// events are flowing; each entry is a field of the answer.
+type ReadyDetailer interface {
+	ReadyDetails(ctx context.Context) map[string]string
+}
+
+// readyTimeout bounds the checks behind /readyz.
+const readyTimeout = 2 * time.Second
+
+// unavailableRetryAfter is the Retry-After, in seconds, of a 503 for a
+// backing server that is down.
+const unavailableRetryAfter = "2"
 
 // Options wires the handler to its dependencies.
 type Options struct {
 	Photos *photos.Service
 	Ready  Readiness
-	Logger *slog.Logger
+	// Backend names the storage backend on /healthz and /readyz.
+	Backend string
+	Logger  *slog.Logger
 	// Token, when enabled, guards every method other than GET and HEAD.
 	Token apitoken.Checker
 	// UploadTimeout is the server's ReadTimeout; an upload whose file is
@@ -33,17 +51,18 @@ type Options struct {
 }
 
 type api struct {
-	photos *photos.Service
-	ready  Readiness
-	logger *slog.Logger
-	token  apitoken.Checker
+	photos  *photos.Service
+	ready   Readiness
+	backend string
+	logger  *slog.Logger
+	token   apitoken.Checker
 
 	uploadTimeout time.Duration
 }
 
 // New returns the HTTP handler for all routes.
 func New(opts Options) http.Handler {
-	a := &api{photos: opts.Photos, ready: opts.Ready, logger: opts.Logger, token: opts.Token, uploadTimeout: opts.UploadTimeout}
+	a := &api{photos: opts.Photos, ready: opts.Ready, backend: opts.Backend, logger: opts.Logger, token: opts.Token, uploadTimeout: opts.UploadTimeout}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.HandleFunc("GET /readyz", a.readyz)
@@ -131,15 +150,25 @@ func (w *jsonErrorWriter) finish() {
 func (w *jsonErrorWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "backend": a.backend})
 }
 
-func (a *api) readyz(w http.ResponseWriter, _ *http.Request) {
-	if !a.ready.Ready() {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+	defer cancel()
+	body := map[string]string{"status": "ok", "backend": a.backend}
+	if d, ok := a.ready.(ReadyDetailer); ok {
+		for k, v := range d.ReadyDetails(ctx) {
+			body[k] = v
+		}
+	}
+	if err := a.ready.Ready(ctx); err != nil {
+		body["status"], body["error"] = "unavailable", err.Error()
+		w.Header().Set("Retry-After", unavailableRetryAfter)
+		writeJSON(w, http.StatusServiceUnavailable, body)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, body)
 }
 
 func (a *api) version(w http.ResponseWriter, _ *http.Request) {

@@ -238,6 +238,7 @@ func (a *api) writeServiceError(w http.ResponseWriter, r *http.Request, err erro
 	case errors.Is(err, photos.ErrInvalidArgument), errors.Is(err, photos.ErrInvalidImage), errors.Is(err, photos.ErrIncompleteUpload):
 		a.writeError(w, r, http.StatusBadRequest, err.Error())
 	case errors.Is(err, photos.ErrUnavailable):
+		w.Header().Set("Retry-After", unavailableRetryAfter)
 		a.writeError(w, r, http.StatusServiceUnavailable, err.Error())
 	case errors.Is(err, context.Canceled):
 		// The client left; nobody reads the answer.

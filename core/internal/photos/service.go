@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path"
 	"runtime"
 	"strings"
@@ -26,6 +25,7 @@ import (
 	photov1 "github.com/pixie-photos/pixie/core/gen/photo/v1"
 	"github.com/pixie-photos/pixie/core/imaging"
 	"github.com/pixie-photos/pixie/core/imaging/budget"
+	"github.com/pixie-photos/pixie/core/internal/blob"
 	"github.com/pixie-photos/pixie/core/internal/events"
 	"github.com/pixie-photos/pixie/core/internal/store"
 )
@@ -157,7 +157,7 @@ func (s *Service) Upload(ctx context.Context, filename string, r io.Reader) (p s
 		return store.Photo{}, false, err
 	}
 	if done == nil { // already stored
-		p, _, err := s.store.FindBySHA256(hash)
+		p, _, err := s.store.FindBySHA256(ctx, hash)
 		return p, false, storeError(err)
 	}
 	defer s.releaseUpload(hash, done)
@@ -166,7 +166,7 @@ func (s *Service) Upload(ctx context.Context, filename string, r io.Reader) (p s
 	if err != nil {
 		return store.Photo{}, false, decodeError(err)
 	}
-	p, created, err = s.store.Create(store.NewPhoto{
+	p, created, err = s.store.Create(ctx, store.NewPhoto{
 		Filename:    SanitizeFilename(filename),
 		ContentType: contentType,
 		Width:       h.Width,
@@ -187,7 +187,7 @@ func (s *Service) Upload(ctx context.Context, filename string, r io.Reader) (p s
 // an upload it waited for.
 func (s *Service) claimUpload(ctx context.Context, hash string) (chan struct{}, error) {
 	for {
-		if _, ok, err := s.store.FindBySHA256(hash); err != nil {
+		if _, ok, err := s.store.FindBySHA256(ctx, hash); err != nil {
 			return nil, storeError(err)
 		} else if ok {
 			return nil, nil
@@ -273,29 +273,30 @@ func decodeError(err error) error {
 }
 
 // Get returns one photo's metadata.
-func (s *Service) Get(_ context.Context, id string) (store.Photo, error) {
+func (s *Service) Get(ctx context.Context, id string) (store.Photo, error) {
 	if !store.ValidID(id) {
 		return store.Photo{}, ErrMalformedID
 	}
-	p, err := s.store.Get(id)
+	p, err := s.store.Get(ctx, id)
 	return p, storeError(err)
 }
 
-// OpenOriginal returns the original bytes; the caller closes the file.
-func (s *Service) OpenOriginal(_ context.Context, id string) (*os.File, store.Photo, error) {
+// OpenOriginal returns the original bytes, read with ctx; the caller
+// closes them.
+func (s *Service) OpenOriginal(ctx context.Context, id string) (blob.Object, store.Photo, error) {
 	if !store.ValidID(id) {
 		return nil, store.Photo{}, ErrMalformedID
 	}
-	f, p, err := s.store.OpenOriginal(id)
+	f, p, err := s.store.OpenOriginal(ctx, id)
 	return f, p, storeError(err)
 }
 
 // List returns a page of at most limit photos, newest first.
-func (s *Service) List(_ context.Context, limit int, cursor string) ([]store.Photo, string, error) {
+func (s *Service) List(ctx context.Context, limit int, cursor string) ([]store.Photo, string, error) {
 	if limit < 1 || limit > MaxListLimit {
 		return nil, "", fmt.Errorf("%w: limit must be between 1 and %d", ErrInvalidArgument, MaxListLimit)
 	}
-	photos, next, err := s.store.List(limit, cursor)
+	photos, next, err := s.store.List(ctx, limit, cursor)
 	if errors.Is(err, store.ErrBadCursor) {
 		return nil, "", fmt.Errorf("%w: cursor is malformed; pass next_cursor from a previous page", ErrInvalidArgument)
 	}
@@ -307,7 +308,7 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	if !store.ValidID(id) {
 		return ErrMalformedID
 	}
-	p, err := s.store.Delete(id)
+	p, err := s.store.Delete(ctx, id)
 	if err != nil {
 		return storeError(err)
 	}
@@ -355,7 +356,7 @@ func (s *Service) Thumbnail(ctx context.Context, id string, size int) (Thumbnail
 	// Dimensions follow from the metadata, so cache hits need no decoding.
 	w, h := imaging.Fit(p.Width, p.Height, size)
 	th := Thumbnail{Width: w, Height: h}
-	if data, ok, err := s.store.Thumbnail(id, size); err != nil {
+	if data, ok, err := s.store.Thumbnail(ctx, id, size); err != nil {
 		return Thumbnail{}, storeError(err)
 	} else if ok {
 		th.JPEG = data
@@ -374,14 +375,14 @@ func (s *Service) Thumbnail(ctx context.Context, id string, size int) (Thumbnail
 	}
 	// Fails with ErrNotFound, leaving no file, if the photo was deleted
 	// while it rendered.
-	if err := s.store.PutThumbnail(id, size, th.JPEG); err != nil {
+	if err := s.store.PutThumbnail(ctx, id, size, th.JPEG); err != nil {
 		return Thumbnail{}, storeError(err)
 	}
 	return th, nil
 }
 
 func (s *Service) renderThumbnail(ctx context.Context, id, contentType string, size int) ([]byte, error) {
-	f, _, err := s.store.OpenOriginal(id)
+	f, _, err := s.store.OpenOriginal(ctx, id)
 	if err != nil {
 		return nil, storeError(err)
 	}
@@ -424,18 +425,7 @@ func SanitizeFilename(name string) string {
 }
 
 // ToProto converts stored metadata to its API representation.
-func ToProto(p store.Photo) *photov1.Photo {
-	return &photov1.Photo{
-		Id:          p.ID,
-		Filename:    p.Filename,
-		ContentType: p.ContentType,
-		SizeBytes:   p.Size,
-		Sha256:      p.SHA256,
-		Width:       int32(p.Width),
-		Height:      int32(p.Height),
-		CreatedAt:   timestamppb.New(p.CreatedAt),
-	}
-}
+func ToProto(p store.Photo) *photov1.Photo { return p.Proto() }
 
 // storeError translates store errors into this package's sentinels.
 func storeError(err error) error {
@@ -444,7 +434,7 @@ func storeError(err error) error {
 		return nil
 	case errors.Is(err, store.ErrNotFound):
 		return ErrNotFound
-	case errors.Is(err, store.ErrClosed):
+	case errors.Is(err, store.ErrClosed), errors.Is(err, store.ErrUnavailable):
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return err

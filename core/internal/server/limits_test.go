@@ -317,12 +317,12 @@ func TestStartDropsThumbnailsOffTheLadder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, _, err := st.Create(store.NewPhoto{Filename: "a.png", ContentType: "image/png", Width: 8, Height: 8, Data: imagetest.PNG(8, 8, 1)})
+	p, _, err := st.Create(context.Background(), store.NewPhoto{Filename: "a.png", ContentType: "image/png", Width: 8, Height: 8, Data: imagetest.PNG(8, 8, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, size := range []int{100, 256} {
-		if err := st.PutThumbnail(p.ID, size, []byte("jpeg")); err != nil {
+		if err := st.PutThumbnail(context.Background(), p.ID, size, []byte("jpeg")); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -19,13 +19,13 @@ func TestNewestFirstIsStrictEvenWithinOneMillisecond(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 200 {
 		wg.Go(func() {
-			if _, _, err := s.Create(newPhoto(fmt.Sprint("photo ", i))); err != nil {
+			if _, _, err := s.Create(ctx, newPhoto(fmt.Sprint("photo ", i))); err != nil {
 				t.Error(err)
 			}
 		})
 	}
 	wg.Wait()
-	page, _, err := s.List(1000, "")
+	page, _, err := s.List(ctx, 1000, "")
 	if err != nil || len(page) != 200 {
 		t.Fatalf("listed %d, err %v", len(page), err)
 	}
@@ -40,14 +40,14 @@ func TestNewestFirstIsStrictEvenWithinOneMillisecond(t *testing.T) {
 func TestPutThumbnailAfterDeleteIsNotFoundAndWritesNothing(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir)
-	p, _, err := s.Create(newPhoto("x"))
+	p, _, err := s.Create(ctx, newPhoto("x"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Delete(p.ID); err != nil {
+	if _, err := s.Delete(ctx, p.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PutThumbnail(p.ID, 256, []byte("jpeg")); !errors.Is(err, store.ErrNotFound) {
+	if err := s.PutThumbnail(ctx, p.ID, 256, []byte("jpeg")); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("PutThumbnail after Delete: %v, want ErrNotFound", err)
 	}
 	if names := dirEntries(t, filepath.Join(dir, "thumbnails")); len(names) != 0 {
@@ -64,20 +64,20 @@ func TestDeleteRacingThumbnailWritesLeavesNoOrphans(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir)
 	for i := range 50 {
-		p, _, err := s.Create(newPhoto(fmt.Sprint("race ", i)))
+		p, _, err := s.Create(ctx, newPhoto(fmt.Sprint("race ", i)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		var wg sync.WaitGroup
 		for size := range 4 {
 			wg.Go(func() {
-				if err := s.PutThumbnail(p.ID, 64<<size, []byte("jpeg")); err != nil && !errors.Is(err, store.ErrNotFound) {
+				if err := s.PutThumbnail(ctx, p.ID, 64<<size, []byte("jpeg")); err != nil && !errors.Is(err, store.ErrNotFound) {
 					t.Error(err)
 				}
 			})
 		}
 		wg.Go(func() {
-			if _, err := s.Delete(p.ID); err != nil {
+			if _, err := s.Delete(ctx, p.ID); err != nil {
 				t.Error(err)
 			}
 		})
@@ -105,12 +105,12 @@ func TestSecondOpenSaysAnotherProcessHoldsTheDataDir(t *testing.T) {
 func TestPruneThumbnailsKeepsOnlyWhatKeepAccepts(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir)
-	p, _, err := s.Create(newPhoto("prune"))
+	p, _, err := s.Create(ctx, newPhoto("prune"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, size := range []int{64, 100, 256, 1999} {
-		if err := s.PutThumbnail(p.ID, size, []byte("jpeg")); err != nil {
+		if err := s.PutThumbnail(ctx, p.ID, size, []byte("jpeg")); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -23,6 +23,7 @@ var idEncoding = base32.NewEncoding(idAlphabet).WithPadding(base32.NoPadding)
 // idSource hands out IDs in strictly increasing order, with creation times
 // strictly increasing too, so "newest first" by ID is a total order that
 // agrees with created_at even for photos created in the same millisecond.
+// Times have microseconds, what every backend (Postgres too) keeps.
 type idSource struct {
 	mu   sync.Mutex
 	last time.Time
@@ -32,9 +33,9 @@ type idSource struct {
 func (s *idSource) next() (time.Time, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now().UTC()
+	now := time.Now().UTC().Truncate(time.Microsecond)
 	if !now.After(s.last) {
-		now = s.last.Add(time.Nanosecond)
+		now = s.last.Add(time.Microsecond)
 	}
 	s.last = now
 	b := newIDBytes(now)
@@ -70,4 +71,16 @@ func ValidID(s string) bool {
 	b, err := idEncoding.DecodeString(s)
 	// Re-encoding rejects non-canonical spellings whose spare low bits are set.
 	return err == nil && idEncoding.EncodeToString(b) == s
+}
+
+// idTime is when the photo with this ID was created, to the millisecond,
+// or the zero time for a malformed ID.
+func idTime(id string) time.Time {
+	if !ValidID(id) {
+		return time.Time{}
+	}
+	b, _ := idEncoding.DecodeString(id)
+	var ts [8]byte
+	copy(ts[2:], b[:6])
+	return time.UnixMilli(int64(binary.BigEndian.Uint64(ts[:])))
 }

@@ -1,13 +1,20 @@
-// Package store keeps photo originals as files under the data directory and
-// their metadata in an embedded bbolt database (pure Go, so CGO_ENABLED=0).
+// Package store is what the photos service stores into: photo metadata (a
+// meta.Store) and the bytes of originals and thumbnails (a blob.Store),
+// kept consistent with each other by ordering, the same on every backend:
 //
-// Crash safety rests on ordering: an original is written to tmp/, fsynced,
-// renamed into originals/ and the directory fsynced before its metadata is
-// committed; deletion removes metadata before files. A photo is therefore
-// visible only once it is complete, and a crash can at worst leave files
-// nobody refers to, which Open sweeps away.
+//   - Create makes the original durable before its metadata is committed,
+//     so a photo is visible only once it is complete;
+//   - Delete removes the metadata first (with its event, on the stack),
+//     then the objects;
+//   - a thumbnail is kept only if the thumbnail index accepts it, which it
+//     does only while its photo exists.
 //
-// Layout of the data directory:
+// A crash or a failed dependency at any point therefore leaves at worst
+// objects that no metadata refers to, which Sweep removes once they are
+// older than a grace period that covers uploads in flight.
+//
+// Open gives the embedded backend: bbolt metadata and files under one data
+// directory, laid out as
 //
 //	pixie.db                     metadata (bbolt)
 //	originals/<id>               uploaded bytes, unchanged
@@ -16,58 +23,35 @@
 package store
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
-	"io/fs"
+	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
-)
-
-var (
-	// ErrNotFound means no photo has the given ID.
-	ErrNotFound = errors.New("photo not found")
-	// ErrBadCursor means a List cursor is not one this store handed out.
-	ErrBadCursor = errors.New("malformed cursor")
-	// ErrClosed means the store was used after Close.
-	ErrClosed = errors.New("store is closed")
-)
-
-var (
-	bucketPhotos   = []byte("photos")    // id -> JSON Photo
-	bucketBySHA256 = []byte("by_sha256") // hex sha256 -> id, for deduplication
-)
-
-const (
-	dbFile        = "pixie.db"
-	originalsDir  = "originals"
-	thumbnailsDir = "thumbnails"
-	tmpDir        = "tmp"
+	"github.com/pixie-photos/pixie/core/internal/blob"
+	"github.com/pixie-photos/pixie/core/internal/blob/fsblob"
+	"github.com/pixie-photos/pixie/core/internal/meta"
+	"github.com/pixie-photos/pixie/core/internal/meta/boltmeta"
 )
 
 // Photo is the stored metadata of one original.
-type Photo struct {
-	ID          string    `json:"id"`
-	Filename    string    `json:"filename"`
-	ContentType string    `json:"content_type"`
-	Size        int64     `json:"size"`
-	SHA256      string    `json:"sha256"`
-	Width       int       `json:"width"`
-	Height      int       `json:"height"`
-	CreatedAt   time.Time `json:"created_at"`
-}
+type Photo = meta.Photo
+
+var (
+	// ErrNotFound means no photo has the given ID.
+	ErrNotFound = meta.ErrNotFound
+	// ErrBadCursor means a List cursor is not one this store handed out.
+	ErrBadCursor = errors.New("malformed cursor")
+	// ErrClosed means the store was used after Close.
+	ErrClosed = meta.ErrClosed
+	// ErrUnavailable means a backing server is down, slow or still
+	// starting; the error says which. Retrying later can succeed.
+	ErrUnavailable = errors.New("storage unavailable")
+)
 
 // NewPhoto is what a caller knows about an upload; the store assigns the ID,
 // size, hash and creation time.
@@ -79,79 +63,168 @@ type NewPhoto struct {
 	Data        []byte
 }
 
+// Options tune New.
+type Options struct {
+	Logger *slog.Logger
+	// Timeout bounds each operation on the backing stores (0: unbounded);
+	// an operation that runs out of it fails with ErrUnavailable.
+	Timeout time.Duration
+	// Gate, when set, is asked before every operation: a non-nil error
+	// (such as "migrations not applied yet") makes it fail with
+	// ErrUnavailable.
+	Gate func() error
+}
+
 // Store is safe for concurrent use.
 type Store struct {
-	dir    string
-	db     *bolt.DB
+	meta   meta.Store
+	blobs  blob.Store
 	logger *slog.Logger
+	opts   Options
 	closed atomic.Bool
 	ids    idSource
-
-	// thumbMu orders PutThumbnail against Delete, so that a thumbnail
-	// rendered while its photo is deleted is never left behind.
-	thumbMu sync.Mutex
 
 	// crashHook, when set by tests, runs at named points of Create. A hook
 	// that panics simulates the process dying there: no cleanup runs.
 	crashHook func(stage string)
 }
 
-// Open creates the data directory layout if needed, opens the database and
-// sweeps away leftovers of interrupted writes and deletes.
+// New combines a metadata store and a blob store.
+func New(m meta.Store, b blob.Store, opts Options) *Store {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Store{meta: m, blobs: b, logger: opts.Logger, opts: opts}
+}
+
+// Open opens the embedded backend in dir, creating its layout if needed,
+// and sweeps away leftovers of interrupted writes and deletes. The bbolt
+// lock makes the directory this process's alone.
 func Open(dir string, logger *slog.Logger) (*Store, error) {
-	for _, sub := range []string{originalsDir, thumbnailsDir, tmpDir} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o750); err != nil {
-			return nil, fmt.Errorf("create data dir: %w", err)
+	blobs, err := fsblob.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	m, err := boltmeta.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := New(m, blobs, Options{Logger: logger})
+	temp, err := blobs.RemoveTemp()
+	if err == nil {
+		// Nothing else uses the directory, so nothing is in flight: no grace.
+		var swept SweepResult
+		swept, err = s.Sweep(context.Background(), SweepOptions{DropDangling: true})
+		if temp+swept.Orphans > 0 || swept.Dangling > 0 {
+			logger.Warn("recovered data dir after an interrupted operation",
+				slog.Int("orphan_files_removed", temp+swept.Orphans),
+				slog.Int("dangling_records_removed", swept.Dangling))
 		}
 	}
-	// A short lock timeout turns "another process owns this data dir" into an
-	// error instead of a hang.
-	db, err := bolt.Open(filepath.Join(dir, dbFile), 0o600, &bolt.Options{Timeout: 2 * time.Second})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("another process holds PIXIE_DATA_DIR=%s (its %s is locked); stop that process or use another directory", dir, dbFile)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("open metadata db: %w", err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketPhotos, bucketBySHA256} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("init metadata db: %w", err)
-	}
-	s := &Store{dir: dir, db: db, logger: logger}
-	if err := s.sweep(); err != nil {
-		_ = db.Close()
+		_ = m.Close()
 		return nil, fmt.Errorf("recover data dir: %w", err)
 	}
 	return s, nil
 }
 
-// Ready reports whether the store is open and usable.
-func (s *Store) Ready() bool { return !s.closed.Load() }
+// Ready reports whether the store can serve requests, naming the first
+// backing server that cannot.
+func (s *Store) Ready(ctx context.Context) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	var metaErr, blobErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { metaErr = s.meta.Ping(ctx) })
+	wg.Go(func() { blobErr = s.blobs.Ping(ctx) })
+	wg.Wait()
+	return errors.Join(metaErr, blobErr)
+}
 
-// Close releases the database. It is safe to call more than once.
+// Close releases the metadata store. It is safe to call more than once.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	return s.db.Close()
+	return s.meta.Close()
+}
+
+func (s *Store) check() error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if s.opts.Gate != nil {
+		if err := s.opts.Gate(); err != nil {
+			return unavailableError{err}
+		}
+	}
+	return nil
+}
+
+// begin checks the store is usable and bounds one operation.
+func (s *Store) begin(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	if err := s.check(); err != nil {
+		return ctx, func() {}, err
+	}
+	if s.opts.Timeout <= 0 {
+		return ctx, func() {}, nil
+	}
+	opCtx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	return opCtx, cancel, nil
+}
+
+// fail classifies an error of an operation begun with begin on ctx: the
+// caller's own cancellation stays as it is; running out of the operation's
+// time or a backing server that is down becomes ErrUnavailable.
+func (s *Store) fail(ctx, opCtx context.Context, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case opCtx.Err() != nil:
+		return unavailableError{fmt.Errorf("storage did not answer within %v: %w", s.opts.Timeout, err)}
+	case errors.Is(err, meta.ErrUnavailable), errors.Is(err, blob.ErrUnavailable):
+		return unavailableError{err}
+	}
+	return err
+}
+
+// unavailableError is an ErrUnavailable that reads as its cause.
+type unavailableError struct{ err error }
+
+func (e unavailableError) Error() string        { return e.err.Error() }
+func (e unavailableError) Unwrap() error        { return e.err }
+func (e unavailableError) Is(target error) bool { return target == ErrUnavailable }
+
+// cleanup runs work that must finish once a change is committed, even if
+// the caller has gone: it gets its own time bound.
+func (s *Store) cleanup(ctx context.Context, what string, fn func(context.Context) error) {
+	ctx = context.WithoutCancel(ctx)
+	if s.opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.opts.Timeout)
+		defer cancel()
+	}
+	if err := fn(ctx); err != nil {
+		s.logger.Warn(what+" failed; the sweeper removes what is left", slog.Any("error", err))
+	}
 }
 
 // Create stores a photo, or returns the already stored photo with the same
-// bytes and created == false.
-func (s *Store) Create(np NewPhoto) (p Photo, created bool, err error) {
-	sum := sha256.Sum256(np.Data)
-	hash := hex.EncodeToString(sum[:])
-
-	if existing, ok, err := s.FindBySHA256(hash); err != nil || ok {
-		return existing, false, err
+// bytes and created == false. The original is durable before the metadata
+// is committed; if committing fails, the object is left to the sweeper (the
+// commit may have gone through after all).
+func (s *Store) Create(ctx context.Context, np NewPhoto) (p Photo, created bool, err error) {
+	opCtx, cancel, err := s.begin(ctx)
+	if err != nil {
+		return Photo{}, false, err
+	}
+	defer cancel()
+	hash := sha256Hex(np.Data)
+	if existing, ok, err := s.meta.FindBySHA256(opCtx, hash); err != nil || ok {
+		return existing, false, s.fail(ctx, opCtx, err)
 	}
 
 	now, id := s.ids.next()
@@ -165,369 +238,215 @@ func (s *Store) Create(np NewPhoto) (p Photo, created bool, err error) {
 		Height:      np.Height,
 		CreatedAt:   now,
 	}
-	final := s.originalPath(p.ID)
-	if err := s.writeFileAtomic(final, np.Data); err != nil {
-		return Photo{}, false, err
+	key := blob.OriginalKey(id)
+	if err := s.blobs.Put(opCtx, key, np.Data, np.ContentType); err != nil {
+		return Photo{}, false, s.fail(ctx, opCtx, fmt.Errorf("store original: %w", err))
 	}
 	s.hook("file-committed")
-
-	record, err := json.Marshal(p)
+	stored, created, err := s.meta.Create(opCtx, p)
 	if err != nil {
-		_ = os.Remove(final)
-		return Photo{}, false, err
+		return Photo{}, false, s.fail(ctx, opCtx, err)
 	}
-	var existing Photo
-	err = s.update(func(tx *bolt.Tx) error {
-		// Re-check inside the write transaction: a concurrent upload of the
-		// same bytes may have committed since FindBySHA256.
-		if id := tx.Bucket(bucketBySHA256).Get([]byte(hash)); id != nil {
-			return json.Unmarshal(tx.Bucket(bucketPhotos).Get(id), &existing)
-		}
-		if err := tx.Bucket(bucketPhotos).Put([]byte(p.ID), record); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketBySHA256).Put([]byte(hash), []byte(p.ID))
-	})
-	if err != nil || existing.ID != "" {
-		_ = os.Remove(final) // never referenced by metadata, safe to drop
-		return existing, false, err
+	if !created {
+		// Another upload of the same bytes committed first; ours was never
+		// referenced.
+		s.cleanup(ctx, "remove duplicate original", func(ctx context.Context) error { return s.blobs.Delete(ctx, key) })
 	}
-	return p, true, nil
+	return stored, created, nil
 }
 
 // Get returns the metadata of one photo.
-func (s *Store) Get(id string) (Photo, error) {
+func (s *Store) Get(ctx context.Context, id string) (Photo, error) {
 	if !ValidID(id) {
 		return Photo{}, ErrNotFound
 	}
-	var p Photo
-	err := s.view(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketPhotos).Get([]byte(id))
-		if v == nil {
-			return ErrNotFound
-		}
-		return json.Unmarshal(v, &p)
-	})
-	return p, err
+	opCtx, cancel, err := s.begin(ctx)
+	if err != nil {
+		return Photo{}, err
+	}
+	defer cancel()
+	p, err := s.meta.Get(opCtx, id)
+	return p, s.fail(ctx, opCtx, err)
 }
 
-// OpenOriginal returns the metadata and an open handle on the original bytes.
-// The caller closes the file.
-func (s *Store) OpenOriginal(id string) (*os.File, Photo, error) {
-	p, err := s.Get(id)
+// FindBySHA256 returns the photo whose bytes have this lowercase hex SHA-256.
+func (s *Store) FindBySHA256(ctx context.Context, hash string) (p Photo, ok bool, err error) {
+	opCtx, cancel, err := s.begin(ctx)
+	if err != nil {
+		return Photo{}, false, err
+	}
+	defer cancel()
+	p, ok, err = s.meta.FindBySHA256(opCtx, hash)
+	return p, ok, s.fail(ctx, opCtx, err)
+}
+
+// OpenOriginal returns the metadata and the original bytes, which read
+// with ctx. The caller closes the object.
+func (s *Store) OpenOriginal(ctx context.Context, id string) (blob.Object, Photo, error) {
+	p, err := s.Get(ctx, id)
 	if err != nil {
 		return nil, Photo{}, err
 	}
-	f, err := os.Open(s.originalPath(id))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, Photo{}, ErrNotFound // deleted after Get
+	if err := s.check(); err != nil {
+		return nil, Photo{}, err
 	}
-	return f, p, err
+	// The object outlives the operation's time bound, which therefore
+	// covers opening it only.
+	objCtx, cancel := context.WithCancel(ctx)
+	stop := func() bool { return true }
+	if s.opts.Timeout > 0 {
+		stop = time.AfterFunc(s.opts.Timeout, cancel).Stop
+	}
+	obj, err := s.blobs.Open(objCtx, blob.OriginalKey(id))
+	if inTime := stop(); !inTime && ctx.Err() == nil {
+		if err == nil {
+			_ = obj.Close()
+		}
+		cancel()
+		return nil, Photo{}, unavailableError{fmt.Errorf("storage did not answer within %v: %w", s.opts.Timeout, objCtx.Err())}
+	}
+	if err != nil {
+		cancel()
+		if errors.Is(err, blob.ErrNotFound) {
+			return nil, Photo{}, ErrNotFound // deleted after Get
+		}
+		return nil, Photo{}, s.fail(ctx, objCtx, err)
+	}
+	return cancelOnClose{obj, cancel}, p, nil
+}
+
+// cancelOnClose ends an object's context when it is closed.
+type cancelOnClose struct {
+	blob.Object
+	cancel context.CancelFunc
+}
+
+func (o cancelOnClose) Close() error {
+	defer o.cancel()
+	return o.Object.Close()
 }
 
 // List returns up to limit photos, newest first, that are older than the
 // photo whose ID is cursor (or the newest ones if cursor is empty). next is
 // the cursor for the following page, empty when there is none.
-func (s *Store) List(limit int, cursor string) (photos []Photo, next string, err error) {
+func (s *Store) List(ctx context.Context, limit int, cursor string) (photos []Photo, next string, err error) {
 	if limit < 1 {
 		return nil, "", fmt.Errorf("list limit %d must be positive", limit)
 	}
 	if cursor != "" && !ValidID(cursor) {
 		return nil, "", ErrBadCursor
 	}
-	err = s.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketPhotos).Cursor()
-		var k, v []byte
-		if cursor == "" {
-			k, v = c.Last()
-		} else if k, _ = c.Seek([]byte(cursor)); k == nil {
-			k, v = c.Last() // every key sorts before the cursor
-		} else {
-			k, v = c.Prev() // first key strictly before the cursor
-		}
-		for ; k != nil; k, v = c.Prev() {
-			if len(photos) == limit {
-				next = photos[len(photos)-1].ID
-				return nil
-			}
-			var p Photo
-			if err := json.Unmarshal(v, &p); err != nil {
-				return fmt.Errorf("decode photo %s: %w", k, err)
-			}
-			photos = append(photos, p)
-		}
-		return nil
-	})
-	return photos, next, err
+	opCtx, cancel, err := s.begin(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	defer cancel()
+	photos, err = s.meta.List(opCtx, limit+1, cursor)
+	if err != nil {
+		return nil, "", s.fail(ctx, opCtx, err)
+	}
+	if len(photos) > limit {
+		photos = photos[:limit]
+		next = photos[limit-1].ID
+	}
+	return photos, next, nil
 }
 
-// Delete removes a photo and returns its last metadata.
-func (s *Store) Delete(id string) (Photo, error) {
+// Delete removes a photo and returns its last metadata. The photo is gone
+// once its metadata is; its objects are removed after, and what a failure
+// leaves there is the sweeper's.
+func (s *Store) Delete(ctx context.Context, id string) (Photo, error) {
 	if !ValidID(id) {
 		return Photo{}, ErrNotFound
 	}
-	var p Photo
-	err := s.update(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketPhotos).Get([]byte(id))
-		if v == nil {
-			return ErrNotFound
-		}
-		if err := json.Unmarshal(v, &p); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketPhotos).Delete([]byte(id)); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketBySHA256).Delete([]byte(p.SHA256))
-	})
+	opCtx, cancel, err := s.begin(ctx)
 	if err != nil {
 		return Photo{}, err
 	}
-	// The photo is gone once metadata is; failures below only leave orphans
-	// that the next Open sweeps.
-	if err := os.Remove(s.originalPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		s.logger.Warn("remove original", slog.String("id", id), slog.Any("error", err))
-	}
-	s.thumbMu.Lock()
-	err = os.RemoveAll(s.thumbnailDir(id))
-	s.thumbMu.Unlock()
+	defer cancel()
+	p, err := s.meta.Delete(opCtx, id)
 	if err != nil {
-		s.logger.Warn("remove thumbnails", slog.String("id", id), slog.Any("error", err))
+		return Photo{}, s.fail(ctx, opCtx, err)
 	}
+	s.cleanup(ctx, "remove deleted photo's objects", func(ctx context.Context) error {
+		return errors.Join(
+			s.blobs.Delete(ctx, blob.OriginalKey(id)),
+			s.blobs.DeletePrefix(ctx, blob.ThumbnailPrefix(id)))
+	})
 	return p, nil
 }
 
-// Thumbnail returns a cached thumbnail; ok is false on a cache miss.
-func (s *Store) Thumbnail(id string, size int) (data []byte, ok bool, err error) {
+// Thumbnail returns a stored thumbnail; ok is false when there is none.
+func (s *Store) Thumbnail(ctx context.Context, id string, size int) (data []byte, ok bool, err error) {
 	if !ValidID(id) {
 		return nil, false, ErrNotFound
 	}
-	data, err = os.ReadFile(s.thumbnailPath(id, size))
-	if errors.Is(err, fs.ErrNotExist) {
+	opCtx, cancel, err := s.begin(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	defer cancel()
+	obj, err := s.blobs.Open(opCtx, blob.ThumbnailKey(id, size))
+	if errors.Is(err, blob.ErrNotFound) {
 		return nil, false, nil
 	}
-	return data, err == nil, err
+	if err != nil {
+		return nil, false, s.fail(ctx, opCtx, err)
+	}
+	defer obj.Close()
+	data, err = io.ReadAll(obj)
+	if err != nil {
+		return nil, false, s.fail(ctx, opCtx, err)
+	}
+	return data, true, nil
 }
 
-// PutThumbnail caches a thumbnail. It returns ErrNotFound, and writes
+// PutThumbnail stores a thumbnail. It returns ErrNotFound, and keeps
 // nothing, once the photo is deleted, even while the deletion is under way.
-func (s *Store) PutThumbnail(id string, size int, data []byte) error {
+func (s *Store) PutThumbnail(ctx context.Context, id string, size int, data []byte) error {
 	if !ValidID(id) {
 		return ErrNotFound
 	}
-	tmp, err := s.writeTemp(data)
+	opCtx, cancel, err := s.begin(ctx)
 	if err != nil {
 		return err
 	}
-	s.thumbMu.Lock()
-	defer s.thumbMu.Unlock()
-	// Delete drops metadata before it takes thumbMu to remove the
-	// directory, so after this check the directory is ours to fill.
-	if _, err := s.Get(id); err != nil {
-		_ = os.Remove(tmp)
-		return err
+	defer cancel()
+	if _, err := s.meta.Get(opCtx, id); err != nil {
+		return s.fail(ctx, opCtx, err)
 	}
-	if err := os.MkdirAll(s.thumbnailDir(id), 0o750); err != nil {
-		_ = os.Remove(tmp)
-		return err
+	key := blob.ThumbnailKey(id, size)
+	if err := s.blobs.Put(opCtx, key, data, "image/jpeg"); err != nil {
+		return s.fail(ctx, opCtx, fmt.Errorf("store thumbnail: %w", err))
 	}
-	return s.commit(tmp, s.thumbnailPath(id, size))
+	// The index refuses thumbnails of deleted photos; a delete that ran
+	// since the check above may have missed this object, so drop it here.
+	if err := s.meta.AddThumbnail(opCtx, id, size); errors.Is(err, meta.ErrNotFound) {
+		s.cleanup(ctx, "remove thumbnail of a deleted photo", func(ctx context.Context) error { return s.blobs.Delete(ctx, key) })
+		return ErrNotFound
+	} else if err != nil {
+		return s.fail(ctx, opCtx, err)
+	}
+	return nil
 }
 
-// PruneThumbnails removes cached thumbnails whose size keep rejects, such
-// as sizes cached before thumbnails snapped to a ladder, and returns how
-// many it removed.
+// thumbnailPruner is a blob store that may hold thumbnails of sizes off
+// today's ladder (the embedded one, from older versions).
+type thumbnailPruner interface {
+	PruneThumbnails(keep func(size int) bool) (int, error)
+}
+
+// PruneThumbnails removes stored thumbnails whose size keep rejects and
+// returns how many it removed.
 func (s *Store) PruneThumbnails(keep func(size int) bool) (int, error) {
-	s.thumbMu.Lock()
-	defer s.thumbMu.Unlock()
-	dirs, err := os.ReadDir(filepath.Join(s.dir, thumbnailsDir))
-	if err != nil {
-		return 0, err
+	if p, ok := s.blobs.(thumbnailPruner); ok {
+		return p.PruneThumbnails(keep)
 	}
-	removed := 0
-	for _, d := range dirs {
-		files, err := os.ReadDir(s.thumbnailDir(d.Name()))
-		if err != nil {
-			return removed, err
-		}
-		for _, f := range files {
-			size, err := strconv.Atoi(strings.TrimSuffix(f.Name(), ".jpg"))
-			if err == nil && keep(size) {
-				continue
-			}
-			if err := os.Remove(filepath.Join(s.thumbnailDir(d.Name()), f.Name())); err != nil {
-				return removed, err
-			}
-			removed++
-		}
-	}
-	return removed, nil
-}
-
-func (s *Store) originalPath(id string) string {
-	return filepath.Join(s.dir, originalsDir, id)
-}
-
-func (s *Store) thumbnailDir(id string) string {
-	return filepath.Join(s.dir, thumbnailsDir, id)
-}
-
-func (s *Store) thumbnailPath(id string, size int) string {
-	return filepath.Join(s.thumbnailDir(id), strconv.Itoa(size)+".jpg")
+	return 0, nil
 }
 
 func (s *Store) hook(stage string) {
 	if s.crashHook != nil {
 		s.crashHook(stage)
 	}
-}
-
-// writeFileAtomic makes data appear at path completely or not at all, and
-// durably so before it returns.
-func (s *Store) writeFileAtomic(path string, data []byte) error {
-	tmp, err := s.writeTemp(data)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
-	}
-	s.hook("temp-written")
-	return s.commit(tmp, path)
-}
-
-// writeTemp writes data to a new synced file under tmp/ and returns its path.
-func (s *Store) writeTemp(data []byte) (string, error) {
-	f, err := os.CreateTemp(filepath.Join(s.dir, tmpDir), "write-*")
-	if err != nil {
-		return "", err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return "", err
-	}
-	return tmp, nil
-}
-
-// commit renames tmp to path durably.
-func (s *Store) commit(tmp, path string) error {
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-// syncDir makes a rename into dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// FindBySHA256 returns the photo whose bytes have this lowercase hex SHA-256.
-func (s *Store) FindBySHA256(hash string) (p Photo, ok bool, err error) {
-	err = s.view(func(tx *bolt.Tx) error {
-		id := tx.Bucket(bucketBySHA256).Get([]byte(hash))
-		if id == nil {
-			return nil
-		}
-		ok = true
-		return json.Unmarshal(tx.Bucket(bucketPhotos).Get(id), &p)
-	})
-	return p, ok, err
-}
-
-func (s *Store) view(fn func(*bolt.Tx) error) error {
-	return mapClosed(s.db.View(fn))
-}
-
-func (s *Store) update(fn func(*bolt.Tx) error) error {
-	return mapClosed(s.db.Update(fn))
-}
-
-func mapClosed(err error) error {
-	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
-		return ErrClosed
-	}
-	return err
-}
-
-// sweep removes what interrupted operations left behind: temp files, files
-// without metadata, and metadata whose original is gone.
-func (s *Store) sweep() error {
-	ids := map[string]bool{}
-	err := s.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketPhotos).ForEach(func(k, _ []byte) error {
-			ids[string(k)] = true
-			return nil
-		})
-	})
-	if err != nil {
-		return err
-	}
-
-	removed := 0
-	for _, sub := range []string{tmpDir, originalsDir, thumbnailsDir} {
-		entries, err := os.ReadDir(filepath.Join(s.dir, sub))
-		if err != nil {
-			return err
-		}
-		for _, e := range entries {
-			if sub != tmpDir && ids[e.Name()] {
-				continue
-			}
-			if err := os.RemoveAll(filepath.Join(s.dir, sub, e.Name())); err != nil {
-				return err
-			}
-			removed++
-		}
-	}
-
-	var dangling [][]byte
-	for id := range ids {
-		if _, err := os.Stat(s.originalPath(id)); errors.Is(err, fs.ErrNotExist) {
-			dangling = append(dangling, []byte(id))
-		}
-	}
-	if len(dangling) > 0 {
-		err = s.update(func(tx *bolt.Tx) error {
-			photos, bySHA := tx.Bucket(bucketPhotos), tx.Bucket(bucketBySHA256)
-			for _, id := range dangling {
-				var p Photo
-				if err := json.Unmarshal(photos.Get(id), &p); err != nil {
-					return err
-				}
-				if bytes.Equal(bySHA.Get([]byte(p.SHA256)), id) {
-					if err := bySHA.Delete([]byte(p.SHA256)); err != nil {
-						return err
-					}
-				}
-				if err := photos.Delete(id); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	if removed > 0 || len(dangling) > 0 {
-		s.logger.Warn("recovered data dir after an interrupted operation",
-			slog.Int("orphan_files_removed", removed),
-			slog.Int("dangling_records_removed", len(dangling)))
-	}
-	return nil
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/pixie-photos/pixie/core/internal/store"
 )
+
+var ctx = context.Background()
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -45,7 +48,7 @@ func dirEntries(t *testing.T, dir string) []string {
 func TestCreateGetOpenOriginal(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir)
-	p, created, err := s.Create(newPhoto("hello"))
+	p, created, err := s.Create(ctx, newPhoto("hello"))
 	if err != nil || !created {
 		t.Fatalf("Create = %v, %v", created, err)
 	}
@@ -55,11 +58,11 @@ func TestCreateGetOpenOriginal(t *testing.T) {
 	if p.SHA256 != "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824" {
 		t.Fatalf("sha256 = %s", p.SHA256)
 	}
-	got, err := s.Get(p.ID)
+	got, err := s.Get(ctx, p.ID)
 	if err != nil || got != p {
 		t.Fatalf("Get = %+v, %v; want %+v", got, err, p)
 	}
-	f, meta, err := s.OpenOriginal(p.ID)
+	f, meta, err := s.OpenOriginal(ctx, p.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,13 +81,13 @@ func TestCreateGetOpenOriginal(t *testing.T) {
 
 func TestCreateDeduplicatesBySHA256(t *testing.T) {
 	s := open(t, t.TempDir())
-	first, _, err := s.Create(newPhoto("same"))
+	first, _, err := s.Create(ctx, newPhoto("same"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	again := newPhoto("same")
 	again.Filename = "other.jpg"
-	second, created, err := s.Create(again)
+	second, created, err := s.Create(ctx, again)
 	if err != nil || created {
 		t.Fatalf("second Create created=%v err=%v, want existing", created, err)
 	}
@@ -95,19 +98,19 @@ func TestCreateDeduplicatesBySHA256(t *testing.T) {
 
 func TestUnknownAndMalformedIDs(t *testing.T) {
 	s := open(t, t.TempDir())
-	p, _, err := s.Create(newPhoto("x"))
+	p, _, err := s.Create(ctx, newPhoto("x"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	unknown := strings.Repeat("0", 26)
 	for _, id := range []string{unknown, "", "../../etc/passwd", p.ID + "x", strings.ToUpper(p.ID)} {
-		if _, err := s.Get(id); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.Get(ctx, id); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("Get(%q) = %v, want ErrNotFound", id, err)
 		}
-		if _, _, err := s.OpenOriginal(id); !errors.Is(err, store.ErrNotFound) {
+		if _, _, err := s.OpenOriginal(ctx, id); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("OpenOriginal(%q) = %v, want ErrNotFound", id, err)
 		}
-		if _, err := s.Delete(id); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.Delete(ctx, id); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("Delete(%q) = %v, want ErrNotFound", id, err)
 		}
 	}
@@ -115,7 +118,7 @@ func TestUnknownAndMalformedIDs(t *testing.T) {
 
 func TestValidID(t *testing.T) {
 	s := open(t, t.TempDir())
-	p, _, _ := s.Create(newPhoto("id"))
+	p, _, _ := s.Create(ctx, newPhoto("id"))
 	if !store.ValidID(p.ID) {
 		t.Fatalf("generated ID %q is not valid", p.ID)
 	}
@@ -130,7 +133,7 @@ func TestListPagesNewestFirst(t *testing.T) {
 	s := open(t, t.TempDir())
 	var ids []string
 	for i := range 7 {
-		p, _, err := s.Create(newPhoto(strings.Repeat("p", i+1)))
+		p, _, err := s.Create(ctx, newPhoto(strings.Repeat("p", i+1)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,7 +145,7 @@ func TestListPagesNewestFirst(t *testing.T) {
 		if pages > 10 {
 			t.Fatal("pagination does not terminate")
 		}
-		page, next, err := s.List(3, cursor)
+		page, next, err := s.List(ctx, 3, cursor)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -174,13 +177,13 @@ func TestListPagesNewestFirst(t *testing.T) {
 		t.Fatalf("first listed %s, want newest %s", seen[0], maxID)
 	}
 
-	if _, _, err := s.List(3, "not-a-cursor"); !errors.Is(err, store.ErrBadCursor) {
+	if _, _, err := s.List(ctx, 3, "not-a-cursor"); !errors.Is(err, store.ErrBadCursor) {
 		t.Fatalf("bad cursor: %v", err)
 	}
-	if _, _, err := s.List(0, ""); err == nil {
+	if _, _, err := s.List(ctx, 0, ""); err == nil {
 		t.Fatal("List(0) should fail")
 	}
-	page, next, err := s.List(7, "")
+	page, next, err := s.List(ctx, 7, "")
 	if err != nil || len(page) != 7 || next != "" {
 		t.Fatalf("exact page: len=%d next=%q err=%v", len(page), next, err)
 	}
@@ -189,18 +192,18 @@ func TestListPagesNewestFirst(t *testing.T) {
 func TestDeleteRemovesEverything(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir)
-	p, _, _ := s.Create(newPhoto("bye"))
-	if err := s.PutThumbnail(p.ID, 64, []byte("thumb")); err != nil {
+	p, _, _ := s.Create(ctx, newPhoto("bye"))
+	if err := s.PutThumbnail(ctx, p.ID, 64, []byte("thumb")); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Delete(p.ID)
+	got, err := s.Delete(ctx, p.ID)
 	if err != nil || got.ID != p.ID {
 		t.Fatalf("Delete = %+v, %v", got, err)
 	}
-	if _, err := s.Get(p.ID); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Get(ctx, p.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Get after delete: %v", err)
 	}
-	if _, err := s.Delete(p.ID); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Delete(ctx, p.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("second delete: %v", err)
 	}
 	for _, sub := range []string{"originals", "thumbnails"} {
@@ -209,7 +212,7 @@ func TestDeleteRemovesEverything(t *testing.T) {
 		}
 	}
 	// The bytes can be uploaded again as a new photo.
-	again, created, err := s.Create(newPhoto("bye"))
+	again, created, err := s.Create(ctx, newPhoto("bye"))
 	if err != nil || !created || again.ID == p.ID {
 		t.Fatalf("re-create after delete: %+v created=%v err=%v", again, created, err)
 	}
@@ -217,18 +220,18 @@ func TestDeleteRemovesEverything(t *testing.T) {
 
 func TestThumbnailCache(t *testing.T) {
 	s := open(t, t.TempDir())
-	p, _, _ := s.Create(newPhoto("t"))
-	if _, ok, err := s.Thumbnail(p.ID, 128); ok || err != nil {
+	p, _, _ := s.Create(ctx, newPhoto("t"))
+	if _, ok, err := s.Thumbnail(ctx, p.ID, 128); ok || err != nil {
 		t.Fatalf("miss expected, got ok=%v err=%v", ok, err)
 	}
-	if err := s.PutThumbnail(p.ID, 128, []byte("jpeg")); err != nil {
+	if err := s.PutThumbnail(ctx, p.ID, 128, []byte("jpeg")); err != nil {
 		t.Fatal(err)
 	}
-	data, ok, err := s.Thumbnail(p.ID, 128)
+	data, ok, err := s.Thumbnail(ctx, p.ID, 128)
 	if !ok || err != nil || !bytes.Equal(data, []byte("jpeg")) {
 		t.Fatalf("hit expected, got %q ok=%v err=%v", data, ok, err)
 	}
-	if _, ok, _ := s.Thumbnail(p.ID, 256); ok {
+	if _, ok, _ := s.Thumbnail(ctx, p.ID, 256); ok {
 		t.Fatal("sizes must be cached separately")
 	}
 }
@@ -249,55 +252,53 @@ func createCrashingAt(t *testing.T, s *store.Store, stage string, np store.NewPh
 			t.Fatalf("expected simulated crash at %s, got %v", stage, r)
 		}
 	}()
-	_, _, _ = s.Create(np)
+	_, _, _ = s.Create(ctx, np)
 }
 
 func TestCrashBetweenFileAndMetadataLeavesNothingVisible(t *testing.T) {
-	for _, stage := range []string{"temp-written", "file-committed"} {
-		t.Run(stage, func(t *testing.T) {
-			dir := t.TempDir()
-			s, err := store.Open(dir, discard())
-			if err != nil {
-				t.Fatal(err)
-			}
-			kept, _, err := s.Create(newPhoto("survivor"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			createCrashingAt(t, s, stage, newPhoto("half"))
+	dir := t.TempDir()
+	s, err := store.Open(dir, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, _, err := s.Create(ctx, newPhoto("survivor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	createCrashingAt(t, s, "file-committed", newPhoto("half"))
+	// A write interrupted before its rename leaves a temp file.
+	mustWrite(t, filepath.Join(dir, "tmp", "write-123"), "partial")
 
-			// The crash left a file behind but no metadata.
-			leftovers := len(dirEntries(t, filepath.Join(dir, "tmp"))) + len(dirEntries(t, filepath.Join(dir, "originals")))
-			if leftovers != 2 {
-				t.Fatalf("expected the survivor plus one leftover file, found %d", leftovers)
-			}
-			if page, _, _ := s.List(10, ""); len(page) != 1 {
-				t.Fatalf("half-written photo visible before restart: %d listed", len(page))
-			}
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
+	// The crash left files behind but no metadata.
+	leftovers := len(dirEntries(t, filepath.Join(dir, "tmp"))) + len(dirEntries(t, filepath.Join(dir, "originals")))
+	if leftovers != 3 {
+		t.Fatalf("expected the survivor plus two leftover files, found %d", leftovers)
+	}
+	if page, _, _ := s.List(ctx, 10, ""); len(page) != 1 {
+		t.Fatalf("half-written photo visible before restart: %d listed", len(page))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
 
-			s = open(t, dir)
-			page, _, err := s.List(10, "")
-			if err != nil || len(page) != 1 || page[0].ID != kept.ID {
-				t.Fatalf("after reopen List = %+v, %v; want only the survivor", page, err)
-			}
-			if names := dirEntries(t, filepath.Join(dir, "originals")); len(names) != 1 || names[0] != kept.ID {
-				t.Fatalf("orphan not swept from originals: %v", names)
-			}
-			if names := dirEntries(t, filepath.Join(dir, "tmp")); len(names) != 0 {
-				t.Fatalf("temp files not swept: %v", names)
-			}
-			// The interrupted upload can be retried and is stored for real.
-			p, created, err := s.Create(newPhoto("half"))
-			if err != nil || !created {
-				t.Fatalf("retry after crash: created=%v err=%v", created, err)
-			}
-			if _, err := s.Get(p.ID); err != nil {
-				t.Fatal(err)
-			}
-		})
+	s = open(t, dir)
+	page, _, err := s.List(ctx, 10, "")
+	if err != nil || len(page) != 1 || page[0].ID != kept.ID {
+		t.Fatalf("after reopen List = %+v, %v; want only the survivor", page, err)
+	}
+	if names := dirEntries(t, filepath.Join(dir, "originals")); len(names) != 1 || names[0] != kept.ID {
+		t.Fatalf("orphan not swept from originals: %v", names)
+	}
+	if names := dirEntries(t, filepath.Join(dir, "tmp")); len(names) != 0 {
+		t.Fatalf("temp files not swept: %v", names)
+	}
+	// The interrupted upload can be retried and is stored for real.
+	p, created, err := s.Create(ctx, newPhoto("half"))
+	if err != nil || !created {
+		t.Fatalf("retry after crash: created=%v err=%v", created, err)
+	}
+	if _, err := s.Get(ctx, p.ID); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -307,8 +308,8 @@ func TestOpenSweepsOrphansAndDanglingRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kept, _, _ := s.Create(newPhoto("kept"))
-	lost, _, _ := s.Create(newPhoto("lost"))
+	kept, _, _ := s.Create(ctx, newPhoto("kept"))
+	lost, _, _ := s.Create(ctx, newPhoto("lost"))
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -321,10 +322,10 @@ func TestOpenSweepsOrphansAndDanglingRecords(t *testing.T) {
 	}
 
 	s = open(t, dir)
-	if _, err := s.Get(lost.ID); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Get(ctx, lost.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("record without original still visible: %v", err)
 	}
-	if _, err := s.Get(kept.ID); err != nil {
+	if _, err := s.Get(ctx, kept.ID); err != nil {
 		t.Fatalf("intact photo lost: %v", err)
 	}
 	if names := dirEntries(t, filepath.Join(dir, "originals")); len(names) != 1 || names[0] != kept.ID {
@@ -334,7 +335,7 @@ func TestOpenSweepsOrphansAndDanglingRecords(t *testing.T) {
 		t.Fatalf("thumbnails after sweep: %v", names)
 	}
 	// The dangling record's hash index went too, so the bytes upload anew.
-	if _, created, err := s.Create(newPhoto("lost")); err != nil || !created {
+	if _, created, err := s.Create(ctx, newPhoto("lost")); err != nil || !created {
 		t.Fatalf("re-upload after sweep: created=%v err=%v", created, err)
 	}
 }
@@ -354,19 +355,19 @@ func TestClosedStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !s.Ready() {
-		t.Fatal("open store not ready")
+	if err := s.Ready(ctx); err != nil {
+		t.Fatalf("open store not ready: %v", err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if s.Ready() {
-		t.Fatal("closed store reports ready")
+	if err := s.Ready(ctx); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("closed store: Ready = %v, want ErrClosed", err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if _, _, err := s.Create(newPhoto("late")); !errors.Is(err, store.ErrClosed) {
+	if _, _, err := s.Create(ctx, newPhoto("late")); !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("Create after Close = %v, want ErrClosed", err)
 	}
 }
@@ -383,7 +384,7 @@ func TestConcurrentIdenticalUploadsStoreOnce(t *testing.T) {
 	results := make(chan result, n)
 	for range n {
 		go func() {
-			p, created, err := s.Create(newPhoto("racing bytes"))
+			p, created, err := s.Create(ctx, newPhoto("racing bytes"))
 			results <- result{p, created, err}
 		}()
 	}

@@ -2,14 +2,16 @@
 //! Dockerfiles, rustfmt, clippy, and the xtask's tests including those through the real engine:
 //! on the engine the xtask detects (A), then the engine tests again on every further engine the
 //! environment configures (`PIXIE_ENGINE_B_*`: a Docker engine, `PIXIE_ENGINE_C_*`: Podman, as
-//! `.ci/provision-engines` prints them), each run labelled with its engine.
+//! `.ci/provision-engines` prints them), each run labelled with its engine. Core's stack suite
+//! runs against servers this plan starts and stops ([`crate::teststack`]).
 
 use anyhow::Result;
 
 use super::{Command, Live};
 use crate::ctx::{Ctx, Needs};
 use crate::docker::matrix;
-use crate::plan::{Plan, Step};
+use crate::plan::{action, Action, Plan, Step, Task};
+use crate::teststack::Servers;
 use crate::workspace::{BENCH_DOCKERFILE, DEV_DOCKERFILE, PROD_DOCKERFILE};
 
 pub struct Test;
@@ -25,40 +27,46 @@ impl Command for Test {
     }
 
     fn plan(&self, ctx: &Ctx, _live: &Live) -> Result<Plan> {
-        Ok(plan(ctx))
+        plan(ctx)
     }
 }
 
-pub fn plan(ctx: &Ctx) -> Plan {
+pub fn plan(ctx: &Ctx) -> Result<Plan> {
     let root = &ctx.ws.root;
     let core = ctx.ws.path("core");
     let cargo = &ctx.host.cargo;
-    let steps = vec![
+    let stack = Servers::for_run(&ctx.host.stack, &ctx.host.temp_dir, ctx.dry_run)?;
+    let stop_stack = || action("stop the stack's servers", Action::StopStack(stack.clone()));
+    let steps: Vec<Task> = vec![
         Step::new("gofmt", "sh", &core)
-            .args(["-c", r#"unformatted=$(gofmt -l .) && [ -z "$unformatted" ] || { echo "gofmt -w needed: $unformatted" >&2; exit 1; }"#]),
-        Step::new("go vet", "go", &core).args(["vet", "./..."]),
-        Step::new("go test -race", "go", &core).args(["test", "-race", "-count=1", "./..."]).streamed(),
+            .args(["-c", r#"unformatted=$(gofmt -l .) && [ -z "$unformatted" ] || { echo "gofmt -w needed: $unformatted" >&2; exit 1; }"#]).into(),
+        Step::new("go vet", "go", &core).args(["vet", "./..."]).into(),
+        action("start the stack's servers (Postgres, S3, NATS) for core's stack suite", Action::StartStack(stack.clone())),
+        Step::new("go test -race", "go", &core).args(["test", "-race", "-count=1", "./..."]).envs(stack.test_env()).streamed().into(),
+        stop_stack(),
         // The decode-memory estimate against mutated headers and chunk layouts, for a bounded time.
         Step::new("go fuzz (decode estimate)", "go", &core)
             .args(["test", "-run", "^$", "-fuzz", "^FuzzEstimateBoundsDecode$", "-fuzztime", "60s", "./imaging"])
-            .streamed(),
-        Step::new("tidy --check", &ctx.host.xtask, root).args(["tidy", "--check"]),
+            .streamed()
+            .into(),
+        Step::new("tidy --check", &ctx.host.xtask, root).args(["tidy", "--check"]).into(),
         // This very binary: the check must use the same pins as `cargo xtask proto`.
         Step::new("proto --check", &ctx.host.xtask, root)
-            .args(["proto", "--check"]),
-        Step::new("hadolint", "hadolint", root).args([PROD_DOCKERFILE, DEV_DOCKERFILE, BENCH_DOCKERFILE]),
-        Step::new("cargo fmt --check", cargo, root).args(["fmt", "--all", "--check"]),
+            .args(["proto", "--check"]).into(),
+        Step::new("hadolint", "hadolint", root).args([PROD_DOCKERFILE, DEV_DOCKERFILE, BENCH_DOCKERFILE]).into(),
+        Step::new("cargo fmt --check", cargo, root).args(["fmt", "--all", "--check"]).into(),
         Step::new("clippy", cargo, root)
             .args(["clippy", "--workspace", "--all-targets", "--features", "xtask/engine-tests", "--", "-D", "warnings"])
-            .streamed(),
+            .streamed().into(),
         Step::new("cargo test (with engine tests on engine A, the detected one)", cargo, root)
             .args(["test", "--workspace", "--features", "xtask/engine-tests"])
             .envs(ctx.docker_env())
-            .streamed(),
+            .streamed().into(),
     ];
     let mut plan = Plan {
-        steps: steps.into_iter().map(Into::into).collect(),
-        cleanup: Vec::new(),
+        steps,
+        // Also after a failure or Ctrl-C (a second stop finds nothing to do).
+        cleanup: vec![stop_stack()],
         notes: vec![format!("engine A: {}", ctx.engine().note())],
     };
     for engine in matrix::configured(ctx).into_iter().skip(1) {
@@ -98,7 +106,7 @@ pub fn plan(ctx: &Ctx) -> Plan {
             .args(["--exact", STILL_RUNS]),
         );
     }
-    plan
+    Ok(plan)
 }
 
 /// The engine test that runs a plain container on the default bridge.
@@ -159,7 +167,7 @@ mod tests {
 
     #[test]
     fn runs_engine_tests_and_lints_everything() {
-        let plan = plan(&ctx_with(BuildRoute::BuiltIn, &[], Flags::new()));
+        let plan = plan(&ctx_with(BuildRoute::BuiltIn, &[], Flags::new())).unwrap();
         let lines: Vec<String> = plan.commands().iter().map(|s| s.shell_line()).collect();
         let has = |needle: &str| lines.iter().any(|l| l.contains(needle));
         assert!(
@@ -184,6 +192,42 @@ mod tests {
     }
 
     #[test]
+    fn the_go_tests_run_between_starting_and_stopping_the_stack_servers() {
+        let plan = plan(&ctx_with(BuildRoute::BuiltIn, &[], Flags::new())).unwrap();
+        let kinds: Vec<String> = plan
+            .steps
+            .iter()
+            .take(5)
+            .map(|task| match task {
+                Task::Run(step) => step.label.clone(),
+                Task::Do { action, .. } => match action {
+                    Action::StartStack(_) => "start".into(),
+                    Action::StopStack(_) => "stop".into(),
+                    other => format!("{other:?}"),
+                },
+            })
+            .collect();
+        assert_eq!(kinds, ["gofmt", "go vet", "start", "go test -race", "stop"]);
+        let Task::Do {
+            action: Action::StartStack(servers),
+            ..
+        } = &plan.steps[2]
+        else {
+            unreachable!()
+        };
+        let go_test = plan.steps[3].step().unwrap();
+        for (key, value) in servers.test_env() {
+            assert_eq!(go_test.env_value(&key), Some(value.as_str()), "{key}");
+        }
+        assert_eq!(go_test.env_value("PIXIE_TEST_STACK_REQUIRED"), Some("1"));
+        // Also after a failure or Ctrl-C.
+        assert!(matches!(
+            &plan.cleanup[..],
+            [Task::Do { action: Action::StopStack(s), .. }] if s == servers
+        ));
+    }
+
+    #[test]
     fn runs_the_engine_tests_again_on_each_configured_engine_then_checks_engine_a() {
         let mut ctx = ctx_with(BuildRoute::BuiltIn, &[], Flags::new());
         ctx.host.engines = [
@@ -200,7 +244,7 @@ mod tests {
         ]
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .to_vec();
-        let plan = plan(&ctx);
+        let plan = plan(&ctx).unwrap();
         let runs: Vec<&Step> = plan.commands()[10..].to_vec();
         assert_eq!(
             runs.iter().map(|s| s.label.as_str()).collect::<Vec<_>>(),

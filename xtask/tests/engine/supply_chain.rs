@@ -242,19 +242,21 @@ const PLANTED_PRESENT: [&str; 4] = [
     "core/vendor/github.com/acme/lib/LICENSE",
 ];
 
-/// What the builds read, of the tracked files: go.mod/go.sum, non-test Go files outside test
-/// helpers and dot-folders, the .proto files and the air config.
+/// What the builds read, of the tracked files: go.mod/go.sum, non-test Go files and embedded SQL
+/// migrations outside test helpers and dot-folders, the .proto files and the air config.
 fn belongs_in_context(path: &str) -> bool {
     let hidden = path.split('/').any(|part| part.starts_with('.'));
     match path {
         "core/go.mod" | "core/go.sum" | "deployments/docker/air.toml" => true,
         _ if hidden => false,
         _ if path.starts_with("core/") => {
-            path.ends_with(".go")
+            (path.ends_with(".go") || path.ends_with(".sql") && path.contains("/migrations/"))
                 && !path.ends_with("_test.go")
                 && !path.contains("/testdata/")
                 && !path.starts_with("core/tmp/")
                 && !path.starts_with("core/internal/imagetest/")
+                && !path.starts_with("core/internal/conformance/")
+                && !path.starts_with("core/internal/stacktest/")
         }
         _ if path.starts_with("proto/") => path.ends_with(".proto"),
         _ => false,

@@ -100,6 +100,7 @@ func runChild(ctx context.Context, j job, data []byte) (childResult, error) {
 	var stdout bytes.Buffer
 	stderr := &head{max: 4 << 10}
 	cmd.Stdout, cmd.Stderr = &stdout, stderr
+	dieWithParent(cmd)
 	var res childResult
 	if err := cmd.Start(); err != nil {
 		if ctx.Err() != nil {

@@ -1,16 +1,15 @@
-//! The command line, built with clap's builder API: the settings' flags and their help come from
-//! `settings::ALL`, so a setting is declared once (and the xtask compiles without proc macros).
+//! The command line, built with clap's builder API from the command table
+//! ([`crate::commands::ALL`]): each command's name, help, example, flags and parsing come from
+//! its registration, the settings' flags from `settings::ALL`. So a command is declared once,
+//! dispatch cannot drift from the parser, and the xtask compiles without proc macros.
 
 mod wrap;
 
-use std::path::PathBuf;
+use clap::{Arg, ArgAction};
 
-use clap::{Arg, ArgAction, ArgMatches};
-
-use crate::commands::build::BuildArgs;
-use crate::commands::manage::Verb;
-use crate::ctx::Target;
-use crate::settings::{self, FlagOf, Flags, Gogc, Kind, Value};
+use crate::commands::{self, Parsed, Registration};
+use crate::settings::{self, Flags};
+use crate::ui::json_string;
 
 const ABOUT: &str =
     "Build and run pixie-core in Docker: fast BuildKit builds, compose for running, no Makefile.";
@@ -18,57 +17,24 @@ const LONG_ABOUT: &str = "\
 Build and run pixie-core in Docker: fast BuildKit builds, compose for running, no Makefile.
 
 Settings come from flags, then PIXIE_* environment variables, then deployments/pixie.local.yaml \
-(this machine's, untracked), then deployments/pixie.yaml, then built-in defaults (`cargo xtask \
+(this checkout's, untracked), then this machine's settings file (~/.config/pixie/settings.yaml, \
+or under $XDG_CONFIG_HOME), then deployments/pixie.yaml, then built-in defaults (`cargo xtask \
 config` shows the effective values and where each came from).
-Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted.";
+Exit codes: 0 success, 1 failure, 2 usage error (a bad flag or setting, wherever it is set), \
+130 interrupted.";
+const EXAMPLES: &str = "\
+Examples:
+  cargo xtask run-dev          serve pixie-core with hot reload
+  cargo xtask -n run-prod      print what run-prod would run, as shell
+  cargo xtask build-prod --help";
+/// Where a newcomer starts, first in `cargo xtask` with no command.
+const START_HERE: &str = "Start here: `cargo xtask run-dev` serves pixie-core on http://127.0.0.1:8080 and rebuilds it on every save (on a new machine, `bash .ci/provision` first; `cargo xtask doctor` names what is missing).";
+const GLOBAL: &str = "Global options";
 
 /// What the user asked for.
 #[derive(Debug)]
-pub enum Invocation {
-    BuildProd(BuildArgs),
-    RunProd {
-        detach: bool,
-    },
-    BuildDev,
-    RunDev {
-        detach: bool,
-    },
-    /// `logs`, `ps`, `stop` on a run's compose project.
-    Manage {
-        target: Target,
-        verb: Verb,
-    },
-    Vendor {
-        check: bool,
-    },
-    Proto {
-        check: bool,
-    },
-    Doctor {
-        json: bool,
-    },
-    Config {
-        json: bool,
-    },
-    Tidy {
-        check: bool,
-    },
-    /// A shell completion script for `cargo xtask`.
-    Completions(String),
-    /// Each command and its one-line description (Makefile.optimize's `help`).
-    List,
-    Clean {
-        volumes: bool,
-        images: bool,
-    },
-    Test,
-    /// Everything after `bench`, for the bench package.
-    Bench(Vec<String>),
-}
-
-#[derive(Debug)]
 pub struct Cli {
-    pub invocation: Invocation,
+    pub run: Run,
     pub dry_run: bool,
     pub verbose: bool,
     pub quiet: bool,
@@ -76,107 +42,43 @@ pub struct Cli {
     pub flags: Flags,
 }
 
+#[derive(Debug)]
+pub enum Run {
+    /// No command: the command list and where to start.
+    Overview,
+    /// `--list`: one line per command (`--json`: for scripts).
+    List {
+        json: bool,
+    },
+    Command(Parsed),
+}
+
 /// The global flags every command takes (the bench package uses them too).
 pub fn global_args() -> [Arg; 3] {
     [
         Arg::new("dry-run")
+            .short('n')
             .long("dry-run")
             .global(true)
             .action(ArgAction::SetTrue)
-            .help("Print the commands (as shell lines, with the env each adds) instead of running them."),
+            .help_heading(GLOBAL)
+            .help("Print what would run, as shell (with the env each step adds), instead of running it."),
         Arg::new("verbose")
             .short('v')
             .long("verbose")
             .global(true)
             .action(ArgAction::SetTrue)
             .conflicts_with("quiet")
+            .help_heading(GLOBAL)
             .help("Also print each command line and captured output."),
         Arg::new("quiet")
             .short('q')
             .long("quiet")
             .global(true)
             .action(ArgAction::SetTrue)
+            .help_heading(GLOBAL)
             .help("Print only errors (children's own output still shows)."),
     ]
-}
-
-/// The flags of the settings `command` takes, from the table; each help names the setting's
-/// variable and key.
-fn setting_args(of: FlagOf) -> Vec<Arg> {
-    settings::ALL
-        .into_iter()
-        .filter(|spec| spec.flag_of == of)
-        .map(|spec| {
-            let help = format!("{} [env: {}] [config: {}]", spec.help, spec.env, spec.key);
-            let arg = Arg::new(spec.key).long(spec.flag).help(help);
-            let text = |v: &str| Value::parse(Kind::Text, v).map(|_| v.to_string());
-            match spec.kind {
-                Kind::Bool => arg.action(ArgAction::SetTrue),
-                Kind::Port => arg.value_parser(settings::parse_port).value_name("PORT"),
-                Kind::Gogc => arg
-                    .value_parser(|v: &str| v.parse::<Gogc>())
-                    .value_name("GOGC"),
-                Kind::Words => arg
-                    .action(ArgAction::Append)
-                    .value_parser(text)
-                    .value_name("SPEC"),
-                Kind::Text | Kind::Addr => arg.value_parser(text).value_name("VALUE"),
-            }
-        })
-        .collect()
-}
-
-/// The completion script of `shell` (bash, zsh or fish) on stdout.
-pub fn completions(shell: &str) -> anyhow::Result<()> {
-    use clap_complete::Shell;
-    let shell = match shell {
-        "bash" => Shell::Bash,
-        "zsh" => Shell::Zsh,
-        _ => Shell::Fish,
-    };
-    let mut script = Vec::new();
-    clap_complete::generate(shell, &mut unwrapped_command(), "cargo-xtask", &mut script);
-    Ok(crate::ui::print(&String::from_utf8_lossy(&script))?)
-}
-
-/// A command's `--help` ends with a short example.
-fn example(line: &str) -> String {
-    format!("Example:\n  {line}")
-}
-
-/// The one-line description of each command, for `--list` (and Makefile.optimize's `help`).
-pub fn list() -> String {
-    let mut text = String::new();
-    for sub in unwrapped_command().get_subcommands() {
-        let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
-        let first = about.split(". ").next().unwrap_or("").trim_end_matches('.');
-        text.push_str(&format!("{:<12} {first}\n", sub.get_name()));
-    }
-    text
-}
-
-/// `[prod|dev]`: which run's project `logs`, `ps` and `stop` address.
-fn target_arg() -> Arg {
-    Arg::new("target")
-        .value_parser(["prod", "dev"])
-        .default_value("prod")
-        .hide_default_value(true)
-        .hide_possible_values(true)
-        .help("The project: prod (run-prod, the default) or dev (run-dev).")
-}
-
-fn detach_arg() -> Arg {
-    switch(
-        "detach",
-        "Start in the background and return once /healthz answers; then `logs`, `ps`, `stop`.",
-    )
-}
-
-fn switch(name: &'static str, help: &'static str) -> Arg {
-    Arg::new(name)
-        .long(name)
-        .action(ArgAction::SetTrue)
-        .help(help)
 }
 
 /// The command line, its help wrapped to the terminal.
@@ -186,163 +88,36 @@ pub fn command() -> clap::Command {
 }
 
 fn unwrapped_command() -> clap::Command {
-    let check = |what: &'static str| switch("check", what);
     clap::Command::new("cargo xtask")
         .bin_name("cargo xtask")
         .version(env!("CARGO_PKG_VERSION"))
         .about(ABOUT)
         .long_about(LONG_ABOUT)
-        .arg_required_else_help(true)
+        .after_help(EXAMPLES)
         .args(global_args())
-        .arg(
+        .args([
             Arg::new("list")
                 .long("list")
                 .action(ArgAction::SetTrue)
-                .exclusive(true)
                 .help("List the commands, one line each."),
-        )
-        .subcommands([
-            clap::Command::new("build-prod")
-                .about("Build the production image (deployments/docker/core.Dockerfile; context: the repo root filtered by .dockerignore).")
-                .after_help(example("cargo xtask build-prod --platform linux/arm64"))
-                .args(setting_args(FlagOf::BuildProd))
-                .args([
-                    switch("no-cache", "Ignore every cached layer."),
-                    Arg::new("export-binary")
-                        .long("export-binary")
-                        .value_name("DIR")
-                        .value_parser(clap::value_parser!(PathBuf))
-                        .conflicts_with("push")
-                        .help("Write only the binary into DIR (the Dockerfile's `binary` stage) instead of an image."),
-                    Arg::new("tag")
-                        .long("tag")
-                        .value_name("IMAGE")
-                        .action(ArgAction::Append)
-                        .help("Extra image tag (repeatable); with --push, the tags pushed."),
-                    switch("push", "Push the image (with --tag) to its registry; on the buildx route with an SBOM and max-mode provenance."),
-                    Arg::new("sign")
-                        .long("sign")
-                        .value_name("KEY")
-                        .value_parser(clap::value_parser!(PathBuf))
-                        .requires("push")
-                        .help("Sign the pushed digest with this cosign key (password from COSIGN_PASSWORD); buildx route."),
-                    switch("no-attest", "Push without SBOM and provenance (the only way to push from the built-in BuildKit route).")
-                        .requires("push"),
-                ]),
-            clap::Command::new("run-prod")
-                .about("Build the production image (about 0.1 s when nothing changed), run it with deployments/docker/compose.prod.yaml and say when /healthz answers; Ctrl-C stops and removes its containers and network. A non-loopback PIXIE_BIND needs PIXIE_API_TOKEN_FILE or PIXIE_API_TOKEN.")
-                .after_help(example("cargo xtask run-prod --http-port 18080"))
-                .args(setting_args(FlagOf::Run))
-                .arg(detach_arg()),
-            clap::Command::new("build-dev")
-                .about("Build the development image (deployments/docker/core.dev.Dockerfile: Go + air).")
-                .after_help(example("cargo xtask build-dev")),
-            clap::Command::new("run-dev")
-                .about("Build the development image, run it with deployments/docker/compose.dev.yaml and say when /healthz answers: core/ is mounted and air rebuilds and restarts the service on every saved .go file.")
-                .after_help(example("cargo xtask run-dev --detach"))
-                .args(setting_args(FlagOf::Run))
-                .arg(detach_arg()),
-            clap::Command::new("logs")
-                .about("Show the logs of a run's containers (`-f` follows them).")
-                .after_help(example("cargo xtask logs dev -f"))
-                .args([
-                    target_arg(),
-                    Arg::new("follow").short('f').long("follow").action(ArgAction::SetTrue).help("Keep printing new lines until Ctrl-C."),
-                ]),
-            clap::Command::new("ps")
-                .about("List a run's containers and their state.")
-                .after_help(example("cargo xtask ps"))
-                .arg(target_arg()),
-            clap::Command::new("stop")
-                .about("Stop a run (one started with --detach, say) and remove its containers and network; volumes stay.")
-                .after_help(example("cargo xtask stop dev"))
-                .arg(target_arg()),
-            clap::Command::new("vendor")
-                .about("Refresh core/vendor from core/go.mod and go.sum (atomically; --check only compares).")
-                .after_help(example("cargo xtask vendor --check"))
-                .arg(check("Fail when core/vendor differs from what core/go.mod and go.sum give; writes nothing.")),
-            clap::Command::new("proto")
-                .about("Regenerate core/gen from proto/ with the pinned protoc and plugins (--check only compares).")
-                .after_help(example("cargo xtask proto --check"))
-                .arg(check("Fail when core/gen differs from what proto/ generates; writes nothing.")),
-            clap::Command::new("tidy")
-                .about("Run `go mod tidy` on core/go.mod and go.sum (both or neither are written; --check only compares).")
-                .after_help(example("cargo xtask tidy --check"))
-                .arg(check("Fail with the diff when `go mod tidy` would change core/go.mod or go.sum; writes nothing.")),
-            clap::Command::new("doctor")
-                .about("Check this machine: docker CLI, daemon, BuildKit route, compose, base images, settings, Go, disk, linters.")
-                .after_help(example("cargo xtask doctor --json"))
-                .arg(json_switch()),
-            clap::Command::new("config")
-                .about("Print the effective configuration and where each value came from; takes the commands' setting flags.")
-                .after_help(example("cargo xtask config --http-port 18080"))
-                .args(setting_args(FlagOf::BuildProd))
-                .args(setting_args(FlagOf::Run))
-                .arg(json_switch()),
-            clap::Command::new("clean")
-                .about("Remove the run-prod/run-dev containers and networks (and, on request, volumes and images).")
-                .after_help(example("cargo xtask clean --volumes"))
-                .args([
-                    switch("volumes", "Also delete the named volumes: photo data and the dev Go caches."),
-                    switch("images", "Also remove the images build-prod and build-dev made."),
-                ]),
-            clap::Command::new("test")
-                .about("Run every check CI runs: gofmt, go vet, go test -race, go mod tidy --check, proto --check, hadolint, rustfmt, clippy, and the xtask's tests including those that build images and run containers.")
-                .after_help(example("cargo xtask test")),
-            clap::Command::new("completions")
-                .about("Print a shell completion script for cargo xtask.")
-                .after_help(example("cargo xtask completions bash > ~/.local/share/bash-completion/completions/cargo-xtask"))
-                .arg(
-                    Arg::new("shell")
-                        .required(true)
-                        .value_parser(["bash", "zsh", "fish"])
-                        .hide_possible_values(true)
-                        .help("The shell to complete for: bash, zsh or fish."),
-                ),
-            clap::Command::new("bench")
-                .about("Measure build and hot-reload times of the before/prod/dev/limit setups; writes target/bench/bench.json and a markdown table (`cargo xtask bench --help` for its options).")
-                .after_help(example("cargo xtask bench --quick"))
-                .disable_help_flag(true)
-                .arg(
-                    Arg::new("args")
-                        .num_args(0..)
-                        .trailing_var_arg(true)
-                        .allow_hyphen_values(true)
-                        .help("Passed on to the bench package (xtask/bench)."),
-                ),
+            Arg::new("json")
+                .long("json")
+                .action(ArgAction::SetTrue)
+                .requires("list")
+                .help("With --list: JSON (name, about, example of each command), for scripts."),
         ])
+        .subcommands(commands::ALL.iter().map(|r| subcommand(r)))
 }
 
-fn json_switch() -> Arg {
-    switch("json", "Print JSON instead of text, for scripts.")
-}
-
-/// The settings given as flags on `matches` (a subcommand's).
-fn flags_of(matches: &ArgMatches, of: &[FlagOf]) -> Flags {
-    let mut flags = Flags::new();
-    for spec in settings::ALL
-        .into_iter()
-        .filter(|s| of.contains(&s.flag_of))
-    {
-        let value = match spec.kind {
-            Kind::Bool => matches.get_flag(spec.key).then_some(Value::Bool(true)),
-            Kind::Port => matches.get_one::<u16>(spec.key).map(|p| Value::Port(*p)),
-            Kind::Addr => matches
-                .get_one::<String>(spec.key)
-                .map(|t| Value::Text(t.clone())),
-            Kind::Gogc => matches
-                .get_one::<Gogc>(spec.key)
-                .map(|g| Value::Gogc(g.clone())),
-            Kind::Words => matches
-                .get_many::<String>(spec.key)
-                .map(|w| Value::Words(w.cloned().collect())),
-            Kind::Text => matches
-                .get_one::<String>(spec.key)
-                .map(|t| Value::Text(t.clone())),
-        };
-        flags.extend(value.map(|v| (spec, v)));
-    }
-    flags
+/// A command as its registration defines it, with its settings' flags.
+fn subcommand(registration: &Registration) -> clap::Command {
+    let command = clap::Command::new(registration.name)
+        .about(registration.about)
+        .after_help(format!("Example:\n  {}", registration.example));
+    let command = (registration.arguments)(command);
+    registration.settings.iter().fold(command, |command, of| {
+        command.args(settings::flags::args(*of))
+    })
 }
 
 /// Parses `args` (the program name first); clap's error carries the usage exit code.
@@ -351,105 +126,26 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let mut command = command();
-    let matches = command.try_get_matches_from_mut(args)?;
-    if matches.get_flag("list") {
-        return Ok(Cli {
-            invocation: Invocation::List,
-            dry_run: false,
-            verbose: false,
-            quiet: false,
-            flags: Flags::new(),
-        });
-    }
-    let Some((name, sub)) = matches.subcommand() else {
-        return Err(command.error(
-            clap::error::ErrorKind::MissingSubcommand,
-            "a command is required (`cargo xtask --list` lists them)",
-        ));
-    };
-    let check = || sub.get_flag("check");
-    let (invocation, flags) = match name {
-        "build-prod" => (
-            Invocation::BuildProd(BuildArgs {
-                no_cache: sub.get_flag("no-cache"),
-                export_binary: sub.get_one::<PathBuf>("export-binary").cloned(),
-                tags: sub
-                    .get_many::<String>("tag")
-                    .map(|t| t.cloned().collect())
-                    .unwrap_or_default(),
-                push: sub.get_flag("push"),
-                no_attest: sub.get_flag("no-attest"),
-                sign: sub.get_one::<PathBuf>("sign").cloned(),
-            }),
-            flags_of(sub, &[FlagOf::BuildProd]),
-        ),
-        "run-prod" => (
-            Invocation::RunProd {
-                detach: sub.get_flag("detach"),
-            },
-            flags_of(sub, &[FlagOf::Run]),
-        ),
-        "run-dev" => (
-            Invocation::RunDev {
-                detach: sub.get_flag("detach"),
-            },
-            flags_of(sub, &[FlagOf::Run]),
-        ),
-        "logs" | "ps" | "stop" => {
-            let target = match sub.get_one::<String>("target").map(String::as_str) {
-                Some("dev") => Target::Dev,
-                _ => Target::Prod,
-            };
-            let verb = match name {
-                "logs" => Verb::Logs {
-                    follow: sub.get_flag("follow"),
-                },
-                "ps" => Verb::Ps,
-                _ => Verb::Stop,
-            };
-            (Invocation::Manage { target, verb }, Flags::new())
+    let matches = command().try_get_matches_from(args)?;
+    let (run, flags) = match matches.subcommand() {
+        Some((name, sub)) => {
+            let registration = commands::find(name).expect("clap only matches the table's names");
+            (
+                Run::Command((registration.parse)(sub)),
+                settings::flags::from_matches(sub, registration.settings),
+            )
         }
-        "build-dev" => (Invocation::BuildDev, Flags::new()),
-        "vendor" => (Invocation::Vendor { check: check() }, Flags::new()),
-        "proto" => (Invocation::Proto { check: check() }, Flags::new()),
-        "tidy" => (Invocation::Tidy { check: check() }, Flags::new()),
-        "doctor" => (
-            Invocation::Doctor {
-                json: sub.get_flag("json"),
+        None if matches.get_flag("list") => (
+            Run::List {
+                json: matches.get_flag("json"),
             },
             Flags::new(),
         ),
-        "config" => (
-            Invocation::Config {
-                json: sub.get_flag("json"),
-            },
-            flags_of(sub, &[FlagOf::BuildProd, FlagOf::Run]),
-        ),
-        "completions" => (
-            Invocation::Completions(sub.get_one::<String>("shell").cloned().unwrap_or_default()),
-            Flags::new(),
-        ),
-        "clean" => (
-            Invocation::Clean {
-                volumes: sub.get_flag("volumes"),
-                images: sub.get_flag("images"),
-            },
-            Flags::new(),
-        ),
-        "test" => (Invocation::Test, Flags::new()),
-        "bench" => (
-            Invocation::Bench(
-                sub.get_many::<String>("args")
-                    .map(|a| a.cloned().collect())
-                    .unwrap_or_default(),
-            ),
-            Flags::new(),
-        ),
-        other => unreachable!("subcommand {other} is not handled"),
+        None => (Run::Overview, Flags::new()),
     };
     Ok(Cli {
-        invocation,
+        run,
+        // Global: clap sets them here whether given before the command or after it.
         dry_run: matches.get_flag("dry-run"),
         verbose: matches.get_flag("verbose"),
         quiet: matches.get_flag("quiet"),
@@ -457,9 +153,51 @@ where
     })
 }
 
+/// The first sentence of a command's help: its line in lists.
+fn summary(registration: &Registration) -> &'static str {
+    let about = registration.about;
+    let first = about.split(". ").next().unwrap_or(about);
+    first.trim_end_matches('.')
+}
+
+/// `--list`: each command and its one-line description.
+pub fn list() -> String {
+    commands::ALL
+        .iter()
+        .map(|r| format!("{:<12} {}\n", r.name, summary(r)))
+        .collect()
+}
+
+/// `--list --json`: each command's name, about and example.
+pub fn list_json() -> String {
+    let items: Vec<String> = commands::ALL
+        .iter()
+        .map(|r| {
+            format!(
+                "  {{\"name\": {}, \"about\": {}, \"example\": {}}}",
+                json_string(r.name),
+                json_string(r.about),
+                json_string(r.example)
+            )
+        })
+        .collect();
+    format!("[\n{}\n]\n", items.join(",\n"))
+}
+
+/// `cargo xtask` alone (and the Makefile's `help`): where to start, then the commands.
+pub fn overview() -> String {
+    let commands: String = list().lines().map(|l| format!("  {l}\n")).collect();
+    format!(
+        "cargo xtask: {ABOUT}\n\n{}\n\nCommands:\n{commands}\n`cargo xtask COMMAND --help` shows a command's flags and an example; \
+         `cargo xtask --help` the global ones (-n/--dry-run, -v, -q).\n",
+        wrap::wrap(START_HERE, wrap::terminal_width())
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::{FlagOf, Gogc, Value};
 
     fn parse(args: &[&str]) -> Cli {
         parse_from(std::iter::once("xtask").chain(args.iter().copied())).unwrap()
@@ -503,6 +241,13 @@ mod tests {
     }
 
     #[test]
+    fn n_is_dry_run_before_or_after_the_command() {
+        assert!(parse(&["-n", "build-prod"]).dry_run);
+        assert!(parse(&["build-prod", "-n"]).dry_run);
+        assert!(!parse(&["build-prod"]).dry_run);
+    }
+
+    #[test]
     fn every_flag_of_a_setting_shows_the_tables_help() {
         for (command, of) in [("build-prod", FlagOf::BuildProd), ("run-prod", FlagOf::Run)] {
             let help = command_help(command);
@@ -542,10 +287,11 @@ mod tests {
 
     #[test]
     fn bench_takes_everything_after_it() {
-        let cli = parse(&["bench", "-n", "2", "--quick"]);
+        let cli = parse(&["bench", "-r", "2", "--quick"]);
+        let parsed = format!("{:?}", cli.run);
         assert!(
-            matches!(&cli.invocation, Invocation::Bench(args) if args == &["-n", "2", "--quick"]),
-            "{cli:?}"
+            parsed.contains(r#"Bench { args: ["-r", "2", "--quick"] }"#),
+            "{parsed}"
         );
     }
 
@@ -554,5 +300,30 @@ mod tests {
         let err = parse_from(["xtask", "build-prod", "--gogc", "fast"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
         assert!(err.to_string().contains("is not a GOGC value"), "{err}");
+    }
+
+    #[test]
+    fn no_command_is_the_overview_and_list_json_names_every_command() {
+        assert!(matches!(parse(&[]).run, Run::Overview));
+        assert!(matches!(
+            parse(&["--list", "--json"]).run,
+            Run::List { json: true }
+        ));
+        let json = list_json();
+        for registration in commands::ALL {
+            assert!(
+                json.contains(&format!("\"name\": \"{}\"", registration.name)),
+                "{json}"
+            );
+        }
+        let overview = overview();
+        assert!(
+            overview.contains("\nStart here: `cargo xtask run-dev`"),
+            "{overview}"
+        );
+        assert!(
+            overview.contains("\n  build-prod   Build the production image"),
+            "{overview}"
+        );
     }
 }

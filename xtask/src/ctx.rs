@@ -2,15 +2,16 @@
 //! all read once here. Planning reads only [`Ctx`], so a plan is a function of these facts and
 //! unit tests hand them in directly.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Result;
 
 use crate::docker::engine::{DockerCli, Engine};
-use crate::settings::{self, Config};
+use crate::docker::Site;
+use crate::host::Host;
+use crate::settings::Config;
 use crate::ui::Ui;
-use crate::workspace::{Workspace, DEV_COMPOSE, DEV_DOCKERFILE, PROD_COMPOSE, PROD_DOCKERFILE};
+use crate::workspace::Workspace;
 
 /// What a command needs detected before it can plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,55 +21,6 @@ pub enum Needs {
     Engine,
     /// That, and compose.
     Compose,
-}
-
-/// Facts about the machine outside Docker, read from the environment once.
-#[derive(Debug, Clone)]
-pub struct Host {
-    /// This very binary: plans that re-run the xtask (vendor before a vendored build) use it.
-    pub xtask: PathBuf,
-    /// The cargo that runs us (`CARGO`), so toolchain overrides carry over.
-    pub cargo: PathBuf,
-    pub go: Option<PathBuf>,
-    pub temp_dir: PathBuf,
-    /// Plain BuildKit progress: logs read better than the TTY animation when not on a terminal.
-    pub plain_progress: bool,
-    pub no_color: bool,
-    /// GitHub Actions' cache service is reachable (`ACTIONS_RUNTIME_TOKEN` set).
-    pub actions_cache: bool,
-    /// `PIXIE_API_TOKEN` is set (its value is read only when run-prod copies it into a file).
-    pub api_token_var: bool,
-    /// `PIXIE_API_TOKEN_FILE`.
-    pub api_token_file: Option<PathBuf>,
-    /// `PIXIE_ENGINE_*` variables (`.ci/provision-engines` prints them): further engines that
-    /// `cargo xtask test` runs the engine tests on.
-    pub engines: Vec<(String, String)>,
-    /// The stack's servers for core's stack suite, or what is missing and how to get it.
-    pub stack: Result<crate::teststack::Binaries, String>,
-}
-
-impl Host {
-    pub fn read() -> Host {
-        Host {
-            xtask: std::env::current_exe().unwrap_or_else(|_| "cargo-xtask".into()),
-            cargo: std::env::var_os("CARGO").map_or_else(|| "cargo".into(), PathBuf::from),
-            go: which::which("go").ok(),
-            temp_dir: std::env::temp_dir(),
-            plain_progress: std::env::var_os("CI").is_some() || !std::io::stdout().is_terminal(),
-            no_color: std::env::var_os("NO_COLOR").is_some(),
-            actions_cache: std::env::var_os("ACTIONS_RUNTIME_TOKEN").is_some(),
-            api_token_var: std::env::var_os("PIXIE_API_TOKEN").is_some_and(|v| !v.is_empty()),
-            api_token_file: std::env::var_os("PIXIE_API_TOKEN_FILE")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
-            engines: std::env::vars()
-                .filter(|(k, v)| k.starts_with("PIXIE_ENGINE_") && !v.is_empty())
-                .collect(),
-            stack: crate::teststack::Binaries::locate(|var| {
-                std::env::var(var).ok().filter(|v| !v.is_empty())
-            }),
-        }
-    }
 }
 
 pub struct Ctx {
@@ -114,66 +66,16 @@ impl Ctx {
 
     /// The `go` binary, or an error naming the fix; `purpose` says what needs it.
     pub fn go(&self, purpose: &str) -> Result<PathBuf> {
-        self.host.go.clone().ok_or_else(|| {
-            anyhow::anyhow!("Go is not installed (no `go` on PATH), which is needed to {purpose}; install Go 1.26 from https://go.dev/dl/")
-        })
+        self.host.go(purpose)
     }
 
-    /// Environment every docker/compose child gets.
-    pub fn docker_env(&self) -> Vec<(String, String)> {
-        let mut env = vec![
-            ("DOCKER_BUILDKIT".to_string(), "1".to_string()),
-            ("COMPOSE_DOCKER_CLI_BUILD".to_string(), "1".to_string()),
-        ];
-        if self.host.plain_progress {
-            env.push(("BUILDKIT_PROGRESS".to_string(), "plain".to_string()));
+    /// The engine as the argv writers of `docker/` take it.
+    pub fn docker(&self) -> Site<'_> {
+        Site {
+            engine: self.engine(),
+            ws: &self.ws,
+            host: &self.host,
         }
-        env
-    }
-
-    /// Folder holding a `docker` link to the chosen CLI; put first on PATH so that compose v1,
-    /// which runs whatever `docker` it finds, uses the same CLI as the xtask.
-    pub fn shim_dir(&self) -> PathBuf {
-        self.ws.path("target/xtask/docker-cli")
-    }
-}
-
-/// The two images the workspace builds and runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    Prod,
-    Dev,
-}
-
-impl Target {
-    pub fn name(self) -> &'static str {
-        match self {
-            Target::Prod => "prod",
-            Target::Dev => "dev",
-        }
-    }
-
-    pub fn dockerfile(self) -> &'static str {
-        match self {
-            Target::Prod => PROD_DOCKERFILE,
-            Target::Dev => DEV_DOCKERFILE,
-        }
-    }
-
-    pub fn compose_file(self) -> &'static str {
-        match self {
-            Target::Prod => PROD_COMPOSE,
-            Target::Dev => DEV_COMPOSE,
-        }
-    }
-
-    pub fn image(self, config: &Config) -> String {
-        config
-            .text(match self {
-                Target::Prod => &settings::PROD_IMAGE,
-                Target::Dev => &settings::DEV_IMAGE,
-            })
-            .to_string()
     }
 }
 
@@ -220,7 +122,6 @@ pub mod fake {
             },
             config,
             host: Host {
-                xtask: root.join("target/debug/xtask"),
                 cargo: "cargo".into(),
                 go: Some("/usr/local/go/bin/go".into()),
                 temp_dir: "/tmp".into(),

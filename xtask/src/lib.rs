@@ -1,11 +1,16 @@
-//! The pixie workspace's task runner as a library: `main.rs` parses and dispatches, the bench
-//! package (xtask/bench) and the tests build on the same modules.
+//! The pixie workspace's task runner as a library: `main.rs` parses and hands over, the bench
+//! package (xtask/bench) and the tests build on the same modules. Layers, each using only those
+//! below it (docs/architecture.md; a test holds the imports to it):
 //!
-//! - [`cli`]: the command line; [`settings`]: every setting, declared once.
+//! - [`cli`] and [`commands`]: the command table, one module per command, each a
+//!   [`commands::Registration`] parsed into a plan or a report.
 //! - [`ctx`]: the facts a plan is made from (workspace, settings, engine, host), read once.
-//! - [`commands`]: one module per command, each a [`commands::Command`] turned into a
-//!   [`plan::Plan`]; [`commands::drive`] prints or runs it through [`exec`].
+//! - [`exec`]: runs plans; it only dispatches to what each step names.
 //! - [`docker`]: engine detection and the only writers of build and compose argv.
+//! - [`plan`]: plans as data, and the [`plan::Action`] trait that in-process work implements
+//!   where it belongs ([`files`], [`toolchain`], [`secret`], `docker::*`, `commands::run`).
+//! - Below all: [`settings`], [`workspace`], [`host`], [`target`], [`fsutil`], [`lock`],
+//!   [`signals`], [`ready`], [`ui`].
 //! - `testkit` (feature `testkit`): what tests and the bench share.
 
 pub mod cli;
@@ -13,27 +18,32 @@ pub mod commands;
 pub mod ctx;
 pub mod docker;
 pub mod exec;
+pub mod files;
 pub mod fsutil;
+pub mod host;
+pub mod lock;
 pub mod plan;
 pub mod ready;
 pub mod secret;
 pub mod settings;
+pub mod signals;
+pub mod target;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod teststack;
+pub mod toolchain;
 pub mod ui;
-pub mod watch;
 pub mod workspace;
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 
-use cli::{Cli, Invocation};
-use commands::{bench, build, clean, doctor, manage, proto, run, test, tidy, vendor, Command};
-use ctx::{Ctx, Target};
-use exec::Interrupted;
+use cli::{Cli, Run};
+use commands::{Parsed, ReportCx};
+use ctx::Ctx;
 use settings::{Config, UsageError};
+use signals::Interrupted;
 use ui::Ui;
 use workspace::Workspace;
 
@@ -42,7 +52,7 @@ pub fn main(cli: Cli) -> ExitCode {
     exit_code(dispatch(cli))
 }
 
-/// 0, 1 with the one-line error, or 130 after Ctrl-C.
+/// 0, 1 with the one-line error, 2 for a usage error, or 130 after Ctrl-C.
 pub fn exit_code(result: Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -58,12 +68,13 @@ pub fn exit_code(result: Result<()>) -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> Result<()> {
-    exec::install_interrupt_handler()?;
-    match &cli.invocation {
-        Invocation::List => return Ok(ui::print(&cli::list())?),
-        Invocation::Completions(shell) => return cli::completions(shell),
-        _ => {}
-    }
+    signals::install()?;
+    let parsed = match cli.run {
+        Run::Overview => return Ok(ui::print(&cli::overview())?),
+        Run::List { json: false } => return Ok(ui::print(&cli::list())?),
+        Run::List { json: true } => return Ok(ui::print(&cli::list_json())?),
+        Run::Command(parsed) => parsed,
+    };
     let ws = Workspace::locate()?;
     let ui = Ui {
         quiet: cli.quiet,
@@ -75,41 +86,17 @@ fn dispatch(cli: Cli) -> Result<()> {
         ui.warn(warning);
     }
     let config = Config::load(&ws.root, &cli.flags);
-    // A bad config is one of doctor's findings, not a reason to stop checking.
-    if let Invocation::Doctor { json } = cli.invocation {
-        return doctor::run(&ws, config, json);
-    }
-    let config = config?;
-    let command: Box<dyn Command> = match cli.invocation {
-        // Reports, not plans.
-        Invocation::Config { json } => return commands::config::print(&ws, &config, json),
-        Invocation::Doctor { .. } | Invocation::List | Invocation::Completions(_) => {
-            unreachable!("handled above")
+    match parsed {
+        Parsed::Report(report) => report.report(ReportCx {
+            ws,
+            config,
+            ui,
+            dry_run: cli.dry_run,
+            command_line: cli::command(),
+        }),
+        Parsed::Plan(command) => {
+            let ctx = Ctx::new(ws, config?, ui, cli.dry_run, command.needs())?;
+            commands::drive(command.as_ref(), &ctx)
         }
-        Invocation::Tidy { check } => Box::new(tidy::Tidy { check }),
-        Invocation::BuildProd(args) => Box::new(build::Build {
-            target: Target::Prod,
-            args,
-        }),
-        Invocation::BuildDev => Box::new(build::Build {
-            target: Target::Dev,
-            args: build::BuildArgs::default(),
-        }),
-        Invocation::RunProd { detach } => Box::new(run::Run {
-            target: Target::Prod,
-            detach,
-        }),
-        Invocation::RunDev { detach } => Box::new(run::Run {
-            target: Target::Dev,
-            detach,
-        }),
-        Invocation::Manage { target, verb } => Box::new(manage::Manage { target, verb }),
-        Invocation::Vendor { check } => Box::new(vendor::Vendor::new(check)),
-        Invocation::Proto { check } => Box::new(proto::Proto::new(check)),
-        Invocation::Clean { volumes, images } => Box::new(clean::Clean { volumes, images }),
-        Invocation::Test => Box::new(test::Test),
-        Invocation::Bench(args) => Box::new(bench::Bench { args }),
-    };
-    let ctx = Ctx::new(ws, config, ui, cli.dry_run, command.needs())?;
-    commands::drive(command.as_ref(), &ctx)
+    }
 }

@@ -1,13 +1,62 @@
 //! The API token for `run-prod`: read from where the user keeps it, checked, and copied into a
-//! file compose mounts as a secret. Errors never show the token.
+//! file compose mounts as a secret ([`WriteToken`]). Errors never show the token.
 
+use std::fmt;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::plan::TokenFrom;
+use crate::plan::shell::quote;
+use crate::plan::{Action, ActionCx};
+
+/// Where the API token comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenFrom {
+    /// An environment variable holding the token itself.
+    Var(&'static str),
+    /// A file holding it (named by `PIXIE_API_TOKEN_FILE`).
+    File(PathBuf),
+}
+
+impl fmt::Display for TokenFrom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenFrom::Var(var) => write!(f, "${var}"),
+            TokenFrom::File(path) => write!(f, "{}", quote(&path.to_string_lossy())),
+        }
+    }
+}
+
+/// Copies the API token from where the user keeps it into `to`, mode 0444 inside a 0700
+/// folder, so the container's non-root user can read the bind-mounted secret. The plan holds
+/// where the token comes from, never its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteToken {
+    pub from: TokenFrom,
+    pub to: PathBuf,
+}
+
+impl Action for WriteToken {
+    fn shell_line(&self) -> String {
+        let to = quote(&self.to.to_string_lossy());
+        let dir = self
+            .to
+            .parent()
+            .map(|d| quote(&d.to_string_lossy()))
+            .unwrap_or_default();
+        let source = match &self.from {
+            TokenFrom::Var(_) => format!("printf '%s\\n' \"{}\"", self.from),
+            TokenFrom::File(_) => format!("cat {}", self.from),
+        };
+        format!("mkdir -p {dir} && chmod 700 {dir} && {source} > {to} && chmod 444 {to}")
+    }
+
+    fn run(&self, _cx: &ActionCx) -> Result<()> {
+        write_token(&read_token(&self.from)?, &self.to)
+    }
+}
 
 /// The token, checked: at least 16 characters, no whitespace (one trailing newline is fine).
 pub fn read_token(from: &TokenFrom) -> Result<String> {

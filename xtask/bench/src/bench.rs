@@ -6,12 +6,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result};
-use xtask::commands::build::image_build;
-use xtask::ctx::{Ctx, Host, Target};
+use xtask::commands::{image_build, vendoring};
+use xtask::ctx::Ctx;
 use xtask::docker::build::DockerBuild;
-use xtask::exec::{self, Interrupted};
+use xtask::exec;
+use xtask::host::Host;
 use xtask::plan::Step;
 use xtask::settings::{self, Config, Value};
+use xtask::signals::{self, Interrupted};
+use xtask::target::Target;
 use xtask::testkit::free_port;
 use xtask::ui::Ui;
 use xtask::workspace::{Workspace, BENCH_DOCKERFILE as BEFORE_DOCKERFILE};
@@ -153,11 +156,11 @@ impl<'a> Bench<'a> {
         notes.push(("noise", "other users of this Docker engine and machine (CI runs, tests) are not paused; their load shows up as spread".into()));
     }
 
-    pub(crate) fn prepare_registry(&mut self, tooling: Tooling) -> Result<()> {
+    pub(crate) fn prepare_registry(&mut self, tooling: Tooling, xtask: PathBuf) -> Result<()> {
         self.ctx
             .ui
             .info("bench: starting docker-registry, pushing the base images to it");
-        let registry = RegistryBench::prepare(self.ctx, tooling)?;
+        let registry = RegistryBench::prepare(self.ctx, tooling, xtask)?;
         self.results.notes.push(("registry", registry.note()));
         self.registry = Some(registry);
         Ok(())
@@ -172,7 +175,7 @@ impl<'a> Bench<'a> {
 
     pub(crate) fn run_turn(&mut self, turn: &Turn, runs: u32) -> Result<()> {
         for &scenario in turn.scenarios {
-            if exec::interrupted() {
+            if signals::interrupted() {
                 return Err(Interrupted.into());
             }
             if turn.setup == Setup::Dev && scenario == Scenario::HotReload {
@@ -250,12 +253,20 @@ impl<'a> Bench<'a> {
         }
         let build = match setup {
             Setup::Before => before_build(&self.copy, &self.before_image),
-            Setup::Prod => image_build(&self.copy, Target::Prod),
+            Setup::Prod => {
+                // Prod is build-prod's build, every build setting included: with build.vendor,
+                // core/vendor is made current first (untimed; a no-op while it is).
+                exec::run(&vendoring(&self.copy, Target::Prod)?, &self.ui)?;
+                image_build(&self.copy, Target::Prod)
+            }
             Setup::Limit => return timed(self.limit_step(), &self.ui),
             Setup::Dev => unreachable!("dev builds its image in dev_start"),
             Setup::Registry => unreachable!("registry builds through RegistryBench::build"),
         };
-        timed(timed_build(build, cold).step(&self.copy)?, &self.ui)
+        timed(
+            timed_build(build, cold).step(&self.copy.docker())?,
+            &self.ui,
+        )
     }
 
     pub(crate) fn empty_caches(&self, setup: Setup) -> Result<()> {
@@ -272,7 +283,7 @@ impl<'a> Bench<'a> {
             &self.copy.ws.root,
         )
         .args(["builder", "prune", "-af"])
-        .envs(self.ctx.docker_env());
+        .envs(self.ctx.docker().docker_env());
         timed(prune, &self.ui).map(drop)
     }
 
@@ -398,7 +409,7 @@ mod tests {
             &[("PIXIE_GO_IMAGE", "pixie-base/go:1.26.8")],
         );
         let step = timed_build(image_build(&copy, Target::Prod), true)
-            .step(&copy)
+            .step(&copy.docker())
             .unwrap();
         assert_eq!(step.flag_value("--tag"), Some(bench_tag("prod").as_str()));
         assert!(step
@@ -419,7 +430,9 @@ mod tests {
                 ("PIXIE_RUNTIME_IMAGE", "local/rt:1"),
             ],
         );
-        let step = before_build(&ctx, "pixie-bench-x:1").step(&ctx).unwrap();
+        let step = before_build(&ctx, "pixie-bench-x:1")
+            .step(&ctx.docker())
+            .unwrap();
         assert_eq!(step.args[0], "build");
         assert_eq!(
             step.flag_values("--build-arg").collect::<Vec<_>>(),
@@ -428,7 +441,10 @@ mod tests {
         assert_eq!(step.env_value("DOCKER_BUILDKIT"), Some("1"));
         let buildx = bench_ctx(BuildRoute::Buildx, &[]);
         assert_eq!(
-            &before_build(&buildx, "t").step(&buildx).unwrap().args[..3],
+            &before_build(&buildx, "t")
+                .step(&buildx.docker())
+                .unwrap()
+                .args[..3],
             ["buildx", "build", "--load"]
         );
     }

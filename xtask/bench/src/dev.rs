@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use xtask::commands::build::image_build;
-use xtask::ctx::Target;
+use xtask::commands::image_build;
 use xtask::plan::Step;
+use xtask::target::Target;
 use xtask::testkit::http;
 
 use crate::bench::{timed_build, Bench};
@@ -42,7 +42,7 @@ impl Bench<'_> {
             }
         }
         let image = timed_build(image_build(&self.copy, Target::Dev), cold);
-        let build_seconds = timed(image.step(&self.copy)?, &self.ui)?;
+        let build_seconds = timed(image.step(&self.copy.docker())?, &self.ui)?;
         let started = Instant::now();
         timed(self.dev_run_step(), &self.ui)?;
         self.dev.running = true;

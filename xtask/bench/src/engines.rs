@@ -35,7 +35,7 @@ fn child(ctx: &Ctx, engine: &MatrixEngine, runs: u32, quick: bool) -> Result<Ste
 
 /// Measures each engine `names` selects, then writes and prints the side-by-side table.
 pub fn compare(ctx: &Ctx, names: &str, runs: u32, quick: bool) -> Result<()> {
-    let engines = matrix::select(ctx, names)?;
+    let engines = matrix::select(&ctx.host, ctx.engine(), names)?;
     let dir = ctx.ws.path("target/bench");
     if ctx.dry_run {
         let mut plan = Plan::default();

@@ -5,12 +5,13 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use xtask::commands::build::image_build;
-use xtask::ctx::{Ctx, Target};
+use xtask::commands::image_build;
+use xtask::ctx::Ctx;
 use xtask::docker::build::{DockerBuild, Output};
-use xtask::exec::{self, Interrupted};
 use xtask::plan::Step;
 use xtask::settings::{self, Value};
+use xtask::signals::{self, Interrupted};
+use xtask::target::Target;
 
 use crate::bench::{bench_tag, host_go_env, timed_build, Bench};
 use crate::measure::{self, timed};
@@ -45,7 +46,7 @@ impl Bench<'_> {
             output: Output::Local(exported.clone()),
             ..image_build(&self.copy, Target::Prod)
         };
-        timed(export.step(&self.copy)?, &self.ui)?;
+        timed(export.step(&self.copy.docker())?, &self.ui)?;
         self.results.sizes.prod_binary = Some(measure::file_size(&exported.join("pixie-core"))?);
         let scratch_ctx = Ctx {
             ws: self.copy.ws.clone(),
@@ -64,7 +65,7 @@ impl Bench<'_> {
             dry_run: false,
         };
         let scratch = timed_build(image_build(&scratch_ctx, Target::Prod), false);
-        timed(scratch.step(&scratch_ctx)?, &self.ui)?;
+        timed(scratch.step(&scratch_ctx.docker())?, &self.ui)?;
         let size = |image: &str| {
             engine
                 .image_size(image)
@@ -166,7 +167,7 @@ fn time_repeatedly(mut command: Command, times: usize) -> Result<Vec<f64>> {
     let mut seconds = Vec::with_capacity(times);
     // One untimed run first: "warm" means caches and any rebuild cargo decides on are done.
     for run in 0..=times {
-        if exec::interrupted() {
+        if signals::interrupted() {
             return Err(Interrupted.into());
         }
         let started = Instant::now();

@@ -65,8 +65,9 @@ fn command() -> clap::Command {
         .args(xtask::cli::global_args())
         .args([
             Arg::new("runs")
-                .short('n')
+                .short('r')
                 .long("runs")
+                .value_name("N")
                 .default_value("3")
                 .value_parser(clap::value_parser!(u32).range(1..))
                 .help("Runs per setup and scenario (round-robin over the setups, to spread machine noise)."),
@@ -81,9 +82,9 @@ fn command() -> clap::Command {
                 .help("One run of a subset, to prove the bench works (CI): prod cold/no_change/code_change, limit code_change, dev hot_reload with 3 edits, registry cold/warm_from_registry; no before, sizes, GOGC sweep or xtask figures."),
             Arg::new("engine")
                 .long("engine")
-                .value_name("a,b,c|all")
+                .value_name("ENGINES")
                 .conflicts_with("hot-reload")
-                .help("Engines side by side: on each named engine of the matrix (a: the detected one; b, c: as PIXIE_ENGINE_* configure them, see `bash .ci/provision-engines`), prod code_change and no_change, dev hot_reload and limit code_change, N runs; no cold build, no prune. Writes target/bench/engines.{md,json}."),
+                .help("Engines side by side (ENGINES: a comma-separated list of a, b, c, or all): on each named engine of the matrix (a: the detected one; b, c: as PIXIE_ENGINE_* configure them, see `bash .ci/provision-engines`), prod code_change and no_change, dev hot_reload and limit code_change, N runs; no cold build, no prune. Writes target/bench/engines.{md,json}."),
             // The child that measures one engine for --engine, in that engine's environment.
             Arg::new("engine-set")
                 .long("engine-set")
@@ -130,10 +131,10 @@ enum What {
 }
 
 fn run(ui: Ui, dry_run: bool, runs: u32, quick: bool, what: What) -> Result<()> {
-    xtask::exec::install_interrupt_handler()?;
+    xtask::signals::install()?;
     let ws = Workspace::locate()?;
     let config = Config::load(&ws.root, &Flags::new())?;
-    let mut ctx = Ctx::new(ws, config, ui, dry_run, Needs::Engine)?;
+    let ctx = Ctx::new(ws, config, ui, dry_run, Needs::Engine)?;
     if let What::Engines(names) = &what {
         return engines::compare(&ctx, names, runs, quick);
     }
@@ -164,14 +165,11 @@ fn run(ui: Ui, dry_run: bool, runs: u32, quick: bool, what: What) -> Result<()> 
         return Ok(());
     }
     ctx.engine().daemon_version()?;
-    // The registry setup times `xtask build-prod`: the xtask's binary, not this one.
-    if tooling.is_some() {
-        ctx.host.xtask = xtask_binary(&ctx)?;
-    }
     let started = Instant::now();
     let mut bench = Bench::prepare(&ctx, runs, quick, &turns)?;
     if let Some(tooling) = tooling {
-        bench.prepare_registry(tooling)?;
+        // The registry setup times `xtask build-prod`: the xtask's binary, not this one.
+        bench.prepare_registry(tooling, xtask_binary(&ctx)?)?;
     }
     if extras {
         bench.measure_xtask(runs)?;

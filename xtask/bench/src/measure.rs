@@ -8,8 +8,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use xtask::exec::{self, Interrupted};
+use xtask::exec;
 use xtask::plan::{Mode, Plan, Step};
+use xtask::signals::{self, Interrupted};
 use xtask::ui::Ui;
 
 /// Runs one step with its output captured (shown only if it fails); returns its wall time.
@@ -66,7 +67,7 @@ pub fn run_with_usage(mut command: Command, what: &str) -> Result<Usage> {
                 std::io::Error::last_os_error()
             );
         }
-        if exec::interrupted() && !signalled {
+        if signals::interrupted() && !signalled {
             // SAFETY: kill(2) on our own child's pid.
             unsafe { libc::kill(pid, libc::SIGINT) };
             signalled = true;

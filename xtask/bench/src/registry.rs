@@ -87,6 +87,8 @@ pub fn skip_or_fail(missing: &str, quick: bool, ci: bool) -> Result<String> {
 /// The registry setup's state for the whole bench: the registry with the base images in it.
 pub struct RegistryBench {
     tooling: Tooling,
+    /// The xtask binary (not this one) whose `build-prod` is timed.
+    xtask: PathBuf,
     /// The engine's docker CLI, to untag what this setup created.
     engine_cli: PathBuf,
     go_image: String,
@@ -100,9 +102,10 @@ pub struct RegistryBench {
 impl RegistryBench {
     /// Starts the registry and pushes the configured base images there (a remote builder cannot
     /// read the engine's local images).
-    pub fn prepare(ctx: &Ctx, tooling: Tooling) -> Result<RegistryBench> {
+    pub fn prepare(ctx: &Ctx, tooling: Tooling, xtask: PathBuf) -> Result<RegistryBench> {
         let mut bench = RegistryBench {
             tooling,
+            xtask,
             engine_cli: ctx.cli().path.clone(),
             go_image: String::new(),
             runtime_image: String::new(),
@@ -146,7 +149,7 @@ impl RegistryBench {
         let cache = format!("type=registry,ref={host}/pixie-bench-cache:{id}-{run}");
         let scenario = if cold { "cold" } else { "warm" };
         let image = format!("{host}/pixie-bench-core:{id}-{run}-{scenario}");
-        let xtask = &copy.host.xtask;
+        let xtask = &self.xtask;
         let mut step = Step::new(
             format!("build-prod on builder {} ({scenario})", t.builder),
             xtask,

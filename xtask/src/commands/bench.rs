@@ -2,13 +2,41 @@
 //! so its code is never compiled into the everyday `cargo xtask`.
 
 use anyhow::Result;
+use clap::Arg;
 
-use super::{Command, Live};
+use super::common::{Command, Live, Parsed, Registration};
 use crate::ctx::{Ctx, Needs};
 use crate::plan::{Plan, Step};
 
-pub const PACKAGE: &str = "xtask-bench";
+const PACKAGE: &str = "xtask-bench";
 
+pub const COMMAND: Registration = Registration {
+    name: "bench",
+    about: "Measure build and hot-reload times of the before/prod/dev/limit setups; writes target/bench/bench.json and a markdown table (`cargo xtask bench --help` for its options).",
+    example: "cargo xtask bench --quick",
+    settings: &[],
+    // Its options are the bench package's own: everything after `bench` goes there, --help too.
+    arguments: |command| {
+        command.disable_help_flag(true).arg(
+            Arg::new("args")
+                .value_name("ARGS")
+                .num_args(0..)
+                .trailing_var_arg(true)
+                .allow_hyphen_values(true)
+                .help("Passed on to the bench package (xtask/bench)."),
+        )
+    },
+    parse: |matches| {
+        Parsed::Plan(Box::new(Bench {
+            args: matches
+                .get_many::<String>("args")
+                .map(|a| a.cloned().collect())
+                .unwrap_or_default(),
+        }))
+    },
+};
+
+#[derive(Debug)]
 pub struct Bench {
     /// Everything after `bench`, passed on unchanged.
     pub args: Vec<String>,

@@ -1,16 +1,85 @@
 //! `build-prod` and `build-dev`: one BuildKit build of an image, with the workspace root as
-//! context (the allow-list `.dockerignore` there decides what reaches the daemon).
+//! context (the allow-list `.dockerignore` there decides what reaches the daemon). Also the one
+//! place every other command's builds are made ([`configured`]): run-prod, run-dev and the
+//! bench's "prod" build with every build setting, exactly as build-prod does.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
+use clap::{Arg, ArgAction, ArgMatches};
 
-use super::{Command, Live};
-use crate::ctx::{Ctx, Needs, Target};
+use super::common::{Command, Live, Parsed, Registration};
+use super::vendor;
+use crate::ctx::{Ctx, Needs};
 use crate::docker::build::{push_step, Attestations, CacheSpec, DockerBuild, Output, Secret};
-use crate::docker::sign;
-use crate::plan::{action, Action, Plan, Step};
-use crate::settings;
+use crate::docker::engine::BuildRoute;
+use crate::docker::checks::{CheckBaseImages, CheckDaemon};
+use crate::docker::sign::{self, SignPushed};
+use crate::files::RemoveTree;
+use crate::plan::{action, Plan};
+use crate::settings::{self, FlagOf};
+use crate::target::Target;
+use crate::toolchain::{self, CheckTidy};
+
+pub const PROD: Registration = Registration {
+    name: "build-prod",
+    about: "Build the production image (deployments/docker/core.Dockerfile; context: the repo root filtered by .dockerignore).",
+    example: "cargo xtask build-prod --platform linux/arm64",
+    settings: &[FlagOf::BuildProd],
+    arguments: prod_arguments,
+    parse: |matches| {
+        Parsed::Plan(Box::new(Build {
+            target: Target::Prod,
+            args: BuildArgs::from_matches(matches),
+        }))
+    },
+};
+
+pub const DEV: Registration = Registration {
+    name: "build-dev",
+    about: "Build the development image (deployments/docker/core.dev.Dockerfile: Go + air).",
+    example: "cargo xtask build-dev",
+    settings: &[],
+    arguments: |command| command,
+    parse: |_| {
+        Parsed::Plan(Box::new(Build {
+            target: Target::Dev,
+            args: BuildArgs::default(),
+        }))
+    },
+};
+
+fn prod_arguments(command: clap::Command) -> clap::Command {
+    let switch = |name: &'static str, help: &'static str| {
+        Arg::new(name)
+            .long(name)
+            .action(ArgAction::SetTrue)
+            .help(help)
+    };
+    command.args([
+        switch("no-cache", "Ignore every cached layer."),
+        Arg::new("export-binary")
+            .long("export-binary")
+            .value_name("DIR")
+            .value_parser(clap::value_parser!(PathBuf))
+            .conflicts_with("push")
+            .help("Write only the binary into DIR (the Dockerfile's `binary` stage) instead of an image."),
+        Arg::new("tag")
+            .long("tag")
+            .value_name("IMAGE")
+            .action(ArgAction::Append)
+            .help("Extra image tag (repeatable); with --push, the tags pushed."),
+        switch("push", "Push the image (with --tag) to its registry; on the buildx route with an SBOM and max-mode provenance."),
+        Arg::new("sign")
+            .long("sign")
+            .value_name("KEY")
+            .value_parser(clap::value_parser!(PathBuf))
+            .requires("push")
+            .help("Sign the pushed digest with this cosign key (password from COSIGN_PASSWORD); buildx route."),
+        switch("no-attest", "Push without SBOM and provenance (the only way to push from the built-in BuildKit route).")
+            .requires("push"),
+    ])
+}
 
 /// `build-prod`'s flags that are not settings (those are in `settings::ALL`).
 #[derive(Debug, Default, Clone)]
@@ -27,6 +96,23 @@ pub struct BuildArgs {
     pub sign: Option<PathBuf>,
 }
 
+impl BuildArgs {
+    fn from_matches(matches: &ArgMatches) -> BuildArgs {
+        BuildArgs {
+            no_cache: matches.get_flag("no-cache"),
+            export_binary: matches.get_one::<PathBuf>("export-binary").cloned(),
+            tags: matches
+                .get_many::<String>("tag")
+                .map(|t| t.cloned().collect())
+                .unwrap_or_default(),
+            push: matches.get_flag("push"),
+            no_attest: matches.get_flag("no-attest"),
+            sign: matches.get_one::<PathBuf>("sign").cloned(),
+        }
+    }
+}
+
+#[derive(Debug)]
 pub struct Build {
     pub target: Target,
     pub args: BuildArgs,
@@ -37,11 +123,8 @@ impl Command for Build {
         Needs::Engine
     }
 
-    /// Before BuildKit: a tidy module, the daemon, and base images the build can start from.
-    fn preflight(&self, ctx: &Ctx) -> Result<Live> {
-        super::tidy::require_before_build(ctx)?;
-        ctx.engine().daemon_version()?;
-        super::base_images::require(ctx.engine(), &ctx.config, &[self.target])?;
+    /// Nothing: the checks are the plan's first steps (`configured`).
+    fn preflight(&self, _ctx: &Ctx) -> Result<Live> {
         Ok(Live::default())
     }
 
@@ -72,16 +155,8 @@ pub fn plan(ctx: &Ctx, target: Target, args: &BuildArgs) -> Result<Plan> {
         notes: vec![ctx.engine().note()],
         ..Plan::default()
     };
-    let vendored = target == Target::Prod && ctx.config.flag(&settings::VENDOR);
-    if vendored && super::vendor::is_current(&ctx.ws) {
-        plan.notes.push(
-            "core/vendor is current (go.mod, go.sum and vendor/modules.txt unchanged since the last `cargo xtask vendor`): no refresh".into(),
-        );
-    } else if vendored {
-        plan.push(Step::new("refresh core/vendor", &ctx.host.xtask, &ctx.ws.root).arg("vendor"));
-    }
-    let mut build = image_build(ctx, target);
-    build.offline = vendored;
+    let mut configured = configured(ctx, target)?;
+    let build = &mut configured.build;
     build.no_cache = args.no_cache;
     if let Some(dir) = &args.export_binary {
         build.stage = Some("binary".into());
@@ -101,12 +176,9 @@ pub fn plan(ctx: &Ctx, target: Target, args: &BuildArgs) -> Result<Plan> {
     build.tags = if args.push {
         pushed_tags(ctx, target, args)
     } else {
-        [build.tags, args.tags.clone()].concat()
+        [build.tags.clone(), args.tags.clone()].concat()
     };
-    if vendored {
-        build = build.build_arg("GO_MOD_MODE", "vendor");
-    }
-    let on_buildx = ctx.cli().route == crate::docker::engine::BuildRoute::Buildx;
+    let on_buildx = ctx.cli().route == BuildRoute::Buildx;
     let signing = match &args.sign {
         Some(_) if !on_buildx => bail!(
             "--sign signs the digest buildx reports for its push, but {} {}; \
@@ -121,9 +193,9 @@ pub fn plan(ctx: &Ctx, target: Target, args: &BuildArgs) -> Result<Plan> {
             build.metadata_file = Some(metadata.clone());
             plan.cleanup.push(action(
                 "remove the push metadata",
-                Action::RemoveTree(metadata.clone()),
+                RemoveTree(metadata.clone()),
             ));
-            Some(Action::SignPushed {
+            Some(SignPushed {
                 cosign: sign::cosign()?,
                 key: std::path::absolute(key)?,
                 metadata,
@@ -135,11 +207,10 @@ pub fn plan(ctx: &Ctx, target: Target, args: &BuildArgs) -> Result<Plan> {
         }
         None => None,
     };
-    plan.push(build.step(ctx)?);
-    plan.cleanup.extend(build.cleanup(ctx));
+    plan.append(configured.finish(ctx)?);
     if args.push && ctx.cli().route.pushes_separately() {
         for tag in pushed_tags(ctx, target, args) {
-            plan.push(push_step(ctx, &tag));
+            plan.push(push_step(&ctx.docker(), &tag));
         }
     }
     if let Some(sign) = signing {
@@ -156,8 +227,86 @@ fn pushed_tags(ctx: &Ctx, target: Target, args: &BuildArgs) -> Vec<String> {
     }
 }
 
-/// The plain local build of `target` with the configured images and stamp: what `run-*` use when
-/// the image is missing, what the bench times, and what `build-*` starts from.
+/// A build of `target` as the settings make it, before it becomes steps: what every command
+/// that builds starts from. A command may change `build` (build-prod's `--push`, say), never
+/// drop a setting.
+pub struct Configured {
+    /// What runs before the build: the checks a user would make first (a tidy module, first of
+    /// all, since it needs no engine; the daemon; base images the engine has or can pull), then
+    /// vendor's own plan when `build.vendor` needs it.
+    pub before: Plan,
+    pub build: DockerBuild,
+}
+
+impl Configured {
+    /// `before`, the build step, and what runs after it whatever happened.
+    pub fn finish(self, ctx: &Ctx) -> Result<Plan> {
+        let mut plan = self.before;
+        plan.push(self.build.step(&ctx.docker())?);
+        plan.cleanup.extend(self.build.cleanup(&ctx.docker()));
+        Ok(plan)
+    }
+}
+
+/// The build of `target` with every build setting applied, and what must run before it.
+pub fn configured(ctx: &Ctx, target: Target) -> Result<Configured> {
+    let mut before = Plan::default();
+    match &ctx.host.go {
+        Some(go) => before.push(action(
+            "check that core/go.mod and go.sum are tidy",
+            CheckTidy {
+                go: go.clone(),
+                module: ctx.ws.path("core"),
+                env: toolchain::module_env(&ctx.config),
+                before_build: true,
+            },
+        )),
+        None => before
+            .notes
+            .push("no `go` on PATH: core/go.mod is not checked for tidiness".into()),
+    }
+    before.push(action(
+        "check that the daemon answers",
+        CheckDaemon(ctx.cli().clone()),
+    ));
+    if let Some(check) = CheckBaseImages::of(&ctx.cli().path, &ctx.config, &[target]) {
+        before.push(action(
+            "check that the base images are on the engine or pullable",
+            check,
+        ));
+    }
+    before.append(vendoring(ctx, target)?);
+    Ok(Configured {
+        before,
+        build: image_build(ctx, target),
+    })
+}
+
+/// With `build.vendor` set, what makes core/vendor current before a prod build: vendor's own
+/// plan, included (its lock, its steps, its cleanup), unless the fingerprint says nothing
+/// changed since the last refresh; otherwise nothing.
+pub fn vendoring(ctx: &Ctx, target: Target) -> Result<Plan> {
+    let mut plan = Plan::default();
+    if !vendored(ctx, target) {
+        return Ok(plan);
+    }
+    if vendor::is_current(&ctx.ws) {
+        plan.notes.push(
+            "core/vendor is current (go.mod, go.sum and vendor/modules.txt unchanged since the last `cargo xtask vendor`): no refresh".into(),
+        );
+    } else {
+        plan.include("refresh core/vendor (what `cargo xtask vendor` runs)", vendor::plan(ctx, false)?);
+    }
+    Ok(plan)
+}
+
+fn vendored(ctx: &Ctx, target: Target) -> bool {
+    target == Target::Prod && ctx.config.flag(&settings::VENDOR)
+}
+
+/// The image build of `target` with every build setting applied (vendored: from core/vendor
+/// with no network). Every build a command makes starts here; a command changes what it must
+/// (the bench its tags), never drops a setting.
 pub fn image_build(ctx: &Ctx, target: Target) -> DockerBuild {
     let cfg = &ctx.config;
     let image = target.image(cfg);
@@ -195,7 +344,7 @@ pub fn image_build(ctx: &Ctx, target: Target) -> DockerBuild {
             build = build.build_arg("GOGC", gogc);
         }
         // Module download only (the Dockerfile scopes them to that stage); the netrc is a secret.
-        for (name, value) in module_proxy_settings(cfg) {
+        for (name, value) in toolchain::module_proxy_settings(cfg) {
             build = build.build_arg(name, value);
         }
         let goflags = cfg.text(&settings::GOFLAGS);
@@ -203,21 +352,12 @@ pub fn image_build(ctx: &Ctx, target: Target) -> DockerBuild {
             build = build.build_arg("GOFLAGS", goflags);
         }
     }
+    if vendored(ctx, target) {
+        // The proof that vendoring is complete: the build gets no network at all.
+        build.offline = true;
+        build = build.build_arg("GO_MOD_MODE", "vendor");
+    }
     build
-}
-
-/// GOPROXY, GOPRIVATE and GONOSUMDB as set: the module download of the build and the host's
-/// `go mod tidy` resolve modules the same way (a private module never goes to the public proxy).
-pub fn module_proxy_settings(cfg: &settings::Config) -> Vec<(&'static str, String)> {
-    [
-        ("GOPROXY", &settings::GOPROXY),
-        ("GOPRIVATE", &settings::GOPRIVATE),
-        ("GONOSUMDB", &settings::GONOSUMDB),
-    ]
-    .into_iter()
-    .map(|(name, spec)| (name, cfg.text(spec).to_string()))
-    .filter(|(_, value)| !value.is_empty())
-    .collect()
 }
 
 #[cfg(test)]
@@ -225,8 +365,10 @@ mod tests {
     use super::*;
     use crate::ctx::fake::ctx_with;
     use crate::docker::build::builtin_buildkit_lock;
-    use crate::docker::engine::BuildRoute;
+    use crate::files::RecordFingerprint;
+    use crate::plan::{Action, ActionCx, Step, Task};
     use crate::settings::{Flags, Value};
+    use crate::ui::Ui;
     use crate::workspace::{DEV_DOCKERFILE, PROD_DOCKERFILE};
 
     /// The build steps (the commands) of a plan.
@@ -271,7 +413,7 @@ mod tests {
     fn built_in_route_builds_one_at_a_time_and_buildx_does_not_wait() {
         let built_in = ctx_with(BuildRoute::BuiltIn, &[], Flags::new());
         let step = first(BuildRoute::BuiltIn, &[], Flags::new(), Target::Dev);
-        assert_eq!(step.lock, Some(builtin_buildkit_lock(&built_in)));
+        assert_eq!(step.lock, Some(builtin_buildkit_lock(&built_in.docker())));
         let step = first(BuildRoute::Buildx, &[], Flags::new(), Target::Dev);
         assert_eq!(step.lock, None);
     }
@@ -504,13 +646,13 @@ mod tests {
             .unwrap()
             .to_string();
         assert_eq!(
-            plan.actions().last(),
-            Some(&&Action::SignPushed {
+            plan.actions::<SignPushed>(),
+            [&SignPushed {
                 cosign,
                 key: "/keys/cosign.key".into(),
                 metadata: metadata.into(),
                 repositories: vec!["127.0.0.1:5000/pixie-core".into()],
-            })
+            }]
         );
         let message = prod_plan(
             BuildRoute::BuiltIn,
@@ -562,16 +704,34 @@ mod tests {
     }
 
     #[test]
-    fn vendor_refreshes_first_then_builds_without_network() {
+    fn vendor_includes_vendors_own_plan_then_builds_without_network() {
         let flags = vec![(&settings::VENDOR, Value::Bool(true))];
-        let plan = prod_plan(BuildRoute::BuiltIn, &[], flags, BuildArgs::default()).unwrap();
+        let ctx = ctx_with(BuildRoute::BuiltIn, &[], flags.clone());
+        let plan = plan(&ctx, Target::Prod, &BuildArgs::default()).unwrap();
+        // Vendor's very plan (its lock, steps and cleanup), not the xtask started again.
+        let included = plan
+            .steps
+            .iter()
+            .find_map(|task| match task {
+                Task::Include { plan, .. } => Some(plan),
+                _ => None,
+            })
+            .expect("vendor's plan is included");
+        assert_eq!(**included, vendor::plan(&ctx, false).unwrap());
         let steps = commands(&plan);
-        assert_eq!(steps[0].args, ["vendor"]);
+        assert_eq!(steps[0].args[..2], ["mod", "vendor"]);
+        assert!(!steps.iter().any(|s| s.program.ends_with("xtask")), "{plan}");
         let build = &steps[1];
         assert!(build.args.contains(&"--network=none".to_string()));
         assert!(build
             .flag_values("--build-arg")
             .any(|a| a == "GO_MOD_MODE=vendor"));
+        let text = plan.to_string();
+        assert!(
+            text.contains("# refresh core/vendor (what `cargo xtask vendor` runs):\n")
+                && text.contains("vendor.lock && flock 9\n"),
+            "{text}"
+        );
         // Config and env reach the same switch.
         let from_env = prod_plan(
             BuildRoute::BuiltIn,
@@ -603,11 +763,17 @@ mod tests {
         }
         ctx.ws.root = root.clone();
         let refreshes = |ctx: &Ctx| {
-            commands(&plan(ctx, Target::Prod, &BuildArgs::default()).unwrap())[0].args == ["vendor"]
+            commands(&plan(ctx, Target::Prod, &BuildArgs::default()).unwrap())[0].args[..2]
+                == ["mod", "vendor"]
         };
         assert!(refreshes(&ctx), "no fingerprint yet");
-        crate::commands::vendor::Vendor::new(false)
-            .follow_up(&ctx)
+        // What a refresh records as its last step.
+        let cx = ActionCx {
+            ui: Ui::default(),
+            since: std::time::Instant::now(),
+        };
+        vendor::plan(&ctx, false).unwrap().actions::<RecordFingerprint>()[0]
+            .run(&cx)
             .unwrap();
         assert!(!refreshes(&ctx));
         let skipped = plan(&ctx, Target::Prod, &BuildArgs::default()).unwrap();

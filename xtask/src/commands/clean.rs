@@ -2,12 +2,45 @@
 //! images), e.g. after the xtask was killed. Caches under target/ are `cargo clean`'s business.
 
 use anyhow::Result;
+use clap::{Arg, ArgAction};
 
+use super::common::{Command, Live, Parsed, Registration};
 use super::run::{compose_or_stand_in, project};
-use super::{Command, Live};
-use crate::ctx::{Ctx, Needs, Target};
+use crate::ctx::{Ctx, Needs};
 use crate::docker::compose;
 use crate::plan::{Plan, Step};
+use crate::target::Target;
+
+pub const COMMAND: Registration = Registration {
+    name: "clean",
+    about: "Remove the run-prod/run-dev containers and networks (and, on request, volumes and images).",
+    example: "cargo xtask clean --volumes",
+    settings: &[],
+    arguments: |command| {
+        let switch = |name: &'static str, help: &'static str| {
+            Arg::new(name)
+                .long(name)
+                .action(ArgAction::SetTrue)
+                .help(help)
+        };
+        command.args([
+            switch(
+                "volumes",
+                "Also delete the named volumes: photo data and the dev Go caches.",
+            ),
+            switch(
+                "images",
+                "Also remove the images build-prod and build-dev made.",
+            ),
+        ])
+    },
+    parse: |matches| {
+        Parsed::Plan(Box::new(Clean {
+            volumes: matches.get_flag("volumes"),
+            images: matches.get_flag("images"),
+        }))
+    },
+};
 
 #[derive(Debug, Default)]
 pub struct Clean {
@@ -44,7 +77,7 @@ fn plan(ctx: &Ctx, args: &Clean, live: &Live) -> Result<Plan> {
             down.push("--volumes");
         }
         plan.push(compose::step(
-            ctx,
+            &ctx.docker(),
             &compose,
             &project(ctx, target)?,
             format!("remove the {} project", target.name()),
@@ -78,8 +111,7 @@ fn plan(ctx: &Ctx, args: &Clean, live: &Live) -> Result<Plan> {
 mod tests {
     use super::*;
     use crate::ctx::fake::ctx_with;
-    use crate::docker::compose::Compose;
-    use crate::docker::engine::BuildRoute;
+    use crate::docker::engine::{BuildRoute, Compose};
     use crate::settings::Flags;
 
     #[test]

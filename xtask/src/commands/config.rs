@@ -1,19 +1,139 @@
-//! `config`: the effective settings and where each came from (a report, not a plan). Derived
-//! values show what will be used: an empty `run.project` shows the names made from the checkout.
+//! `config`: the effective settings and where each came from (a report, not a plan); `--get`
+//! one value for scripts; `--settings-table` the README's table; `--set-machine` writes this
+//! machine's settings file (what `.ci/provision` calls). Derived values show what will be used:
+//! an empty `run.project` shows the names made from the checkout.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use clap::{Arg, ArgAction, ArgMatches};
 
-use crate::settings::{self, Config, Source};
+use super::common::{Parsed, Registration, Report, ReportCx};
+use crate::plan::shell::quote;
+use crate::settings::{self, Config, FlagOf, Source, Spec, Value};
 use crate::ui::{self, json_string};
 use crate::workspace::Workspace;
 
+pub const COMMAND: Registration = Registration {
+    name: "config",
+    about: "Print the effective configuration and where each value came from; takes the commands' setting flags.",
+    example: "cargo xtask config --http-port 18080",
+    settings: &[FlagOf::BuildProd, FlagOf::Run],
+    arguments: |command| {
+        command.args([
+            Arg::new("json")
+                .long("json")
+                .action(ArgAction::SetTrue)
+                .help("Print JSON instead of text, for scripts."),
+            Arg::new("get")
+                .long("get")
+                .value_name("KEY")
+                .value_parser(|key: &str| settings::spec_of(key))
+                .conflicts_with_all(["json", "set-machine"])
+                .help("Print only KEY's effective value (as written in a settings file), for scripts."),
+            Arg::new("settings-table")
+                .long("settings-table")
+                .action(ArgAction::SetTrue)
+                .exclusive(true)
+                .help("Print every setting as the markdown table README.md shows."),
+            Arg::new("set-machine")
+                .long("set-machine")
+                .value_name("KEY=VALUE")
+                .action(ArgAction::Append)
+                .value_parser(assignment)
+                .conflicts_with("json")
+                .help("Write KEY=VALUE into this machine's settings file (every checkout of this user reads it; repeatable)."),
+        ])
+    },
+    parse,
+};
+
+fn parse(matches: &ArgMatches) -> Parsed {
+    Parsed::Report(Box::new(ConfigReport {
+        json: matches.get_flag("json"),
+        get: matches.get_one::<&'static Spec>("get").copied(),
+        settings_table: matches.get_flag("settings-table"),
+        set_machine: matches
+            .get_many::<(&'static Spec, Value)>("set-machine")
+            .map(|values| values.cloned().collect())
+            .unwrap_or_default(),
+    }))
+}
+
+/// `KEY=VALUE`, checked against the table.
+fn assignment(text: &str) -> Result<(&'static Spec, Value), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not KEY=VALUE, such as base_images.go=pixie-base/go:1.26.8"))?;
+    let spec = settings::spec_of(key)?;
+    let value = Value::parse(spec.kind, value).map_err(|e| format!("{key}: {e}"))?;
+    Ok((spec, value))
+}
+
+#[derive(Debug)]
+struct ConfigReport {
+    json: bool,
+    get: Option<&'static Spec>,
+    settings_table: bool,
+    set_machine: Vec<(&'static Spec, Value)>,
+}
+
+impl Report for ConfigReport {
+    fn report(&self, cx: ReportCx) -> Result<()> {
+        if self.settings_table {
+            return Ok(ui::print(&settings::markdown_table())?);
+        }
+        if !self.set_machine.is_empty() {
+            return self.set_machine(&cx);
+        }
+        let config = cx.config?;
+        if let Some(spec) = self.get {
+            return Ok(ui::print(&format!("{}\n", config.raw(spec)))?);
+        }
+        let rows = rows(&cx.ws, &config, self.json);
+        let text = if self.json {
+            json(&rows)
+        } else {
+            rows.iter()
+                .map(|(key, value, source)| format!("{key:<22} {value:<44} # {source}\n"))
+                .collect()
+        };
+        // A dry run changes nothing either way; as shell, the report is comments.
+        let text = if cx.dry_run {
+            text.lines().map(|l| format!("# {l}\n")).collect()
+        } else {
+            text
+        };
+        Ok(ui::print(&text)?)
+    }
+}
+
+impl ConfigReport {
+    fn set_machine(&self, cx: &ReportCx) -> Result<()> {
+        let path = settings::machine_file().context(
+            "neither XDG_CONFIG_HOME nor HOME is set, so this machine has no settings file; set HOME",
+        )?;
+        let text = settings::machine_text(&path, &self.set_machine)?;
+        if cx.dry_run {
+            let path = quote(&path.to_string_lossy());
+            return Ok(ui::print(&format!(
+                "# write this machine's settings file\ncat > {path} <<'EOF'\n{text}EOF\n"
+            ))?);
+        }
+        settings::write_machine(&path, &text)?;
+        let keys: Vec<&str> = self.set_machine.iter().map(|(s, _)| s.key).collect();
+        cx.ui
+            .info(format_args!("{} set in {}", keys.join(", "), path.display()));
+        Ok(())
+    }
+}
+
 /// `(key, value, source)` for each setting, as the commands will use them; `raw` keeps an empty
 /// value empty instead of showing `(empty)`.
-pub fn rows(ws: &Workspace, config: &Config, raw: bool) -> Vec<(&'static str, String, String)> {
+fn rows(ws: &Workspace, config: &Config, raw: bool) -> Vec<(&'static str, String, String)> {
     let mut rows = config.rows();
     for row in &mut rows {
+        let spec = settings::spec_of(row.0).expect("rows come from settings::ALL");
         if raw {
-            row.1 = config.raw(settings_spec(row.0));
+            row.1 = config.raw(spec);
         }
         if row.0 == settings::PROJECT.key && config.text(&settings::PROJECT).is_empty() {
             row.1 = format!(
@@ -22,39 +142,24 @@ pub fn rows(ws: &Workspace, config: &Config, raw: bool) -> Vec<(&'static str, St
                 ws.project_name("", "dev")
             );
             row.2 = "derived from the checkout path".to_string();
-        } else if *config.source(settings_spec(row.0)) == Source::Flag {
-            row.2 = format!("flag --{}", settings_spec(row.0).flag);
+        } else if *config.source(spec) == Source::Flag {
+            row.2 = format!("flag --{}", spec.flag);
         }
     }
     rows
 }
 
-fn settings_spec(key: &str) -> &'static settings::Spec {
-    settings::ALL
-        .into_iter()
-        .find(|s| s.key == key)
-        .expect("rows come from settings::ALL")
-}
-
-pub fn print(ws: &Workspace, config: &Config, json: bool) -> Result<()> {
-    let rows = rows(ws, config, json);
-    let text = if json {
-        let items: Vec<String> = rows
-            .iter()
-            .map(|(key, value, source)| {
-                format!(
-                    "  {{\"key\": {}, \"value\": {}, \"source\": {}}}",
-                    json_string(key),
-                    json_string(value),
-                    json_string(source)
-                )
-            })
-            .collect();
-        format!("[\n{}\n]\n", items.join(",\n"))
-    } else {
-        rows.iter()
-            .map(|(key, value, source)| format!("{key:<22} {value:<44} # {source}\n"))
-            .collect()
-    };
-    Ok(ui::print(&text)?)
+fn json(rows: &[(&'static str, String, String)]) -> String {
+    let items: Vec<String> = rows
+        .iter()
+        .map(|(key, value, source)| {
+            format!(
+                "  {{\"key\": {}, \"value\": {}, \"source\": {}}}",
+                json_string(key),
+                json_string(value),
+                json_string(source)
+            )
+        })
+        .collect();
+    format!("[\n{}\n]\n", items.join(",\n"))
 }

@@ -1,16 +1,94 @@
 //! `doctor`: one line per check of what builds and runs need, with the exact fix for each
-//! failure. Exits non-zero when a build cannot work.
+//! failure. Exits non-zero when a build cannot work. Its dry run names the checks and touches
+//! no engine.
 
 use std::process::Command;
 
 use anyhow::{bail, Result};
+use clap::{Arg, ArgAction};
 
-use super::base_images;
-use crate::ctx::Target;
+use super::common::{Parsed, Registration, Report, ReportCx};
+use super::proto::PROTOC_VERSION;
 use crate::docker::engine::{BuildRoute, Engine};
+use crate::docker::checks;
+use crate::plan::shell::quote;
 use crate::settings::{self, Config};
+use crate::target::Target;
 use crate::ui::{self, json_string};
 use crate::workspace::Workspace;
+
+pub const COMMAND: Registration = Registration {
+    name: "doctor",
+    about: "Check this machine: docker CLI, daemon, BuildKit route, compose, base images, settings, Go, disk, linters.",
+    example: "cargo xtask doctor --json",
+    settings: &[],
+    arguments: |command| {
+        command.arg(
+            Arg::new("json")
+                .long("json")
+                .action(ArgAction::SetTrue)
+                .help("Print JSON instead of text, for scripts."),
+        )
+    },
+    parse: |matches| {
+        Parsed::Report(Box::new(Doctor {
+            json: matches.get_flag("json"),
+        }))
+    },
+};
+
+#[derive(Debug)]
+struct Doctor {
+    json: bool,
+}
+
+impl Report for Doctor {
+    fn report(&self, cx: ReportCx) -> Result<()> {
+        if cx.dry_run {
+            return Ok(ui::print(&dry_run(cx.config.as_ref().ok()))?);
+        }
+        run(&cx.ws, cx.config, self.json)
+    }
+}
+
+/// What doctor would run, as shell, without detecting anything: `docker` stands for the CLI
+/// it would choose.
+fn dry_run(config: Option<&Config>) -> String {
+    let mut lines = vec![
+        "# cargo xtask doctor: what it checks, one line each (a dry run checks nothing)".to_string(),
+        format!(
+            "# settings: flags, PIXIE_* variables, {}, {}, {}",
+            settings::LOCAL_FILE,
+            settings::machine_file().map_or("(no machine file: HOME unset)".into(), |p| p.display().to_string()),
+            settings::CONFIG_FILE
+        ),
+        "# docker CLI: $DOCKER if set, else each docker on PATH that can build, else podman".into(),
+        "docker --version && docker buildx version".into(),
+        "docker version --format '{{.Server.Version}}'  # daemon".into(),
+        "docker compose version --short || docker-compose version --short  # compose".into(),
+        "docker info --format '{{.DockerRootDir}}'  # disk: free space there".into(),
+    ];
+    match config {
+        Some(config) => {
+            for (spec, image) in checks::of(config, Target::Prod) {
+                let image = quote(&image);
+                lines.push(format!(
+                    "docker image inspect {image} || docker manifest inspect --insecure {image}  # {}",
+                    spec.key
+                ));
+            }
+            let dev = quote(config.text(&settings::DEV_IMAGE));
+            lines.push(format!("docker image inspect {dev}  # air (dev image)"));
+        }
+        None => lines.push("# (the settings are invalid: no base image checks)".into()),
+    }
+    lines.extend([
+        "go env GOVERSION".to_string(),
+        "hadolint --version".into(),
+        format!("protoc --version  # {PROTOC_VERSION} wanted"),
+    ]);
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
 
 #[derive(Debug, PartialEq, Eq)]
 enum Status {
@@ -48,14 +126,20 @@ impl Check {
 const MIN_FREE_BYTES: u64 = 5_000_000_000;
 
 /// `config` is checked too: a bad one is a FAIL line, and the checks that need it are skipped.
-pub fn run(ws: &Workspace, config: Result<Config>, json: bool) -> Result<()> {
+fn run(ws: &Workspace, config: Result<Config>, json: bool) -> Result<()> {
     let mut checks = Vec::new();
     checks.push(Check::new(
         "settings",
         config
             .as_ref()
             .map(|_| {
-                "flags, env, deployments/pixie.local.yaml, deployments/pixie.yaml read".to_string()
+                format!(
+                    "flags, env, {}, {}, {} read",
+                    settings::LOCAL_FILE,
+                    settings::machine_file()
+                        .map_or("(no machine file)".into(), |p| p.display().to_string()),
+                    settings::CONFIG_FILE
+                )
             })
             .map_err(|e| (Status::Fail, format!("{e:#}"))),
     ));
@@ -111,10 +195,10 @@ pub fn run(ws: &Workspace, config: Result<Config>, json: bool) -> Result<()> {
         ));
         if let (Ok(_), Ok(config)) = (&daemon, &config) {
             checks.push(Check::new("disk", disk_check(engine)));
-            for (spec, image) in base_images::of(config, Target::Prod) {
+            for (spec, image) in checks::of(config, Target::Prod) {
                 checks.push(Check::new(
                     spec.key,
-                    base_images::check(engine, spec, &image)
+                    checks::check(&engine.cli.path, spec, &image)
                         .map(|how| format!("{image} {how}"))
                         .map_err(|problem| (Status::Fail, problem)),
                 ));
@@ -143,8 +227,8 @@ pub fn run(ws: &Workspace, config: Result<Config>, json: bool) -> Result<()> {
     checks.push(Check::new(
         "protoc",
         match tool_version("protoc", &["--version"]) {
-            Some(v) if v.ends_with(super::proto::PROTOC_VERSION) => Ok(v),
-            Some(v) => Err((Status::Warn, format!("{v}; `cargo xtask proto` needs {} (apt-get install protobuf-compiler)", super::proto::PROTOC_VERSION))),
+            Some(v) if v.ends_with(PROTOC_VERSION) => Ok(v),
+            Some(v) => Err((Status::Warn, format!("{v}; `cargo xtask proto` needs {PROTOC_VERSION} (apt-get install protobuf-compiler)"))),
             None => Err((Status::Warn, "not installed; only `cargo xtask proto` needs it (apt-get install protobuf-compiler)".to_string())),
         },
     ));

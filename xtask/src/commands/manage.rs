@@ -2,12 +2,76 @@
 //! (the same name, files and token override as run.rs gives it).
 
 use anyhow::Result;
+use clap::{Arg, ArgAction, ArgMatches};
 
+use super::common::{Command, Live, Parsed, Registration};
 use super::run::{compose_or_stand_in, down, project};
-use super::{Command, Live};
-use crate::ctx::{Ctx, Needs, Target};
+use crate::ctx::{Ctx, Needs};
 use crate::docker::compose;
 use crate::plan::Plan;
+use crate::target::Target;
+
+pub const LOGS: Registration = Registration {
+    name: "logs",
+    about: "Show the logs of a run's containers (`-f` follows them).",
+    example: "cargo xtask logs dev -f",
+    settings: &[],
+    arguments: |command| {
+        command.args([
+            target_arg(),
+            Arg::new("follow")
+                .short('f')
+                .long("follow")
+                .action(ArgAction::SetTrue)
+                .help("Keep printing new lines until Ctrl-C."),
+        ])
+    },
+    parse: |matches| {
+        parse(
+            matches,
+            Verb::Logs {
+                follow: matches.get_flag("follow"),
+            },
+        )
+    },
+};
+
+pub const PS: Registration = Registration {
+    name: "ps",
+    about: "List a run's containers and their state.",
+    example: "cargo xtask ps",
+    settings: &[],
+    arguments: |command| command.arg(target_arg()),
+    parse: |matches| parse(matches, Verb::Ps),
+};
+
+pub const STOP: Registration = Registration {
+    name: "stop",
+    about: "Stop a run (one started with --detach, say) and remove its containers and network; volumes stay.",
+    example: "cargo xtask stop dev",
+    settings: &[],
+    arguments: |command| command.arg(target_arg()),
+    parse: |matches| parse(matches, Verb::Stop),
+};
+
+/// `[TARGET]`: which run's project `logs`, `ps` and `stop` address.
+fn target_arg() -> Arg {
+    Arg::new("target")
+        .value_name("TARGET")
+        .value_parser(["prod", "dev"])
+        .default_value("prod")
+        .hide_default_value(true)
+        .hide_possible_values(true)
+        .help("The project: prod (run-prod, the default) or dev (run-dev).")
+}
+
+fn parse(matches: &ArgMatches, verb: Verb) -> Parsed {
+    let target = match matches.get_one::<String>("target").map(String::as_str) {
+        Some("dev") => Target::Dev,
+        _ => Target::Prod,
+    };
+    Parsed::Plan(Box::new(Manage { target, verb }))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verb {
@@ -16,6 +80,7 @@ pub enum Verb {
     Stop,
 }
 
+#[derive(Debug)]
 pub struct Manage {
     pub target: Target,
     pub verb: Verb,
@@ -41,8 +106,10 @@ pub fn plan(ctx: &Ctx, target: Target, verb: Verb) -> Result<Plan> {
         ],
         ..Plan::default()
     };
-    plan.push(compose::link_docker(ctx));
-    let step = |label: String, words: &[&str]| compose::step(ctx, &compose, &project, label, words);
+    plan.push(compose::link_docker(&ctx.docker()));
+    let step = |label: String, words: &[&str]| {
+        compose::step(&ctx.docker(), &compose, &project, label, words)
+    };
     match verb {
         Verb::Logs { follow } => {
             let words: &[&str] = if follow {
@@ -66,9 +133,9 @@ pub fn plan(ctx: &Ctx, target: Target, verb: Verb) -> Result<Plan> {
 mod tests {
     use super::*;
     use crate::ctx::fake::ctx_with;
-    use crate::docker::compose::Compose;
-    use crate::docker::engine::BuildRoute;
-    use crate::plan::Action;
+    use crate::docker::compose::LinkDocker;
+    use crate::docker::engine::{BuildRoute, Compose};
+    use crate::files::RemoveFile;
     use crate::settings::Flags;
     use crate::workspace::{DEV_COMPOSE, PROD_COMPOSE, PROD_TOKEN_COMPOSE};
 
@@ -103,12 +170,12 @@ mod tests {
             tail(&stop),
             format!("--project-name m1-prod --file {PROD_COMPOSE} down --remove-orphans")
         );
-        assert!(
-            matches!(stop.actions().last(), Some(Action::RemoveFile(f)) if f.ends_with("m1-prod/api_token"))
-        );
+        assert!(stop.actions::<RemoveFile>()[0]
+            .0
+            .ends_with("m1-prod/api_token"));
         // Every one runs through the docker link compose v1 needs.
         for plan in [logs, ps, stop] {
-            assert!(matches!(plan.actions()[0], Action::LinkDocker { .. }));
+            assert!(plan.steps[0].action::<LinkDocker>().is_some());
         }
     }
 

@@ -1,105 +1,85 @@
-//! One module per command. Each turns its flags and the [`Ctx`] into a [`Plan`]; [`drive`] is
-//! the one place that prints a plan (`--dry-run`) or checks, runs and follows it up.
+//! One module per command, each registered once, by its line in [`ALL`]'s table below: its
+//! name, help, flags and its parsing from clap's matches live in its own module (a
+//! [`Registration`], see `common.rs`); the table drives the command line, dispatch, `--list`,
+//! completions and the Makefile's help. A command is either a plan ([`Command`]: `--dry-run`
+//! prints it, [`drive`] checks, runs and follows it up) or a report ([`Report`]: `config`,
+//! `doctor`, `completions`).
+//!
+//! Adding a command: `commands/NAME.rs` with a `pub const COMMAND: Registration`, and the line
+//! `NAME: [COMMAND],` in the table (CONTRIBUTING.md walks through it). A registration left out
+//! of its module's line is dead code, which the build refuses (clippy `-D warnings`); a module
+//! left out of the table is caught by a test below.
 
-pub mod base_images;
-pub mod bench;
-pub mod build;
-pub mod clean;
-pub mod config;
-pub mod doctor;
-pub mod manage;
-pub mod proto;
-pub mod run;
-pub mod test;
-pub mod tidy;
-pub mod vendor;
+mod common;
 
-use std::collections::BTreeMap;
+pub use build::{image_build, vendoring};
+pub use common::{drive, Command, Live, Parsed, Registration, Report, ReportCx};
 
-use anyhow::Result;
+/// Declares the command modules and lists their registrations, in the order `--list`, `--help`
+/// and completions show them.
+macro_rules! table {
+    ($($module:ident: [$($registration:ident),+],)+) => {
+        $(mod $module;)+
 
-use crate::ctx::{Ctx, Needs, Target};
-use crate::exec;
-use crate::plan::Plan;
+        /// Every command, once.
+        pub const ALL: &[&Registration] = &[$($(&$module::$registration,)+)+];
 
-/// What the engine said in preflight that a plan depends on; empty in a dry run (unknown).
-#[derive(Debug, Clone, Default)]
-pub struct Live {
-    /// Image name → whether it is in the engine's store.
-    pub images: BTreeMap<String, bool>,
+        /// The command modules, for the test that holds them against the files of `commands/`.
+        #[cfg(test)]
+        const MODULES: &[&str] = &[$(stringify!($module),)+];
+    };
 }
 
-impl Live {
-    /// The preflight of compose commands: the daemon answers, compose is there, and which of
-    /// `targets`' images the engine has.
-    pub fn compose_and_images(ctx: &Ctx, targets: &[Target]) -> Result<Live> {
-        ctx.engine().daemon_version()?;
-        ctx.engine().compose()?;
-        let images: BTreeMap<String, bool> = targets
-            .iter()
-            .map(|t| {
-                let image = t.image(&ctx.config);
-                let present = ctx.engine().image_exists(&image);
-                (image, present)
-            })
+table! {
+    build: [PROD, DEV],
+    run: [PROD, DEV],
+    manage: [LOGS, PS, STOP],
+    vendor: [COMMAND],
+    proto: [COMMAND],
+    tidy: [COMMAND],
+    doctor: [COMMAND],
+    config: [COMMAND],
+    clean: [COMMAND],
+    test: [COMMAND],
+    completions: [COMMAND],
+    bench: [COMMAND],
+}
+
+/// The registration named `name`.
+pub fn find(name: &str) -> Option<&'static Registration> {
+    ALL.iter().copied().find(|r| r.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A command module that is not in the table would never be compiled, and its command
+    /// would silently not exist.
+    #[test]
+    fn every_module_of_commands_is_in_the_table() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/commands");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter_map(|f| f.strip_suffix(".rs").map(String::from))
+            .filter(|m| m != "mod" && m != "common")
             .collect();
-        Ok(Live { images })
+        files.sort();
+        let mut listed: Vec<String> = MODULES.iter().map(|m| m.to_string()).collect();
+        listed.sort();
+        assert_eq!(
+            files, listed,
+            "a module of src/commands/ is missing from the table in commands/mod.rs"
+        );
     }
 
-    /// `None`: not asked (a dry run).
-    pub fn image_present(&self, image: &str) -> Option<bool> {
-        self.images.get(image).copied()
-    }
-}
-
-/// What a build of `targets` checks before BuildKit starts, once the daemon answered: a tidy
-/// module (the build mounts go.mod read-only and could only fail on it) and base images it can
-/// start from. (`build-*` do the same in their preflight, the tidy check before the daemon.)
-pub fn before_build(ctx: &Ctx, targets: &[Target]) -> Result<()> {
-    if targets.is_empty() {
-        return Ok(());
-    }
-    tidy::require_before_build(ctx)?;
-    base_images::require(ctx.engine(), &ctx.config, targets)
-}
-
-/// A command that runs as a plan.
-pub trait Command {
-    fn needs(&self) -> Needs;
-
-    /// Checks that must pass before anything runs (daemon up, tools present), and the engine
-    /// facts the plan depends on. Not called in a dry run.
-    fn preflight(&self, ctx: &Ctx) -> Result<Live> {
-        if self.needs() != Needs::Nothing {
-            ctx.engine().daemon_version()?;
+    #[test]
+    fn names_are_unique_and_each_is_found() {
+        for registration in ALL {
+            let named = ALL.iter().filter(|r| r.name == registration.name).count();
+            assert_eq!(named, 1, "{} is registered twice", registration.name);
+            assert_eq!(find(registration.name).unwrap().about, registration.about);
         }
-        if self.needs() == Needs::Compose {
-            ctx.engine().compose()?;
-        }
-        Ok(Live::default())
     }
-
-    fn plan(&self, ctx: &Ctx, live: &Live) -> Result<Plan>;
-
-    /// What to tell the user after the plan succeeded.
-    fn follow_up(&self, _ctx: &Ctx) -> Result<()> {
-        Ok(())
-    }
-
-    /// Whether the plan runs even in a dry run: a forwarded program with a dry run of its own.
-    fn runs_in_dry_run(&self) -> bool {
-        false
-    }
-}
-
-/// Dry run: print the plan. Otherwise: preflight, plan, run, follow up.
-pub fn drive(command: &dyn Command, ctx: &Ctx) -> Result<()> {
-    if ctx.dry_run && !command.runs_in_dry_run() {
-        crate::ui::print(&command.plan(ctx, &Live::default())?.to_string())?;
-        return Ok(());
-    }
-    let live = command.preflight(ctx)?;
-    let plan = command.plan(ctx, &live)?;
-    exec::run(&plan, &ctx.ui)?;
-    command.follow_up(ctx)
 }

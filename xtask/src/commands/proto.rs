@@ -1,17 +1,38 @@
 //! `proto`: regenerates core/gen from proto/ with pinned protoc and plugins (generated into a
-//! staging tree of this run's own, then swapped in; one run at a time per checkout, a lock);
-//! `--check` fails when the committed code differs.
+//! staging tree of this run's own, then moved in; one run at a time per checkout: the plan's
+//! lock); `--check` fails when the committed code differs.
 
-use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
+use clap::{Arg, ArgAction};
 
-use super::{Command, Live};
+use super::common::{Command, Live, Parsed, Registration};
 use crate::ctx::{Ctx, Needs};
-use crate::exec::{acquire, FileLock};
+use crate::files::{CompareTrees, CreateDir, ListFiles, RemoveTree, SyncTree};
 use crate::fsutil::staging_path;
-use crate::plan::{action, Action, Plan, Step, Watch};
+use crate::plan::{action, Lock, Plan, Step, Watch};
+use crate::toolchain::CheckProtoc;
+
+pub const COMMAND: Registration = Registration {
+    name: "proto",
+    about: "Regenerate core/gen from proto/ with the pinned protoc and plugins (--check only compares).",
+    example: "cargo xtask proto --check",
+    settings: &[],
+    arguments: |command| {
+        command.arg(
+            Arg::new("check")
+                .long("check")
+                .action(ArgAction::SetTrue)
+                .help("Fail when core/gen differs from what proto/ generates; writes nothing."),
+        )
+    },
+    parse: |matches| {
+        Parsed::Plan(Box::new(Proto {
+            check: matches.get_flag("check"),
+        }))
+    },
+};
 
 /// Debian 12's protobuf-compiler; the generated headers record it, so another version changes bytes.
 pub const PROTOC_VERSION: &str = "3.21.12";
@@ -29,20 +50,10 @@ pub const PLUGINS: [(&str, &str, &str); 2] = [
     ),
 ];
 
+#[derive(Debug)]
 pub struct Proto {
     /// Fail when core/gen differs from what proto/ generates; writes nothing.
     pub check: bool,
-    /// The checkout's proto lock, held from preflight until the command ends.
-    held: OnceCell<FileLock>,
-}
-
-impl Proto {
-    pub fn new(check: bool) -> Proto {
-        Proto {
-            check,
-            held: OnceCell::new(),
-        }
-    }
 }
 
 impl Command for Proto {
@@ -50,32 +61,12 @@ impl Command for Proto {
         Needs::Nothing
     }
 
-    fn preflight(&self, ctx: &Ctx) -> Result<Live> {
-        ctx.go("install the protoc plugins")?;
-        let held = acquire(
-            &lock_path(ctx),
-            "another `cargo xtask proto` in this checkout",
-            &ctx.ui,
-        )?;
-        let _ = self.held.set(held);
-        Ok(Live::default())
-    }
-
     fn plan(&self, ctx: &Ctx, _live: &Live) -> Result<Plan> {
-        if !self.check {
-            return regeneration_plan(ctx);
+        if self.check {
+            check_plan(ctx)
+        } else {
+            regeneration_plan(ctx)
         }
-        let (mut plan, staging) = staged(ctx)?;
-        plan.push(action(
-            "compare the generated code with core/gen",
-            Action::CompareTrees {
-                fresh: staging,
-                committed: ctx.ws.path("core/gen"),
-                name: "core/gen".into(),
-                fix: "run `cargo xtask proto` and commit the result".into(),
-            },
-        ));
-        Ok(plan)
     }
 
     fn follow_up(&self, ctx: &Ctx) -> Result<()> {
@@ -88,20 +79,29 @@ impl Command for Proto {
     }
 }
 
-/// The checkout's proto lock: `proto` holds it from preflight to the end, run-dev's watcher
-/// during each regeneration.
-pub fn lock_path(ctx: &Ctx) -> PathBuf {
-    ctx.ws.path("target/xtask/proto.lock")
+/// What `cargo xtask proto --check` runs; `test` includes it.
+pub fn check_plan(ctx: &Ctx) -> Result<Plan> {
+    let (mut plan, staging) = staged(ctx)?;
+    plan.push(action(
+        "compare the generated code with core/gen",
+        CompareTrees {
+            fresh: staging,
+            committed: ctx.ws.path("core/gen"),
+            name: "core/gen".into(),
+            fix: "run `cargo xtask proto` and commit the result".into(),
+        },
+    ));
+    Ok(plan)
 }
 
-/// What `cargo xtask proto` runs (under its lock): generate into a staging tree, then move the
-/// changed files into core/gen. run-dev's watcher runs the very same plan, so `proto --check`
-/// passes after it by construction.
+/// What `cargo xtask proto` runs: generate into a staging tree, then move the changed files
+/// into core/gen. run-dev's watcher runs the very same plan, so `proto --check` passes after
+/// it by construction.
 pub fn regeneration_plan(ctx: &Ctx) -> Result<Plan> {
     let (mut plan, staging) = staged(ctx)?;
     plan.push(action(
         "move the changed generated files into core/gen",
-        Action::SyncTree {
+        SyncTree {
             staging,
             target: ctx.ws.path("core/gen"),
         },
@@ -117,33 +117,36 @@ pub fn watch(ctx: &Ctx) -> Watch {
         dir: ctx.ws.path("proto"),
         extension: "proto",
         label: "core/gen".into(),
-        lock: lock_path(ctx),
         plan: regeneration_plan(ctx).map_err(|e| format!("{e:#}")),
     }
 }
 
-/// Generation into a staging tree of this process's own (removed whatever happens), and its path.
+/// Generation into a staging tree of this process's own (removed whatever happens), holding
+/// the checkout's proto lock, and the tree's path.
 fn staged(ctx: &Ctx) -> Result<(Plan, PathBuf)> {
     let staging = staging_path(&ctx.ws.path("core/gen"))?;
-    let mut plan = Plan::default();
+    let mut plan = Plan {
+        locks: vec![Lock {
+            path: ctx.ws.path("target/xtask/proto.lock"),
+            holder: "another `cargo xtask proto` in this checkout".into(),
+        }],
+        ..Plan::default()
+    };
     plan.push(action(
         "remove a stale staging tree",
-        Action::RemoveTree(staging.clone()),
+        RemoveTree(staging.clone()),
     ));
-    plan.push(action(
-        "create the staging tree",
-        Action::CreateDir(staging.clone()),
-    ));
+    plan.push(action("create the staging tree", CreateDir(staging.clone())));
     plan.push(action(
         format!("check that protoc is {PROTOC_VERSION}"),
-        Action::CheckProtoc {
+        CheckProtoc {
             version: PROTOC_VERSION,
         },
     ));
     plan.steps.extend(generate(ctx, &staging)?.steps);
     plan.cleanup.push(action(
         "remove the staging tree",
-        Action::RemoveTree(staging.clone()),
+        RemoveTree(staging.clone()),
     ));
     Ok((plan, staging))
 }
@@ -171,7 +174,7 @@ fn generate(ctx: &Ctx, out: &Path) -> Result<Plan> {
     let list = ws.path("target/xtask/proto-files.txt");
     plan.push(action(
         "list the .proto files",
-        Action::ListFiles {
+        ListFiles {
             dir: ws.path("proto"),
             extension: "proto",
             relative_to: ws.root.clone(),
@@ -190,21 +193,6 @@ fn generate(ctx: &Ctx, out: &Path) -> Result<Plan> {
     Ok(plan)
 }
 
-/// Fails with the fix unless `protoc --version` says `version` (the generated headers record it).
-pub fn check_protoc(version: &str) -> Result<()> {
-    let fix =
-        format!("install protoc {version} (`apt-get install protobuf-compiler` on Debian 12)");
-    let output = std::process::Command::new("protoc")
-        .arg("--version")
-        .output()
-        .map_err(|_| anyhow::anyhow!("protoc is not installed; {fix}"))?;
-    let says = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    if says != format!("libprotoc {version}") {
-        bail!("protoc says `{says}`, but the committed code was generated with {version}; {fix}");
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,8 +207,8 @@ mod tests {
         let plan = generate(&ctx, Path::new("/tmp/gen-out")).unwrap();
         let list = ctx.ws.path("target/xtask/proto-files.txt");
         assert_eq!(
-            plan.actions(),
-            [&Action::ListFiles {
+            plan.actions::<ListFiles>(),
+            [&ListFiles {
                 dir: ctx.ws.path("proto"),
                 extension: "proto",
                 relative_to: ctx.ws.root.clone(),

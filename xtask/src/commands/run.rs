@@ -8,19 +8,58 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
+use clap::{Arg, ArgAction, ArgMatches};
 
-use super::build::image_build;
-use super::{Command, Live};
-use crate::ctx::{Ctx, Needs, Target};
-use crate::docker::compose::{self, Compose, Project};
-use crate::plan::{action, Action, Plan, TokenFrom};
-use crate::ready::Ready;
-use crate::settings;
+use super::build::configured;
+use super::common::{Command, Live, Parsed, Registration};
+use crate::ctx::{Ctx, Needs};
+use crate::docker::compose::{self, Project};
+use crate::docker::engine::Compose;
+use crate::files::RemoveFile;
+use crate::plan::{action, Action, ActionCx, Plan, Task};
+use crate::ready::{Ready, PROBE_INTERVAL};
+use crate::secret::{TokenFrom, WriteToken};
+use crate::settings::{self, FlagOf};
+use crate::signals::{interrupted, Interrupted};
+use crate::target::Target;
 use crate::workspace::PROD_TOKEN_COMPOSE;
 
+pub const PROD: Registration = Registration {
+    name: "run-prod",
+    about: "Build the production image (about 0.1 s when nothing changed), run it with deployments/docker/compose.prod.yaml and say when /healthz answers; Ctrl-C stops and removes its containers and network. A non-loopback PIXIE_BIND needs PIXIE_API_TOKEN_FILE or PIXIE_API_TOKEN.",
+    example: "cargo xtask run-prod --http-port 18080",
+    settings: &[FlagOf::Run],
+    arguments: |command| command.arg(detach_arg()),
+    parse: |matches| parse(Target::Prod, matches),
+};
+
+pub const DEV: Registration = Registration {
+    name: "run-dev",
+    about: "Build the development image, run it with deployments/docker/compose.dev.yaml and say when /healthz answers: core/ is mounted and air rebuilds and restarts the service on every saved .go file.",
+    example: "cargo xtask run-dev --detach",
+    settings: &[FlagOf::Run],
+    arguments: |command| command.arg(detach_arg()),
+    parse: |matches| parse(Target::Dev, matches),
+};
+
+fn detach_arg() -> Arg {
+    Arg::new("detach")
+        .long("detach")
+        .action(ArgAction::SetTrue)
+        .help("Start in the background and return once /healthz answers; then `logs`, `ps`, `stop`.")
+}
+
+fn parse(target: Target, matches: &ArgMatches) -> Parsed {
+    Parsed::Plan(Box::new(Run {
+        target,
+        detach: matches.get_flag("detach"),
+    }))
+}
+
+#[derive(Debug)]
 pub struct Run {
     pub target: Target,
     /// Start in the background and return once the service answers.
@@ -32,11 +71,9 @@ impl Command for Run {
         Needs::Compose
     }
 
+    /// Compose is there; the daemon and the rest are the build's first steps (`configured`).
     fn preflight(&self, ctx: &Ctx) -> Result<Live> {
-        ctx.engine().daemon_version()?;
         ctx.engine().compose()?;
-        // Every run builds first.
-        super::before_build(ctx, &[self.target])?;
         Ok(Live::default())
     }
 
@@ -162,7 +199,7 @@ pub fn plan(ctx: &Ctx, target: Target, detach: bool) -> Result<Plan> {
     };
     plan.push(action(
         format!("check that the ports on {bind} are free"),
-        Action::PortsFree {
+        PortsFree {
             bind: bind.clone(),
             ports: vec![
                 (cfg.port(&settings::HTTP_PORT), "--http-port"),
@@ -173,7 +210,7 @@ pub fn plan(ctx: &Ctx, target: Target, detach: bool) -> Result<Plan> {
     match token {
         Some(from) => plan.push(action(
             "copy the API token into a file only compose's secret mount reads",
-            Action::WriteToken {
+            WriteToken {
                 from,
                 to: token_file.clone(),
             },
@@ -181,16 +218,15 @@ pub fn plan(ctx: &Ctx, target: Target, detach: bool) -> Result<Plan> {
         // One a crashed run left: no token now means none in the service either.
         None if target == Target::Prod => plan.push(action(
             "remove an API token file a previous run left",
-            Action::RemoveFile(token_file.clone()),
+            RemoveFile(token_file.clone()),
         )),
         None => {}
     }
-    plan.push(compose::link_docker(ctx));
+    plan.push(compose::link_docker(&ctx.docker()));
     // Always: BuildKit answers an unchanged tree from its cache in about 0.1 s, and an edit is
-    // never served from an old image (what `compose up --build` does).
-    let build = image_build(ctx, target);
-    plan.push(build.step(ctx)?);
-    plan.cleanup.extend(build.cleanup(ctx));
+    // never served from an old image (what `compose up --build` does). The very build
+    // build-* makes, with every build setting (vendoring included).
+    plan.append(configured(ctx, target)?.finish(ctx)?);
     let reach = match cfg.text(&settings::PUBLISHED_HOST) {
         "" => bind.as_str(),
         host => host,
@@ -199,7 +235,7 @@ pub fn plan(ctx: &Ctx, target: Target, detach: bool) -> Result<Plan> {
     let name = target.name();
     if detach {
         plan.push(compose::step(
-            ctx,
+            &ctx.docker(),
             &compose,
             &project,
             format!("start pixie-core ({name}) in the background"),
@@ -207,7 +243,7 @@ pub fn plan(ctx: &Ctx, target: Target, detach: bool) -> Result<Plan> {
         ));
         plan.push(action(
             format!("wait for {}/healthz", ready.url()),
-            Action::WaitReady {
+            WaitReady {
                 ready,
                 timeout: ready_timeout(target),
                 fix: format!(
@@ -221,7 +257,7 @@ pub fn plan(ctx: &Ctx, target: Target, detach: bool) -> Result<Plan> {
         return Ok(plan);
     }
     let up = compose::step(
-        ctx,
+        &ctx.docker(),
         &compose,
         &project,
         format!("run pixie-core ({name}) on {}", ready.url()),
@@ -241,14 +277,9 @@ pub fn plan(ctx: &Ctx, target: Target, detach: bool) -> Result<Plan> {
 
 /// `compose down --remove-orphans`, then the token file goes too: it lives only while the
 /// project runs. What Ctrl-C, `stop` and `clean` do.
-pub fn down(
-    ctx: &Ctx,
-    compose: &Compose,
-    project: &Project,
-    target: Target,
-) -> Vec<crate::plan::Task> {
+pub fn down(ctx: &Ctx, compose: &Compose, project: &Project, target: Target) -> Vec<Task> {
     let mut tasks = vec![compose::step(
-        ctx,
+        &ctx.docker(),
         compose,
         project,
         format!("remove the {} containers and network", project.name),
@@ -258,19 +289,114 @@ pub fn down(
     if target == Target::Prod {
         tasks.push(action(
             "remove the API token file",
-            Action::RemoveFile(token_file(ctx, &project.name)),
+            RemoveFile(token_file(ctx, &project.name)),
         ));
     }
     tasks
+}
+
+/// Fails with the fix when a port the service would publish is taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortsFree {
+    pub bind: String,
+    /// Each port with the flag that changes it.
+    pub ports: Vec<(u16, &'static str)>,
+}
+
+impl Action for PortsFree {
+    fn shell_line(&self) -> String {
+        let list: Vec<String> = self
+            .ports
+            .iter()
+            .map(|(p, _)| format!("{}:{p}", self.bind))
+            .collect();
+        format!(
+            "# (xtask) fail unless nothing listens on {}",
+            list.join(", ")
+        )
+    }
+
+    fn run(&self, _cx: &ActionCx) -> Result<()> {
+        for (port, flag) in &self.ports {
+            port_free(&self.bind, *port, flag)?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether the service could publish `port` on `bind`, and if not, the real reason: "in use"
+/// only when it is.
+fn port_free(bind: &str, port: u16, flag: &str) -> Result<()> {
+    use std::io::ErrorKind;
+    let Ok(addr) = bind.parse::<IpAddr>() else {
+        bail!("PIXIE_BIND={bind} is not an IP address; set run.bind (PIXIE_BIND) to one such as 127.0.0.1 or 0.0.0.0");
+    };
+    match std::net::TcpListener::bind((addr, port)) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::AddrInUse => bail!(
+            "port {port} on {bind} is already in use; stop what listens there or pick another with {flag}"
+        ),
+        Err(e) if e.kind() == ErrorKind::AddrNotAvailable => bail!(
+            "cannot publish on {bind}: it is not an address of this machine; set run.bind (PIXIE_BIND) to one of its addresses, such as 127.0.0.1"
+        ),
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => bail!(
+            "port {port} on {bind} needs privileges this user lacks; pick a port above 1023 with {flag}"
+        ),
+        Err(e) => bail!("cannot publish port {port} on {bind}: {e}; pick another with {flag} or another run.bind"),
+    }
+}
+
+/// Waits until the service answers its probe (then prints `ready on …`); fails after
+/// `timeout` with `fix`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitReady {
+    pub ready: Ready,
+    pub timeout: Duration,
+    pub fix: String,
+}
+
+impl Action for WaitReady {
+    fn shell_line(&self) -> String {
+        format!(
+            "# (xtask) wait up to {} s until {}{} answers 200",
+            self.timeout.as_secs(),
+            self.ready.url(),
+            self.ready.path
+        )
+    }
+
+    fn run(&self, cx: &ActionCx) -> Result<()> {
+        let started = Instant::now();
+        while !self.ready.answers() {
+            if interrupted() {
+                return Err(Interrupted.into());
+            }
+            if started.elapsed() > self.timeout {
+                bail!(
+                    "pixie-core did not answer {}{} within {} s; {}",
+                    self.ready.url(),
+                    self.ready.path,
+                    self.timeout.as_secs(),
+                    self.fix
+                );
+            }
+            std::thread::sleep(PROBE_INTERVAL);
+        }
+        cx.ui.info(self.ready.message(cx.since));
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ctx::fake::ctx_with;
+    use crate::docker::compose::LinkDocker;
     use crate::docker::engine::BuildRoute;
-    use crate::plan::{Step, Task};
+    use crate::files::SyncTree;
+    use crate::plan::Step;
     use crate::settings::{Flags, Value};
+    use crate::ui::Ui;
     use crate::workspace::{DEV_COMPOSE, PROD_COMPOSE, PROD_DOCKERFILE};
 
     fn v1() -> Compose {
@@ -331,22 +457,26 @@ mod tests {
         assert_eq!(watch, &super::super::proto::watch(&ctx));
         assert_eq!(watch.dir, ctx.ws.path("proto"));
         assert_eq!(watch.extension, "proto");
-        assert_eq!(watch.lock, ctx.ws.path("target/xtask/proto.lock"));
+        assert_eq!(
+            watch.plan.as_ref().unwrap().locks[0].path,
+            ctx.ws.path("target/xtask/proto.lock")
+        );
         let regeneration = watch.plan.as_ref().unwrap();
         assert_eq!(
             regeneration,
             &super::super::proto::regeneration_plan(&ctx).unwrap()
         );
         assert_eq!(
-            regeneration.actions().last(),
-            Some(&&Action::SyncTree {
+            regeneration.actions::<SyncTree>(),
+            [&SyncTree {
                 staging: crate::fsutil::staging_path(&ctx.ws.path("core/gen")).unwrap(),
                 target: ctx.ws.path("core/gen"),
-            })
+            }]
         );
         let text = plan.to_string();
         let meanwhile = format!(
-            "# (xtask) meanwhile: on every change of a .proto file under {}, regenerate core/gen holding {}:\n",
+            "# (xtask) meanwhile: on every change of a .proto file under {}, regenerate core/gen:\n\
+             #   # hold {} until the cleanup below ends",
             ctx.ws.path("proto").display(),
             ctx.ws.path("target/xtask/proto.lock").display()
         );
@@ -387,23 +517,35 @@ mod tests {
     }
 
     #[test]
-    fn port_check_comes_first_and_the_docker_link_before_compose() {
+    fn port_check_comes_first_and_the_docker_link_and_the_build_checks_before_compose() {
         let ctx = ctx(&[]);
         let plan = plan(&ctx, Target::Dev, false).unwrap();
         assert_eq!(
-            plan.actions(),
+            plan.labels(),
             [
-                &Action::PortsFree {
-                    bind: "127.0.0.1".into(),
-                    ports: vec![(8080, "--http-port"), (9090, "--grpc-port")],
-                },
-                &Action::LinkDocker {
-                    cli: "/usr/bin/docker".into(),
-                    dir: ctx.shim_dir(),
-                }
+                "check that the ports on 127.0.0.1 are free",
+                "link the chosen docker CLI for compose",
+                "check that core/go.mod and go.sum are tidy",
+                "check that the daemon answers",
+                "check that the base images are on the engine or pullable",
+                "build dev image pixie-core-dev:latest",
+                "run pixie-core (dev) on http://127.0.0.1:8080",
             ]
         );
-        assert!(plan.steps[0].step().is_none() && plan.steps[1].step().is_none());
+        assert_eq!(
+            plan.actions::<PortsFree>(),
+            [&PortsFree {
+                bind: "127.0.0.1".into(),
+                ports: vec![(8080, "--http-port"), (9090, "--grpc-port")],
+            }]
+        );
+        assert_eq!(
+            plan.actions::<LinkDocker>(),
+            [&LinkDocker {
+                cli: "/usr/bin/docker".into(),
+                dir: ctx.docker().shim_dir(),
+            }]
+        );
         let text = plan.to_string();
         assert!(
             text.contains(
@@ -412,6 +554,11 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("ln -sfn /usr/bin/docker"), "{text}");
+        assert!(text.contains("mod tidy -diff)"), "{text}");
+        assert!(
+            text.contains("/usr/bin/docker image inspect golang:1.26.8-alpine3.23 >/dev/null || /usr/bin/docker manifest inspect --insecure golang:1.26.8-alpine3.23 >/dev/null"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -453,13 +600,13 @@ mod tests {
         );
         assert_eq!(up.ready, None);
         assert_eq!(
-            plan.actions().last(),
-            Some(&&Action::WaitReady {
+            plan.actions::<WaitReady>(),
+            [&WaitReady {
                 ready: Ready::on("127.0.0.1", 8080, "/healthz"),
                 timeout: Duration::from_secs(60),
                 fix: "see why with `cargo xtask logs prod`; `cargo xtask stop prod` removes it"
                     .into(),
-            })
+            }]
         );
         assert!(plan.cleanup.is_empty(), "{plan}");
     }
@@ -470,7 +617,10 @@ mod tests {
         let plan = plan(&ctx, Target::Prod, false).unwrap();
         let up = commands(&plan).pop().unwrap();
         let path = up.env_value("PATH").unwrap().to_string();
-        assert_eq!(path, format!("{}:$PATH", ctx.shim_dir().display()));
+        assert_eq!(
+            path,
+            format!("{}:$PATH", ctx.docker().shim_dir().display())
+        );
     }
 
     #[test]
@@ -543,11 +693,11 @@ mod tests {
         let plan = plan(&ctx, Target::Prod, false).unwrap();
         let file = ctx.ws.path("target/xtask/secrets/t3-prod/api_token");
         assert_eq!(
-            plan.actions()[1],
-            &Action::WriteToken {
+            plan.actions::<WriteToken>(),
+            [&WriteToken {
                 from: TokenFrom::File("/home/me/pixie-token".into()),
                 to: file.clone(),
-            }
+            }]
         );
         let up = commands(&plan).pop().unwrap();
         let down = plan.cleanup[0].step().unwrap();
@@ -562,11 +712,8 @@ mod tests {
             );
         }
         assert_eq!(
-            plan.cleanup[1],
-            action(
-                "remove the API token file",
-                Action::RemoveFile(file.clone())
-            )
+            plan.cleanup.last(),
+            Some(&action("remove the API token file", RemoveFile(file.clone())))
         );
         let text = plan.to_string();
         assert!(
@@ -583,22 +730,50 @@ mod tests {
         let mut ctx = ctx(&[]);
         ctx.host.api_token_var = true;
         let plan = plan(&ctx, Target::Prod, false).unwrap();
-        let write = plan
-            .steps
-            .iter()
-            .find_map(|t| match t {
-                Task::Do {
-                    action: Action::WriteToken { from, .. },
-                    ..
-                } => Some(from.clone()),
-                _ => None,
-            })
-            .unwrap();
-        assert_eq!(write, TokenFrom::Var("PIXIE_API_TOKEN"));
+        assert_eq!(
+            plan.actions::<WriteToken>()[0].from,
+            TokenFrom::Var("PIXIE_API_TOKEN")
+        );
         assert!(
             plan.to_string()
                 .contains("printf '%s\\n' \"$PIXIE_API_TOKEN\" >"),
             "{plan}"
         );
+    }
+
+    fn cx() -> ActionCx {
+        ActionCx {
+            ui: Ui::default(),
+            since: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn a_taken_port_is_reported_with_the_flag_to_change_it() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let check = PortsFree {
+            bind: "127.0.0.1".into(),
+            ports: vec![(port, "--http-port")],
+        };
+        let message = check.run(&cx()).unwrap_err().to_string();
+        assert_eq!(message, format!("port {port} on 127.0.0.1 is already in use; stop what listens there or pick another with --http-port"));
+    }
+
+    #[test]
+    fn an_address_of_no_interface_is_not_called_in_use() {
+        // TEST-NET-1 (RFC 5737): never assigned to a machine.
+        let check = PortsFree {
+            bind: "192.0.2.1".into(),
+            ports: vec![(8080, "--http-port")],
+        };
+        let message = check.run(&cx()).unwrap_err().to_string();
+        assert_eq!(message, "cannot publish on 192.0.2.1: it is not an address of this machine; set run.bind (PIXIE_BIND) to one of its addresses, such as 127.0.0.1");
+        let check = PortsFree {
+            bind: "localhost:1".into(),
+            ports: vec![(8080, "--http-port")],
+        };
+        let message = check.run(&cx()).unwrap_err().to_string();
+        assert_eq!(message, "PIXIE_BIND=localhost:1 is not an IP address; set run.bind (PIXIE_BIND) to one such as 127.0.0.1 or 0.0.0.0");
     }
 }

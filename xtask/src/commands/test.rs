@@ -7,13 +7,24 @@
 
 use anyhow::Result;
 
-use super::{Command, Live};
+use super::common::{Command, Live, Parsed, Registration};
+use super::{proto, tidy};
 use crate::ctx::{Ctx, Needs};
 use crate::docker::matrix;
-use crate::plan::{action, Action, Plan, Step, Task};
-use crate::teststack::Servers;
+use crate::plan::{action, Plan, Step};
+use crate::teststack::{Servers, StartStack, StopStack};
 use crate::workspace::{BENCH_DOCKERFILE, DEV_DOCKERFILE, PROD_DOCKERFILE};
 
+pub const COMMAND: Registration = Registration {
+    name: "test",
+    about: "Run every check CI runs: gofmt, go vet, go test -race, go mod tidy --check, proto --check, hadolint, rustfmt, clippy, and the xtask's tests including those that build images and run containers.",
+    example: "cargo xtask test",
+    settings: &[],
+    arguments: |command| command,
+    parse: |_| Parsed::Plan(Box::new(Test)),
+};
+
+#[derive(Debug)]
 pub struct Test;
 
 impl Command for Test {
@@ -36,40 +47,35 @@ pub fn plan(ctx: &Ctx) -> Result<Plan> {
     let core = ctx.ws.path("core");
     let cargo = &ctx.host.cargo;
     let stack = Servers::for_run(&ctx.host.stack, &ctx.host.temp_dir, ctx.dry_run)?;
-    let stop_stack = || action("stop the stack's servers", Action::StopStack(stack.clone()));
-    let steps: Vec<Task> = vec![
-        Step::new("gofmt", "sh", &core)
-            .args(["-c", r#"unformatted=$(gofmt -l .) && [ -z "$unformatted" ] || { echo "gofmt -w needed: $unformatted" >&2; exit 1; }"#]).into(),
-        Step::new("go vet", "go", &core).args(["vet", "./..."]).into(),
-        action("start the stack's servers (Postgres, S3, NATS) for core's stack suite", Action::StartStack(stack.clone())),
-        Step::new("go test -race", "go", &core).args(["test", "-race", "-count=1", "./..."]).envs(stack.test_env()).streamed().into(),
-        stop_stack(),
-        // The decode-memory estimate against mutated headers and chunk layouts, for a bounded time.
-        Step::new("go fuzz (decode estimate)", "go", &core)
-            .args(["test", "-run", "^$", "-fuzz", "^FuzzEstimateBoundsDecode$", "-fuzztime", "60s", "./imaging"])
-            .streamed()
-            .into(),
-        Step::new("tidy --check", &ctx.host.xtask, root).args(["tidy", "--check"]).into(),
-        // This very binary: the check must use the same pins as `cargo xtask proto`.
-        Step::new("proto --check", &ctx.host.xtask, root)
-            .args(["proto", "--check"]).into(),
-        Step::new("hadolint", "hadolint", root).args([PROD_DOCKERFILE, DEV_DOCKERFILE, BENCH_DOCKERFILE]).into(),
-        Step::new("cargo fmt --check", cargo, root).args(["fmt", "--all", "--check"]).into(),
-        Step::new("clippy", cargo, root)
-            .args(["clippy", "--workspace", "--all-targets", "--features", "xtask/engine-tests", "--", "-D", "warnings"])
-            .streamed().into(),
-        Step::new("cargo test (with engine tests on engine A, the detected one)", cargo, root)
-            .args(["test", "--workspace", "--features", "xtask/engine-tests"])
-            .envs(ctx.docker_env())
-            .streamed().into(),
-    ];
+    let stop_stack = || action("stop the stack's servers", StopStack(stack.clone()));
     let mut plan = Plan {
-        steps,
+        notes: vec![format!("engine A: {}", ctx.engine().note())],
         // Also after a failure or Ctrl-C (a second stop finds nothing to do).
         cleanup: vec![stop_stack()],
-        notes: vec![format!("engine A: {}", ctx.engine().note())],
+        ..Plan::default()
     };
-    for engine in matrix::configured(ctx).into_iter().skip(1) {
+    plan.push(Step::new("gofmt", "sh", &core)
+        .args(["-c", r#"unformatted=$(gofmt -l .) && [ -z "$unformatted" ] || { echo "gofmt -w needed: $unformatted" >&2; exit 1; }"#]));
+    plan.push(Step::new("go vet", "go", &core).args(["vet", "./..."]));
+    plan.push(action("start the stack's servers (Postgres, S3, NATS) for core's stack suite", StartStack(stack.clone())));
+    plan.push(Step::new("go test -race", "go", &core).args(["test", "-race", "-count=1", "./..."]).envs(stack.test_env()).streamed());
+    plan.push(stop_stack());
+    // The decode-memory estimate against mutated headers and chunk layouts, for a bounded time.
+    plan.push(Step::new("go fuzz (decode estimate)", "go", &core)
+        .args(["test", "-run", "^$", "-fuzz", "^FuzzEstimateBoundsDecode$", "-fuzztime", "60s", "./imaging"])
+        .streamed());
+    plan.include("tidy --check", tidy::check_plan(ctx)?);
+    plan.include("proto --check", proto::check_plan(ctx)?);
+    plan.push(Step::new("hadolint", "hadolint", root).args([PROD_DOCKERFILE, DEV_DOCKERFILE, BENCH_DOCKERFILE]));
+    plan.push(Step::new("cargo fmt --check", cargo, root).args(["fmt", "--all", "--check"]));
+    plan.push(Step::new("clippy", cargo, root)
+        .args(["clippy", "--workspace", "--all-targets", "--features", "xtask/engine-tests", "--", "-D", "warnings"])
+        .streamed());
+    plan.push(Step::new("cargo test (with engine tests on engine A, the detected one)", cargo, root)
+        .args(["test", "--workspace", "--features", "xtask/engine-tests"])
+        .envs(ctx.docker().docker_env())
+        .streamed());
+    for engine in matrix::configured(&ctx.host, ctx.engine()).into_iter().skip(1) {
         let left_out = left_out(engine.name);
         plan.notes.push(format!(
             "engine {}: {}; runs every engine test except: {}",
@@ -125,7 +131,7 @@ fn engine_tests(ctx: &Ctx, label: &str) -> Step {
             "engine",
             "--",
         ])
-        .envs(ctx.docker_env())
+        .envs(ctx.docker().docker_env())
         .streamed()
 }
 
@@ -180,51 +186,49 @@ mod tests {
         ));
         assert!(has("-D warnings"));
         assert!(has("go vet ./..."));
+        // tidy --check and proto --check are their own plans, included: no second xtask.
+        let labels = plan.labels();
         assert!(
-            lines.iter().any(|l| l.ends_with("xtask tidy --check")),
+            labels.contains(&"check that core/go.mod and go.sum are tidy")
+                && labels.contains(&"compare the generated code with core/gen"),
+            "{labels:#?}"
+        );
+        assert!(
+            !plan.commands().iter().any(|s| s.program.ends_with("xtask")),
             "{lines:#?}"
         );
         assert!(
             has("-fuzz '^FuzzEstimateBoundsDecode$' -fuzztime 60s ./imaging"),
             "{lines:#?}"
         );
-        assert_eq!(plan.commands().len(), 10, "no further engine configured");
+        assert_eq!(plan.commands().len(), 11, "no further engine configured");
     }
 
     #[test]
     fn the_go_tests_run_between_starting_and_stopping_the_stack_servers() {
         let plan = plan(&ctx_with(BuildRoute::BuiltIn, &[], Flags::new())).unwrap();
-        let kinds: Vec<String> = plan
-            .steps
-            .iter()
-            .take(5)
-            .map(|task| match task {
-                Task::Run(step) => step.label.clone(),
-                Task::Do { action, .. } => match action {
-                    Action::StartStack(_) => "start".into(),
-                    Action::StopStack(_) => "stop".into(),
-                    other => format!("{other:?}"),
-                },
-            })
-            .collect();
-        assert_eq!(kinds, ["gofmt", "go vet", "start", "go test -race", "stop"]);
-        let Task::Do {
-            action: Action::StartStack(servers),
-            ..
-        } = &plan.steps[2]
-        else {
-            unreachable!()
-        };
+        assert_eq!(
+            plan.labels()[..5],
+            [
+                "gofmt",
+                "go vet",
+                "start the stack's servers (Postgres, S3, NATS) for core's stack suite",
+                "go test -race",
+                "stop the stack's servers"
+            ]
+        );
+        let servers = &plan.steps[2].action::<StartStack>().unwrap().0;
         let go_test = plan.steps[3].step().unwrap();
         for (key, value) in servers.test_env() {
             assert_eq!(go_test.env_value(&key), Some(value.as_str()), "{key}");
         }
         assert_eq!(go_test.env_value("PIXIE_TEST_STACK_REQUIRED"), Some("1"));
+        assert_eq!(plan.steps[4].action::<StopStack>().unwrap().0, *servers);
         // Also after a failure or Ctrl-C.
-        assert!(matches!(
-            &plan.cleanup[..],
-            [Task::Do { action: Action::StopStack(s), .. }] if s == servers
-        ));
+        assert_eq!(
+            plan.cleanup,
+            [action("stop the stack's servers", StopStack(servers.clone()))]
+        );
     }
 
     #[test]
@@ -245,7 +249,7 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .to_vec();
         let plan = plan(&ctx).unwrap();
-        let runs: Vec<&Step> = plan.commands()[10..].to_vec();
+        let runs: Vec<&Step> = plan.commands()[11..].to_vec();
         assert_eq!(
             runs.iter().map(|s| s.label.as_str()).collect::<Vec<_>>(),
             [

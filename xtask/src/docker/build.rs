@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 
 use super::engine::BuildRoute;
-use crate::ctx::Ctx;
-use crate::plan::{action, Action, Step, Task};
+use super::podman::RemoveBuildahLeftovers;
+use super::Site;
+use crate::plan::{action, Step, Task};
 
 /// Where the result goes.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -122,11 +123,11 @@ impl DockerBuild {
 
     /// The streamed step that runs this build through `ctx`'s engine, or the one-line refusal of
     /// what the engine's route cannot do.
-    pub fn step(&self, ctx: &Ctx) -> Result<Step> {
-        ctx.ws.require(&self.dockerfile)?;
-        let cli = ctx.cli();
+    pub fn step(&self, site: &Site) -> Result<Step> {
+        site.ws.require(&self.dockerfile)?;
+        let cli = site.cli();
         for spec in self.cache_from.iter().chain(&self.cache_to) {
-            if spec.needs_actions_cache() && !ctx.host.actions_cache {
+            if spec.needs_actions_cache() && !site.host.actions_cache {
                 bail!(
                     "`{}` needs GitHub Actions' cache service, but ACTIONS_RUNTIME_TOKEN is unset; in a workflow \
                      add crazy-max/ghaction-github-runtime before this step, elsewhere use type=registry or type=local",
@@ -134,7 +135,7 @@ impl DockerBuild {
                 );
             }
         }
-        let mut step = Step::new(&self.label, &cli.path, &ctx.ws.root);
+        let mut step = Step::new(&self.label, &cli.path, &site.ws.root);
         step = match (cli.route, &self.builder) {
             (BuildRoute::Buildx, None) => step.args(["buildx", "build"]),
             (BuildRoute::Buildx, Some(builder)) => {
@@ -161,7 +162,7 @@ impl DockerBuild {
                 }
             }
         };
-        self.refuse_what_the_route_cannot(ctx)?;
+        self.refuse_what_the_route_cannot(site)?;
         if let Some(stage) = &self.stage {
             step = step.args(["--target", stage]);
         }
@@ -206,9 +207,9 @@ impl DockerBuild {
                 (BuildRoute::BuiltIn, CacheSpec::Registry(image)) => {
                     cache_flags.extend(["--cache-from".into(), image.clone()])
                 }
-                (BuildRoute::BuiltIn, spec) => return Err(refuse(ctx, spec, "--cache-from")),
+                (BuildRoute::BuiltIn, spec) => return Err(refuse(site, spec, "--cache-from")),
                 (BuildRoute::Buildah { .. }, spec) => {
-                    return Err(refuse_on_buildah(ctx, spec, "--cache-from"))
+                    return Err(refuse_on_buildah(site, spec, "--cache-from"))
                 }
             }
         }
@@ -220,9 +221,9 @@ impl DockerBuild {
             (BuildRoute::BuiltIn, Some(CacheSpec::Inline)) => {
                 build_args.push(("BUILDKIT_INLINE_CACHE".into(), "1".into()))
             }
-            (BuildRoute::BuiltIn, Some(spec)) => return Err(refuse(ctx, spec, "--cache-to")),
+            (BuildRoute::BuiltIn, Some(spec)) => return Err(refuse(site, spec, "--cache-to")),
             (BuildRoute::Buildah { .. }, Some(spec)) => {
-                return Err(refuse_on_buildah(ctx, spec, "--cache-to"))
+                return Err(refuse_on_buildah(site, spec, "--cache-to"))
             }
         }
         if let (Some(_), BuildRoute::Buildah { .. }) = (&self.platform, cli.route) {
@@ -251,7 +252,7 @@ impl DockerBuild {
         }
         let mut step = step.arg(".").streamed();
         if cli.route.is_buildkit() {
-            step = step.envs(ctx.docker_env());
+            step = step.envs(site.docker_env());
             if self.plain_progress {
                 step = step.envs([("BUILDKIT_PROGRESS", "plain")]);
             }
@@ -259,22 +260,22 @@ impl DockerBuild {
         Ok(match cli.route {
             // The 20.10 engine's BuildKit (0.8) can crash the whole daemon when builds that share
             // steps run at once ("panic: failed to get edge", moby/moby#42414): one at a time.
-            BuildRoute::BuiltIn => step.serialized(builtin_buildkit_lock(ctx)),
+            BuildRoute::BuiltIn => step.serialized(builtin_buildkit_lock(site)),
             // One at a time too, so that after Ctrl-C the working containers podman build
             // leaves behind can be told apart from those of a build still running.
-            BuildRoute::Buildah { .. } => step.serialized(podman_build_lock(ctx)),
+            BuildRoute::Buildah { .. } => step.serialized(podman_build_lock(site)),
             BuildRoute::Buildx => step,
         })
     }
 
     /// What runs after this build whatever happened (the plan's cleanup).
-    pub fn cleanup(&self, ctx: &Ctx) -> Option<Task> {
-        matches!(ctx.cli().route, BuildRoute::Buildah { .. }).then(|| {
+    pub fn cleanup(&self, site: &Site) -> Option<Task> {
+        matches!(site.cli().route, BuildRoute::Buildah { .. }).then(|| {
             action(
                 "remove what an interrupted podman build left",
-                Action::RemoveBuildahLeftovers {
-                    podman: ctx.cli().path.clone(),
-                    lock: podman_build_lock(ctx),
+                RemoveBuildahLeftovers {
+                    podman: site.cli().path.clone(),
+                    lock: podman_build_lock(site),
                 },
             )
         })
@@ -282,8 +283,8 @@ impl DockerBuild {
 }
 
 /// One lock per machine for builds through Podman.
-pub fn podman_build_lock(ctx: &Ctx) -> PathBuf {
-    podman_build_lock_in(&ctx.host.temp_dir)
+pub fn podman_build_lock(site: &Site) -> PathBuf {
+    podman_build_lock_in(&site.host.temp_dir)
 }
 
 /// The Podman build lock in the temporary folder `temp_dir`.
@@ -294,13 +295,13 @@ pub fn podman_build_lock_in(temp_dir: &std::path::Path) -> PathBuf {
 impl DockerBuild {
     /// Multi-platform lists and attestations, before anything runs: only buildx makes them, and a
     /// list can only be pushed.
-    fn refuse_what_the_route_cannot(&self, ctx: &Ctx) -> Result<()> {
+    fn refuse_what_the_route_cannot(&self, site: &Site) -> Result<()> {
         for (key, image) in &self.build_args {
             if key.ends_with("_IMAGE") {
                 check_digest(image)?;
             }
         }
-        let cli = ctx.cli();
+        let cli = site.cli();
         let multi = self.platform.as_deref().is_some_and(|p| p.contains(','));
         if multi && cli.route != BuildRoute::Buildx {
             bail!(
@@ -374,34 +375,34 @@ fn host_platform() -> String {
 }
 
 /// buildah takes no BuildKit cache specs.
-fn refuse_on_buildah(ctx: &Ctx, spec: &CacheSpec, what: &str) -> anyhow::Error {
+fn refuse_on_buildah(site: &Site, spec: &CacheSpec, what: &str) -> anyhow::Error {
     anyhow::anyhow!(
         "{what} `{}` needs BuildKit: {} builds with podman build (buildah), which keeps its cache in \
          Podman's own store; drop {what}, or point DOCKER at a docker CLI with buildx",
         spec.buildx(),
-        ctx.cli().path.display()
+        site.cli().path.display()
     )
 }
 
 /// The built-in route of pre-23 CLIs knows only inline cache (export) and image refs (import).
-fn refuse(ctx: &Ctx, spec: &CacheSpec, what: &str) -> anyhow::Error {
+fn refuse(site: &Site, spec: &CacheSpec, what: &str) -> anyhow::Error {
     anyhow::anyhow!(
         "{what} `{}` needs the buildx plugin: {} uses the engine's built-in BuildKit, which can only \
          export inline cache (--cache-to type=inline) and import it from an image (--cache-from IMAGE); \
          install docker-buildx-plugin for registry, gha and local caches",
         spec.buildx(),
-        ctx.cli().path.display()
+        site.cli().path.display()
     )
 }
 
 /// One lock per machine for builds through an engine's built-in BuildKit.
-pub fn builtin_buildkit_lock(ctx: &Ctx) -> PathBuf {
-    ctx.host.temp_dir.join("pixie-xtask-builtin-buildkit.lock")
+pub fn builtin_buildkit_lock(site: &Site) -> PathBuf {
+    site.host.temp_dir.join("pixie-xtask-builtin-buildkit.lock")
 }
 
 /// `docker push TAG`: how the built-in route pushes what it built.
-pub fn push_step(ctx: &Ctx, tag: &str) -> Step {
-    Step::new(format!("push {tag}"), &ctx.cli().path, &ctx.ws.root)
+pub fn push_step(site: &Site, tag: &str) -> Step {
+    Step::new(format!("push {tag}"), &site.cli().path, &site.ws.root)
         .args(["push", tag])
         .streamed()
 }
@@ -436,7 +437,7 @@ mod tests {
         let build = |go: &str| {
             DockerBuild::new("b", crate::workspace::PROD_DOCKERFILE)
                 .build_arg("GO_IMAGE", go)
-                .step(&ctx)
+                .step(&ctx.docker())
         };
         let pinned = format!("golang:1.26.8-alpine3.23@sha256:{digest}");
         let step = build(&pinned).unwrap();
@@ -470,7 +471,7 @@ mod tests {
             plain_progress: true,
             ..DockerBuild::new("b", crate::workspace::PROD_DOCKERFILE)
         };
-        let step = build.step(&ctx).unwrap();
+        let step = build.step(&ctx.docker()).unwrap();
         assert_eq!(
             &step.args[..6],
             [
@@ -500,7 +501,7 @@ mod tests {
             plain_progress: true,
             ..DockerBuild::new("b", crate::workspace::PROD_DOCKERFILE)
         }
-        .step(&ctx)
+        .step(&ctx.docker())
         .unwrap();
         assert_eq!(step.program, PathBuf::from("/usr/bin/podman"));
         assert_eq!(
@@ -519,17 +520,12 @@ mod tests {
             ]
         );
         assert!(step.env.is_empty(), "{:?}", step.env);
-        assert_eq!(step.lock, Some(podman_build_lock(&ctx)));
-        assert!(matches!(
-            DockerBuild::default().cleanup(&ctx),
-            Some(Task::Do {
-                action: Action::RemoveBuildahLeftovers { .. },
-                ..
-            })
-        ));
+        assert_eq!(step.lock, Some(podman_build_lock(&ctx.docker())));
+        let cleanup = DockerBuild::default().cleanup(&ctx.docker()).unwrap();
+        assert!(cleanup.action::<RemoveBuildahLeftovers>().is_some());
         let new = ctx_with(BuildRoute::Buildah { layer_cache: true }, &[], Flags::new());
         let step = DockerBuild::new("b", crate::workspace::DEV_DOCKERFILE)
-            .step(&new)
+            .step(&new.docker())
             .unwrap();
         assert_eq!(step.args[..3], ["build", "--format", "docker"]);
         assert!(!step.args.contains(&"--layers=false".to_string()));
@@ -548,7 +544,7 @@ mod tests {
             }],
             ..DockerBuild::new("b", crate::workspace::PROD_DOCKERFILE)
         }
-        .step(&ctx)
+        .step(&ctx.docker())
         .unwrap();
         assert_eq!(step.flag_value("--target"), Some("binary"));
         assert_eq!(
@@ -570,7 +566,7 @@ mod tests {
     #[test]
     fn podman_refuses_buildkit_caches_and_builders_in_one_line() {
         let ctx = ctx_with(OLD_PODMAN, &[], Flags::new());
-        let refuse = |build: DockerBuild| format!("{:#}", build.step(&ctx).unwrap_err());
+        let refuse = |build: DockerBuild| format!("{:#}", build.step(&ctx.docker()).unwrap_err());
         let base = || DockerBuild::new("b", crate::workspace::PROD_DOCKERFILE);
         assert_eq!(
             refuse(DockerBuild {
@@ -606,11 +602,11 @@ mod tests {
             tags: vec!["reg/p:1".into()],
             ..DockerBuild::new("b", crate::workspace::PROD_DOCKERFILE)
         }
-        .step(&ctx)
+        .step(&ctx.docker())
         .unwrap();
         assert!(!step.args.iter().any(|a| a == "--push"));
         assert_eq!(
-            push_step(&ctx, "reg/p:1").shell_line(),
+            push_step(&ctx.docker(), "reg/p:1").shell_line(),
             "/usr/bin/podman push reg/p:1"
         );
     }

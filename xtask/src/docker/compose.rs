@@ -5,43 +5,17 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 
-use crate::ctx::Ctx;
-use crate::plan::{action, Action, Step, Task};
-
-/// How compose is invoked. A new flavour (Podman's, say) is a variant here, its detection in
-/// `Engine::detect_compose`, and its program and leading words in [`Compose::invocation`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Compose {
-    /// `docker compose`: the v2 plugin of the chosen CLI.
-    Plugin { version: String },
-    /// A standalone `docker-compose` binary (v1, or v2 installed standalone).
-    Standalone { path: PathBuf, version: String },
-    /// A compose binary (v2 preferred, v1 works) driving Podman through its Docker-compatible
-    /// API socket, given to it as `DOCKER_HOST=host`.
-    Podman {
-        path: PathBuf,
-        version: String,
-        host: String,
-    },
-}
+use super::engine::Compose;
+use super::Site;
+use crate::fsutil;
+use crate::plan::shell::quote;
+use crate::plan::{action, Action, ActionCx, Step, Task};
 
 impl Compose {
-    pub fn note(&self) -> String {
-        match self {
-            Compose::Plugin { version } => format!("docker compose plugin {version}"),
-            Compose::Standalone { path, version } => format!("{} {version}", path.display()),
-            Compose::Podman {
-                path,
-                version,
-                host,
-            } => format!("{} {version} on Podman's API socket {host}", path.display()),
-        }
-    }
-
     /// The program and the words before compose's own arguments.
-    fn invocation(&self, ctx: &Ctx) -> (PathBuf, &'static [&'static str]) {
+    fn invocation(&self, site: &Site) -> (PathBuf, &'static [&'static str]) {
         match self {
-            Compose::Plugin { .. } => (ctx.cli().path.clone(), &["compose"]),
+            Compose::Plugin { .. } => (site.cli().path.clone(), &["compose"]),
             Compose::Standalone { path, .. } | Compose::Podman { path, .. } => (path.clone(), &[]),
         }
     }
@@ -106,37 +80,66 @@ pub struct Project {
 }
 
 /// A compose subcommand on `project` (`up --remove-orphans`, `down --volumes`, ...).
-pub fn step(ctx: &Ctx, compose: &Compose, project: &Project, label: String, verb: &[&str]) -> Step {
-    let (program, leading) = compose.invocation(ctx);
+pub fn step(
+    site: &Site,
+    compose: &Compose,
+    project: &Project,
+    label: String,
+    verb: &[&str],
+) -> Step {
+    let (program, leading) = compose.invocation(site);
     let mut verb = verb.to_vec();
     // Compose v1 colours its output even into a pipe; keep logs readable and honour NO_COLOR.
     if matches!(verb.first(), Some(&"up" | &"logs"))
-        && (ctx.host.plain_progress || ctx.host.no_color)
+        && (site.host.plain_progress || site.host.no_color)
     {
         verb.push("--no-color");
     }
-    Step::new(label, program, &ctx.ws.root)
+    Step::new(label, program, &site.ws.root)
         .args(leading.iter().copied())
         .args(["--project-name", &project.name])
         .args(project.files.iter().flat_map(|file| ["--file", file]))
         .args(verb)
-        .envs(ctx.docker_env())
+        .envs(site.docker_env())
         .envs(compose.env())
         // compose v1 runs whatever `docker` is first on PATH: make it the chosen CLI.
-        .envs([("PATH", format!("{}:$PATH", ctx.shim_dir().display()))])
+        .envs([("PATH", format!("{}:$PATH", site.shim_dir().display()))])
         .envs(project.env.iter().cloned())
         .streamed()
 }
 
 /// The step that makes the `docker` link [`step`]'s PATH starts with.
-pub fn link_docker(ctx: &Ctx) -> Task {
+pub fn link_docker(site: &Site) -> Task {
     action(
         "link the chosen docker CLI for compose",
-        Action::LinkDocker {
-            cli: ctx.cli().path.clone(),
-            dir: ctx.shim_dir(),
+        LinkDocker {
+            cli: site.cli().path.clone(),
+            dir: site.shim_dir(),
         },
     )
+}
+
+/// `dir/docker` → `cli`: compose v1 runs whatever `docker` is first on PATH.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkDocker {
+    pub cli: PathBuf,
+    pub dir: PathBuf,
+}
+
+impl Action for LinkDocker {
+    fn shell_line(&self) -> String {
+        let q = |p: &std::path::Path| quote(&p.to_string_lossy());
+        format!(
+            "mkdir -p {} && ln -sfn {} {}",
+            q(&self.dir),
+            q(&self.cli),
+            q(&self.dir.join("docker"))
+        )
+    }
+
+    fn run(&self, _cx: &ActionCx) -> anyhow::Result<()> {
+        fsutil::replace_symlink(&self.cli, &self.dir.join("docker"))
+    }
 }
 
 #[cfg(test)]
@@ -179,7 +182,7 @@ mod tests {
             name: "t-prod".into(),
             env: Vec::new(),
         };
-        let up = step(&ctx, &compose, &project, "up".into(), &["up"]);
+        let up = step(&ctx.docker(), &compose, &project, "up".into(), &["up"]);
         assert_eq!(
             up.program,
             PathBuf::from("/usr/libexec/docker/cli-plugins/docker-compose")

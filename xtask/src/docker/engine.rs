@@ -18,7 +18,36 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use super::compose::Compose;
+/// How compose is invoked. A new flavour (Podman's, say) is a variant here, its detection in
+/// `Engine::detect_compose`, and its program and leading words in `docker::compose`, the only writer of compose argv.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Compose {
+    /// `docker compose`: the v2 plugin of the chosen CLI.
+    Plugin { version: String },
+    /// A standalone `docker-compose` binary (v1, or v2 installed standalone).
+    Standalone { path: PathBuf, version: String },
+    /// A compose binary (v2 preferred, v1 works) driving Podman through its Docker-compatible
+    /// API socket, given to it as `DOCKER_HOST=host`.
+    Podman {
+        path: PathBuf,
+        version: String,
+        host: String,
+    },
+}
+
+impl Compose {
+    pub fn note(&self) -> String {
+        match self {
+            Compose::Plugin { version } => format!("docker compose plugin {version}"),
+            Compose::Standalone { path, version } => format!("{} {version}", path.display()),
+            Compose::Podman {
+                path,
+                version,
+                host,
+            } => format!("{} {version} on Podman's API socket {host}", path.display()),
+        }
+    }
+}
 
 /// How an image build is started with the chosen CLI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +102,31 @@ pub struct DockerCli {
 impl DockerCli {
     pub fn is_podman(&self) -> bool {
         matches!(self.route, BuildRoute::Buildah { .. })
+    }
+
+    /// Asks the daemon for its version; the error says how to start it.
+    pub fn daemon_version(&self) -> Result<String> {
+        let output = Command::new(&self.path)
+            .args(["version", "--format", "{{.Server.Version}}"])
+            .output()
+            .with_context(|| format!("cannot run {}", self.path.display()))?;
+        let stdout = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        if output.status.success() && !stdout.is_empty() {
+            return Ok(stdout);
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let reason = stderr
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no answer")
+            .trim();
+        if self.is_podman() {
+            bail!("Podman does not answer ({reason}); run `podman info` to see why, and `podman system migrate` after an upgrade");
+        }
+        bail!(
+            "the Docker daemon is not reachable ({reason}); start it (`sudo systemctl start docker`, or `sudo dockerd &`) \
+             or point DOCKER_HOST at a running engine"
+        )
     }
 
     /// `docker CLI` or `Podman CLI`, as notes and doctor name it.
@@ -302,36 +356,12 @@ impl Engine {
 
     /// Asks the daemon for its version; the error says how to start it.
     pub fn daemon_version(&self) -> Result<String> {
-        let output = Command::new(&self.cli.path)
-            .args(["version", "--format", "{{.Server.Version}}"])
-            .output()
-            .with_context(|| format!("cannot run {}", self.cli.path.display()))?;
-        let stdout = String::from_utf8_lossy(&output.stdout).trim().to_string();
-        if output.status.success() && !stdout.is_empty() {
-            return Ok(stdout);
-        }
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let reason = stderr
-            .lines()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("no answer")
-            .trim();
-        if self.cli.is_podman() {
-            bail!("Podman does not answer ({reason}); run `podman info` to see why, and `podman system migrate` after an upgrade");
-        }
-        bail!(
-            "the Docker daemon is not reachable ({reason}); start it (`sudo systemctl start docker`, or `sudo dockerd &`) \
-             or point DOCKER_HOST at a running engine"
-        )
+        self.cli.daemon_version()
     }
 
     /// Whether the image is in the local store.
     pub fn image_exists(&self, image: &str) -> bool {
-        Command::new(&self.cli.path)
-            .args(["image", "inspect", "--format", "{{.Id}}", image])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
+        image_exists(&self.cli.path, image)
     }
 
     pub fn image_size(&self, image: &str) -> Option<u64> {
@@ -345,6 +375,15 @@ impl Engine {
         .parse()
         .ok()
     }
+}
+
+/// Whether `cli`'s engine has the image in its local store.
+pub fn image_exists(cli: &Path, image: &str) -> bool {
+    Command::new(cli)
+        .args(["image", "inspect", "--format", "{{.Id}}", image])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 /// The CLIs to consider, in order, and whether the user named one with `DOCKER`.

@@ -7,7 +7,8 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
-use crate::ctx::Ctx;
+use super::engine::Engine;
+use crate::host::Host;
 
 /// One engine of the matrix and how a child process is pointed at it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,17 +26,16 @@ pub struct MatrixEngine {
 pub const ALL: &str = "all";
 
 /// A, then B and C where the environment configures them.
-pub fn configured(ctx: &Ctx) -> Vec<MatrixEngine> {
+pub fn configured(host: &Host, engine: &Engine) -> Vec<MatrixEngine> {
     let var = |key: &str| {
-        ctx.host
-            .engines
+        host.engines
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.clone())
     };
     let mut engines = vec![MatrixEngine {
         name: "A",
-        what: ctx.engine().note(),
+        what: engine.note(),
         env: Vec::new(),
     }];
     if let Some(docker) = var("PIXIE_ENGINE_B_DOCKER") {
@@ -80,8 +80,8 @@ pub fn configured(ctx: &Ctx) -> Vec<MatrixEngine> {
 }
 
 /// The engines `--engine` names: a comma-separated list of a, b, c, or `all`.
-pub fn select(ctx: &Ctx, names: &str) -> Result<Vec<MatrixEngine>> {
-    let configured = configured(ctx);
+pub fn select(host: &Host, engine: &Engine, names: &str) -> Result<Vec<MatrixEngine>> {
+    let configured = configured(host, engine);
     if names.trim().eq_ignore_ascii_case(ALL) {
         return Ok(configured);
     }
@@ -110,6 +110,7 @@ pub fn select(ctx: &Ctx, names: &str) -> Result<Vec<MatrixEngine>> {
 mod tests {
     use super::*;
     use crate::ctx::fake::ctx_with;
+    use crate::ctx::Ctx;
     use crate::docker::engine::BuildRoute;
     use crate::settings::Flags;
 
@@ -138,7 +139,10 @@ mod tests {
 
     #[test]
     fn a_alone_without_engine_variables() {
-        let engines = configured(&ctx(&[]));
+        let engines = {
+            let ctx = ctx(&[]);
+            configured(&ctx.host, ctx.engine())
+        };
         assert_eq!(engines.len(), 1);
         assert_eq!(engines[0].name, "A");
         assert!(engines[0].env.is_empty());
@@ -146,7 +150,10 @@ mod tests {
 
     #[test]
     fn b_and_c_get_their_cli_socket_and_addresses() {
-        let engines = configured(&provisioned());
+        let engines = {
+            let ctx = provisioned();
+            configured(&ctx.host, ctx.engine())
+        };
         let names: Vec<&str> = engines.iter().map(|e| e.name).collect();
         assert_eq!(names, ["A", "B", "C"]);
         let env = |i: usize| -> Vec<(&str, &str)> {
@@ -182,7 +189,11 @@ mod tests {
     fn select_takes_names_in_order_any_case_and_all() {
         let ctx = provisioned();
         let names = |list: &str| -> Vec<&'static str> {
-            select(&ctx, list).unwrap().iter().map(|e| e.name).collect()
+            select(&ctx.host, ctx.engine(), list)
+                .unwrap()
+                .iter()
+                .map(|e| e.name)
+                .collect()
         };
         assert_eq!(names("c,a"), ["C", "A"]);
         assert_eq!(names("B, b"), ["B"]);
@@ -193,15 +204,17 @@ mod tests {
     fn select_refuses_unknown_and_unconfigured_engines_in_one_line() {
         let ctx = ctx(&[]);
         assert_eq!(
-            select(&ctx, "d").unwrap_err().to_string(),
+            select(&ctx.host, ctx.engine(), "d")
+                .unwrap_err()
+                .to_string(),
             "--engine d: no such engine; name a, b, c or all (comma-separated)"
         );
         assert_eq!(
-            select(&ctx, "a,c").unwrap_err().to_string(),
+            select(&ctx.host, ctx.engine(), "a,c").unwrap_err().to_string(),
             "engine C is not configured (PIXIE_ENGINE_C_PODMAN is unset); export the lines `bash .ci/provision-engines` prints"
         );
         assert_eq!(
-            select(&ctx, "b").unwrap_err().to_string(),
+            select(&ctx.host, ctx.engine(), "b").unwrap_err().to_string(),
             "engine B is not configured (PIXIE_ENGINE_B_DOCKER is unset); export the lines `bash .ci/provision-engines` prints"
         );
     }

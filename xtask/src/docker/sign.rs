@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use crate::plan::shell::quote;
+use crate::plan::{Action, ActionCx};
+
 /// cosign: `PIXIE_CI_COSIGN` (what `.ci/provision-builders` builds), else the one on PATH.
 pub fn cosign() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("PIXIE_CI_COSIGN").filter(|p| !p.is_empty()) {
@@ -35,7 +38,7 @@ fn on_loopback(repository: &str) -> bool {
 }
 
 /// `cosign sign` arguments for `repository@digest`, before the reference.
-pub fn sign_args(key: &Path, repository: &str) -> Vec<String> {
+fn sign_args(key: &Path, repository: &str) -> Vec<String> {
     let mut args: Vec<String> = [
         "sign",
         "--key",
@@ -73,29 +76,53 @@ pub fn pushed_digest(metadata: &Path) -> Result<String> {
     Ok(digest)
 }
 
-/// Runs cosign for every repository the push went to, on the pushed digest.
-pub fn sign_pushed(
-    cosign: &Path,
-    key: &Path,
-    metadata: &Path,
-    repositories: &[String],
-) -> Result<()> {
-    let digest = pushed_digest(metadata)?;
-    for repository in repositories {
-        let reference = format!("{repository}@{digest}");
-        let status = std::process::Command::new(cosign)
-            .args(sign_args(key, repository))
-            .arg(&reference)
-            .stdin(std::process::Stdio::null())
-            .status()
-            .with_context(|| format!("cannot start {}", cosign.display()))?;
-        if !status.success() {
-            bail!(
-                "cosign could not sign {reference} ({status}); check the key and COSIGN_PASSWORD"
-            );
-        }
+/// Signs what a buildx push reported (`containerimage.digest` in `metadata`) under each of
+/// `repositories` with cosign, offline (no transparency log upload).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignPushed {
+    pub cosign: PathBuf,
+    pub key: PathBuf,
+    pub metadata: PathBuf,
+    pub repositories: Vec<String>,
+}
+
+impl Action for SignPushed {
+    fn shell_line(&self) -> String {
+        let q = |p: &Path| quote(&p.to_string_lossy());
+        self.repositories
+            .iter()
+            .map(|repo| {
+                format!(
+                    "{} {} {}@DIGEST  # DIGEST: containerimage.digest in {}",
+                    q(&self.cosign),
+                    sign_args(&self.key, repo).join(" "),
+                    quote(repo),
+                    q(&self.metadata)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
-    Ok(())
+
+    /// Runs cosign for every repository the push went to, on the pushed digest.
+    fn run(&self, _cx: &ActionCx) -> Result<()> {
+        let digest = pushed_digest(&self.metadata)?;
+        for repository in &self.repositories {
+            let reference = format!("{repository}@{digest}");
+            let status = std::process::Command::new(&self.cosign)
+                .args(sign_args(&self.key, repository))
+                .arg(&reference)
+                .stdin(std::process::Stdio::null())
+                .status()
+                .with_context(|| format!("cannot start {}", self.cosign.display()))?;
+            if !status.success() {
+                bail!(
+                    "cosign could not sign {reference} ({status}); check the key and COSIGN_PASSWORD"
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `registry/name:tag` → `registry/name` (a port's colon is not a tag's).

@@ -1,5 +1,6 @@
-//! Reads `deployments/pixie.yaml` against the table: sections and keys come from [`ALL`], unknown
-//! ones are rejected while they are read, so serde_yaml adds the path and line to the error.
+//! Reads a settings file against the table: sections and keys come from [`ALL`], unknown ones
+//! (and ones given twice) are rejected while they are read, so serde_yaml adds the path and line
+//! to the error.
 
 use std::fmt;
 
@@ -11,6 +12,70 @@ pub struct FileLayer(pub Vec<(&'static Spec, Value)>);
 
 /// Brackets the `section.name` of a value error inside serde_yaml's message.
 pub const KEY_MARK: char = '\u{1}';
+/// Brackets a section or `section.name` given twice.
+const TWICE_MARK: char = '\u{2}';
+
+/// A section or key given twice in one file (YAML keeps the last one silently).
+pub struct Twice(String);
+
+impl Twice {
+    /// The duplicate named in serde_yaml's message, if that is what it is about.
+    pub fn from_message(message: &str) -> Option<Twice> {
+        let mut parts = message.split(TWICE_MARK);
+        parts.next()?;
+        parts.next().map(|name| Twice(name.to_string()))
+    }
+
+    /// One line naming both places in `text` and the fix.
+    pub fn explain(&self, text: &str) -> String {
+        let name = &self.0;
+        let lines = match name.split_once('.') {
+            Some(_) => key_lines(text, name),
+            None => section_lines(text, name),
+        };
+        let at = match lines[..] {
+            [first, second, ..] => format!(" (lines {first} and {second})"),
+            _ => String::new(),
+        };
+        match name.split_once('.') {
+            Some(_) => format!("{name} is set twice{at}; keep one"),
+            None => format!("section {name} appears twice{at}; merge them into one"),
+        }
+    }
+}
+
+/// The 1-based lines where section `name` starts (`name:` at the start of a line).
+fn section_lines(text: &str, name: &str) -> Vec<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.trim_start().starts_with(':'))
+        })
+        .map(|(index, _)| index + 1)
+        .collect()
+}
+
+/// The 1-based lines where `section.name` is set: an indented `name:` inside a `section:` block.
+pub fn key_lines(text: &str, key: &str) -> Vec<usize> {
+    let (section, name) = key.split_once('.').unwrap_or(("", key));
+    let mut inside = false;
+    let mut found = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let indented = line.starts_with([' ', '\t']);
+        if !indented && !line.trim().is_empty() && !line.starts_with('#') {
+            inside = !section_lines(line, section).is_empty();
+        }
+        let sets_it = line
+            .trim_start()
+            .strip_prefix(name)
+            .is_some_and(|rest| rest.trim_start().starts_with(':'));
+        if inside && indented && sets_it {
+            found.push(index + 1);
+        }
+    }
+    found
+}
 
 fn leak(names: Vec<&'static str>) -> &'static [&'static str] {
     Box::leak(names.into_boxed_slice())
@@ -42,7 +107,12 @@ impl<'de> Visitor<'de> for FileVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FileLayer, A::Error> {
         let mut values = Vec::new();
+        let mut seen = Vec::new();
         while let Some(section) = map.next_key_seed(KeySeed(sections()))? {
+            if seen.contains(&section) {
+                return Err(twice(section));
+            }
+            seen.push(section);
             values.extend(map.next_value_seed(SectionSeed(section))?);
         }
         Ok(FileLayer(values))
@@ -104,6 +174,9 @@ impl<'de> Visitor<'de> for SectionVisitor {
                 .iter()
                 .find(|s| s.key.split_once('.').unwrap().1 == name)
                 .expect("KeySeed accepts table keys only");
+            if values.iter().any(|(s, _)| s == spec) {
+                return Err(twice(spec.key));
+            }
             // serde_yaml places errors raised here at the section's start; the key rides along
             // (between KEY_MARK) so that `parse_file` can cite the bad key's own line.
             let value = map
@@ -113,6 +186,10 @@ impl<'de> Visitor<'de> for SectionVisitor {
         }
         Ok(values)
     }
+}
+
+fn twice<E: de::Error>(name: &str) -> E {
+    E::custom(format!("{TWICE_MARK}{name}{TWICE_MARK}"))
 }
 
 struct ValueSeed(Kind);

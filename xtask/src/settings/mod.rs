@@ -1,18 +1,17 @@
-//! Every setting, declared once in [`ALL`]: its key in `deployments/pixie.yaml`, its `PIXIE_*`
-//! variable, its flag, its default and its help. The file's reader, the resolved [`Config`],
-//! `cargo xtask config`'s rows, the flags' `--help` and the README's table all come from it.
-//! Precedence: command-line flag > environment variable > `deployments/pixie.local.yaml` (this
-//! machine's, untracked; `.ci/provision` writes it) > `deployments/pixie.yaml` > default.
+//! Every setting, declared once in [`ALL`]: its key in the settings files, its `PIXIE_*`
+//! variable, its flag, its default and its help. The files' reader, the resolved [`Config`],
+//! `cargo xtask config`'s rows, the flags and their `--help`, and the README's table all come
+//! from it. Precedence ([`layers`]): command-line flag > environment variable >
+//! `deployments/pixie.local.yaml` (this checkout's, untracked) > the machine's settings file
+//! (`$XDG_CONFIG_HOME/pixie/settings.yaml`, else `~/.config/pixie/settings.yaml`: every checkout
+//! of this user; `.ci/provision` writes the local base images there) > `deployments/pixie.yaml`
+//! > default.
 
 use std::fmt;
-use std::path::Path;
+use std::path::PathBuf;
 use std::str::FromStr;
 
-use anyhow::{Context, Result};
-
-pub const CONFIG_FILE: &str = "deployments/pixie.yaml";
-/// This machine's settings (the local base images `.ci/provision` made): untracked, gitignored.
-pub const LOCAL_FILE: &str = "deployments/pixie.local.yaml";
+pub use layers::{machine_file, machine_text, write_machine, CONFIG_FILE, LOCAL_FILE};
 
 /// How a setting's text becomes a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +49,8 @@ pub struct Spec {
 }
 
 mod file;
+pub mod flags;
+mod layers;
 mod table;
 
 pub use table::*;
@@ -131,10 +132,15 @@ impl fmt::Display for Value {
     }
 }
 
+/// Where a setting's value came from, in rising precedence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     Default,
+    /// `deployments/pixie.yaml`.
     File,
+    /// The machine's settings file, at this path.
+    Machine(PathBuf),
+    /// `deployments/pixie.local.yaml`.
     Local,
     Env(&'static str),
     Flag,
@@ -145,6 +151,7 @@ impl fmt::Display for Source {
         match self {
             Source::Default => f.write_str("default"),
             Source::File => f.write_str(CONFIG_FILE),
+            Source::Machine(path) => write!(f, "{} (this machine's)", path.display()),
             Source::Local => f.write_str(LOCAL_FILE),
             Source::Env(var) => write!(f, "env {var}"),
             Source::Flag => f.write_str("flag"),
@@ -162,70 +169,6 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads `deployments/pixie.yaml` and `deployments/pixie.local.yaml` under `root` (each if
-    /// present), the environment, then `flags`.
-    pub fn load(root: &Path, flags: &Flags) -> Result<Config> {
-        let file = read_layer(&root.join(CONFIG_FILE))?;
-        let local = read_layer(&root.join(LOCAL_FILE))?;
-        Config::resolve(&[local, file], &|var| std::env::var(var).ok(), flags)
-    }
-
-    /// [`Config::load`] with the file's text and the environment given (tests, the bench).
-    pub fn resolve_text(
-        yaml: &str,
-        env: &dyn Fn(&str) -> Option<String>,
-        flags: &Flags,
-    ) -> Result<Config> {
-        Config::resolve(&[Vec::new(), parse_file(yaml)?], env, flags)
-    }
-
-    /// `files`: the local layer, then the committed file.
-    fn resolve(
-        files: &[Vec<(&'static Spec, Value)>; 2],
-        env: &dyn Fn(&str) -> Option<String>,
-        flags: &Flags,
-    ) -> Result<Config> {
-        let mut entries = Vec::new();
-        for spec in ALL {
-            let find = |list: &[(&'static Spec, Value)]| {
-                list.iter()
-                    .find(|(s, _)| *s == spec)
-                    .map(|(_, v)| v.clone())
-            };
-            let (value, source) = if let Some(value) = find(flags) {
-                (value, Source::Flag)
-            } else if let Some(raw) = env(spec.env) {
-                let value = Value::parse(spec.kind, &raw).map_err(|e| {
-                    anyhow::anyhow!(
-                        "{}={raw} is invalid: {e}; fix or unset {}",
-                        spec.env,
-                        spec.env
-                    )
-                })?;
-                (value, Source::Env(spec.env))
-            } else if let Some(value) = find(&files[0]) {
-                (value, Source::Local)
-            } else if let Some(value) = find(&files[1]) {
-                (value, Source::File)
-            } else {
-                let value = Value::parse(spec.kind, spec.default)
-                    .unwrap_or_else(|e| panic!("default of {}: {e}", spec.key));
-                (value, Source::Default)
-            };
-            entries.push((spec, value, source));
-        }
-        let config = Config { entries };
-        let (http, grpc) = (config.port(&HTTP_PORT), config.port(&GRPC_PORT));
-        if http == grpc {
-            return Err(anyhow::Error::new(UsageError(format!(
-                "run.http_port ({}) and run.grpc_port ({}) are both {http}; give them different ports",
-                config.source(&HTTP_PORT),
-                config.source(&GRPC_PORT)
-            ))));
-        }
-        Ok(config)
-    }
-
     fn value(&self, spec: &Spec) -> &Value {
         self.entries
             .iter()
@@ -291,7 +234,11 @@ impl Config {
 
     /// A setting's value as it would be written in the file (empty stays empty), for `--json`.
     pub fn raw(&self, spec: &Spec) -> String {
-        match self.value(spec) {
+        Config::raw_of(self.value(spec))
+    }
+
+    fn raw_of(value: &Value) -> String {
+        match value {
             Value::Text(s) | Value::Gogc(Gogc(s)) => s.clone(),
             Value::Words(w) => w.join(" "),
             other => other.to_string(),
@@ -307,7 +254,8 @@ impl Config {
     }
 }
 
-/// A mistake in what the user asked for (exit 2, like clap's usage errors).
+/// A mistake in what the user asked for (exit 2, like clap's usage errors): a bad flag, a bad
+/// setting in a variable or a file, whatever its source.
 #[derive(Debug)]
 pub struct UsageError(pub String);
 
@@ -318,14 +266,6 @@ impl fmt::Display for UsageError {
 }
 
 impl std::error::Error for UsageError {}
-
-fn read_layer(path: &Path) -> Result<Vec<(&'static Spec, Value)>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => parse_file(&text).with_context(|| format!("{} is invalid", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
-}
 
 /// `PIXIE_*` variables that name no setting, each with the setting it most likely meant.
 /// The service's own runtime variables (core/internal/config), the CI tooling's (`PIXIE_CI_*`,
@@ -390,6 +330,21 @@ pub fn unknown_variables(names: impl IntoIterator<Item = String>) -> Vec<String>
     warnings
 }
 
+/// The setting with key `key`, or why not in one line with the nearest key.
+pub fn spec_of(key: &str) -> Result<&'static Spec, String> {
+    if let Some(spec) = ALL.into_iter().find(|s| s.key == key) {
+        return Ok(spec);
+    }
+    let closest = ALL
+        .iter()
+        .map(|s| s.key)
+        .min_by_key(|k| edit_distance(k, key))
+        .expect("ALL is not empty");
+    Err(format!(
+        "`{key}` is not a setting; did you mean {closest}? (`cargo xtask config` lists them)"
+    ))
+}
+
 /// Levenshtein distance, for "did you mean".
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
@@ -406,46 +361,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-fn parse_file(text: &str) -> Result<Vec<(&'static Spec, Value)>> {
-    if text.trim().is_empty() {
-        return Ok(Vec::new());
-    }
-    // serde_yaml's message names the key and the line: "unknown field `x` ... at line 3 column 3".
-    let file: file::FileLayer = serde_yaml::from_str(text).map_err(|e| value_error(text, &e))?;
-    Ok(file.0)
-}
-
-/// A bad value's error, citing the line of its key: serde_yaml places it at the start of the
-/// key's section, so the key is found from there.
-fn value_error(text: &str, e: &serde_yaml::Error) -> anyhow::Error {
-    let message = e.to_string();
-    let mut parts = message.split(file::KEY_MARK);
-    let (Some(_), Some(key), Some(problem)) = (parts.next(), parts.next(), parts.next()) else {
-        return anyhow::anyhow!("{message}");
-    };
-    let name = key.split_once('.').map_or(key, |(_, name)| name);
-    let from = e.location().map_or(0, |l| l.line().saturating_sub(1));
-    let line = text
-        .lines()
-        .enumerate()
-        .skip(from)
-        .find(|(_, l)| {
-            l.trim_start()
-                .strip_prefix(name)
-                .is_some_and(|rest| rest.trim_start().starts_with(':'))
-        })
-        .map(|(index, _)| index + 1);
-    // Drop serde_yaml's own (section) position from the problem text.
-    let problem = problem.split(" at line ").next().unwrap_or(problem);
-    match line {
-        Some(line) => anyhow::anyhow!("{key}: {problem} (line {line})"),
-        None => anyhow::anyhow!("{key}: {problem}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use anyhow::Result;
+    use std::path::Path;
 
     fn resolve(yaml: &str, env: &[(&str, &str)], flags: Flags) -> Result<Config> {
         let env: Vec<(String, String)> = env
@@ -512,6 +432,19 @@ mod tests {
             message.starts_with("build.gogc: `banana` is not a GOGC value")
                 && message.ends_with(" (line 4)"),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn a_key_or_section_given_twice_names_both_lines() {
+        let message = |yaml: &str| format!("{:#}", resolve(yaml, &[], Flags::new()).unwrap_err());
+        assert_eq!(
+            message("build:\n  vendor: true\n  gogc: 200\n  vendor: false\n"),
+            "build.vendor is set twice (lines 2 and 4); keep one"
+        );
+        assert_eq!(
+            message("build:\n  vendor: true\nrun:\n  bind: 127.0.0.1\nbuild:\n  gogc: 200\n"),
+            "section build appears twice (lines 1 and 5); merge them into one"
         );
     }
 
@@ -622,12 +555,7 @@ mod tests {
 
     #[test]
     fn the_committed_config_file_sets_every_key_to_its_default() {
-        let cfg = Config::resolve(
-            &[Vec::new(), parse_file(&repo_file(CONFIG_FILE)).unwrap()],
-            &|_| None,
-            &Flags::new(),
-        )
-        .unwrap();
+        let cfg = Config::resolve_text(&repo_file(CONFIG_FILE), &|_| None, &Flags::new()).unwrap();
         let defaults = resolve("", &[], Flags::new()).unwrap();
         for spec in ALL {
             assert_eq!(

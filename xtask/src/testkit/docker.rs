@@ -3,14 +3,13 @@
 //! (`PIXIE_TEST_PUBLISHED_ADDR`), the few checks whose spelling differs between Docker and
 //! Podman, and guards that remove by name what a test created in it.
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::{http, json, ok, text, unique_name, wait_for};
-use crate::docker::compose::Compose;
+use crate::docker::engine::Compose;
 use crate::docker::engine::Engine;
 
 /// The engine the xtask would choose here, detected once; panics (the test fails) when none is
@@ -30,19 +29,6 @@ pub fn docker() -> Command {
 /// Whether the engine under test is Podman.
 pub fn is_podman() -> bool {
     engine().cli.is_podman()
-}
-
-/// Where the host reaches ports the engine publishes on its 127.0.0.1: that address itself,
-/// unless the engine runs in a network namespace of its own (engine B on our CI machines is
-/// reached at `PIXIE_ENGINE_B_ADDR`), named by `PIXIE_TEST_PUBLISHED_ADDR`.
-pub fn published_ip() -> IpAddr {
-    static IP: OnceLock<IpAddr> = OnceLock::new();
-    *IP.get_or_init(|| match std::env::var("PIXIE_TEST_PUBLISHED_ADDR") {
-        Ok(addr) if !addr.is_empty() => addr
-            .parse()
-            .unwrap_or_else(|e| panic!("PIXIE_TEST_PUBLISHED_ADDR={addr}: {e}")),
-        _ => IpAddr::from([127, 0, 0, 1]),
-    })
 }
 
 /// The container's health as the engine reports it. Podman runs healthchecks from systemd

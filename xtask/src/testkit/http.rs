@@ -1,15 +1,16 @@
 //! A minimal HTTP/1.0 client for the address where the engine under test publishes ports
-//! ([`super::docker::published_ip`]: 127.0.0.1 unless the engine lives in a network namespace of
+//! ([`published_ip`]: 127.0.0.1 unless the engine lives in a network namespace of
 //! its own), binary-safe, plus multipart bodies and polling. The service closes the connection
 //! after each response.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 
-use crate::exec::{self, Interrupted};
+use crate::signals::{self, Interrupted};
 
 /// An HTTP response with its raw body (thumbnails and originals are binary).
 #[derive(Debug)]
@@ -43,7 +44,7 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> std::io::Result<Response> {
-    let ip = super::docker::published_ip();
+    let ip = published_ip();
     let address = SocketAddr::from((ip, port));
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -114,7 +115,7 @@ pub fn wait_for_answer(
     accept: impl Fn(&str) -> bool,
 ) -> Result<f64> {
     loop {
-        if exec::interrupted() {
+        if signals::interrupted() {
             return Err(Interrupted.into());
         }
         if get_ok(port, path).is_some_and(|body| accept(&body)) {
@@ -123,7 +124,7 @@ pub fn wait_for_answer(
         if since.elapsed() > timeout {
             bail!(
                 "no expected answer on http://{}:{port}{path} within {}s",
-                super::docker::published_ip(),
+                published_ip(),
                 timeout.as_secs()
             );
         }
@@ -146,6 +147,19 @@ pub fn multipart_file(
     body.extend_from_slice(data);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// Where the host reaches ports the engine publishes on its 127.0.0.1: that address itself,
+/// unless the engine runs in a network namespace of its own (engine B on our CI machines is
+/// reached at `PIXIE_ENGINE_B_ADDR`), named by `PIXIE_TEST_PUBLISHED_ADDR`.
+pub fn published_ip() -> IpAddr {
+    static IP: OnceLock<IpAddr> = OnceLock::new();
+    *IP.get_or_init(|| match std::env::var("PIXIE_TEST_PUBLISHED_ADDR") {
+        Ok(addr) if !addr.is_empty() => addr
+            .parse()
+            .unwrap_or_else(|e| panic!("PIXIE_TEST_PUBLISHED_ADDR={addr}: {e}")),
+        _ => IpAddr::from([127, 0, 0, 1]),
+    })
 }
 
 #[cfg(test)]

@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::exec::{interrupted, Interrupted};
-use crate::plan::shell_quote;
+use crate::plan::shell::quote as shell_quote;
+use crate::plan::{Action, ActionCx};
 use crate::ready::{Ready, PROBE_INTERVAL};
+use crate::signals::{interrupted, Interrupted};
 use crate::ui::Ui;
 
 /// Debian's PostgreSQL 15, where `.ci/provision-stack` installs it.
@@ -434,6 +435,34 @@ fn postgres_user() -> Result<(u32, u32)> {
         bail!("running as root, the test Postgres runs as the postgres user, which is missing; run `sudo bash .ci/provision-stack`");
     }
     Ok(unsafe { ((*entry).pw_uid, (*entry).pw_gid) })
+}
+
+/// Starts the stack's servers for core's stack suite and waits until they answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartStack(pub Servers);
+
+impl Action for StartStack {
+    fn shell_line(&self) -> String {
+        self.0.start_line()
+    }
+
+    fn run(&self, cx: &ActionCx) -> Result<()> {
+        self.0.start(&cx.ui)
+    }
+}
+
+/// Stops them and removes their data; nothing to do when they were not started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StopStack(pub Servers);
+
+impl Action for StopStack {
+    fn shell_line(&self) -> String {
+        self.0.stop_line()
+    }
+
+    fn run(&self, _cx: &ActionCx) -> Result<()> {
+        self.0.stop()
+    }
 }
 
 impl Servers {

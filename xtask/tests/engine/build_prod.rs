@@ -135,7 +135,7 @@ fn sigint_during_build_prod_exits_130_and_leaves_no_container() {
     let _held = is_podman().then(|| {
         let lock = xtask::docker::build::podman_build_lock_in(&std::env::temp_dir());
         let quiet = xtask::ui::Ui::default().inner();
-        xtask::exec::acquire(&lock, "the interrupted-build check", &quiet).unwrap()
+        xtask::lock::acquire(&lock, "the interrupted-build check", &quiet).unwrap()
     });
     let stderr = reader.join().unwrap();
     assert_eq!(code, Some(130), "{stderr}");

@@ -4,7 +4,7 @@
 
 use std::process::Stdio;
 
-use xtask::docker::compose::Compose;
+use xtask::docker::engine::Compose;
 use xtask::testkit::docker::{engine, is_podman, require_engine, TestProject, Untag};
 use xtask::testkit::http::get_text;
 use xtask::testkit::{free_port, text, unique_name, RemoveDir};

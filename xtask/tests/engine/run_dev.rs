@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use xtask::testkit::docker::{docker, published_ip, require_engine, TestProject};
+use xtask::testkit::docker::{docker, require_engine, TestProject};
 use xtask::testkit::http::get_text;
+use xtask::testkit::http::published_ip;
 use xtask::testkit::{
     free_port, json, ok, repo_root, sigint, text, wait_for, workspace_copy, RemoveDir, ALBUM_PROTO,
 };

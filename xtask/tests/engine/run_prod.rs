@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use xtask::testkit::docker::{
     assert_all_capabilities_dropped, docker, engine, inspect, is_podman, published_host_ips,
-    published_ip, require_engine, TestProject, Untag,
+    require_engine, TestProject, Untag,
 };
-use xtask::testkit::http::{self, get_text, multipart_file};
+use xtask::testkit::http::{self, get_text, multipart_file, published_ip};
 use xtask::testkit::png::png_rgb;
 use xtask::testkit::{
     free_port, ok, only_on_path, sigint, text, unique_name, wait_for, workspace_copy, RemoveDir,

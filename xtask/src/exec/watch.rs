@@ -1,6 +1,7 @@
 //! Keeps generated code following its sources while a streamed step runs (run-dev regenerates
 //! core/gen when a .proto file is saved): poll a fingerprint of the sources, wait for a save
-//! burst to settle, run the regeneration plan under its lock, say how it went in one line.
+//! burst to settle, run the regeneration plan (unless another run holds its lock), say how it
+//! went in one line.
 //! Polling, not inotify: no crate, and it works on every filesystem and engine.
 
 use std::collections::BTreeMap;
@@ -10,8 +11,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::exec::{self, Interrupted};
 use crate::plan::Watch;
+use crate::signals::{interrupted, Interrupted};
 use crate::ui::Ui;
 
 /// How often the sources are looked at; a regeneration starts one to two of these after a save.
@@ -76,7 +77,7 @@ impl Debounce {
 pub fn spawn(watch: Watch, ui: Ui, done: Arc<AtomicBool>) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut debounce = Debounce::new(Fingerprint::of(&watch.dir, watch.extension));
-        while !done.load(Ordering::SeqCst) && !exec::interrupted() {
+        while !done.load(Ordering::SeqCst) && !interrupted() {
             std::thread::sleep(POLL_INTERVAL);
             let now = Fingerprint::of(&watch.dir, watch.extension);
             if !debounce.settled(now) {
@@ -112,14 +113,10 @@ fn regenerate(watch: &Watch, ui: Ui) -> Outcome {
         Ok(plan) => plan,
         Err(why) => return Outcome::Failed(not_regenerated(&changed, label, why)),
     };
-    let _held = match exec::try_acquire(&watch.lock) {
-        Ok(Some(held)) => held,
-        Ok(None) => return Outcome::Busy,
-        Err(e) => return Outcome::Failed(not_regenerated(&changed, label, &format!("{e:#}"))),
-    };
     let started = Instant::now();
-    match exec::run(plan, &ui.inner()) {
-        Ok(_) => Outcome::Regenerated(format!(
+    match super::run_unless_locked(plan, &ui.inner()) {
+        Ok(None) => Outcome::Busy,
+        Ok(Some(_)) => Outcome::Regenerated(format!(
             "{changed}: {label} regenerated in {} ms",
             started.elapsed().as_millis()
         )),
@@ -135,7 +132,7 @@ fn not_regenerated(changed: &str, label: &str, why: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Plan, Step};
+    use crate::plan::{Lock, Plan, Step};
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("xtask-watch-{name}-{}", std::process::id()));
@@ -215,7 +212,6 @@ mod tests {
             dir: dir.to_path_buf(),
             extension: "proto",
             label: "core/gen".into(),
-            lock: dir.join("proto.lock"),
             plan,
         }
     }
@@ -239,7 +235,12 @@ mod tests {
         let dir = temp_dir("lines").join("proto");
         std::fs::create_dir_all(&dir).unwrap();
         let script = |s: &str| Step::new("protoc", "sh", &dir).args(["-c", s]);
+        let lock = dir.join("proto.lock");
         let plan_of = |step: Step| Plan {
+            locks: vec![Lock {
+                path: lock.clone(),
+                holder: "proto".into(),
+            }],
             steps: vec![step.into()],
             ..Plan::default()
         };
@@ -272,7 +273,7 @@ mod tests {
              and save again (the service keeps its last good build)"
         );
 
-        let held = exec::try_acquire(&ok.lock).unwrap().unwrap();
+        let held = crate::lock::try_acquire(&lock).unwrap().unwrap();
         assert_eq!(said(regenerate(&ok, QUIET)), "busy");
         drop(held);
         std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();

@@ -776,4 +776,109 @@ mod tests {
         let message = check.run(&cx()).unwrap_err().to_string();
         assert_eq!(message, "PIXIE_BIND=localhost:1 is not an IP address; set run.bind (PIXIE_BIND) to one such as 127.0.0.1 or 0.0.0.0");
     }
+
+    /// A value for `spec` other than its default, as a user would set it.
+    fn sample(spec: &settings::Spec) -> &'static str {
+        match spec.key {
+            "build.platform" => "linux/arm64",
+            "build.gogc" => "200",
+            "build.goflags" => "-tags=netgo",
+            "build.vendor" => "true",
+            "build.builder" => "remote1",
+            "build.cache_from" => "type=local,src=/cache",
+            "build.cache_to" => "type=inline",
+            "build.netrc" => "/home/u/.netrc",
+            "build.sbom_generator" => "reg/sbom-generator:1",
+            "build.goproxy" => "http://goproxy.corp",
+            "build.goprivate" => "corp.example/*",
+            "build.gonosumdb" => "corp.example/*",
+            "base_images.go" => "local/go:1",
+            "base_images.runtime" => "local/runtime:1",
+            "images.prod" => "pixie-core:sample",
+            "images.dev" => "pixie-core-dev:sample",
+            other => panic!("{other} is a build setting without a sample: add one"),
+        }
+    }
+
+    /// The settings that decide what a build makes.
+    fn build_settings() -> Vec<&'static settings::Spec> {
+        settings::ALL
+            .into_iter()
+            .filter(|s| ["build.", "base_images.", "images."].iter().any(|p| s.key.starts_with(p)))
+            .collect()
+    }
+
+    /// build-*'s plan and run-*'s with `spec` set (or not), on the buildx route, which takes
+    /// every setting.
+    fn plans(target: Target, spec: Option<&'static settings::Spec>) -> (Plan, Plan) {
+        let env: Vec<(&str, &str)> = spec.map(|s| (s.env, sample(s))).into_iter().collect();
+        let ctx = with_compose(
+            ctx_with(BuildRoute::Buildx, &env, Flags::new()),
+            Compose::Plugin {
+                version: "2.29.0".into(),
+            },
+        );
+        let build = crate::commands::build::plan(&ctx, target, &Default::default()).unwrap();
+        (build, plan(&ctx, target, false).unwrap())
+    }
+
+    /// #24: whichever command builds, every build setting reaches the build the same way.
+    #[test]
+    fn run_builds_with_every_build_setting_exactly_as_build_does() {
+        for target in [Target::Prod, Target::Dev] {
+            let (default_build, _) = plans(target, None);
+            for spec in build_settings() {
+                let (build, run) = plans(target, Some(spec));
+                let built: Vec<_> = build.tasks();
+                let ran: Vec<_> = run.tasks();
+                assert!(
+                    ran.windows(built.len()).any(|w| w == built.as_slice()),
+                    "{} ({}): run-{}'s build differs from build-{}'s:\n{build}\n---\n{run}",
+                    spec.key,
+                    sample(spec),
+                    target.name(),
+                    target.name()
+                );
+                // What the setting does to the build (none: it is not a setting of this build).
+                let applies = match target {
+                    // The SBOM generator is a push's (build-prod --push).
+                    Target::Prod => !["build.sbom_generator", "images.dev"].contains(&spec.key),
+                    // The dev image installs air; module resolution reaches its tidy check.
+                    Target::Dev => [
+                        "build.platform",
+                        "build.builder",
+                        "build.cache_from",
+                        "build.cache_to",
+                        "base_images.go",
+                        "images.dev",
+                        "build.netrc",
+                        "build.goproxy",
+                        "build.goprivate",
+                        "build.gonosumdb",
+                    ]
+                    .contains(&spec.key),
+                };
+                assert_eq!(
+                    built != default_build.tasks(),
+                    applies,
+                    "{} ({}) on build-{}:\n{build}",
+                    spec.key,
+                    sample(spec),
+                    target.name()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn vendored_run_prod_builds_offline_from_vendor_like_build_prod() {
+        let (build, run) = plans(Target::Prod, Some(&settings::VENDOR));
+        for plan in [&build, &run] {
+            let text = plan.to_string();
+            assert!(
+                text.contains("--network=none") && text.contains("GO_MOD_MODE=vendor"),
+                "{text}"
+            );
+        }
+    }
 }

@@ -1,21 +1,11 @@
 //! The xtask's command line as users meet it; needs no Docker engine.
 
-use std::collections::BTreeSet;
 use std::process::Command;
 
 use xtask::testkit::{ok, only_on_path, repo_root, text, workspace_copy, RemoveDir};
 
 fn xtask() -> Command {
     xtask::testkit::xtask_at(env!("CARGO_BIN_EXE_xtask"))
-}
-
-#[test]
-fn unknown_command_is_a_usage_error_with_exit_2() {
-    let out = xtask().arg("build-prd").output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).1.contains("unrecognized subcommand 'build-prd'"));
-    let out = xtask().args(["build-prod", "--turbo"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
@@ -32,30 +22,6 @@ fn dry_run_prints_the_plan_even_without_a_docker_cli() {
         stdout.contains("buildx build --load --file deployments/docker/core.Dockerfile"),
         "{stdout}"
     );
-}
-
-/// `make -f Makefile.optimize <target>` must reach `cargo xtask <target>`, for every command.
-#[test]
-fn every_makefile_target_is_an_xtask_command_and_the_reverse() {
-    let makefile = std::fs::read_to_string(repo_root().join("Makefile.optimize")).unwrap();
-    let targets: BTreeSet<String> = makefile
-        .lines()
-        .find_map(|l| l.strip_prefix("XTASK_TARGETS :="))
-        .expect("XTASK_TARGETS in Makefile.optimize")
-        .split_whitespace()
-        .map(String::from)
-        .collect();
-    assert!(
-        makefile.contains("\t$(CARGO) xtask $@ $(ARGS)"),
-        "targets must forward to the xtask"
-    );
-
-    let commands: BTreeSet<String> = ok(xtask().arg("--list"))
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .map(String::from)
-        .collect();
-    assert_eq!(targets, commands);
 }
 
 /// A stand-in `docker` that reports a 28.x client without buildx, like /usr/local/bin/docker here.
@@ -342,96 +308,6 @@ fn a_closed_pipe_ends_output_quietly() {
             assert_eq!(stderr, "", "{args:?}");
         }
     }
-}
-
-#[test]
-fn help_has_an_example_names_env_and_key_and_wraps() {
-    let list = ok(xtask().arg("--list"));
-    for line in list.lines() {
-        let command = line.split_whitespace().next().unwrap();
-        if command == "bench" {
-            continue; // its --help is the bench package's
-        }
-        let out = xtask()
-            .args([command, "--help"])
-            .env("COLUMNS", "70")
-            .output()
-            .unwrap();
-        let help = text(&out).0;
-        assert!(
-            help.contains("\nExample:\n  cargo xtask "),
-            "{command}:\n{help}"
-        );
-        assert!(
-            help.lines().all(|l| l.chars().count() <= 70),
-            "{command}:\n{help}"
-        );
-        for figure in ["MiB", "GiB", " s,", "schema"] {
-            assert!(
-                !help.contains(figure),
-                "{command} help has `{figure}`:\n{help}"
-            );
-        }
-    }
-    let help = text(
-        &xtask()
-            .args(["build-prod", "--help"])
-            .env("COLUMNS", "200")
-            .output()
-            .unwrap(),
-    )
-    .0;
-    for spec in xtask::settings::ALL
-        .into_iter()
-        .filter(|s| s.flag_of == xtask::settings::FlagOf::BuildProd)
-    {
-        let names = format!("[env: {}] [config: {}]", spec.env, spec.key);
-        assert!(help.contains(&names), "{names}:\n{help}");
-    }
-}
-
-#[test]
-fn completions_cover_every_command_for_each_shell() {
-    let list = ok(xtask().arg("--list"));
-    for shell in ["bash", "zsh"] {
-        let script = ok(xtask().args(["completions", shell]));
-        for line in list.lines() {
-            let command = line.split_whitespace().next().unwrap();
-            assert!(script.contains(command), "{shell}: {command}");
-        }
-    }
-    for unsupported in ["tcsh", "fish"] {
-        let out = xtask().args(["completions", unsupported]).output().unwrap();
-        assert_eq!(out.status.code(), Some(2));
-    }
-}
-
-#[test]
-fn makefile_help_lists_each_target_with_the_xtasks_description() {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = scratch_dir("make-help");
-    std::fs::create_dir_all(&dir).unwrap();
-    // Stands in for `cargo`: `cargo xtask ARGS` runs this very xtask binary with ARGS.
-    let cargo = dir.join("cargo");
-    std::fs::write(
-        &cargo,
-        format!(
-            "#!/bin/sh\nshift\nexec {} \"$@\"\n",
-            env!("CARGO_BIN_EXE_xtask")
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let help = ok(Command::new("make")
-        .args(["-s", "-f", "Makefile.optimize", "help"])
-        .arg(format!("CARGO={}", cargo.display()))
-        .current_dir(repo_root()));
-    let list = ok(xtask().arg("--list"));
-    for line in list.lines() {
-        assert!(help.contains(&format!("  {line}")), "{line}:\n{help}");
-    }
-    assert!(list.contains("tidy         Run `go mod tidy`"), "{list}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

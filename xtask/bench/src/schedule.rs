@@ -91,15 +91,16 @@ pub fn schedule(runs: u32, quick: bool, registry: bool) -> Vec<Turn> {
         .collect()
 }
 
+/// The measurements in order, as shell comments: a dry run is valid shell, the bench's too.
 pub fn describe_schedule(turns: &[Turn], quick: bool) -> String {
     let mut text = String::new();
     if !quick {
-        text.push_str("first: xtask cold compile (each run) and --help latency\n");
+        text.push_str("# first: xtask cold compile (each run) and --help latency\n");
     }
     for turn in turns {
         let names: Vec<&str> = turn.scenarios.iter().map(|s| s.key()).collect();
         text.push_str(&format!(
-            "run {}: {}: {}\n",
+            "# run {}: {}: {}\n",
             turn.run,
             turn.setup.key(),
             names.join(", ")
@@ -107,7 +108,7 @@ pub fn describe_schedule(turns: &[Turn], quick: bool) -> String {
     }
     if !quick {
         text.push_str(
-            "then: sizes (binaries, images), GOGC sweep (default, 100, 200, 400, off; each run)\n",
+            "# then: sizes (binaries, images), GOGC sweep (default, 100, 200, 400, off; each run)\n",
         );
     }
     text
@@ -116,6 +117,27 @@ pub fn describe_schedule(turns: &[Turn], quick: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_dry_run_of_the_bench_is_valid_shell() {
+        let dry_runs = [
+            describe_schedule(&schedule(3, false, true), false),
+            describe_schedule(&schedule(1, true, false), true),
+            describe_schedule(&hot_reload_schedule(2), true),
+            describe_schedule(&engine_schedule(3), true),
+        ];
+        for text in dry_runs {
+            let check = std::process::Command::new("bash")
+                .args(["-n", "-c", &text])
+                .output()
+                .unwrap();
+            assert!(
+                check.status.success() && text.lines().all(|l| l.starts_with("# ")),
+                "{}\n{text}",
+                String::from_utf8_lossy(&check.stderr)
+            );
+        }
+    }
 
     #[test]
     fn runs_alternate_setups_round_robin() {
@@ -148,7 +170,7 @@ mod tests {
         let text = describe_schedule(&turns, true);
         assert_eq!(
             text,
-            "run 1: dev: hot_reload\nrun 1: prod: cold, no_change, code_change\nrun 1: limit: code_change\n"
+            "# run 1: dev: hot_reload\n# run 1: prod: cold, no_change, code_change\n# run 1: limit: code_change\n"
         );
     }
 
@@ -157,8 +179,8 @@ mod tests {
         let text = describe_schedule(&engine_schedule(2), true);
         assert_eq!(
             text,
-            "run 1: prod: code_change, no_change\nrun 1: dev: hot_reload\nrun 1: limit: code_change\n\
-             run 2: prod: code_change, no_change\nrun 2: dev: hot_reload\nrun 2: limit: code_change\n"
+            "# run 1: prod: code_change, no_change\n# run 1: dev: hot_reload\n# run 1: limit: code_change\n\
+             # run 2: prod: code_change, no_change\n# run 2: dev: hot_reload\n# run 2: limit: code_change\n"
         );
     }
 
@@ -167,7 +189,7 @@ mod tests {
         let quick = describe_schedule(&schedule(1, true, true), true);
         assert!(
             quick.ends_with(
-                "run 1: limit: code_change\nrun 1: registry: cold, warm_from_registry\n"
+                "# run 1: limit: code_change\n# run 1: registry: cold, warm_from_registry\n"
             ),
             "{quick}"
         );

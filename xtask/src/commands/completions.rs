@@ -2,7 +2,7 @@
 //! the completion of `cargo-xtask` from the command table; a hook on cargo's own completion
 //! hands `cargo xtask …` to it and everything else to cargo's completion (rustup's), as before.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Arg;
 use clap_complete::Shell;
 
@@ -12,7 +12,7 @@ use crate::ui;
 pub const COMMAND: Registration = Registration {
     name: "completions",
     about: "Print a shell script that completes `cargo xtask <TAB>` (commands, flags, values) in bash or zsh.",
-    example: "cargo xtask completions bash > ~/.cargo-xtask.bash && echo 'source ~/.cargo-xtask.bash' >> ~/.bashrc",
+    example: "cargo xtask completions bash > ~/.cargo-xtask.bash",
     settings: &[],
     arguments: |command| {
         command.arg(
@@ -37,15 +37,16 @@ struct Completions {
     shell: Shell,
 }
 
-/// bash: `cargo xtask …` goes to clap's `_cargo-xtask` with the words shifted as if
-/// `cargo-xtask …` had been typed; anything else to rustup's `_cargo`, loaded on first use.
+/// bash: `cargo xtask …` goes to clap's function (`FUNCTION`, named in the `complete` line clap
+/// writes) with the words shifted as if `cargo_xtask …` had been typed; anything else to
+/// rustup's `_cargo`, loaded on first use.
 const BASH_HOOK: &str = r#"
-# `cargo xtask <TAB>`: cargo's completion hands `xtask …` to _cargo-xtask above.
+# `cargo xtask <TAB>`: cargo's completion hands `xtask …` to FUNCTION above.
 _pixie_cargo() {
     if [[ ${COMP_WORDS[1]-} == xtask && $COMP_CWORD -ge 2 ]]; then
-        local -a COMP_WORDS=("cargo-xtask" "${COMP_WORDS[@]:2}")
+        local -a COMP_WORDS=("cargo_xtask" "${COMP_WORDS[@]:2}")
         local COMP_CWORD=$((COMP_CWORD - 1))
-        _cargo-xtask cargo-xtask "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
+        FUNCTION cargo_xtask "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
         return
     fi
     # Everything else is cargo's own completion (rustup's), loaded once.
@@ -84,16 +85,30 @@ compdef _pixie_cargo cargo
 impl Report for Completions {
     fn report(&self, cx: ReportCx) -> Result<()> {
         let mut script = Vec::new();
-        let mut command = cx.command_line;
-        clap_complete::generate(self.shell, &mut command, "cargo-xtask", &mut script);
+        // zsh: named as the binary cargo runs for `cargo xtask`, so rustup's `_cargo` finds
+        // `_cargo-xtask` too. bash: without the hyphen, which clap_complete's bash script
+        // spells two ways and then completes no flag after a command (clap-rs/clap#6421).
+        let name = match self.shell {
+            Shell::Zsh => "cargo-xtask",
+            _ => "cargo_xtask",
+        };
+        let mut command = cx.command_line.name(name).bin_name(name);
+        clap_complete::generate(self.shell, &mut command, name, &mut script);
         let script = String::from_utf8_lossy(&script);
         let (setup, hook) = match self.shell {
             // Sourced from ~/.zshrc, maybe before compinit, which defines compdef.
             Shell::Zsh => (
                 "(( $+functions[compdef] )) || { autoload -Uz compinit && compinit; }\n",
-                ZSH_HOOK,
+                ZSH_HOOK.to_string(),
             ),
-            _ => ("", BASH_HOOK),
+            _ => {
+                let function = script
+                    .split("complete -F ")
+                    .nth(1)
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .context("clap's bash script has no `complete -F` line")?;
+                ("", BASH_HOOK.replace("FUNCTION", function))
+            }
         };
         let text = format!(
             "# Completion of `cargo xtask` for {}, made by `cargo xtask completions` (run it again \

@@ -29,7 +29,7 @@ use crate::workspace::PROD_TOKEN_COMPOSE;
 
 pub const PROD: Registration = Registration {
     name: "run-prod",
-    about: "Build the production image (about 0.1 s when nothing changed), run it with deployments/docker/compose.prod.yaml and say when /healthz answers; Ctrl-C stops and removes its containers and network. A non-loopback PIXIE_BIND needs PIXIE_API_TOKEN_FILE or PIXIE_API_TOKEN.",
+    about: "Build the production image (unchanged sources are a cache hit), run it with deployments/docker/compose.prod.yaml and say when /healthz answers; Ctrl-C stops and removes its containers and network. A non-loopback PIXIE_BIND needs PIXIE_API_TOKEN_FILE or PIXIE_API_TOKEN.",
     example: "cargo xtask run-prod --http-port 18080",
     settings: &[FlagOf::Run],
     arguments: |command| command.arg(detach_arg()),

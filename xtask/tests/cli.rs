@@ -348,6 +348,7 @@ fn failed_provisioning_says_where_and_writes_nothing() {
     let out = Command::new("/bin/bash")
         .arg(root.join(".ci/provision"))
         .env("PATH", &bin)
+        .env("XDG_CONFIG_HOME", root.join("config"))
         .output()
         .unwrap();
     let (stdout, stderr) = text(&out);
@@ -359,7 +360,7 @@ fn failed_provisioning_says_where_and_writes_nothing() {
             && last.ends_with(", exit 100); nothing downstream can use this machine yet"),
         "{stderr}"
     );
-    assert!(!root.join("deployments/pixie.local.yaml").exists());
+    assert!(!root.join("config/pixie/settings.yaml").exists());
     std::fs::remove_dir_all(&root).unwrap();
 }
 

@@ -7,7 +7,9 @@ use std::fmt::Write;
 
 use anyhow::{bail, Context, Result};
 
-use super::json::{stats_json, Json};
+use serde_json::{json, Map, Value};
+
+use super::json::{pretty, stats_json};
 use super::markdown::range;
 use super::targets::{at_most, Check, Unit};
 use super::{Results, Scenario, Setup};
@@ -181,24 +183,23 @@ pub fn engines_markdown(engines: &[EngineResults], runs: u32, quick: bool) -> St
 
 /// `engines.json`: per engine, its description and every measured figure.
 pub fn engines_json(engines: &[EngineResults]) -> String {
-    let top = engines
+    let top: Map<String, Value> = engines
         .iter()
         .map(|e| {
-            let mut fields = vec![("engine".to_string(), Json::Str(e.what.clone()))];
+            let mut fields = Map::new();
+            fields.insert("engine".into(), json!(e.what));
             for (_, setup, scenario) in ROWS {
                 if let Some(stats) = e.results.stats(setup, scenario) {
-                    fields.push((
+                    fields.insert(
                         format!("{}_{}", setup.key(), scenario.key()),
                         stats_json(stats),
-                    ));
+                    );
                 }
             }
-            (e.name.to_string(), Json::Obj(fields))
+            (e.name.to_string(), Value::Object(fields))
         })
         .collect();
-    let mut text = Json::Obj(top).to_string();
-    text.push('\n');
-    text
+    pretty(&Value::Object(top))
 }
 
 #[cfg(test)]
@@ -258,11 +259,9 @@ mod tests {
         ] {
             assert!(md.contains(needle), "missing {needle:?} in\n{md}");
         }
-        let json = engines_json(&engines);
-        assert!(
-            json.contains("\"C\": {\n    \"engine\": \"podman | 4.3\",\n    \"prod_no_change\": {"),
-            "{json}"
-        );
-        assert!(json.contains("\"limit_code_change\": {\n      \"median_s\": 0.6,"));
+        let json: Value = serde_json::from_str(&engines_json(&engines)).unwrap();
+        assert_eq!(json["C"]["engine"], "podman | 4.3");
+        assert_eq!(json["C"]["prod_no_change"]["n"], 1);
+        assert_eq!(json["C"]["limit_code_change"]["median_s"], 0.6);
     }
 }

@@ -1,6 +1,6 @@
 //! `bench.json`: every measured figure, nothing invented (unmeasured keys are left out).
 
-use std::fmt::{self, Write};
+use serde_json::{json, Map, Value};
 
 use super::{Results, Setup};
 use crate::stats::Stats;
@@ -8,9 +8,9 @@ use crate::stats::Stats;
 impl Results {
     /// `{setup: {scenario: {median_s, min_s, max_s, p95_s, n}}, sizes, gogc_sweep, xtask, meta}`.
     pub fn json(&self) -> String {
-        let mut top = Vec::new();
+        let mut top = Map::new();
         for setup in Setup::ALL {
-            let scenarios: Vec<(String, Json)> = self
+            let scenarios: Map<String, Value> = self
                 .samples
                 .iter()
                 .filter(|((s, _), _)| *s == setup)
@@ -19,31 +19,29 @@ impl Results {
                 })
                 .collect();
             if !scenarios.is_empty() {
-                top.push((setup.key().to_string(), Json::Obj(scenarios)));
+                top.insert(setup.key().to_string(), Value::Object(scenarios));
             }
         }
-        let sizes = self
+        let sizes: Map<String, Value> = self
             .sizes
             .rows()
             .into_iter()
-            .filter_map(|(key, bytes)| Some((key.to_string(), Json::Int(bytes?))))
+            .filter_map(|(key, bytes)| Some((key.to_string(), json!(bytes?))))
             .collect();
-        top.push(("sizes".into(), Json::Obj(sizes)));
-        let sweep = self
+        top.insert("sizes".into(), Value::Object(sizes));
+        let sweep: Map<String, Value> = self
             .gogc
             .iter()
             .filter_map(|g| {
-                let Json::Obj(mut fields) = stats_json(Stats::of(&g.seconds)?) else {
-                    unreachable!("stats_json makes objects")
-                };
+                let mut fields = stats_json(Stats::of(&g.seconds)?);
                 if let Some(mib) = g.peak_mib() {
-                    fields.push(("peak_rss_mib".into(), Json::Num(mib)));
+                    fields["peak_rss_mib"] = figure(mib);
                 }
-                Some((g.label().to_string(), Json::Obj(fields)))
+                Some((g.label().to_string(), fields))
             })
             .collect();
-        top.push(("gogc_sweep".into(), Json::Obj(sweep)));
-        let xtask = [
+        top.insert("gogc_sweep".into(), Value::Object(sweep));
+        let xtask: Map<String, Value> = [
             ("cold_compile", &self.xtask.cold_compile),
             ("help_binary", &self.xtask.help_binary),
             ("help_cargo", &self.xtask.help_cargo),
@@ -51,86 +49,39 @@ impl Results {
         .into_iter()
         .filter_map(|(key, samples)| Some((key.to_string(), stats_json(Stats::of(samples)?))))
         .collect();
-        top.push(("xtask".into(), Json::Obj(xtask)));
-        let notes = self
+        top.insert("xtask".into(), Value::Object(xtask));
+        let notes: Map<String, Value> = self
             .notes
             .iter()
-            .map(|(k, v)| (k.to_string(), Json::Str(v.clone())))
+            .map(|(k, v)| (k.to_string(), json!(v)))
             .collect();
-        top.push((
+        top.insert(
             "meta".into(),
-            Json::Obj(vec![
-                ("runs".into(), Json::Int(u64::from(self.runs))),
-                ("quick".into(), Json::Bool(self.quick)),
-                ("notes".into(), Json::Obj(notes)),
-            ]),
-        ));
-        let mut text = Json::Obj(top).to_string();
-        text.push('\n');
-        text
+            json!({"runs": self.runs, "quick": self.quick, "notes": notes}),
+        );
+        pretty(&Value::Object(top))
     }
 }
 
-pub(super) fn stats_json(s: Stats) -> Json {
-    Json::Obj(vec![
-        ("median_s".into(), Json::Num(s.median)),
-        ("min_s".into(), Json::Num(s.min)),
-        ("max_s".into(), Json::Num(s.max)),
-        ("p95_s".into(), Json::Num(s.p95)),
-        ("n".into(), Json::Int(s.n as u64)),
-    ])
+/// A figure to three decimals (seconds: the millisecond a wall clock resolves here); NaN (not
+/// JSON) is null.
+fn figure(n: f64) -> Value {
+    json!((n * 1000.0).round() / 1000.0)
 }
 
-/// Just enough JSON for the report (the xtask has no JSON dependency, and needs none for this).
-pub(super) enum Json {
-    Num(f64),
-    Int(u64),
-    Bool(bool),
-    Str(String),
-    Obj(Vec<(String, Json)>),
+pub(super) fn stats_json(s: Stats) -> Value {
+    json!({
+        "median_s": figure(s.median),
+        "min_s": figure(s.min),
+        "max_s": figure(s.max),
+        "p95_s": figure(s.p95),
+        "n": s.n,
+    })
 }
 
-impl Json {
-    fn write(&self, f: &mut fmt::Formatter<'_>, indent: usize) -> fmt::Result {
-        match self {
-            // Millisecond resolution is all a wall clock gives here; never NaN (not JSON).
-            Json::Num(n) if n.is_finite() => write!(f, "{}", (n * 1000.0).round() / 1000.0),
-            Json::Num(_) => f.write_str("null"),
-            Json::Int(n) => write!(f, "{n}"),
-            Json::Bool(b) => write!(f, "{b}"),
-            Json::Str(s) => write_json_string(f, s),
-            Json::Obj(fields) if fields.is_empty() => f.write_str("{}"),
-            Json::Obj(fields) => {
-                f.write_str("{\n")?;
-                for (i, (key, value)) in fields.iter().enumerate() {
-                    write!(f, "{:width$}", "", width = indent + 2)?;
-                    write_json_string(f, key)?;
-                    f.write_str(": ")?;
-                    value.write(f, indent + 2)?;
-                    f.write_str(if i + 1 < fields.len() { ",\n" } else { "\n" })?;
-                }
-                write!(f, "{:width$}}}", "", width = indent)
-            }
-        }
-    }
-}
-
-impl fmt::Display for Json {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.write(f, 0)
-    }
-}
-
-fn write_json_string(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
-    f.write_char('"')?;
-    for c in s.chars() {
-        match c {
-            '"' => f.write_str("\\\"")?,
-            '\\' => f.write_str("\\\\")?,
-            '\n' => f.write_str("\\n")?,
-            c if (c as u32) < 0x20 => write!(f, "\\u{:04x}", c as u32)?,
-            c => f.write_char(c)?,
-        }
-    }
-    f.write_char('"')
+/// Indented JSON and a final newline, as the report files are written.
+pub(super) fn pretty(value: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(value).expect("a Value serializes");
+    text.push('\n');
+    text
 }

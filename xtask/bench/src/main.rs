@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Arg, ArgAction};
 use xtask::ctx::{Ctx, Needs};
 use xtask::plan::Step;
@@ -32,6 +32,7 @@ use xtask::workspace::Workspace;
 
 use bench::Bench;
 use registry::Tooling;
+use report::{Recorded, PERFORMANCE_DOC, PERFORMANCE_JSON};
 use schedule::{describe_schedule, engine_schedule, hot_reload_schedule, schedule};
 
 const AFTER_HELP: &str = "\
@@ -85,6 +86,13 @@ fn command() -> clap::Command {
                 .value_name("ENGINES")
                 .conflicts_with("hot-reload")
                 .help("Engines side by side (ENGINES: a comma-separated list of a, b, c, or all): on each named engine of the matrix (a: the detected one; b, c: as PIXIE_ENGINE_* configure them, see `bash .ci/provision-engines`), prod code_change and no_change, dev hot_reload and limit code_change, N runs; no cold build, no prune. Writes target/bench/engines.{md,json}."),
+            Arg::new("publish")
+                .long("publish")
+                .value_name("FILE")
+                .num_args(0..=1)
+                .default_missing_value("target/bench/bench.json")
+                .conflicts_with_all(["runs", "quick", "hot-reload", "engine", "engine-set"])
+                .help("Measure nothing: record FILE (a bench.json; default target/bench/bench.json) as docs/performance.json and make docs/performance.md from it."),
             // The child that measures one engine for --engine, in that engine's environment.
             Arg::new("engine-set")
                 .long("engine-set")
@@ -115,7 +123,37 @@ fn main() -> ExitCode {
     } else {
         What::Setups
     };
+    if let Some(file) = matches.get_one::<String>("publish") {
+        return xtask::exit_code(publish(ui, matches.get_flag("dry-run"), file));
+    }
     xtask::exit_code(run(ui, matches.get_flag("dry-run"), runs, quick, what))
+}
+
+/// `--publish FILE`: records a run's bench.json as docs/performance.json and makes
+/// docs/performance.md from it (both written beside and renamed into place).
+fn publish(ui: Ui, dry_run: bool, file: &str) -> Result<()> {
+    let ws = Workspace::locate()?;
+    let json = std::fs::read_to_string(ws.root.join(file)).with_context(|| {
+        format!("cannot read {file}; run `cargo xtask bench` first, which writes target/bench/bench.json")
+    })?;
+    let page = report::performance_doc(Some(&json))?;
+    if dry_run {
+        println!(
+            "# (xtask) record {file} as {PERFORMANCE_JSON} and render {PERFORMANCE_DOC} from it"
+        );
+        return Ok(());
+    }
+    for (path, text) in [(PERFORMANCE_JSON, &json), (PERFORMANCE_DOC, &page)] {
+        let path = ws.root.join(path);
+        let staging = path.with_extension("new");
+        std::fs::write(&staging, text)
+            .and_then(|()| std::fs::rename(&staging, &path))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    ui.info(format_args!(
+        "{file} recorded as {PERFORMANCE_JSON}; {PERFORMANCE_DOC} made from it"
+    ));
+    Ok(())
 }
 
 /// What one bench process measures.
@@ -186,15 +224,15 @@ fn run(ui: Ui, dry_run: bool, runs: u32, quick: bool, what: What) -> Result<()> 
         "duration",
         format!("this bench took {:.1} min", took.as_secs_f64() / 60.0),
     ));
-    let results = std::mem::take(&mut bench.results);
+    let mut results = std::mem::take(&mut bench.results);
     let dir = bench.dir.clone();
     drop(bench); // removes the bench's containers, images and volumes before reporting
+    let engine = format!(
+        "{}; daemon {}",
+        ctx.engine().note(),
+        ctx.engine().daemon_version()?
+    );
     if let What::EngineSet(name) = &what {
-        let engine = format!(
-            "{}; daemon {}",
-            ctx.engine().note(),
-            ctx.engine().daemon_version()?
-        );
         let samples = engines::samples_path(&dir, name);
         // Whole or absent: the parent reads it once this process has exited.
         let partial = samples.with_extension("partial");
@@ -206,6 +244,7 @@ fn run(ui: Ui, dry_run: bool, runs: u32, quick: bool, what: What) -> Result<()> 
         ));
         return Ok(());
     }
+    results.recorded = Some(Recorded::now(engine));
     let markdown = results.markdown();
     std::fs::write(dir.join("bench.json"), results.json())?;
     std::fs::write(dir.join("bench.md"), &markdown)?;

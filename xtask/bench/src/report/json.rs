@@ -55,10 +55,13 @@ impl Results {
             .iter()
             .map(|(k, v)| (k.to_string(), json!(v)))
             .collect();
-        top.insert(
-            "meta".into(),
-            json!({"runs": self.runs, "quick": self.quick, "notes": notes}),
-        );
+        let mut meta = json!({"runs": self.runs, "quick": self.quick, "notes": notes});
+        if let Some(recorded) = &self.recorded {
+            meta["date"] = json!(recorded.date);
+            meta["machine"] = json!(recorded.machine);
+            meta["engine"] = json!(recorded.engine);
+        }
+        top.insert("meta".into(), meta);
         pretty(&Value::Object(top))
     }
 }

@@ -3,11 +3,13 @@
 //! figures ([`targets`]); and `bench --engine`'s engines side by side ([`engines`]).
 //! Only measured figures appear: a missing measurement is shown as "—" and left out of the JSON.
 
+mod doc;
 mod engines;
 mod json;
 mod markdown;
 mod targets;
 
+pub use doc::{performance_doc, PERFORMANCE_DOC, PERFORMANCE_JSON};
 pub use engines::{engines_json, engines_markdown, EngineResults};
 
 use std::collections::BTreeMap;
@@ -171,6 +173,56 @@ pub struct Results {
     pub xtask: XtaskSamples,
     /// What was measured and how (engine, dependency bumped, proto method...), shown as notes.
     pub notes: Vec<(&'static str, String)>,
+    /// When, on what and with which engine: what docs/performance.md says of its figures.
+    pub recorded: Option<Recorded>,
+}
+
+/// The circumstances of a bench run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Recorded {
+    /// When it ended, RFC 3339 UTC.
+    pub date: String,
+    /// Cores, memory, CPU model and kernel.
+    pub machine: String,
+    /// The engine's CLI, build route and daemon version.
+    pub engine: String,
+}
+
+impl Recorded {
+    /// Now, this machine, and `engine`.
+    pub fn now(engine: String) -> Recorded {
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Recorded {
+            date: xtask::workspace::rfc3339_utc(since_epoch as i64),
+            machine: machine(),
+            engine,
+        }
+    }
+}
+
+/// `2 cores, 24 GiB, Intel(R) Xeon(R) …, Linux 6.1.0`, from /proc.
+fn machine() -> String {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let memory = read("/proc/meminfo")
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|kib| kib.trim().trim_end_matches(" kB").parse::<f64>().ok())
+        .map_or_else(
+            || "memory unknown".into(),
+            |kib| format!("{:.0} GiB", kib / 1024.0 / 1024.0),
+        );
+    let cpu = read("/proc/cpuinfo")
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let kernel = read("/proc/sys/kernel/osrelease");
+    format!("{cores} cores, {memory}, {cpu}, Linux {}", kernel.trim())
 }
 
 impl Results {

@@ -373,3 +373,43 @@ fn cargo_xtask_tab_completes_commands_and_flags_under_zsh() {
         "{shown}"
     );
 }
+
+/// The README is the front door: short, every command in its table, links that lead somewhere,
+/// and no dated figures (they live in docs/performance.md, made from the bench's own output).
+#[test]
+fn the_readme_is_a_front_door() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    assert!(
+        readme.lines().count() <= 200,
+        "README.md has {} lines",
+        readme.lines().count()
+    );
+    for registration in ALL {
+        assert!(
+            readme.contains(&format!("| `{}", registration.name)),
+            "README.md's commands table has no row for {}",
+            registration.name
+        );
+    }
+    for word in readme.split(['`', ' ', '(', ')', ',', '\n']) {
+        let word = word.trim_end_matches(['.', ';', ':']);
+        if (word.starts_with("docs/") || word == "CONTRIBUTING.md") && word.ends_with(".md") {
+            assert!(
+                repo_root().join(word).is_file(),
+                "README.md points at {word}, which is missing"
+            );
+        }
+    }
+    let dated = readme.lines().find(|line| {
+        line.as_bytes().windows(10).any(|w| {
+            w.iter().enumerate().all(|(i, b)| match i {
+                4 | 7 => *b == b'-',
+                _ => b.is_ascii_digit(),
+            })
+        })
+    });
+    assert_eq!(
+        dated, None,
+        "a dated figure in README.md: its place is docs/performance.md"
+    );
+}

@@ -1,6 +1,7 @@
 //! The xtask's modules stay layered (docs/architecture.md): no module imports one that imports it
 //! back, neither among the top-level modules (`exec` and `commands`, `ctx` and `docker`, …) nor
-//! among files. Read from the `crate::` and `super::` paths of the non-test source.
+//! among files; read from the `crate::` and `super::` paths of the non-test source. And no file
+//! does five jobs: none has more than 500 lines before its unit tests.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -172,4 +173,29 @@ fn no_module_imports_one_that_imports_it_back() {
 
 fn first(module: &str) -> String {
     module.split("::").next().unwrap_or_default().to_string()
+}
+
+#[test]
+fn no_source_file_has_more_than_500_lines_of_code() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for folder in ["src", "bench/src"] {
+        let mut pending = vec![root.join(folder)];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    let code = text.split("#[cfg(test)]\nmod tests").next().unwrap();
+                    let lines = code.lines().count();
+                    assert!(
+                        lines <= 500,
+                        "{} has {lines} lines of code: split it",
+                        path.display()
+                    );
+                }
+            }
+        }
+    }
 }

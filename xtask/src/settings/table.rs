@@ -37,7 +37,7 @@ settings! {
     (PLATFORM, "build.platform", "PIXIE_PLATFORM", "platform", BuildProd, "", Text,
         "Target platform, e.g. linux/arm64 (cross-compiled by the native Go toolchain, no emulation); empty: the engine's own."),
     (GOGC, "build.gogc", "PIXIE_GOGC", "gogc", BuildProd, "", Gogc,
-        "GOGC for the compile step only: off, or a percentage; empty: Go's own heap sizing (README \"GOGC\" has the measurements)."),
+        "GOGC for the compile step only: off, or a percentage; empty: Go's own heap sizing (docs/images.md \"GOGC\" says why)."),
     (GOFLAGS, "build.goflags", "PIXIE_GOFLAGS", "", None, "", Text,
         "GOFLAGS for the compile step only."),
     (VENDOR, "build.vendor", "PIXIE_VENDOR", "vendor", BuildProd, "false", Bool,

@@ -274,7 +274,7 @@ fn binary_is_reproducible_without_cache_and_changes_with_the_source() {
 /// Whether `binary` says (in the module info Go embeds) that it was compiled from vendor/: a
 /// vendored build records its dependencies without go.sum hashes, since vendor/modules.txt has
 /// none, while a module-cache build records `h1:` hashes.
-fn compiled_from_vendor(binary: &[u8]) -> bool {
+pub(crate) fn compiled_from_vendor(binary: &[u8]) -> bool {
     let has = |needle: &[u8]| binary.windows(needle.len()).any(|w| w == needle);
     assert!(
         has(b"dep\tgo.etcd.io/bbolt\t"),
@@ -326,7 +326,7 @@ fn vendored_build_needs_no_network_compiles_vendor_and_serves() {
 }
 
 /// Copies `/usr/local/bin/pixie-core` out of `image` without running it.
-fn binary_of(image: &str) -> Vec<u8> {
+pub(crate) fn binary_of(image: &str) -> Vec<u8> {
     // Named before it exists: a create that fails half-way leaves nothing behind either.
     let created = unique_name("pixie-bin");
     let _guard = Containers(vec![created.clone()]);

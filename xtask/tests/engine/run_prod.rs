@@ -239,6 +239,59 @@ fn run_prod_detached_rebuilds_after_an_edit_and_logs_ps_stop_manage_it() {
     project.assert_gone("after the second stop");
 }
 
+/// #24: `build.vendor: true` in a settings file reaches run-prod's build as it reaches
+/// build-prod's: core/vendor is made current first (vendor's own plan), then the build runs with
+/// no network at all (`--network=none`, as on an engine that reaches no module proxy), and what
+/// it compiled from core/vendor serves.
+#[test]
+fn run_prod_with_build_vendor_set_builds_offline_from_vendor_and_serves() {
+    require_engine();
+    let ws = workspace_copy("run-prod-vendor");
+    let _remove = RemoveDir(ws.clone());
+    std::fs::write(
+        ws.join("deployments/pixie.local.yaml"),
+        "build:\n  vendor: true\n",
+    )
+    .unwrap();
+    let project = TestProject::new("xtask-vendor", "prod");
+    let image = format!("pixie-core:run-prod-vendor-{}", std::process::id());
+    let _image = Untag(vec![image.clone()]);
+    let ws_path = ws.to_string_lossy().to_string();
+    let env = [
+        ("PIXIE_WORKSPACE", ws_path.as_str()),
+        ("PIXIE_PROJECT", project.prefix.as_str()),
+        ("PIXIE_PROD_IMAGE", image.as_str()),
+    ];
+    let http = free_port();
+    let (code, out) = xtask_run(&["-v", "run-prod", "--detach"], http, &env);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        ws.join("core/vendor/modules.txt").is_file(),
+        "run-prod did not make core/vendor:\n{out}"
+    );
+    let build_line = out
+        .lines()
+        .find(|l| l.starts_with("xtask: $ ") && l.contains(" build ") && l.contains("--file"))
+        .unwrap_or_else(|| panic!("no build line in the -v output:\n{out}"));
+    assert!(
+        build_line.contains("--network=none") && build_line.contains("GO_MOD_MODE=vendor"),
+        "run-prod with build.vendor did not build offline from vendor/: {build_line}"
+    );
+    let build_output = out.split(build_line).nth(1).unwrap_or_default();
+    assert!(
+        !build_output.contains("go: downloading"),
+        "the vendored build downloaded modules:\n{out}"
+    );
+    assert!(
+        crate::build_prod::compiled_from_vendor(&crate::build_prod::binary_of(&image)),
+        "run-prod's binary was compiled from the module cache, not core/vendor"
+    );
+    let (status, body) = get_text(http, "/healthz").unwrap();
+    assert_eq!(status, 200, "{body}");
+    xtask_ok(&["stop", "prod"], &env);
+    project.assert_gone("after stop");
+}
+
 fn upload_status(port: u16, authorization: Option<&str>) -> u16 {
     let png = png_rgb(8, 8, |x, y| [x as u8 * 30, y as u8 * 30, 7]);
     let (content_type, body) = multipart_file("file", "token.png", "image/png", &png);

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use xtask::testkit::{ok, only_on_path, repo_root, text, workspace_copy, RemoveDir};
+use xtask::testkit::{ok, only_on_path, repo_root, scratch_dir, text, workspace_copy, RemoveDir};
 
 fn xtask() -> Command {
     xtask::testkit::xtask_at(env!("CARGO_BIN_EXE_xtask"))
@@ -36,12 +36,6 @@ fn docker_without_buildx(dir: &std::path::Path) -> std::path::PathBuf {
     .unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     path
-}
-
-fn scratch_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("xtask-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
 }
 
 #[test]

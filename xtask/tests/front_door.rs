@@ -6,17 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use xtask::commands::ALL;
-use xtask::testkit::{ok, repo_root, text, RemoveDir};
+use xtask::testkit::{ok, repo_root, scratch_dir, text, RemoveDir};
 
 fn xtask() -> Command {
     xtask::testkit::xtask_at(env!("CARGO_BIN_EXE_xtask"))
-}
-
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("xtask-door-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// A command's example without `cargo xtask` and without the shell around it (`> file && …`).

@@ -3,21 +3,13 @@
 //! what every checkout of the machine reads, and where it stands among the layers (flag > env >
 //! checkout-local > machine > pixie.yaml > default). Needs no Docker engine.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use xtask::testkit::{ok, text, workspace_copy, RemoveDir};
+use xtask::testkit::{ok, scratch_dir, text, workspace_copy, RemoveDir};
 
 fn xtask() -> Command {
     xtask::testkit::xtask_at(env!("CARGO_BIN_EXE_xtask"))
-}
-
-/// An empty config home standing for a fresh machine.
-fn config_home(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("xtask-machine-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// `config` in the checkout `ws` on the machine whose config home is `home`.
@@ -50,7 +42,7 @@ fn row(stdout: &str, key: &str) -> String {
 
 #[test]
 fn set_machine_writes_the_file_every_checkout_of_the_machine_reads() {
-    let home = config_home("every-checkout");
+    let home = scratch_dir("every-checkout");
     let _home = RemoveDir(home.clone());
     let first = workspace_copy("machine-first");
     let _first = RemoveDir(first.clone());
@@ -113,7 +105,7 @@ fn set_machine_writes_the_file_every_checkout_of_the_machine_reads() {
 
 #[test]
 fn the_checkout_and_the_environment_beat_the_machine_which_beats_pixie_yaml() {
-    let home = config_home("precedence");
+    let home = scratch_dir("precedence");
     let _home = RemoveDir(home.clone());
     let ws = workspace_copy("machine-precedence");
     let _ws = RemoveDir(ws.clone());
@@ -167,7 +159,7 @@ fn the_checkout_and_the_environment_beat_the_machine_which_beats_pixie_yaml() {
 
 #[test]
 fn a_bad_assignment_or_machine_file_is_a_usage_error_naming_the_fix_and_writes_nothing() {
-    let home = config_home("bad");
+    let home = scratch_dir("bad");
     let _home = RemoveDir(home.clone());
     let ws = xtask::testkit::repo_root();
     for (assignment, message) in [
@@ -200,7 +192,7 @@ fn a_bad_assignment_or_machine_file_is_a_usage_error_naming_the_fix_and_writes_n
 
 #[test]
 fn set_machine_in_a_dry_run_prints_the_file_it_would_write_and_writes_nothing() {
-    let home = config_home("dry");
+    let home = scratch_dir("dry");
     let _home = RemoveDir(home.clone());
     let (code, stdout, stderr) = config(
         &xtask::testkit::repo_root(),

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::{Arg, ArgAction, ArgMatches};
 
-use super::common::{Command, Live, Parsed, Registration};
+use super::common::{switch, Command, Live, Parsed, Registration};
 use super::vendor;
 use crate::ctx::{Ctx, Needs};
 use crate::docker::build::{push_step, Attestations, CacheSpec, DockerBuild, Output, Secret};
@@ -50,12 +50,6 @@ pub const DEV: Registration = Registration {
 };
 
 fn prod_arguments(command: clap::Command) -> clap::Command {
-    let switch = |name: &'static str, help: &'static str| {
-        Arg::new(name)
-            .long(name)
-            .action(ArgAction::SetTrue)
-            .help(help)
-    };
     command.args([
         switch("no-cache", "Ignore every cached layer."),
         Arg::new("export-binary")

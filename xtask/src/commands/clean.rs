@@ -2,9 +2,8 @@
 //! images), e.g. after the xtask was killed. Caches under target/ are `cargo clean`'s business.
 
 use anyhow::Result;
-use clap::{Arg, ArgAction};
 
-use super::common::{Command, Live, Parsed, Registration};
+use super::common::{switch, Command, Live, Parsed, Registration};
 use super::run::{compose_or_stand_in, project};
 use crate::ctx::{Ctx, Needs};
 use crate::docker::compose;
@@ -17,12 +16,6 @@ pub const COMMAND: Registration = Registration {
     example: "cargo xtask clean --volumes",
     settings: &[],
     arguments: |command| {
-        let switch = |name: &'static str, help: &'static str| {
-            Arg::new(name)
-                .long(name)
-                .action(ArgAction::SetTrue)
-                .help(help)
-        };
         command.args([
             switch(
                 "volumes",

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use clap::ArgMatches;
+use clap::{Arg, ArgAction, ArgMatches};
 
 use crate::ctx::{Ctx, Needs};
 use crate::exec;
@@ -29,6 +29,19 @@ pub struct Registration {
     pub arguments: fn(clap::Command) -> clap::Command,
     /// Its arguments as parsed (its settings' flags are read by the command line).
     pub parse: fn(&ArgMatches) -> Parsed,
+}
+
+/// A `--NAME` switch of a command.
+pub fn switch(name: &'static str, help: &'static str) -> Arg {
+    Arg::new(name)
+        .long(name)
+        .action(ArgAction::SetTrue)
+        .help(help)
+}
+
+/// `--json`, for the reports scripts read.
+pub fn json_switch() -> Arg {
+    switch("json", "Print JSON instead of text, for scripts.")
 }
 
 /// What a command is once its arguments are read.

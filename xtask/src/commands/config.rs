@@ -6,7 +6,7 @@
 use anyhow::{Context, Result};
 use clap::{Arg, ArgAction, ArgMatches};
 
-use super::common::{Parsed, Registration, Report, ReportCx};
+use super::common::{json_switch, switch, Parsed, Registration, Report, ReportCx};
 use crate::plan::shell::quote;
 use crate::settings::{self, Config, FlagOf, Source, Spec, Value};
 use crate::ui::{self, json_string};
@@ -19,21 +19,18 @@ pub const COMMAND: Registration = Registration {
     settings: &[FlagOf::BuildProd, FlagOf::Run],
     arguments: |command| {
         command.args([
-            Arg::new("json")
-                .long("json")
-                .action(ArgAction::SetTrue)
-                .help("Print JSON instead of text, for scripts."),
+            json_switch(),
             Arg::new("get")
                 .long("get")
                 .value_name("KEY")
                 .value_parser(|key: &str| settings::spec_of(key))
                 .conflicts_with_all(["json", "set-machine"])
                 .help("Print only KEY's effective value (as written in a settings file), for scripts."),
-            Arg::new("settings-table")
-                .long("settings-table")
-                .action(ArgAction::SetTrue)
-                .exclusive(true)
-                .help("Print every setting as the markdown table README.md shows."),
+            switch(
+                "settings-table",
+                "Print every setting as the markdown table README.md shows.",
+            )
+            .exclusive(true),
             Arg::new("set-machine")
                 .long("set-machine")
                 .value_name("KEY=VALUE")

@@ -5,9 +5,8 @@
 use std::process::Command;
 
 use anyhow::{bail, Result};
-use clap::{Arg, ArgAction};
 
-use super::common::{Parsed, Registration, Report, ReportCx};
+use super::common::{json_switch, Parsed, Registration, Report, ReportCx};
 use super::proto::PROTOC_VERSION;
 use crate::docker::engine::{BuildRoute, Engine};
 use crate::docker::checks;
@@ -22,14 +21,7 @@ pub const COMMAND: Registration = Registration {
     about: "Check this machine: docker CLI, daemon, BuildKit route, compose, base images, settings, Go, disk, linters.",
     example: "cargo xtask doctor --json",
     settings: &[],
-    arguments: |command| {
-        command.arg(
-            Arg::new("json")
-                .long("json")
-                .action(ArgAction::SetTrue)
-                .help("Print JSON instead of text, for scripts."),
-        )
-    },
+    arguments: |command| command.arg(json_switch()),
     parse: |matches| {
         Parsed::Report(Box::new(Doctor {
             json: matches.get_flag("json"),

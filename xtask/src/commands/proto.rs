@@ -5,9 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use clap::{Arg, ArgAction};
 
-use super::common::{Command, Live, Parsed, Registration};
+use super::common::{switch, Command, Live, Parsed, Registration};
 use crate::ctx::{Ctx, Needs};
 use crate::files::{CompareTrees, CreateDir, ListFiles, RemoveTree, SyncTree};
 use crate::fsutil::staging_path;
@@ -20,12 +19,10 @@ pub const COMMAND: Registration = Registration {
     example: "cargo xtask proto --check",
     settings: &[],
     arguments: |command| {
-        command.arg(
-            Arg::new("check")
-                .long("check")
-                .action(ArgAction::SetTrue)
-                .help("Fail when core/gen differs from what proto/ generates; writes nothing."),
-        )
+        command.arg(switch(
+            "check",
+            "Fail when core/gen differs from what proto/ generates; writes nothing.",
+        ))
     },
     parse: |matches| {
         Parsed::Plan(Box::new(Proto {

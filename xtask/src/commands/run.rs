@@ -11,10 +11,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use clap::{Arg, ArgAction, ArgMatches};
+use clap::{Arg, ArgMatches};
 
 use super::build::configured;
-use super::common::{Command, Live, Parsed, Registration};
+use super::common::{switch, Command, Live, Parsed, Registration};
 use crate::ctx::{Ctx, Needs};
 use crate::docker::compose::{self, Project};
 use crate::docker::engine::Compose;
@@ -46,10 +46,10 @@ pub const DEV: Registration = Registration {
 };
 
 fn detach_arg() -> Arg {
-    Arg::new("detach")
-        .long("detach")
-        .action(ArgAction::SetTrue)
-        .help("Start in the background and return once /healthz answers; then `logs`, `ps`, `stop`.")
+    switch(
+        "detach",
+        "Start in the background and return once /healthz answers; then `logs`, `ps`, `stop`.",
+    )
 }
 
 fn parse(target: Target, matches: &ArgMatches) -> Parsed {

@@ -6,9 +6,8 @@
 use std::path::Path;
 
 use anyhow::Result;
-use clap::{Arg, ArgAction};
 
-use super::common::{Command, Live, Parsed, Registration};
+use super::common::{switch, Command, Live, Parsed, Registration};
 use crate::ctx::{Ctx, Needs};
 use crate::files::{CopyFiles, InstallFiles, RemoveTree};
 use crate::plan::{action, Plan, Step};
@@ -20,12 +19,10 @@ pub const COMMAND: Registration = Registration {
     example: "cargo xtask tidy --check",
     settings: &[],
     arguments: |command| {
-        command.arg(
-            Arg::new("check")
-                .long("check")
-                .action(ArgAction::SetTrue)
-                .help("Fail with the diff when `go mod tidy` would change core/go.mod or go.sum; writes nothing."),
-        )
+        command.arg(switch(
+            "check",
+            "Fail with the diff when `go mod tidy` would change core/go.mod or go.sum; writes nothing.",
+        ))
     },
     parse: |matches| {
         Parsed::Plan(Box::new(Tidy {

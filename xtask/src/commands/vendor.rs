@@ -6,9 +6,8 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Arg, ArgAction};
 
-use super::common::{Command, Live, Parsed, Registration};
+use super::common::{switch, Command, Live, Parsed, Registration};
 use crate::ctx::{Ctx, Needs};
 use crate::files::{self, CompareTrees, RecordFingerprint, RemoveTree, SwapTree};
 use crate::fsutil::staging_path;
@@ -21,12 +20,10 @@ pub const COMMAND: Registration = Registration {
     example: "cargo xtask vendor --check",
     settings: &[],
     arguments: |command| {
-        command.arg(
-            Arg::new("check")
-                .long("check")
-                .action(ArgAction::SetTrue)
-                .help("Fail when core/vendor differs from what core/go.mod and go.sum give; writes nothing."),
-        )
+        command.arg(switch(
+            "check",
+            "Fail when core/vendor differs from what core/go.mod and go.sum give; writes nothing.",
+        ))
     },
     parse: |matches| {
         Parsed::Plan(Box::new(Vendor {

@@ -90,6 +90,15 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}-{n}", std::process::id())
 }
 
+/// A new empty folder of this test's own under the temp folder (`{name}-{pid}-{n}`); remove it
+/// with [`RemoveDir`].
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique_name(&format!("xtask-{name}")));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// Removes a folder (a workspace copy, an export) when dropped, even when the test panicked.
 pub struct RemoveDir(pub PathBuf);
 

@@ -49,7 +49,7 @@ fn a_missing_base_image_is_one_line_naming_the_fix() {
             .any(|l| l == format!("FAIL base_images.go   {expected}")),
         "{stdout}"
     );
-    // The provisioned image, from deployments/pixie.local.yaml or the environment, passes.
+    // The provisioned image, from this machine's settings file or the environment, passes.
     assert!(
         stdout
             .lines()

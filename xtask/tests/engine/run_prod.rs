@@ -184,20 +184,43 @@ fn xtask_run(args: &[&str], http: u16, env: &[(&str, &str)]) -> (Option<i32>, St
     (out.status.code(), format!("{stdout}{stderr}"))
 }
 
+/// A detached run-prod of its own: a workspace copy, a compose project and an image name, the
+/// copy and the image removed when dropped.
+struct OwnRun {
+    ws: std::path::PathBuf,
+    ws_path: String,
+    project: TestProject,
+    image: String,
+    _cleanup: (RemoveDir, Untag),
+}
+
+impl OwnRun {
+    fn new(name: &str) -> OwnRun {
+        let ws = workspace_copy(name);
+        let image = format!("pixie-core:{name}-{}", std::process::id());
+        OwnRun {
+            ws_path: ws.to_string_lossy().to_string(),
+            project: TestProject::new(name, "prod"),
+            _cleanup: (RemoveDir(ws.clone()), Untag(vec![image.clone()])),
+            ws,
+            image,
+        }
+    }
+
+    fn env(&self) -> [(&'static str, &str); 3] {
+        [
+            ("PIXIE_WORKSPACE", &self.ws_path),
+            ("PIXIE_PROJECT", &self.project.prefix),
+            ("PIXIE_PROD_IMAGE", &self.image),
+        ]
+    }
+}
+
 #[test]
 fn run_prod_detached_rebuilds_after_an_edit_and_logs_ps_stop_manage_it() {
     require_engine();
-    let ws = workspace_copy("run-prod-edit");
-    let _remove = RemoveDir(ws.clone());
-    let project = TestProject::new("xtask-detach", "prod");
-    let image = format!("pixie-core:run-prod-edit-{}", std::process::id());
-    let _image = Untag(vec![image.clone()]);
-    let ws_path = ws.to_string_lossy().to_string();
-    let env = [
-        ("PIXIE_WORKSPACE", ws_path.as_str()),
-        ("PIXIE_PROJECT", project.prefix.as_str()),
-        ("PIXIE_PROD_IMAGE", image.as_str()),
-    ];
+    let run = OwnRun::new("run-prod-edit");
+    let (ws, project, env) = (&run.ws, &run.project, run.env());
     let http = free_port();
     let (code, out) = xtask_run(&["run-prod", "--detach"], http, &env);
     assert_eq!(code, Some(0), "{out}");
@@ -246,22 +269,13 @@ fn run_prod_detached_rebuilds_after_an_edit_and_logs_ps_stop_manage_it() {
 #[test]
 fn run_prod_with_build_vendor_set_builds_offline_from_vendor_and_serves() {
     require_engine();
-    let ws = workspace_copy("run-prod-vendor");
-    let _remove = RemoveDir(ws.clone());
+    let run = OwnRun::new("run-prod-vendor");
+    let (ws, project, env) = (&run.ws, &run.project, run.env());
     std::fs::write(
         ws.join("deployments/pixie.local.yaml"),
         "build:\n  vendor: true\n",
     )
     .unwrap();
-    let project = TestProject::new("xtask-vendor", "prod");
-    let image = format!("pixie-core:run-prod-vendor-{}", std::process::id());
-    let _image = Untag(vec![image.clone()]);
-    let ws_path = ws.to_string_lossy().to_string();
-    let env = [
-        ("PIXIE_WORKSPACE", ws_path.as_str()),
-        ("PIXIE_PROJECT", project.prefix.as_str()),
-        ("PIXIE_PROD_IMAGE", image.as_str()),
-    ];
     let http = free_port();
     let (code, out) = xtask_run(&["-v", "run-prod", "--detach"], http, &env);
     assert_eq!(code, Some(0), "{out}");
@@ -283,7 +297,7 @@ fn run_prod_with_build_vendor_set_builds_offline_from_vendor_and_serves() {
         "the vendored build downloaded modules:\n{out}"
     );
     assert!(
-        crate::build_prod::compiled_from_vendor(&crate::build_prod::binary_of(&image)),
+        crate::build_prod::compiled_from_vendor(&crate::build_prod::binary_of(&run.image)),
         "run-prod's binary was compiled from the module cache, not core/vendor"
     );
     let (status, body) = get_text(http, "/healthz").unwrap();

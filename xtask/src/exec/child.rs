@@ -70,6 +70,13 @@ fn captured(step: &Step, ui: &Ui, forward: bool) -> Result<()> {
 }
 
 fn streamed(step: &Step, ui: &Ui, since: Instant, forward: bool) -> Result<()> {
+    // Presses so far: any before the child exists means it never starts; any from here on is
+    // forwarded to it, even one that lands between the spawn and the first look below (under
+    // load, long enough for a whole build to run on unawares).
+    let pressed = signals::presses();
+    if forward && pressed > 0 {
+        return Err(Interrupted.into());
+    }
     // An OsStr, not a Path: duct resolves a Path program against `dir`, a name through PATH.
     // A null stdin: the child runs in a background process group (below), where reading the
     // terminal or changing its modes (a tool's raw mode, `stty`) would stop it with SIGTTIN or
@@ -101,7 +108,7 @@ fn streamed(step: &Step, ui: &Ui, since: Instant, forward: bool) -> Result<()> {
         .watch
         .as_ref()
         .map(|watch| super::watch::spawn((**watch).clone(), *ui, done.clone()));
-    let mut forwarded = signals::presses();
+    let mut forwarded = pressed;
     let output = loop {
         if let Some(output) = handle.try_wait()? {
             break output.clone();

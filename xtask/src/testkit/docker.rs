@@ -31,6 +31,19 @@ pub fn is_podman() -> bool {
     engine().cli.is_podman()
 }
 
+/// On Podman, the lock every build through the xtask holds (`docker::build`), waited for: a test
+/// that builds with the engine's CLI itself holds it too, so that the cleanup after an
+/// interrupted xtask build (which removes every working container it finds while holding the
+/// lock) never takes this build's for its own; and a test that looks for leftovers holds it
+/// so that no other build's container is among them. `None` elsewhere.
+pub fn hold_podman_build_lock() -> Option<crate::lock::FileLock> {
+    is_podman().then(|| {
+        let lock = crate::docker::build::podman_build_lock_in(&std::env::temp_dir());
+        let quiet = crate::ui::Ui::default().inner();
+        crate::lock::acquire(&lock, "a test's own build", &quiet).unwrap()
+    })
+}
+
 /// The container's health as the engine reports it. Podman runs healthchecks from systemd
 /// timers, which machines without systemd lack: there the check is run once first
 /// (`podman healthcheck run`), which records its result as the engine's own timer would.

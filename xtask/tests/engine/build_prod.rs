@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use xtask::testkit::docker::{
-    all_container_names, docker, inspect, is_podman, processes, require_engine, run_detached,
-    wait_healthy, Containers,
+    all_container_names, docker, hold_podman_build_lock, inspect, is_podman, processes,
+    require_engine, run_detached, wait_healthy, Containers,
 };
 use xtask::testkit::http::get_text;
 use xtask::testkit::{elf_machine, json, ok, sigint, text, unique_name, workspace_copy, RemoveDir};
@@ -132,11 +132,7 @@ fn sigint_during_build_prod_exits_130_and_leaves_no_container() {
     // On Podman, other tests' builds wait on the xtask's build lock, and one starts the moment
     // this build lets go of it: its build container is no leftover. Holding the lock while
     // looking keeps them out.
-    let _held = is_podman().then(|| {
-        let lock = xtask::docker::build::podman_build_lock_in(&std::env::temp_dir());
-        let quiet = xtask::ui::Ui::default().inner();
-        xtask::lock::acquire(&lock, "the interrupted-build check", &quiet).unwrap()
-    });
+    let _held = hold_podman_build_lock();
     let stderr = reader.join().unwrap();
     assert_eq!(code, Some(130), "{stderr}");
     assert!(stderr.contains("xtask: interrupted"), "{stderr}");

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use xtask::testkit::docker::{docker, require_engine, Untag};
+use xtask::testkit::docker::{docker, hold_podman_build_lock, require_engine, Untag};
 use xtask::testkit::goproxy::PrivateProxy;
 use xtask::testkit::{json, ok, text, unique_name, workspace_copy, RemoveDir};
 
@@ -49,6 +49,7 @@ fn go_image_trusting(proxy: &PrivateProxy, dir: &Path, untag: &mut Untag) -> Str
     )
     .unwrap();
     untag.0.push(image.clone());
+    let _held = hold_podman_build_lock();
     ok(docker()
         .env("DOCKER_BUILDKIT", "1")
         .args(["build", "-q", "--tag", &image, "--build-arg"])
@@ -292,6 +293,7 @@ fn planted_secrets_and_decoys_never_reach_the_build_context() {
     std::fs::write(scratch.join("ctx.Dockerfile"), "FROM scratch\nCOPY . /\n").unwrap();
 
     let out_dir = scratch.join("out");
+    let held = hold_podman_build_lock();
     let out = docker()
         .env("DOCKER_BUILDKIT", "1")
         .arg("build")
@@ -303,6 +305,7 @@ fn planted_secrets_and_decoys_never_reach_the_build_context() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
+    drop(held);
     assert!(out.status.success(), "{}", text(&out).1);
     let mut sent: Vec<String> = xtask::fsutil::walk(&out_dir)
         .unwrap()

@@ -8,7 +8,8 @@
 //! - [`exec`]: runs plans; it only dispatches to what each step names.
 //! - [`docker`]: engine detection and the only writers of build and compose argv.
 //! - [`plan`]: plans as data, and the [`plan::Action`] trait that in-process work implements
-//!   where it belongs ([`files`], [`toolchain`], [`secret`], `docker::*`, `commands::run`).
+//!   where it belongs ([`files`], [`toolchain`], [`secret`], [`teststack`], `docker::*`,
+//!   `commands::run`).
 //! - Below all: [`settings`], [`workspace`], [`host`], [`target`], [`fsutil`], [`lock`],
 //!   [`signals`], [`ready`], [`ui`].
 //! - `testkit` (feature `testkit`): what tests and the bench share.

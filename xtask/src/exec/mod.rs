@@ -1,5 +1,5 @@
 //! Runs a [`Plan`]: takes its locks, runs its steps in order (child processes through
-//! [`child`], in-process actions by calling them, included plans whole, in place), then its
+//! `child`, in-process actions by calling them, included plans whole, in place), then its
 //! cleanup steps always (and to their end: a Ctrl-C is not forwarded to them), then prints a
 //! timing summary. What each action does lives with the action; this module only dispatches.
 

@@ -168,7 +168,7 @@ pub fn quote(word: &str) -> String {
     }
 }
 
-/// `KEY=VALUE ` words in front of a command, each value quoted as [`quote_env`] does.
+/// `KEY=VALUE ` words in front of a command, each value quoted (a `$PATH` left expandable).
 pub fn env_words(env: &[(String, String)]) -> String {
     env.iter()
         .map(|(k, v)| format!("{k}={} ", quote_env(v)))

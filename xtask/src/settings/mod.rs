@@ -1,7 +1,7 @@
 //! Every setting, declared once in [`ALL`]: its key in the settings files, its `PIXIE_*`
 //! variable, its flag, its default and its help. The files' reader, the resolved [`Config`],
 //! `cargo xtask config`'s rows, the flags and their `--help`, and the README's table all come
-//! from it. Precedence ([`layers`]): command-line flag > environment variable >
+//! from it. Precedence (`layers.rs`): command-line flag > environment variable >
 //! `deployments/pixie.local.yaml` (this checkout's, untracked) > the machine's settings file
 //! (`$XDG_CONFIG_HOME/pixie/settings.yaml`, else `~/.config/pixie/settings.yaml`: every checkout
 //! of this user; `.ci/provision` writes the local base images there) > `deployments/pixie.yaml`

@@ -40,7 +40,14 @@ impl Config {
     pub fn load(root: &Path, flags: &Flags) -> Result<Config> {
         let mut layers = vec![(Source::Local, read_layer(&root.join(LOCAL_FILE))?)];
         if let Some(machine) = machine_file() {
-            let values = read_layer(&machine)?;
+            let (values, foreign) = read_machine(&machine)?;
+            if !foreign.is_empty() {
+                eprintln!(
+                    "xtask: {} holds {} which this checkout does not know (a newer checkout wrote them); ignored here and kept in the file",
+                    machine.display(),
+                    foreign.iter().map(|(key, _)| key.as_str()).collect::<Vec<_>>().join(", ")
+                );
+            }
             layers.push((Source::Machine(machine), values));
         }
         layers.push((Source::File, read_layer(&root.join(CONFIG_FILE))?));
@@ -121,6 +128,73 @@ fn read_layer(path: &Path) -> Result<Vec<(&'static Spec, Value)>> {
     }
 }
 
+/// Settings of another checkout, kept as they are: `section.name` and its YAML value.
+type Foreign = Vec<(String, serde_yaml::Value)>;
+
+/// The machine file is shared by every checkout on the machine, older and newer ones: what
+/// this checkout's table does not know is set apart (and kept when the file is rewritten),
+/// not an error. Values of known keys are still checked.
+fn read_machine(path: &Path) -> Result<(Vec<(&'static Spec, Value)>, Foreign)> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let invalid = |e: anyhow::Error| usage(format!("{} is invalid: {e:#}", path.display()));
+    let (known, foreign) = split_foreign(&text).map_err(invalid)?;
+    let values = parse_file(known.as_deref().unwrap_or(&text)).map_err(invalid)?;
+    Ok((values, foreign))
+}
+
+/// The keys of `text` this checkout does not know, and the text without them (`None` when
+/// there are none, so that error messages cite the file's own lines).
+fn split_foreign(text: &str) -> Result<(Option<String>, Foreign)> {
+    use serde_yaml::{Mapping, Value as Yaml};
+    let Ok(Yaml::Mapping(sections)) = serde_yaml::from_str::<Yaml>(text) else {
+        return Ok((None, Vec::new())); // empty, or not a mapping: parse_file says what is wrong
+    };
+    let known = |key: &str| ALL.iter().any(|spec| spec.key == key);
+    let known_section = |section: &str| {
+        ALL.iter()
+            .any(|spec| spec.key.split_once('.').is_some_and(|(s, _)| s == section))
+    };
+    let mut kept = Mapping::new();
+    let mut foreign = Vec::new();
+    for (section, body) in sections {
+        let name = section.as_str().unwrap_or_default().to_string();
+        match body {
+            Yaml::Mapping(keys) if known_section(&name) => {
+                let mut kept_keys = Mapping::new();
+                for (key, value) in keys {
+                    let full = format!("{name}.{}", key.as_str().unwrap_or_default());
+                    if known(&full) {
+                        kept_keys.insert(key, value);
+                    } else {
+                        foreign.push((full, value));
+                    }
+                }
+                kept.insert(section, Yaml::Mapping(kept_keys));
+            }
+            Yaml::Mapping(keys) => {
+                for (key, value) in keys {
+                    foreign.push((
+                        format!("{name}.{}", key.as_str().unwrap_or_default()),
+                        value,
+                    ));
+                }
+            }
+            // Not a section of known keys: parse_file reports it.
+            other => {
+                kept.insert(section, other);
+            }
+        }
+    }
+    if foreign.is_empty() {
+        return Ok((None, foreign));
+    }
+    Ok((Some(serde_yaml::to_string(&kept)?), foreign))
+}
+
 pub(super) fn parse_file(text: &str) -> Result<Vec<(&'static Spec, Value)>> {
     if text.trim().is_empty() {
         return Ok(Vec::new());
@@ -158,14 +232,14 @@ fn file_error(text: &str, e: &serde_yaml::Error) -> anyhow::Error {
 /// it holds otherwise (what `cargo xtask config --set-machine` writes, and `.ci/provision`
 /// through it).
 pub fn machine_text(path: &Path, values: &[(&'static Spec, Value)]) -> Result<String> {
-    let mut layer = read_layer(path)?;
+    let (mut layer, foreign) = read_machine(path)?;
     for (spec, value) in values {
         match layer.iter_mut().find(|(s, _)| s == spec) {
             Some(entry) => entry.1 = value.clone(),
             None => layer.push((spec, value.clone())),
         }
     }
-    Ok(layer_text(&layer))
+    layer_text(&layer, &foreign)
 }
 
 /// Writes `text` to `path`, beside first and renamed into place: a reader sees the old file or
@@ -182,29 +256,43 @@ pub fn write_machine(path: &Path, text: &str) -> Result<()> {
     written.with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// The machine file's text: a header saying what it is, then the values in table order.
-fn layer_text(layer: &[(&'static Spec, Value)]) -> String {
+/// The machine file's text: a header saying what it is, then the values in table order, each
+/// section followed by other checkouts' keys of it, then their sections.
+fn layer_text(layer: &[(&'static Spec, Value)], foreign: &Foreign) -> Result<String> {
     let mut text = String::from(
         "# This machine's pixie settings: every checkout and worktree of this user reads them.\n\
          # Written by `cargo xtask config --set-machine KEY=VALUE` (.ci/provision sets the local\n\
          # base images); comments other than this header are not kept. Precedence: flags >\n\
          # PIXIE_* > deployments/pixie.local.yaml > this file > deployments/pixie.yaml > defaults.\n",
     );
-    let mut section = "";
+    let mut entries: Vec<(&str, &str, serde_yaml::Value)> = Vec::new();
     for spec in ALL {
-        let Some((_, value)) = layer.iter().find(|(s, _)| *s == spec) else {
-            continue;
-        };
-        let (this, name) = spec.key.split_once('.').expect("section.name");
+        if let Some((_, value)) = layer.iter().find(|(s, _)| *s == spec) {
+            let (section, name) = spec.key.split_once('.').expect("section.name");
+            entries.push((section, name, Config::raw_of(value).into()));
+        }
+    }
+    for (key, value) in foreign {
+        let (section, name) = key.split_once('.').expect("section.name");
+        let at = entries
+            .iter()
+            .rposition(|(s, _, _)| *s == section)
+            .map_or(entries.len(), |i| i + 1);
+        entries.insert(at, (section, name, value.clone()));
+    }
+    let mut section = "";
+    for (this, name, value) in entries {
         if this != section {
             text.push_str(&format!("{this}:\n"));
             section = this;
         }
-        let raw = Config::raw_of(value);
-        let scalar = serde_yaml::to_string(&raw).expect("a string serializes");
-        text.push_str(&format!("  {name}: {}\n", scalar.trim_end()));
+        let mut one = serde_yaml::Mapping::new();
+        one.insert(name.into(), value);
+        for line in serde_yaml::to_string(&one)?.lines() {
+            text.push_str(&format!("  {line}\n"));
+        }
     }
-    text
+    Ok(text)
 }
 
 #[cfg(test)]
@@ -253,6 +341,50 @@ mod tests {
                 (&VENDOR, Value::Bool(true)),
                 (&HTTP_PORT, Value::Port(18080)),
             ]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_newer_checkouts_keys_in_the_machine_file_are_ignored_and_kept() {
+        let dir = temp("foreign");
+        let path = dir.join("pixie/settings.yaml");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(
+            &path,
+            "base_images:\n  go: pixie-base/go:1.26.8\n  future: x\nservice_images:\n  postgres: pixie-stack/postgres:15\n",
+        )
+        .unwrap();
+        let (values, foreign) = read_machine(&path).unwrap();
+        assert_eq!(
+            values,
+            [(&GO_IMAGE, Value::Text("pixie-base/go:1.26.8".into()))]
+        );
+        let keys: Vec<_> = foreign.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["base_images.future", "service_images.postgres"]);
+        write_machine(
+            &path,
+            &machine_text(&path, &[(&VENDOR, Value::Bool(true))]).unwrap(),
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.ends_with(
+                "base_images:\n  go: pixie-base/go:1.26.8\n  future: x\nbuild:\n  vendor: 'true'\n\
+                 service_images:\n  postgres: pixie-stack/postgres:15\n"
+            ),
+            "{text}"
+        );
+        assert_eq!(read_machine(&path).unwrap().1.len(), 2, "{text}");
+        std::fs::write(
+            &path,
+            "service_images:\n  postgres: x\nrun:\n  http_port: eighty\n",
+        )
+        .unwrap();
+        let bad = read_machine(&path).unwrap_err();
+        assert!(
+            bad.is::<UsageError>() && bad.to_string().contains("http_port"),
+            "{bad}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -6,6 +6,7 @@
 //! registry cache, see registry.rs) where its tooling is there. Everything happens on a copy of the
 //! workspace in target/bench/work; the user's tree is never modified.
 
+mod backends;
 mod bench;
 mod changes;
 mod dev;
@@ -86,12 +87,17 @@ fn command() -> clap::Command {
                 .value_name("ENGINES")
                 .conflicts_with("hot-reload")
                 .help("Engines side by side (ENGINES: a comma-separated list of a, b, c, or all): on each named engine of the matrix (a: the detected one; b, c: as PIXIE_ENGINE_* configure them, see `bash .ci/provision-engines`), prod code_change and no_change, dev hot_reload and limit code_change, N runs; no cold build, no prune. Writes target/bench/engines.{md,json}."),
+            Arg::new("backends")
+                .long("backends")
+                .action(ArgAction::SetTrue)
+                .conflicts_with_all(["quick", "hot-reload", "engine"])
+                .help("pixie-core's embedded backend against the stack (Postgres, S3, NATS on loopback, as `cargo xtask test` starts them): start to ready, upload p50/p99 of a 1 MB JPEG, list p50; no engine. Exits 1 when the stack's upload p50 exceeds 2 x the embedded one or its start to ready 1 s. Writes target/bench/backends.{md,json}."),
             Arg::new("publish")
                 .long("publish")
                 .value_name("FILE")
                 .num_args(0..=1)
                 .default_missing_value("target/bench/bench.json")
-                .conflicts_with_all(["runs", "quick", "hot-reload", "engine", "engine-set"])
+                .conflicts_with_all(["runs", "quick", "hot-reload", "engine", "engine-set", "backends"])
                 .help("Measure nothing: record FILE (a bench.json; default target/bench/bench.json) as docs/performance.json and make docs/performance.md from it."),
             // The child that measures one engine for --engine, in that engine's environment.
             Arg::new("engine-set")
@@ -114,7 +120,9 @@ fn main() -> ExitCode {
     } else {
         *matches.get_one::<u32>("runs").expect("defaulted")
     };
-    let what = if let Some(names) = matches.get_one::<String>("engine") {
+    let what = if matches.get_flag("backends") {
+        What::Backends
+    } else if let Some(names) = matches.get_one::<String>("engine") {
         What::Engines(names.clone())
     } else if let Some(name) = matches.get_one::<String>("engine-set") {
         What::EngineSet(name.clone())
@@ -166,12 +174,17 @@ enum What {
     Engines(String),
     /// `--engine-set NAME`: such a child, measuring the engine its environment points at.
     EngineSet(String),
+    /// `--backends`: pixie-core's embedded backend against the stack; no engine.
+    Backends,
 }
 
 fn run(ui: Ui, dry_run: bool, runs: u32, quick: bool, what: What) -> Result<()> {
     xtask::signals::install()?;
     let ws = Workspace::locate()?;
     let config = Config::load(&ws.root, &Flags::new())?;
+    if let What::Backends = what {
+        return backends::compare(&Ctx::new(ws, config, ui, dry_run, Needs::Nothing)?);
+    }
     let ctx = Ctx::new(ws, config, ui, dry_run, Needs::Engine)?;
     if let What::Engines(names) = &what {
         return engines::compare(&ctx, names, runs, quick);

@@ -7,8 +7,11 @@ ARG GO_IMAGE=golang:1.26.8-alpine3.23
 ARG RUNTIME_IMAGE=alpine:3.23.0
 
 # The compiler runs natively on the build machine and cross-compiles (CGO_ENABLED=0): no emulation.
+# What the RUN steps do is deployments/docker/go-build.sh, which the xtask's builder container
+# also runs on Podman before 5.4 (docs/engines.md): that route compiles outside this file and
+# hands the runtime stage a ready `build` stage (`--build-context build=DIR`), so everything the
+# runtime stage takes from `build` must be under /out.
 FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS modules
-ENV CGO_ENABLED=0 GOTOOLCHAIN=local GOPATH=/go GOMODCACHE=/go/pkg/mod GOCACHE=/root/.cache/go-build
 WORKDIR /src/core
 
 # Where modules come from: `mod` (default) downloads them through GOPROXY into a cache mount;
@@ -19,27 +22,16 @@ ARG GO_MOD_MODE=mod
 # Private modules: GOPROXY/GOPRIVATE/GONOSUMDB are declared in this stage only (ARGs end with
 # their stage), so they reach the download and never the compile; the netrc is a BuildKit
 # secret, never a build arg.
-# The same step prepares the runtime stage's files, since that stage has no RUN steps (so it
-# works on scratch): one container start fewer, which Podman < 5.4 pays on every build (about
-# 0.45 s there: every step reruns, see README "Supported engines"). uid/gid 65532: fixed,
-# non-root, and not 65534 (nobody), which other processes may share.
+# The same step prepares the runtime stage's files (`rootfs`), since that stage has no RUN steps
+# (so it works on scratch).
 # Absolute mount targets: Podman 4.x (buildah) rejects relative ones ("must be an absolute path").
 ARG GOPROXY= GOPRIVATE= GONOSUMDB=
-RUN --mount=type=bind,source=core/go.mod,target=/src/core/go.mod \
+RUN --mount=type=bind,source=deployments/docker/go-build.sh,target=/src/deployments/docker/go-build.sh \
+    --mount=type=bind,source=core/go.mod,target=/src/core/go.mod \
     --mount=type=bind,source=core/go.sum,target=/src/core/go.sum \
     --mount=type=cache,target=/go/pkg/mod \
     --mount=type=secret,id=netrc,target=/root/.netrc \
-    mkdir -p /out/rootfs/etc/ssl/certs /out/rootfs/usr/local/share /out/rootfs/tmp /out/data \
- && chmod 1777 /out/rootfs/tmp \
- && cp /etc/ssl/certs/ca-certificates.crt /out/rootfs/etc/ssl/certs/ \
- && cp "$(go env GOROOT)/lib/time/zoneinfo.zip" /out/rootfs/usr/local/share/zoneinfo.zip \
- && printf 'root:x:0:0:root:/root:/sbin/nologin\npixie:x:65532:65532:pixie:/data:/sbin/nologin\n' >/out/rootfs/etc/passwd \
- && printf 'root:x:0:\npixie:x:65532:\n' >/out/rootfs/etc/group \
- && case "$GO_MOD_MODE" in \
-      mod) go mod download ;; \
-      vendor) echo "GO_MOD_MODE=vendor: modules come from core/vendor, nothing to download" ;; \
-      *) echo "GO_MOD_MODE must be mod or vendor, not '$GO_MOD_MODE'" >&2; exit 1 ;; \
-    esac
+    sh /src/deployments/docker/go-build.sh rootfs modules
 
 FROM modules AS build
 ARG GO_MOD_MODE=mod
@@ -47,21 +39,11 @@ ARG GO_MOD_MODE=mod
 ARG TARGETOS TARGETARCH
 # GOGC and GOFLAGS reach the compile only (an empty GOGC is Go's default).
 ARG VERSION=dev COMMIT=unknown BUILD_DATE=unknown GOGC= GOFLAGS=
-RUN --mount=type=bind,source=core,target=/src/core \
+RUN --mount=type=bind,source=deployments/docker/go-build.sh,target=/src/deployments/docker/go-build.sh \
+    --mount=type=bind,source=core,target=/src/core \
     --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
-    if [ "$GO_MOD_MODE" = vendor ]; then \
-      [ -f vendor/modules.txt ] || { echo "GO_MOD_MODE=vendor needs core/vendor: run cargo xtask vendor" >&2; exit 1; }; \
-      export GOFLAGS="$GOFLAGS -mod=vendor" GOPROXY=off; \
-    else \
-      export GOFLAGS="$GOFLAGS -mod=readonly"; \
-    fi \
- && GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -buildvcs=false \
-      -ldflags "-s -w -buildid= \
-        -X github.com/pixie-photos/pixie/core/internal/buildinfo.Version=${VERSION} \
-        -X github.com/pixie-photos/pixie/core/internal/buildinfo.Commit=${COMMIT} \
-        -X github.com/pixie-photos/pixie/core/internal/buildinfo.Date=${BUILD_DATE}" \
-      -o /out/rootfs/usr/local/bin/pixie-core ./cmd/pixie-core
+    sh /src/deployments/docker/go-build.sh compile
 
 # Just the binary, for `--target binary -o type=local,dest=DIR` (reproducibility checks).
 FROM scratch AS binary

@@ -244,11 +244,15 @@ const PLANTED_PRESENT: [&str; 4] = [
 ];
 
 /// What the builds read, of the tracked files: go.mod/go.sum, non-test Go files and embedded SQL
-/// migrations outside test helpers and dot-folders, the .proto files and the air config.
+/// migrations outside test helpers and dot-folders, the .proto files, the air config and the
+/// production image's Go script.
 fn belongs_in_context(path: &str) -> bool {
     let hidden = path.split('/').any(|part| part.starts_with('.'));
     match path {
-        "core/go.mod" | "core/go.sum" | "deployments/docker/air.toml" => true,
+        "core/go.mod"
+        | "core/go.sum"
+        | "deployments/docker/air.toml"
+        | "deployments/docker/go-build.sh" => true,
         _ if hidden => false,
         _ if path.starts_with("core/") => {
             (path.ends_with(".go") || path.ends_with(".sql") && path.contains("/migrations/"))

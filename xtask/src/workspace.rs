@@ -7,6 +7,9 @@ use anyhow::{bail, Result};
 
 pub const PROD_DOCKERFILE: &str = "deployments/docker/core.Dockerfile";
 pub const DEV_DOCKERFILE: &str = "deployments/docker/core.dev.Dockerfile";
+/// The production image's Go steps (runtime files, modules, compile), which the Dockerfile's RUN
+/// steps and the Podman builder route (`docker::builder`) both run.
+pub const GO_BUILD_SCRIPT: &str = "deployments/docker/go-build.sh";
 /// The benchmark's baseline: the slow shape the production Dockerfile replaced.
 pub const BENCH_DOCKERFILE: &str = "deployments/bench/before.Dockerfile";
 pub const PROD_COMPOSE: &str = "deployments/docker/compose.prod.yaml";
@@ -81,19 +84,21 @@ impl Workspace {
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
             .collect();
-        let hash = self
-            .root
-            .to_string_lossy()
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-            });
+        let hash = fnv1a(&self.root.to_string_lossy());
         format!(
             "pixie-{}-{:06x}-{kind}",
             folder.trim_matches('-'),
             hash & 0xff_ffff
         )
     }
+}
+
+/// FNV-1a, 64 bits: names made from paths and settings, the same across Rust releases (std's
+/// hasher may change).
+pub fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 impl BuildInfo {

@@ -236,8 +236,7 @@ impl Configured {
     /// `before`, the build step, and what runs after it whatever happened.
     pub fn finish(self, ctx: &Ctx) -> Result<Plan> {
         let mut plan = self.before;
-        plan.push(self.build.step(&ctx.docker())?);
-        plan.cleanup.extend(self.build.cleanup(&ctx.docker()));
+        plan.append(self.build.plan(&ctx.docker())?);
         Ok(plan)
     }
 }
@@ -310,6 +309,9 @@ pub fn image_build(ctx: &Ctx, target: Target) -> DockerBuild {
     )
     .build_arg("GO_IMAGE", cfg.text(&settings::GO_IMAGE));
     build.tags = vec![image];
+    if target == Target::Prod {
+        build.compile_stage = Some("build".into());
+    }
     let text = |spec| Some(cfg.text(spec)).filter(|v| !v.is_empty());
     build.builder = text(&settings::BUILDER).map(String::from);
     build.cache_from = cfg

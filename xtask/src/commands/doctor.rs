@@ -162,7 +162,7 @@ fn run(ws: &Workspace, config: Result<Config>, json: bool) -> Result<()> {
                     if layer_cache {
                         ""
                     } else {
-                        "; --layers=false before Podman 5.4"
+                        "; before Podman 5.4 the compile runs in a builder container, the rest --layers=false"
                     }
                 ),
             }),

@@ -1,15 +1,18 @@
 //! The only writer of `docker build` / `docker buildx build` / `podman build` argv: a typed
-//! [`DockerBuild`] becomes one [`Step`] for the engine's [`BuildRoute`]. Nothing downstream edits or parses the argv; to
-//! build differently, change the `DockerBuild` (the bench does, for `--no-cache` and exports).
+//! [`DockerBuild`] becomes one [`Step`] for the engine's [`BuildRoute`], or, on Podman before 5.4
+//! for a Dockerfile with a compile stage, the builder route's plan ([`super::builder`]), whose
+//! image build is one such step too. Nothing downstream edits or parses the argv; to build
+//! differently, change the `DockerBuild` (the bench does, for `--no-cache` and exports).
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 
+use super::builder::Builder;
 use super::engine::BuildRoute;
 use super::podman::RemoveBuildahLeftovers;
 use super::Site;
-use crate::plan::{action, Step, Task};
+use crate::plan::{action, Plan, Step, Task};
 
 /// Where the result goes.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -87,6 +90,12 @@ pub struct DockerBuild {
     pub build_args: Vec<(String, String)>,
     /// The stage to build (`--target`); the last one when `None`.
     pub stage: Option<String>,
+    /// The stage that compiles, writing all the later stages take from it under `/out`
+    /// (`core.Dockerfile`'s `build`): the builder route of Podman < 5.4 compiles in its builder
+    /// container instead and hands this stage in as a folder ([`DockerBuild::plan`]).
+    pub compile_stage: Option<String>,
+    /// Stages (or images) replaced by a folder (`--build-context NAME=DIR`).
+    pub build_contexts: Vec<(String, PathBuf)>,
     pub output: Output,
     pub cache_from: Vec<CacheSpec>,
     pub cache_to: Option<CacheSpec>,
@@ -119,6 +128,66 @@ impl DockerBuild {
     pub fn build_arg(mut self, key: &str, value: impl Into<String>) -> DockerBuild {
         self.build_args.push((key.to_string(), value.into()));
         self
+    }
+
+    /// What runs this build through `site`'s engine, its cleanup included: one step, or on
+    /// Podman before 5.4 with a compile stage, the builder route (`docker::builder`).
+    pub fn plan(&self, site: &Site) -> Result<Plan> {
+        let mut plan = match (&self.compile_stage, site.cli().route) {
+            (Some(stage), BuildRoute::Buildah { layer_cache: false }) => {
+                self.in_builder(stage, site)?
+            }
+            _ => Plan {
+                steps: vec![self.step(site)?.into()],
+                ..Plan::default()
+            },
+        };
+        plan.cleanup.extend(self.cleanup(site));
+        Ok(plan)
+    }
+
+    /// The compile in the checkout's builder container (the Dockerfile's own script, with this
+    /// build's arguments and platform as its environment), then this build of the final stage
+    /// with the compile stage replaced by the folder the compile wrote.
+    fn in_builder(&self, stage: &str, site: &Site) -> Result<Plan> {
+        let arg = |key: &str| {
+            self.build_args
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        let Some(go_image) = arg("GO_IMAGE") else {
+            bail!("the Podman builder route needs the GO_IMAGE build argument: set base_images.go");
+        };
+        let mut netrc = None;
+        for secret in &self.secrets {
+            match secret.id.as_str() {
+                "netrc" => netrc = Some(std::path::absolute(&secret.src)?),
+                other => bail!(
+                    "secret `{other}`: the Podman builder route mounts only the `netrc` secret; drop it, or use Podman 5.4+ or Docker"
+                ),
+            }
+        }
+        let builder = Builder::of(site, &go_image, self.offline, netrc);
+        let job = builder.job();
+        let platform = self.platform.clone().unwrap_or_else(host_platform);
+        let mut parts = platform.split('/');
+        let (os, arch) = (parts.next().unwrap_or("linux"), parts.next().unwrap_or(""));
+        let target = [
+            ("TARGETOS".to_string(), os.to_string()),
+            ("TARGETARCH".to_string(), arch.to_string()),
+        ];
+        let mut assembly = DockerBuild {
+            compile_stage: None,
+            secrets: Vec::new(),
+            ..self.clone()
+        };
+        assembly
+            .build_contexts
+            .push((stage.to_string(), job.context.clone()));
+        assembly.build_args.extend(target.clone());
+        let env: Vec<(String, String)> = self.build_args.iter().cloned().chain(target).collect();
+        Ok(builder.plan(&job, &env, assembly.step(site)?))
     }
 
     /// The streamed step that runs this build through `ctx`'s engine, or the one-line refusal of
@@ -235,6 +304,17 @@ impl DockerBuild {
             step = step.arg("--build-arg").arg(format!("{key}={value}"));
         }
         step = step.args(cache_flags);
+        for (name, dir) in &self.build_contexts {
+            if cli.route == BuildRoute::BuiltIn {
+                bail!(
+                    "--build-context needs the buildx plugin or Podman: {} uses the engine's built-in BuildKit; install docker-buildx-plugin",
+                    cli.path.display()
+                );
+            }
+            step = step
+                .arg("--build-context")
+                .arg(format!("{name}={}", std::path::absolute(dir)?.display()));
+        }
         for secret in &self.secrets {
             step =
                 step.arg("--secret")
@@ -269,7 +349,7 @@ impl DockerBuild {
     }
 
     /// What runs after this build whatever happened (the plan's cleanup).
-    pub fn cleanup(&self, site: &Site) -> Option<Task> {
+    fn cleanup(&self, site: &Site) -> Option<Task> {
         matches!(site.cli().route, BuildRoute::Buildah { .. }).then(|| {
             action(
                 "remove what an interrupted podman build left",

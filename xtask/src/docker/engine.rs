@@ -58,7 +58,8 @@ pub enum BuildRoute {
     BuiltIn,
     /// `podman build` (buildah). `layer_cache` is false before Podman 5.4 (buildah 1.39), whose
     /// layer cache keys `RUN --mount=type=bind` steps on their text only and so keeps stale
-    /// binaries after a source edit (containers/buildah#5400): such builds run `--layers=false`.
+    /// binaries after a source edit (containers/buildah#5400): such builds run `--layers=false`,
+    /// and a Dockerfile's compile stage runs in a long-lived builder container (`docker::builder`).
     Buildah { layer_cache: bool },
 }
 
@@ -79,7 +80,7 @@ impl BuildRoute {
             BuildRoute::BuiltIn => "built-in BuildKit (DOCKER_BUILDKIT=1)",
             BuildRoute::Buildah { layer_cache: true } => "podman build (buildah)",
             BuildRoute::Buildah { layer_cache: false } => {
-                "podman build (buildah, --layers=false: its layer cache ignores bind-mounted sources before Podman 5.4)"
+                "podman build (buildah) of the final stage, the compile in a builder container: before Podman 5.4 its layer cache ignores bind-mounted sources"
             }
         }
     }
@@ -565,8 +566,8 @@ mod tests {
         };
         assert_eq!(
             engine.note(),
-            "Podman CLI: /usr/bin/podman (4.3.1), build route: podman build (buildah, --layers=false: \
-             its layer cache ignores bind-mounted sources before Podman 5.4); skipped /usr/local/bin/docker: \
+            "Podman CLI: /usr/bin/podman (4.3.1), build route: podman build (buildah) of the final stage, \
+             the compile in a builder container: before Podman 5.4 its layer cache ignores bind-mounted sources; skipped /usr/local/bin/docker: \
              28.2.2 has no buildx plugin, which BuildKit needs since CLI 23.0"
         );
     }

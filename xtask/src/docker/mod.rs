@@ -1,10 +1,12 @@
 //! The docker side: which engine this machine has ([`engine`]), the only writers of `docker
-//! build`/`buildx build`/`podman build` argv ([`build`]) and of compose argv ([`compose`]), what
+//! build`/`buildx build`/`podman build` argv ([`build`]), of the Podman < 5.4 builder container's
+//! ([`builder`]) and of compose argv ([`compose`]), what
 //! a build needs of the engine before it starts ([`checks`]), what an interrupted Podman build leaves
 //! ([`podman`]), cosign signing of pushed images ([`sign`]) and the engine matrix of tests and
 //! bench ([`matrix`]). Everything here takes a [`Site`], never the whole command context.
 
 pub mod build;
+pub mod builder;
 pub mod checks;
 pub mod compose;
 pub mod engine;

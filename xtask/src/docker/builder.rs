@@ -1,0 +1,599 @@
+//! The builder route of Podman before 5.4, for Dockerfiles whose compile stage writes all it
+//! makes under `/out` (`core.Dockerfile`'s `build`). `podman build` there reruns every step
+//! (`--layers=false`: its layer cache keeps stale binaries, containers/buildah#5400), and each
+//! `RUN` starts a container, about 0.45 s on our machines. This route compiles instead in a
+//! long-lived builder container of the checkout — the Go image, the Go caches in volumes
+//! (`pixie-go-mod-cache`, `pixie-go-build-cache`, shared like BuildKit's cache mounts), the
+//! checkout read-only at /src — with `podman exec` of the same script the Dockerfile's RUN
+//! steps run (`deployments/docker/go-build.sh`), into a folder of this build's own; then one
+//! `podman build` of the image's final stage takes that folder as the compile stage
+//! (`--build-context build=DIR`), so the Dockerfile still decides everything in the image.
+//!
+//! Never a stale binary: every build compiles the checkout as it is (Go's caches are keyed by
+//! content), into a folder no other build writes, and the image is assembled without a layer
+//! cache. The builder is recreated when its Go image, its checkout (a folder deleted and made
+//! again is another folder), its network or its netrc changes; it stops by itself once its
+//! marker file goes (`clean`, `cargo clean`, the checkout deleted). After Ctrl-C the build's
+//! compile in it is stopped (the Podman client's end does not stop it).
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use anyhow::{bail, Context, Result};
+
+use super::Site;
+use crate::files::RemoveTree;
+use crate::lock;
+use crate::plan::shell::quote;
+use crate::plan::{action, Action, ActionCx, Plan, Step};
+use crate::signals::interrupted;
+use crate::workspace::{fnv1a, GO_BUILD_SCRIPT};
+
+/// The Go caches, shared by every checkout's builder (Go's caches are safe to share).
+const MODULE_CACHE: (&str, &str) = ("pixie-go-mod-cache", "/go/pkg/mod");
+const BUILD_CACHE: (&str, &str) = ("pixie-go-build-cache", "/root/.cache/go-build");
+/// While this file (in the builds folder) exists, the builder stays up.
+const MARKER: &str = ".builder";
+const KEY_LABEL: &str = "pixie.builder.key";
+/// How often an idle builder looks for its marker.
+const MARKER_POLL_SECONDS: u32 = 5;
+
+/// A checkout's builder container, as a build of it wants it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Builder {
+    pub podman: PathBuf,
+    pub name: String,
+    pub go_image: String,
+    pub workspace: PathBuf,
+    /// Host folder of the builds' outputs, mounted at /builds (target/xtask/builder).
+    pub builds: PathBuf,
+    /// `--network=none` (vendored builds: the proof that nothing is downloaded).
+    pub offline: bool,
+    /// Mounted read-only at /root/.netrc, for private modules.
+    pub netrc: Option<PathBuf>,
+}
+
+/// One build in the builder: its own output folder, named for this process and build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// `builds/<id>`: the build context that stands in for the compile stage.
+    pub context: PathBuf,
+    /// `/builds/<id>/out`, as the builder sees `context/out`.
+    pub out: String,
+}
+
+impl Builder {
+    /// The checkout's builder for these settings: each set has one of its own, so builds of one
+    /// checkout with other settings (a vendored one, say) never replace each other's.
+    pub fn of(site: &Site, go_image: &str, offline: bool, netrc: Option<PathBuf>) -> Builder {
+        let settings = format!(
+            "{go_image} {offline} {}",
+            netrc.as_deref().unwrap_or(Path::new("")).display()
+        );
+        Builder {
+            podman: site.cli().path.clone(),
+            name: format!(
+                "{}-{:06x}",
+                site.ws.project_name("", "builder"),
+                fnv1a(&settings) & 0xff_ffff
+            ),
+            go_image: go_image.to_string(),
+            workspace: site.ws.root.clone(),
+            builds: site.ws.path("target/xtask/builder"),
+            offline,
+            netrc,
+        }
+    }
+
+    /// A new output folder for one build.
+    pub fn job(&self) -> Job {
+        static BUILDS: AtomicU32 = AtomicU32::new(0);
+        let id = format!(
+            "{}-{}",
+            std::process::id(),
+            BUILDS.fetch_add(1, Ordering::Relaxed)
+        );
+        Job {
+            context: self.builds.join(&id),
+            out: format!("/builds/{id}/out"),
+        }
+    }
+
+    /// Ensure the builder, run the script there (all its steps, as the compile stage does) with
+    /// `env` into `job`'s folder, then `assemble` (the image build that takes that folder as the
+    /// compile stage); afterwards the folder goes, and after Ctrl-C the compile too.
+    pub fn plan(&self, job: &Job, env: &[(String, String)], assemble: Step) -> Plan {
+        let mut exec = Step::new(
+            format!("{}: compile in builder {}", assemble.label, self.name),
+            &self.podman,
+            &self.workspace,
+        )
+        .arg("exec")
+        .args(["--env", &format!("OUT={}", job.out)]);
+        for (key, value) in env {
+            exec = exec.args(["--env", &format!("{key}={value}")]);
+        }
+        let script = format!("/src/{GO_BUILD_SCRIPT}");
+        let exec = exec
+            .args([self.name.as_str(), "sh", &script])
+            .args(["rootfs", "modules", "compile"])
+            .streamed();
+        let mut plan = Plan::default();
+        plan.push(action(
+            format!("start builder {} unless it runs", self.name),
+            EnsureBuilder(self.clone()),
+        ));
+        plan.push(exec);
+        plan.push(assemble);
+        plan.cleanup.push(action(
+            "stop this build's compile after Ctrl-C",
+            StopJobIfInterrupted {
+                podman: self.podman.clone(),
+                name: self.name.clone(),
+                out: job.out.clone(),
+            },
+        ));
+        plan.cleanup.push(action(
+            "remove this build's output folder",
+            RemoveTree(job.context.clone()),
+        ));
+        plan
+    }
+
+    /// `podman run` of the builder: idle until exec'd, gone once its marker is.
+    fn run_args(&self, key: &str) -> Vec<String> {
+        let mut args: Vec<String> = ["run", "--detach", "--rm", "--name", &self.name]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut push = |flag: &str, value: String| args.extend([flag.to_string(), value]);
+        push("--label", format!("{KEY_LABEL}={key}"));
+        push(
+            "--label",
+            format!("pixie.builder.workspace={}", self.workspace.display()),
+        );
+        // Host folders without relabelling them (SELinux): the checkout stays the user's.
+        push("--security-opt", "label=disable".into());
+        if self.offline {
+            push("--network", "none".into());
+        }
+        for (volume, target) in [MODULE_CACHE, BUILD_CACHE] {
+            push("--volume", format!("{volume}:{target}"));
+        }
+        push("--volume", format!("{}:/src:ro", self.workspace.display()));
+        push("--volume", format!("{}:/builds", self.builds.display()));
+        if let Some(netrc) = &self.netrc {
+            push("--volume", format!("{}:/root/.netrc:ro", netrc.display()));
+        }
+        args.push(self.go_image.clone());
+        args.extend(["sh".into(), "-c".into(), idle_loop()]);
+        args
+    }
+
+    /// What the builder must have been made from: the Go image's ID, this very checkout and
+    /// builds folder (device and inode: a folder made again is another one, since a running
+    /// builder's mount keeps the old inode taken), network, netrc.
+    fn key(&self, image_id: &str) -> Result<String> {
+        let identity = |path: &Path| -> Result<String> {
+            let meta = std::fs::metadata(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Ok(format!("{}:{}", meta.dev(), meta.ino()))
+        };
+        let netrc = match &self.netrc {
+            Some(path) => format!("{}@{}", path.display(), identity(path)?),
+            None => "none".into(),
+        };
+        let network = if self.offline { "none" } else { "default" };
+        Ok(format!(
+            "image={image_id},workspace={},builds={},network={network},netrc={netrc}",
+            identity(&self.workspace)?,
+            identity(&self.builds)?,
+        ))
+    }
+}
+
+/// The builder's main process: sleeps while its marker exists, ends on SIGTERM at once.
+fn idle_loop() -> String {
+    format!(
+        "trap 'exit 0' TERM; while [ -e /builds/{MARKER} ]; do sleep {MARKER_POLL_SECONDS} & wait $!; done"
+    )
+}
+
+/// Starts the builder unless one made for this build runs already (then: nothing but one
+/// `podman container inspect` and one `podman image inspect`, side by side); a builder of
+/// this name made from something else (the Go image's tag moved, the checkout made again) is
+/// replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnsureBuilder(pub Builder);
+
+impl Action for EnsureBuilder {
+    fn shell_line(&self) -> String {
+        let b = &self.0;
+        let podman = quote(&b.podman.to_string_lossy());
+        let run: Vec<String> = b.run_args("KEY").iter().map(|a| quote(a)).collect();
+        format!(
+            "mkdir -p {builds} && touch {builds}/{MARKER} && {{ {podman} container inspect {name} >/dev/null 2>&1 || {podman} {run}; }}  # (xtask) KEY: the Go image's ID, checkout, network and netrc it was made for; another KEY replaces it",
+            builds = quote(&b.builds.to_string_lossy()),
+            name = quote(&b.name),
+            run = run.join(" ")
+        )
+    }
+
+    fn run(&self, cx: &ActionCx) -> Result<()> {
+        let b = &self.0;
+        let marker = b.builds.join(MARKER);
+        std::fs::create_dir_all(&b.builds)
+            .and_then(|()| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&marker)
+            })
+            .with_context(|| format!("cannot create {}", marker.display()))?;
+        // One start per checkout at a time: a second build waits, then finds it running.
+        let _held = lock::acquire(
+            &b.builds.with_extension("lock"),
+            "another build of this checkout",
+            &cx.ui,
+        )?;
+        let (image, running) = std::thread::scope(|s| {
+            let image = s.spawn(|| {
+                podman_output(
+                    &b.podman,
+                    &["image", "inspect", "--format", "{{.Id}}", &b.go_image],
+                )
+            });
+            let format =
+                format!("{{{{.State.Running}}}} {{{{index .Config.Labels \"{KEY_LABEL}\"}}}}");
+            let running = podman_output(
+                &b.podman,
+                &["container", "inspect", "--format", &format, &b.name],
+            );
+            (image.join().expect("inspect thread"), running)
+        });
+        let Some(image_id) = image else {
+            bail!(
+                "base image {} is not in Podman's store; run `bash .ci/provision`, or set base_images.go to an image `podman images` lists",
+                b.go_image
+            );
+        };
+        let key = b.key(&image_id)?;
+        if running.as_deref() == Some(format!("true {key}").as_str()) {
+            return Ok(());
+        }
+        if running.is_some() {
+            remove(&b.podman, &b.name)?;
+        }
+        let started = Command::new(&b.podman)
+            .args(b.run_args(&key))
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("cannot run {}", b.podman.display()))?;
+        if !started.status.success() {
+            bail!(
+                "cannot start the builder container {}: {}; see `{} logs {0}`",
+                b.name,
+                String::from_utf8_lossy(&started.stderr).trim(),
+                b.podman.display()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// After Ctrl-C only: ends this build's `go build` in the builder, which outlives the Podman
+/// client that started it (other builds in the same builder go on). Best effort: should it
+/// fail, the compile finishes into a folder no other build reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StopJobIfInterrupted {
+    pub podman: PathBuf,
+    pub name: String,
+    /// The job's `/builds/<id>/out`, which only its `go build -o` names.
+    pub out: String,
+}
+
+/// Kills every process but itself whose command line holds `$0` (Go images have `sh` and `tr`
+/// but not always `pkill`).
+const KILL_BY_ARGUMENT: &str = r#"for d in /proc/[0-9]*; do [ "${d#/proc/}" = "$$" ] && continue; case "$(tr "\0" " " <"$d/cmdline" 2>/dev/null)" in *"$0"*) kill -9 "${d#/proc/}" ;; esac; done"#;
+
+impl StopJobIfInterrupted {
+    fn args(&self) -> Vec<String> {
+        let out = format!("{}/", self.out);
+        ["exec", &self.name, "sh", "-c", KILL_BY_ARGUMENT, &out]
+            .map(String::from)
+            .to_vec()
+    }
+}
+
+impl Action for StopJobIfInterrupted {
+    fn shell_line(&self) -> String {
+        let args: Vec<String> = self.args().iter().map(|a| quote(a)).collect();
+        format!(
+            "# (xtask) after Ctrl-C: {} {}",
+            quote(&self.podman.to_string_lossy()),
+            args.join(" ")
+        )
+    }
+
+    fn run(&self, _cx: &ActionCx) -> Result<()> {
+        if interrupted() {
+            let _ = Command::new(&self.podman)
+                .args(self.args())
+                .stdin(Stdio::null())
+                .output();
+        }
+        Ok(())
+    }
+}
+
+fn remove(podman: &Path, name: &str) -> Result<()> {
+    let removed = Command::new(podman)
+        .args(["rm", "--force", name])
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {}", podman.display()))?;
+    let stderr = String::from_utf8_lossy(&removed.stderr);
+    if !removed.status.success() && !stderr.contains("no such container") {
+        bail!(
+            "cannot remove the builder container {name}: {}; run `{} rm --force {name}`",
+            stderr.trim(),
+            podman.display()
+        );
+    }
+    Ok(())
+}
+
+/// Stdout of a successful podman command, trimmed; `None` when it fails.
+fn podman_output(podman: &Path, args: &[&str]) -> Option<String> {
+    let out = Command::new(podman)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctx::fake::ctx_with;
+    use crate::docker::build::{DockerBuild, Output, Secret};
+    use crate::docker::engine::BuildRoute;
+    use crate::docker::podman::RemoveBuildahLeftovers;
+    use crate::plan::Task;
+    use crate::settings::Flags;
+    use crate::workspace::PROD_DOCKERFILE;
+
+    const OLD_PODMAN: BuildRoute = BuildRoute::Buildah { layer_cache: false };
+
+    fn prod(route: BuildRoute) -> (crate::ctx::Ctx, DockerBuild) {
+        let ctx = ctx_with(route, &[], Flags::new());
+        let build = DockerBuild {
+            compile_stage: Some("build".into()),
+            tags: vec!["pixie-core:latest".into()],
+            ..DockerBuild::new("build prod image", PROD_DOCKERFILE)
+                .build_arg("GO_IMAGE", "pixie-base/go:1.26.8")
+                .build_arg("VERSION", "v1")
+        };
+        (ctx, build)
+    }
+
+    fn builder_of(plan: &Plan) -> &Builder {
+        &plan.actions::<EnsureBuilder>()[0].0
+    }
+
+    #[test]
+    fn old_podman_compiles_in_the_builder_then_builds_the_final_stage_from_its_folder() {
+        let (ctx, build) = prod(OLD_PODMAN);
+        let plan = build.plan(&ctx.docker()).unwrap();
+        let name = builder_of(&plan).name.clone();
+        assert!(
+            name.starts_with(&ctx.ws.project_name("", "builder")),
+            "{name}"
+        );
+        assert_eq!(
+            plan.labels(),
+            [
+                format!("start builder {name} unless it runs").as_str(),
+                &format!("build prod image: compile in builder {name}"),
+                "build prod image"
+            ]
+        );
+        let steps = plan.commands();
+        let (exec, assembly) = (steps[0], steps[1]);
+        let out = exec.flag_values("--env").next().unwrap();
+        let id = out
+            .strip_prefix("OUT=/builds/")
+            .and_then(|rest| rest.strip_suffix("/out"))
+            .unwrap_or_else(|| panic!("{out}"));
+        assert!(exec.args.starts_with(&["exec".to_string()]));
+        assert!(exec.args.ends_with(&[
+            name.clone(),
+            "sh".into(),
+            format!("/src/{GO_BUILD_SCRIPT}"),
+            "rootfs".into(),
+            "modules".into(),
+            "compile".into()
+        ]));
+        let env: Vec<&str> = exec.flag_values("--env").collect();
+        for wanted in [
+            "GO_IMAGE=pixie-base/go:1.26.8",
+            "VERSION=v1",
+            "TARGETOS=linux",
+        ] {
+            assert!(env.contains(&wanted), "{env:?}");
+        }
+        let context = ctx.ws.path("target/xtask/builder").join(id);
+        assert_eq!(
+            assembly.flag_value("--build-context"),
+            Some(format!("build={}", context.display()).as_str())
+        );
+        assert!(assembly.args.contains(&"--layers=false".to_string()));
+        assert!(assembly.lock.is_some(), "podman builds stay one at a time");
+        let cleanup: Vec<&Task> = plan.cleanup.iter().collect();
+        assert_eq!(
+            cleanup[1].action::<RemoveTree>(),
+            Some(&RemoveTree(context))
+        );
+        let stop = cleanup[0].action::<StopJobIfInterrupted>().unwrap();
+        assert_eq!(
+            stop.args(),
+            [
+                "exec",
+                &name,
+                "sh",
+                "-c",
+                KILL_BY_ARGUMENT,
+                &format!("/builds/{id}/out/")
+            ]
+        );
+        assert!(cleanup[2].action::<RemoveBuildahLeftovers>().is_some());
+        let builder = builder_of(&plan);
+        assert_eq!((builder.offline, &builder.netrc), (false, &None));
+        // Two builds never share an output folder.
+        let again = build.plan(&ctx.docker()).unwrap();
+        assert_ne!(
+            again.commands()[1].flag_value("--build-context"),
+            assembly.flag_value("--build-context")
+        );
+    }
+
+    #[test]
+    fn the_builder_route_is_for_old_podman_and_a_compile_stage_only() {
+        for route in [
+            BuildRoute::BuiltIn,
+            BuildRoute::Buildx,
+            BuildRoute::Buildah { layer_cache: true },
+        ] {
+            let (ctx, build) = prod(route);
+            let plan = build.plan(&ctx.docker()).unwrap();
+            assert_eq!(plan.labels(), ["build prod image"], "{route:?}");
+        }
+        let (ctx, build) = prod(OLD_PODMAN);
+        let dev = DockerBuild {
+            compile_stage: None,
+            ..build
+        };
+        assert_eq!(
+            dev.plan(&ctx.docker()).unwrap().commands()[0].args[0],
+            "build"
+        );
+    }
+
+    #[test]
+    fn vendored_builds_get_an_offline_builder_and_the_netrc_is_its_only_secret() {
+        let (ctx, build) = prod(OLD_PODMAN);
+        let netrc = Secret {
+            id: "netrc".into(),
+            src: "/home/u/.netrc".into(),
+        };
+        let offline = DockerBuild {
+            offline: true,
+            secrets: vec![netrc.clone()],
+            output: Output::Local("/tmp/out".into()),
+            stage: Some("binary".into()),
+            ..build.clone()
+        };
+        let plan = offline.plan(&ctx.docker()).unwrap();
+        let builder = builder_of(&plan);
+        assert!(builder.offline);
+        let online = build.plan(&ctx.docker()).unwrap();
+        assert_ne!(
+            builder.name,
+            builder_of(&online).name,
+            "other settings, another builder"
+        );
+        assert_eq!(builder.netrc.as_deref(), Some(Path::new("/home/u/.netrc")));
+        let run = builder.run_args("k");
+        assert!(
+            run.windows(2).any(|w| w == ["--network", "none"]),
+            "{run:?}"
+        );
+        assert!(
+            run.contains(&"/home/u/.netrc:/root/.netrc:ro".to_string()),
+            "{run:?}"
+        );
+        let assembly = plan.commands()[1];
+        assert!(
+            assembly.flag_value("--secret").is_none(),
+            "the compile stage is not run"
+        );
+        assert_eq!(assembly.flag_value("--target"), Some("binary"));
+        assert_eq!(
+            assembly.flag_value("--output"),
+            Some("type=local,dest=/tmp/out")
+        );
+        let other = DockerBuild {
+            secrets: vec![Secret {
+                id: "npmrc".into(),
+                ..netrc
+            }],
+            ..build
+        };
+        assert_eq!(
+            other.plan(&ctx.docker()).unwrap_err().to_string(),
+            "secret `npmrc`: the Podman builder route mounts only the `netrc` secret; drop it, or use Podman 5.4+ or Docker"
+        );
+    }
+
+    #[test]
+    fn the_builder_runs_read_only_over_the_checkout_and_its_dry_run_is_shell() {
+        let (ctx, build) = prod(OLD_PODMAN);
+        let plan = build.plan(&ctx.docker()).unwrap();
+        let run = builder_of(&plan).run_args("k");
+        let root = ctx.ws.root.display();
+        for mount in [
+            format!("{root}:/src:ro"),
+            format!("{root}/target/xtask/builder:/builds"),
+            "pixie-go-mod-cache:/go/pkg/mod".into(),
+            "pixie-go-build-cache:/root/.cache/go-build".into(),
+        ] {
+            assert!(run.contains(&mount), "{mount} in {run:?}");
+        }
+        assert!(run
+            .windows(2)
+            .any(|w| w == ["--label", "pixie.builder.key=k"]));
+        let text = plan.to_string();
+        let check = Command::new("bash")
+            .args(["-n", "-c", &text])
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "{}\n{text}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
+
+    #[test]
+    fn the_key_names_the_image_and_this_very_checkout() {
+        let dir = std::env::temp_dir().join(format!("xtask-builder-key-{}", std::process::id()));
+        let builds = dir.join("target/xtask/builder");
+        std::fs::create_dir_all(&builds).unwrap();
+        let builder = Builder {
+            podman: "podman".into(),
+            name: "b".into(),
+            go_image: "go".into(),
+            workspace: dir.clone(),
+            builds: builds.clone(),
+            offline: false,
+            netrc: None,
+        };
+        let first = builder.key("sha256:1").unwrap();
+        assert!(first.starts_with("image=sha256:1,workspace="), "{first}");
+        assert_ne!(builder.key("sha256:2").unwrap(), first);
+        // The builds folder made again (`clean`, `cargo clean`) is another folder: its inode
+        // cannot be the old one's while a builder's mount (here: an open handle) holds that.
+        let mounted = std::fs::File::open(&builds).unwrap();
+        std::fs::remove_dir_all(&builds).unwrap();
+        std::fs::create_dir_all(&builds).unwrap();
+        let remade = builder.key("sha256:1").unwrap();
+        drop(mounted);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_ne!(remade, first);
+    }
+}

@@ -12,6 +12,7 @@ mod registry_cache;
 mod run_dev;
 mod run_prod;
 mod supply_chain;
+mod untagged;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;

@@ -13,7 +13,9 @@ use crate::ctx::{Ctx, Needs};
 use crate::docker::matrix;
 use crate::plan::{action, Plan, Step};
 use crate::teststack::{Servers, StartStack, StopStack};
-use crate::workspace::{BENCH_DOCKERFILE, DEV_DOCKERFILE, PROD_DOCKERFILE};
+use crate::workspace::{
+    BEFORE_2FB3E22_DOCKERFILE, BEFORE_FC0ED04_DOCKERFILE, DEV_DOCKERFILE, PROD_DOCKERFILE,
+};
 
 pub const COMMAND: Registration = Registration {
     name: "test",
@@ -66,7 +68,12 @@ pub fn plan(ctx: &Ctx) -> Result<Plan> {
         .streamed());
     plan.include("tidy --check", tidy::check_plan(ctx)?);
     plan.include("proto --check", proto::check_plan(ctx)?);
-    plan.push(Step::new("hadolint", "hadolint", root).args([PROD_DOCKERFILE, DEV_DOCKERFILE, BENCH_DOCKERFILE]));
+    plan.push(Step::new("hadolint", "hadolint", root).args([
+        PROD_DOCKERFILE,
+        DEV_DOCKERFILE,
+        BEFORE_FC0ED04_DOCKERFILE,
+        BEFORE_2FB3E22_DOCKERFILE,
+    ]));
     plan.push(Step::new("cargo fmt --check", cargo, root).args(["fmt", "--all", "--check"]));
     plan.push(Step::new("clippy", cargo, root)
         .args(["clippy", "--workspace", "--all-targets", "--features", "xtask/engine-tests", "--", "-D", "warnings"])
@@ -182,7 +189,7 @@ mod tests {
         );
         assert!(has("go test -race"), "{lines:#?}");
         assert!(has(
-            "hadolint deployments/docker/core.Dockerfile deployments/docker/core.dev.Dockerfile deployments/bench/before.Dockerfile"
+            "hadolint deployments/docker/core.Dockerfile deployments/docker/core.dev.Dockerfile deployments/bench/before-fc0ed04.Dockerfile deployments/bench/before-2fb3e22.Dockerfile"
         ));
         assert!(has("-D warnings"));
         assert!(has("go vet ./..."));

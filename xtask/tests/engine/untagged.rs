@@ -18,17 +18,22 @@ fn build(dir: &Path, tag: &str, marker: &str) {
         .arg(dir));
 }
 
+/// Image IDs without the `sha256:` that Docker writes everywhere and Podman only in `images`.
+fn bare(id: &str) -> String {
+    id.trim().trim_start_matches("sha256:").to_string()
+}
+
 fn image_ids(filter: &str) -> Vec<String> {
     ok(docker().args(["images", "--quiet", "--no-trunc", "--filter", filter]))
         .lines()
-        .map(String::from)
+        .map(bare)
         .collect()
 }
 
 fn id_of(tag: &str) -> String {
-    ok(docker().args(["image", "inspect", "--format", "{{.Id}}", tag]))
-        .trim()
-        .to_string()
+    bare(&ok(
+        docker().args(["image", "inspect", "--format", "{{.Id}}", tag])
+    ))
 }
 
 #[test]

@@ -230,7 +230,7 @@ pub(crate) fn fail_on(failures: &[String]) -> Result<()> {
         eprintln!("xtask: bench --check: {line}");
     }
     anyhow::bail!(
-        "bench --check: {} target(s) missed beyond this run's noise (above); see the Targets table",
+        "bench --check: {} target(s) failed (above): missed beyond this run's noise, or not measured; see the Targets table",
         failures.len()
     )
 }

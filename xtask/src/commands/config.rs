@@ -89,8 +89,10 @@ impl Report for ConfigReport {
         let text = if self.json {
             json(&rows)
         } else {
+            // Aligned on the longest key (service_images.postgres).
+            let width = rows.iter().map(|(key, ..)| key.len()).max().unwrap_or(0);
             rows.iter()
-                .map(|(key, value, source)| format!("{key:<22} {value:<44} # {source}\n"))
+                .map(|(key, value, source)| format!("{key:<width$} {value:<44} # {source}\n"))
                 .collect()
         };
         // A dry run changes nothing either way; as shell, the report is comments.

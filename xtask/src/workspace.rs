@@ -12,6 +12,11 @@ pub const DEV_DOCKERFILE: &str = "deployments/docker/core.dev.Dockerfile";
 pub const GO_BUILD_SCRIPT: &str = "deployments/docker/go-build.sh";
 /// The benchmark's baseline: the slow shape the production Dockerfile replaced.
 pub const BENCH_DOCKERFILE: &str = "deployments/bench/before.Dockerfile";
+/// The stack's local service images, built by `.ci/provision-stack-images` (linted here).
+pub const STACK_DOCKERFILES: [&str; 2] = [
+    "deployments/docker/postgres.Dockerfile",
+    "deployments/docker/stack-servers.Dockerfile",
+];
 pub const PROD_COMPOSE: &str = "deployments/docker/compose.prod.yaml";
 pub const DEV_COMPOSE: &str = "deployments/docker/compose.dev.yaml";
 /// Added to PROD_COMPOSE when an API token is configured: mounts it as a file secret.

@@ -13,7 +13,7 @@ use crate::ctx::{Ctx, Needs};
 use crate::docker::matrix;
 use crate::plan::{action, Plan, Step};
 use crate::teststack::{Servers, StartStack, StopStack};
-use crate::workspace::{BENCH_DOCKERFILE, DEV_DOCKERFILE, PROD_DOCKERFILE};
+use crate::workspace::{BENCH_DOCKERFILE, DEV_DOCKERFILE, PROD_DOCKERFILE, STACK_DOCKERFILES};
 
 pub const COMMAND: Registration = Registration {
     name: "test",
@@ -66,7 +66,9 @@ pub fn plan(ctx: &Ctx) -> Result<Plan> {
         .streamed());
     plan.include("tidy --check", tidy::check_plan(ctx)?);
     plan.include("proto --check", proto::check_plan(ctx)?);
-    plan.push(Step::new("hadolint", "hadolint", root).args([PROD_DOCKERFILE, DEV_DOCKERFILE, BENCH_DOCKERFILE]));
+    plan.push(Step::new("hadolint", "hadolint", root)
+        .args([PROD_DOCKERFILE, DEV_DOCKERFILE, BENCH_DOCKERFILE])
+        .args(STACK_DOCKERFILES));
     plan.push(Step::new("cargo fmt --check", cargo, root).args(["fmt", "--all", "--check"]));
     plan.push(Step::new("clippy", cargo, root)
         .args(["clippy", "--workspace", "--all-targets", "--features", "xtask/engine-tests", "--", "-D", "warnings"])
@@ -182,7 +184,8 @@ mod tests {
         );
         assert!(has("go test -race"), "{lines:#?}");
         assert!(has(
-            "hadolint deployments/docker/core.Dockerfile deployments/docker/core.dev.Dockerfile deployments/bench/before.Dockerfile"
+            "hadolint deployments/docker/core.Dockerfile deployments/docker/core.dev.Dockerfile deployments/bench/before.Dockerfile \
+             deployments/docker/postgres.Dockerfile deployments/docker/stack-servers.Dockerfile"
         ));
         assert!(has("-D warnings"));
         assert!(has("go vet ./..."));

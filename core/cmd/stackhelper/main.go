@@ -10,6 +10,9 @@
 //	    process with COMMAND: for servers that take a secret from their environment only, so
 //	    the secret reaches them from a mounted file and never appears in the container's
 //	    configuration (`docker inspect`).
+//	stackhelper secrets --dir DIR --owner UID:GID --database-url TEMPLATE
+//	    generate the stack's secrets that DIR lacks (see secrets.go), as files of mode 0600
+//	    owned by UID:GID; print the names of the new ones, never a value.
 package main
 
 import (
@@ -28,15 +31,16 @@ import (
 const probeTimeout = 2 * time.Second
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr, syscall.Exec))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, syscall.Exec))
 }
 
 // execFunc replaces the process (syscall.Exec); tests pass a recorder.
 type execFunc func(path string, argv []string, env []string) error
 
-const usage = "usage: stackhelper probe URL | stackhelper exec [--env NAME=FILE]... -- COMMAND [ARG]..."
+const usage = "usage: stackhelper probe URL | stackhelper exec [--env NAME=FILE]... -- COMMAND [ARG]... | " +
+	"stackhelper secrets --dir DIR --owner UID:GID --database-url TEMPLATE"
 
-func run(args []string, stderr io.Writer, execve execFunc) int {
+func run(args []string, stdout, stderr io.Writer, execve execFunc) int {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usage)
 		return 2
@@ -53,14 +57,9 @@ func run(args []string, stderr io.Writer, execve execFunc) int {
 		}
 		return 0
 	case "exec":
-		err := execWithSecrets(args[1:], execve)
-		var usageErr usageError
-		if errors.As(err, &usageErr) {
-			fmt.Fprintf(stderr, "stackhelper exec: %v; %s\n", err, usage)
-			return 2
-		}
-		fmt.Fprintf(stderr, "stackhelper exec: %v\n", err)
-		return 1
+		return report(stderr, "exec", execWithSecrets(args[1:], execve))
+	case "secrets":
+		return report(stderr, "secrets", generateSecrets(args[1:], stdout))
 	default:
 		fmt.Fprintf(stderr, "stackhelper: unknown command %q; %s\n", args[0], usage)
 		return 2
@@ -88,6 +87,20 @@ func probe(url string, timeout time.Duration) error {
 }
 
 type usageError struct{ error }
+
+// report turns a subcommand's error into its line and exit code: 2 for usage, else 1.
+func report(stderr io.Writer, command string, err error) int {
+	if err == nil {
+		return 0
+	}
+	var usageErr usageError
+	if errors.As(err, &usageErr) {
+		fmt.Fprintf(stderr, "stackhelper %s: %v; %s\n", command, err, usage)
+		return 2
+	}
+	fmt.Fprintf(stderr, "stackhelper %s: %v\n", command, err)
+	return 1
+}
 
 // execWithSecrets returns only on failure: on success execve does not return.
 func execWithSecrets(args []string, execve execFunc) error {

@@ -23,10 +23,10 @@ func TestProbeAcceptsTwoHundredsOnly(t *testing.T) {
 	defer srv.Close()
 
 	var stderr bytes.Buffer
-	if code := run([]string{"probe", srv.URL + "/healthz"}, &stderr, nil); code != 0 {
+	if code := run([]string{"probe", srv.URL + "/healthz"}, nil, &stderr, nil); code != 0 {
 		t.Fatalf("healthy endpoint: exit %d, %s", code, stderr.String())
 	}
-	code := run([]string{"probe", srv.URL + "/other"}, &stderr, nil)
+	code := run([]string{"probe", srv.URL + "/other"}, nil, &stderr, nil)
 	want := "stackhelper probe: " + srv.URL + "/other answered 503 Service Unavailable: JetStream not ready\n"
 	if code != 1 || stderr.String() != want {
 		t.Fatalf("unhealthy endpoint: exit %d, %q; want 1, %q", code, stderr.String(), want)
@@ -75,13 +75,13 @@ func TestExecPutsFileContentsInTheEnvironment(t *testing.T) {
 
 func TestExecErrorsNameTheFix(t *testing.T) {
 	var stderr bytes.Buffer
-	code := run([]string{"exec", "--env", "X=/nonexistent/secret", "--", "true"}, &stderr, nil)
+	code := run([]string{"exec", "--env", "X=/nonexistent/secret", "--", "true"}, nil, &stderr, nil)
 	want := "stackhelper exec: reading /nonexistent/secret for X: open /nonexistent/secret: no such file or directory (mount the secret there)\n"
 	if code != 1 || stderr.String() != want {
 		t.Fatalf("exit %d, %q; want 1, %q", code, stderr.String(), want)
 	}
 	stderr.Reset()
-	code = run([]string{"exec", "--env", "X"}, &stderr, nil)
+	code = run([]string{"exec", "--env", "X"}, nil, &stderr, nil)
 	want = "stackhelper exec: --env wants NAME=FILE, not \"X\"; " + usage + "\n"
 	if code != 2 || stderr.String() != want {
 		t.Fatalf("exit %d, %q; want 2, %q", code, stderr.String(), want)

@@ -64,6 +64,8 @@ settings! {
         "GOPRIVATE of the module download step only (those modules skip the proxy and the checksum database)."),
     (GONOSUMDB, "build.gonosumdb", "PIXIE_GONOSUMDB", "gonosumdb", BuildProd, "", Text,
         "GONOSUMDB of the module download step only (modules from a private proxy the public checksum database cannot know)."),
+    (STACK, "run.stack", "PIXIE_STACK", "stack", Stack, "embedded", Stack,
+        "What run-* start: embedded (pixie-core alone, its data in one volume) or full (core on Postgres, S3 and NATS JetStream, each in its container)."),
     (PROJECT, "run.project", "PIXIE_PROJECT", "", None, "", Text,
         "Compose project prefix; empty: derived from the checkout's path."),
     (BIND, "run.bind", "PIXIE_BIND", "", None, "127.0.0.1", Addr,

@@ -19,6 +19,12 @@ pub const STACK_DOCKERFILES: [&str; 2] = [
 ];
 pub const PROD_COMPOSE: &str = "deployments/docker/compose.prod.yaml";
 pub const DEV_COMPOSE: &str = "deployments/docker/compose.dev.yaml";
+/// Added to PROD_COMPOSE or DEV_COMPOSE by `--stack full`: Postgres, S3, NATS, migrate.
+pub const STACK_COMPOSE: &str = "deployments/docker/compose.stack.yaml";
+/// Added after STACK_COMPOSE by `run-dev --stack full`: migrations from the mounted source.
+pub const STACK_DEV_COMPOSE: &str = "deployments/docker/compose.stack.dev.yaml";
+/// The stack's first one-shot, alone under its project name: generates the missing secrets.
+pub const STACK_SECRETS_COMPOSE: &str = "deployments/docker/compose.stack.secrets.yaml";
 /// Added to PROD_COMPOSE when an API token is configured: mounts it as a file secret.
 pub const PROD_TOKEN_COMPOSE: &str = "deployments/docker/compose.prod.token.yaml";
 

@@ -33,7 +33,7 @@ macro_rules! table {
 table! {
     build: [PROD, DEV],
     run: [PROD, DEV],
-    manage: [LOGS, PS, STOP],
+    manage: [LOGS, PS, STOP, RESTART],
     vendor: [COMMAND],
     proto: [COMMAND],
     tidy: [COMMAND],

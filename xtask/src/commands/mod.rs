@@ -34,6 +34,8 @@ table! {
     build: [PROD, DEV],
     run: [PROD, DEV],
     manage: [LOGS, PS, STOP, RESTART],
+    migrate: [COMMAND],
+    seed: [COMMAND],
     vendor: [COMMAND],
     proto: [COMMAND],
     tidy: [COMMAND],

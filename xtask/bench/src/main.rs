@@ -18,6 +18,7 @@ mod measure;
 mod registry;
 mod report;
 mod schedule;
+mod stack;
 mod stats;
 mod work;
 
@@ -108,6 +109,13 @@ fn command() -> clap::Command {
                 .action(ArgAction::SetTrue)
                 .conflicts_with_all(["quick", "hot-reload", "engine"])
                 .help("pixie-core's embedded backend against the stack (Postgres, S3, NATS on loopback, as `cargo xtask test` starts them): start to ready, upload p50/p99 of a 1 MB JPEG, list p50; no engine. Exits 1 when the stack's upload p50 exceeds 2 x the embedded one or its start to ready 1 s. Writes target/bench/backends.{md,json}."),
+            Arg::new("stack")
+                .long("stack")
+                .value_name("ENGINES")
+                .num_args(0..=1)
+                .default_missing_value("a")
+                .conflicts_with_all(["hot-reload", "quick", "engine", "publish", "engine-set", "backends"])
+                .help("Only the stack (--stack full) on each named engine (a, b, c or all; default a): cold start, warm start and `restart core` to ready, N runs, and the run-dev hot reload with the stack up. Writes target/bench/stack.{md,json}."),
             Arg::new("publish")
                 .long("publish")
                 .value_name("FILE")
@@ -153,6 +161,9 @@ fn main() -> ExitCode {
     } else {
         What::Setups
     };
+    if let Some(names) = matches.get_one::<String>("stack") {
+        return xtask::exit_code(stack_bench(ui, matches.get_flag("dry-run"), names, runs));
+    }
     if let Some(file) = matches.get_one::<String>("publish") {
         return xtask::exit_code(publish(ui, matches.get_flag("dry-run"), file));
     }
@@ -233,6 +244,15 @@ pub(crate) fn fail_on(failures: &[String]) -> Result<()> {
         "bench --check: {} target(s) failed (above): missed beyond this run's noise, or not measured; see the Targets table",
         failures.len()
     )
+}
+
+/// `--stack ENGINES`: the stack's start, restart and hot-reload figures (stack.rs).
+fn stack_bench(ui: Ui, dry_run: bool, names: &str, runs: u32) -> Result<()> {
+    xtask::signals::install()?;
+    let ws = Workspace::locate()?;
+    let config = Config::load(&ws.root, &Flags::new())?;
+    let ctx = Ctx::new(ws, config, ui, dry_run, Needs::Engine)?;
+    stack::measure(&ctx, names, runs)
 }
 
 /// What one bench process measures.

@@ -15,6 +15,7 @@ use crate::plan::{action, Plan, Step};
 use crate::teststack::{Servers, StartStack, StopStack};
 use crate::workspace::{
     BEFORE_2FB3E22_DOCKERFILE, BEFORE_FC0ED04_DOCKERFILE, DEV_DOCKERFILE, PROD_DOCKERFILE,
+    STACK_DOCKERFILES,
 };
 
 pub const COMMAND: Registration = Registration {
@@ -73,7 +74,7 @@ pub fn plan(ctx: &Ctx) -> Result<Plan> {
         DEV_DOCKERFILE,
         BEFORE_FC0ED04_DOCKERFILE,
         BEFORE_2FB3E22_DOCKERFILE,
-    ]));
+    ]).args(STACK_DOCKERFILES));
     plan.push(Step::new("cargo fmt --check", cargo, root).args(["fmt", "--all", "--check"]));
     plan.push(Step::new("clippy", cargo, root)
         .args(["clippy", "--workspace", "--all-targets", "--features", "xtask/engine-tests", "--", "-D", "warnings"])
@@ -189,7 +190,8 @@ mod tests {
         );
         assert!(has("go test -race"), "{lines:#?}");
         assert!(has(
-            "hadolint deployments/docker/core.Dockerfile deployments/docker/core.dev.Dockerfile deployments/bench/before-fc0ed04.Dockerfile deployments/bench/before-2fb3e22.Dockerfile"
+            "hadolint deployments/docker/core.Dockerfile deployments/docker/core.dev.Dockerfile deployments/bench/before-fc0ed04.Dockerfile deployments/bench/before-2fb3e22.Dockerfile \
+             deployments/docker/postgres.Dockerfile deployments/docker/stack-servers.Dockerfile"
         ));
         assert!(has("-D warnings"));
         assert!(has("go vet ./..."));

@@ -11,6 +11,8 @@ mod images;
 mod registry_cache;
 mod run_dev;
 mod run_prod;
+mod stack;
+mod stack_failures;
 mod supply_chain;
 mod untagged;
 

@@ -14,6 +14,7 @@ mod changes;
 mod dev;
 mod engines;
 mod extras;
+mod floor;
 mod measure;
 mod registry;
 mod report;

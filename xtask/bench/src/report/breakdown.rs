@@ -1,7 +1,9 @@
 //! `bench --engine`'s breakdown of the one-line change, per engine: how its build step splits
 //! into the compile inside it and the engine's floor, how the whole command adds cargo's and
 //! the xtask's start-up and its checks, and so which part of a missed target is the engine's own
-//! floor, with numbers. Made from medians, so the same from a run's results and from its JSON.
+//! floor, with numbers. Made from each figure's best case, its minimum over the runs: on a shared
+//! machine noise only ever adds time, and medians of parts measured apart need not add up. The
+//! same from a run's results and from its JSON.
 
 use serde_json::Value;
 
@@ -42,8 +44,9 @@ pub fn section(sentences: &[String]) -> String {
         return String::new();
     }
     let mut md = String::from(
-        "\n**Where the one-line change's time goes**, from the medians above: which part of a \
-         missed target is the engine's own floor.\n\n",
+        "\n**Where the one-line change's time goes**, from each figure's best case above (its \
+         minimum over the runs: noise only ever adds time): which part of a missed target is the \
+         engine's own floor.\n\n",
     );
     for sentence in sentences {
         md.push_str(&format!("- {sentence}\n"));
@@ -55,7 +58,7 @@ pub fn section(sentences: &[String]) -> String {
     md
 }
 
-/// The medians one engine's breakdown is made of, in seconds.
+/// The best cases (minima over the runs) one engine's breakdown is made of, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Breakdown {
     /// What a container build may add to the limit on this engine.
@@ -80,29 +83,29 @@ fn allowance(old_podman: bool) -> f64 {
 impl Breakdown {
     /// From a run's results; `None` unless it measured the build step's parts.
     pub fn of(results: &Results) -> Option<Breakdown> {
-        Breakdown::from_medians(results.old_podman, |setup| {
-            results.median(setup, Scenario::CodeChange)
+        Breakdown::from_best(results.old_podman, |setup| {
+            results.stats(setup, Scenario::CodeChange).map(|s| s.min)
         })
     }
 
     /// From one engine of an engines.json.
     pub fn of_json(engine: &Value) -> Option<Breakdown> {
-        Breakdown::from_medians(engine["old_podman"] == true, |setup| {
-            engine[format!("{}_{}", setup.key(), Scenario::CodeChange.key())]["median_s"].as_f64()
+        Breakdown::from_best(engine["old_podman"] == true, |setup| {
+            engine[format!("{}_{}", setup.key(), Scenario::CodeChange.key())]["min_s"].as_f64()
         })
     }
 
-    /// From each setup's one-line change median.
-    fn from_medians(old_podman: bool, median: impl Fn(Setup) -> Option<f64>) -> Option<Breakdown> {
+    /// From each setup's one-line change best case.
+    fn from_best(old_podman: bool, best: impl Fn(Setup) -> Option<f64>) -> Option<Breakdown> {
         Some(Breakdown {
             allowance: allowance(old_podman),
-            limit: median(Setup::Limit)?,
-            build: median(Setup::Prod)?,
-            compile: median(Setup::ProdCompile)?,
-            floor: median(Setup::ProdNull)?,
-            command: median(Setup::ProdCommand),
-            start: median(Setup::CommandStart),
-            checks: median(Setup::CommandChecks),
+            limit: best(Setup::Limit)?,
+            build: best(Setup::Prod)?,
+            compile: best(Setup::ProdCompile)?,
+            floor: best(Setup::ProdNull)?,
+            command: best(Setup::ProdCommand),
+            start: best(Setup::CommandStart),
+            checks: best(Setup::CommandChecks),
         })
     }
 
@@ -188,7 +191,10 @@ mod tests {
 
     #[test]
     fn the_gap_splits_into_the_engines_floor_and_ours() {
-        let sentence = Breakdown::of(&engine_a()).unwrap().sentence("A");
+        let mut noisy = engine_a();
+        // A run that noise slowed is no part of the best case.
+        noisy.record(Setup::Prod, Scenario::CodeChange, 5.0);
+        let sentence = Breakdown::of(&noisy).unwrap().sentence("A");
         assert_eq!(
             sentence,
             "A: the build step's 1.69 s is the compile inside it, 1.02 s (+0.06 s against the \

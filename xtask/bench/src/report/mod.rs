@@ -8,10 +8,12 @@ mod doc;
 mod engines;
 mod json;
 mod markdown;
+mod merge;
 mod targets;
 
 pub use doc::{performance_doc, PERFORMANCE_DOC, PERFORMANCE_ENGINES_JSON, PERFORMANCE_JSON};
 pub use engines::{engines_json, engines_markdown, EngineResults};
+pub use merge::merge_engines_json;
 pub use targets::check_failures;
 
 use std::collections::BTreeMap;

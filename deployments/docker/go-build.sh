@@ -45,7 +45,15 @@ modules() {
   esac
 }
 
+# Centiseconds since boot, from /proc (POSIX `date` has no sub-second field): the compile says
+# how long Go itself took, the part of a build that is not the engine's (`bench --engine` reads it).
+centiseconds() {
+  read -r up _ </proc/uptime
+  echo $((${up%.*} * 100 + 1${up#*.} - 100))
+}
+
 compile() {
+  started=$(centiseconds)
   cd "/src/$MODULE"
   if [ "$GO_MOD_MODE" = vendor ]; then
     [ -f vendor/modules.txt ] || { echo "GO_MOD_MODE=vendor needs $MODULE/vendor: run cargo xtask vendor" >&2; exit 1; }
@@ -59,6 +67,8 @@ compile() {
       -X $BUILDINFO.Commit=${COMMIT:-unknown} \
       -X $BUILDINFO.Date=${BUILD_DATE:-unknown}" \
     -o "$OUT/rootfs/usr/local/bin/$BINARY" "$PACKAGE"
+  took=$(($(centiseconds) - started))
+  printf 'go-build.sh: compile took %d.%02d s\n' $((took / 100)) $((took % 100))
 }
 
 [ $# -gt 0 ] || { echo "usage: go-build.sh rootfs|modules|compile..." >&2; exit 2; }

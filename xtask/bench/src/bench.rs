@@ -42,6 +42,8 @@ pub struct Bench<'a> {
     pub(crate) hot_reload_edits: u32,
     /// The registry setup's registry and base images, when its tooling is there.
     pub(crate) registry: Option<RegistryBench>,
+    /// What go-build.sh said the last prod build's compile took (none when it did not compile).
+    pub(crate) last_compile: Option<f64>,
     pub(crate) results: Results,
 }
 
@@ -94,6 +96,7 @@ impl<'a> Bench<'a> {
             warm: BTreeSet::new(),
             hot_reload_edits: if quick { 3 } else { 10 },
             registry: None,
+            last_compile: None,
             results: Results {
                 runs,
                 quick,
@@ -203,6 +206,13 @@ impl<'a> Bench<'a> {
             };
             self.warm.insert(turn.setup);
             self.results.record(turn.setup, scenario, seconds);
+            if (turn.setup, scenario) == (Setup::Prod, Scenario::CodeChange) {
+                let compile = self.last_compile.take().context(
+                    "prod's one-line change printed no `go-build.sh: compile took` line: did its compile run?",
+                )?;
+                self.results
+                    .record(Setup::ProdCompile, Scenario::CodeChange, compile);
+            }
             self.ctx.ui.info(format_args!(
                 "bench: run {}/{runs} {} {}: {seconds:.2} s",
                 turn.run,
@@ -286,6 +296,7 @@ impl Drop for Bench<'_> {
             Target::Prod.image(&self.copy.config),
             Target::Dev.image(&self.copy.config),
             bench_tag("prod-scratch"),
+            bench_tag("prod-null"),
         ] {
             remove(&["rmi", &image]);
         }

@@ -14,6 +14,7 @@ mod changes;
 mod dev;
 mod engines;
 mod extras;
+mod floor;
 mod measure;
 mod registry;
 mod report;
@@ -103,7 +104,7 @@ fn command() -> clap::Command {
                 .long("engine")
                 .value_name("ENGINES")
                 .conflicts_with("hot-reload")
-                .help("Engines side by side (ENGINES: a comma-separated list of a, b, c, or all): on each named engine of the matrix (a: the detected one; b, c: as PIXIE_ENGINE_* configure them, see `bash .ci/provision-engines`), prod code_change and no_change, prod_command code_change, on Podman < 5.4 prod_podman_build code_change, dev hot_reload and limit code_change, N runs; then, unless --quick, both before shapes' code_change once; no cold build, no prune. Writes target/bench/engines.{md,json}."),
+                .help("Engines side by side (ENGINES: a comma-separated list of a, b, c, or all): on each named engine of the matrix (a: the detected one; b, c: as PIXIE_ENGINE_* configure them, see `bash .ci/provision-engines`), prod code_change and no_change, prod_command code_change, on Podman < 5.4 prod_podman_build code_change, dev hot_reload and limit code_change, and the one-line change's breakdown (prod_compile: the go build inside prod's build; prod_null: the engine's floor, a null change; command_start and command_checks: the whole command's start-up and checks), N runs; then, unless --quick, both before shapes' code_change once; no cold build, no prune. Writes target/bench/engines.{md,json}."),
             Arg::new("backends")
                 .long("backends")
                 .action(ArgAction::SetTrue)
@@ -122,7 +123,7 @@ fn command() -> clap::Command {
                 .num_args(0..=1)
                 .default_missing_value("target/bench/bench.json")
                 .conflicts_with_all(["runs", "quick", "hot-reload", "engine", "engine-set", "check", "backends"])
-                .help("Measure nothing: record FILE (a bench.json, default target/bench/bench.json, as docs/performance.json; an engines.json of --engine as docs/performance-engines.json) and make docs/performance.md from what docs/ records."),
+                .help("Measure nothing: record FILE (a bench.json, default target/bench/bench.json, as docs/performance.json; an engines.json of --engine as docs/performance-engines.json; several engines.json, comma-separated, of --engine runs on some engines each, side by side as one) and make docs/performance.md from what docs/ records."),
             Arg::new("check")
                 .long("check")
                 .value_name("TARGETS")
@@ -189,9 +190,21 @@ fn main() -> ExitCode {
 /// (each written beside and renamed into place).
 fn publish(ui: Ui, dry_run: bool, file: &str) -> Result<()> {
     let ws = Workspace::locate()?;
-    let json = std::fs::read_to_string(ws.root.join(file)).with_context(|| {
-        format!("cannot read {file}; run `cargo xtask bench` (or `bench --engine all`) first, which writes target/bench/bench.json (engines.json)")
-    })?;
+    let read = |file: &str| {
+        std::fs::read_to_string(ws.root.join(file)).with_context(|| {
+            format!("cannot read {file}; run `cargo xtask bench` (or `bench --engine all`) first, which writes target/bench/bench.json (engines.json)")
+        })
+    };
+    // Several engines.json, of runs on some engines each, are recorded as one.
+    let json = if file.contains(',') {
+        let runs = file
+            .split(',')
+            .map(|f| Ok((f.to_string(), read(f)?)))
+            .collect::<Result<Vec<_>>>()?;
+        report::merge_engines_json(&runs)?
+    } else {
+        read(file)?
+    };
     let engines = serde_json::from_str::<serde_json::Value>(&json)
         .with_context(|| {
             format!("{file} is not JSON; name a bench.json or engines.json the bench wrote")

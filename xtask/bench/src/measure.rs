@@ -46,6 +46,41 @@ pub fn timed_plan(plan: Plan, ui: &Ui) -> Result<f64> {
     Ok(started.elapsed().as_secs_f64())
 }
 
+/// [`timed_plan`], and what its steps printed: each step's output goes to `log` (and, when the
+/// step fails, to its stderr too, so a failure reads as with `timed_plan`), through a `sh` that
+/// adds a millisecond or two.
+pub fn timed_plan_output(plan: Plan, ui: &Ui, log: &Path) -> Result<(f64, String)> {
+    std::fs::write(log, "").with_context(|| format!("cannot write {}", log.display()))?;
+    let steps = plan
+        .steps
+        .into_iter()
+        .map(|task| match task {
+            Task::Run(step) => Task::Run(logged(step, log)),
+            other => other,
+        })
+        .collect();
+    let seconds = timed_plan(Plan { steps, ..plan }, ui)?;
+    let output =
+        std::fs::read_to_string(log).with_context(|| format!("cannot read {}", log.display()))?;
+    Ok((seconds, output))
+}
+
+/// `step` with its output appended to `log`.
+fn logged(step: Step, log: &Path) -> Step {
+    let mut args = vec![
+        "-c".to_string(),
+        r#""$@" >>"$0" 2>&1 || { status=$?; cat "$0" >&2; exit $status; }"#.to_string(),
+        log.display().to_string(),
+        step.program.display().to_string(),
+    ];
+    args.extend(step.args);
+    Step {
+        program: "sh".into(),
+        args,
+        ..step
+    }
+}
+
 /// Wall time and peak resident memory of one process tree.
 pub struct Usage {
     pub seconds: f64,

@@ -26,8 +26,16 @@ fn scenarios(setup: Setup, quick: bool) -> &'static [Scenario] {
         (Setup::Dev, true) => &[HotReload],
         (Setup::Limit, true) => &[CodeChange],
         (Setup::Registry, _) => &[Cold, WarmFromRegistry],
-        // Only `--engine` on Podman < 5.4 compares the two routes.
-        (Setup::ProdPodmanBuild, _) => &[],
+        // Only `--engine` on Podman < 5.4 compares the two routes, and only `--engine` breaks
+        // the one-line change down.
+        (
+            Setup::ProdPodmanBuild
+            | Setup::ProdCompile
+            | Setup::ProdNull
+            | Setup::CommandStart
+            | Setup::CommandChecks,
+            _,
+        ) => &[],
     }
 }
 
@@ -69,6 +77,10 @@ pub fn engine_schedule(runs: u32, quick: bool, old_podman: bool) -> Vec<Turn> {
                 (Setup::ProdPodmanBuild, if old_podman { code } else { &[] }),
                 (Setup::Dev, &[Scenario::HotReload][..]),
                 (Setup::Limit, code),
+                // The floor's stand-in binary is the size of the limit's, built just before.
+                (Setup::ProdNull, code),
+                (Setup::CommandStart, code),
+                (Setup::CommandChecks, code),
             ]
             .map(|(setup, scenarios)| Turn {
                 run,
@@ -218,8 +230,12 @@ mod tests {
             text,
             "# run 1: prod: code_change, no_change\n# run 1: prod_command: code_change\n\
              # run 1: dev: hot_reload\n# run 1: limit: code_change\n\
+             # run 1: prod_null: code_change\n# run 1: command_start: code_change\n\
+             # run 1: command_checks: code_change\n\
              # run 2: prod: code_change, no_change\n# run 2: prod_command: code_change\n\
              # run 2: dev: hot_reload\n# run 2: limit: code_change\n\
+             # run 2: prod_null: code_change\n# run 2: command_start: code_change\n\
+             # run 2: command_checks: code_change\n\
              # run 1: before_2fb3e22: code_change\n# run 1: before_fc0ed04: code_change\n"
         );
         let old_podman = describe_schedule(&engine_schedule(1, true, true), true);
@@ -227,7 +243,9 @@ mod tests {
             old_podman,
             "# run 1: prod: code_change, no_change\n# run 1: prod_command: code_change\n\
              # run 1: prod_podman_build: code_change\n\
-             # run 1: dev: hot_reload\n# run 1: limit: code_change\n",
+             # run 1: dev: hot_reload\n# run 1: limit: code_change\n\
+             # run 1: prod_null: code_change\n# run 1: command_start: code_change\n\
+             # run 1: command_checks: code_change\n",
             "quick leaves the before shapes out"
         );
     }

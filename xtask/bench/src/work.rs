@@ -8,7 +8,7 @@ use xtask::testkit::WORKSPACE_PARTS;
 
 /// The Go file whose one line the code-change scenarios edit; its value is served on /version,
 /// which is how the hot-reload probe sees the new build.
-const CODE_FILE: &str = "core/internal/buildinfo/buildinfo.go";
+pub(crate) const CODE_FILE: &str = "core/internal/buildinfo/buildinfo.go";
 const PROTO_FILE: &str = "proto/photo/v1/photo.proto";
 const GENERATED_FILE: &str = "core/gen/photo/v1/photo.pb.go";
 

@@ -251,8 +251,7 @@ pub struct Engine {
 impl Engine {
     /// The CLI (honouring `DOCKER`), and compose too when `with_compose`.
     pub fn detect(with_compose: bool) -> Result<Engine> {
-        let (candidates, overridden) = candidates()?;
-        let probes: Vec<CliProbe> = candidates.iter().map(|p| probe_cli(p)).collect();
+        let (probes, overridden) = super::probe::probe_all(probe_cli)?;
         let cli = choose_cli(&probes, overridden)?;
         let mut engine = Engine {
             cli,
@@ -385,34 +384,6 @@ pub fn image_exists(cli: &Path, image: &str) -> bool {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false)
-}
-
-/// The CLIs to consider, in order, and whether the user named one with `DOCKER`.
-fn candidates() -> Result<(Vec<PathBuf>, bool)> {
-    if let Some(named) = std::env::var_os("DOCKER").filter(|v| !v.is_empty()) {
-        let path = which::which(&named).with_context(|| {
-            format!(
-                "DOCKER={} is not an executable; fix the path or unset DOCKER",
-                named.to_string_lossy()
-            )
-        })?;
-        return Ok((vec![path], true));
-    }
-    let mut seen = Vec::new();
-    let mut found = Vec::new();
-    // Podman last: it is the choice when no docker CLI can build.
-    let on_path = ["docker", "podman"]
-        .into_iter()
-        .flat_map(|name| which::which_all(name).into_iter().flatten());
-    for path in on_path {
-        // /bin and /usr/bin are often one folder: probe each real binary once.
-        let real = path.canonicalize().unwrap_or_else(|_| path.clone());
-        if !seen.contains(&real) {
-            seen.push(real);
-            found.push(path);
-        }
-    }
-    Ok((found, false))
 }
 
 fn probe_cli(path: &Path) -> CliProbe {

@@ -12,6 +12,7 @@ pub mod compose;
 pub mod engine;
 pub mod matrix;
 pub mod podman;
+mod probe;
 pub mod sign;
 pub mod untagged;
 

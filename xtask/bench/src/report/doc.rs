@@ -8,6 +8,7 @@ use std::fmt::Write;
 use anyhow::{Context, Result};
 use serde_json::{Map, Value};
 
+use super::breakdown::{self, Breakdown};
 use super::engines::row_keys;
 use super::Setup;
 
@@ -169,6 +170,11 @@ fn engines_section(md: &mut String, run: &Value) -> Result<()> {
          even at the run's best case (each figure's minimum over the runs), shown after \"best\": \
          on a shared 2-core machine noise only ever adds time.\n",
     );
+    let sentences: Vec<String> = engines
+        .iter()
+        .filter_map(|(name, e)| Some(Breakdown::of_json(e)?.sentence(name)))
+        .collect();
+    md.push_str(&breakdown::section(&sentences));
     Ok(())
 }
 

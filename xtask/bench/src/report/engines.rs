@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 
 use serde_json::{json, Map, Value};
 
+use super::breakdown::{self, Breakdown};
 use super::json::{checks_json, pretty, stats_json};
 use super::markdown::range;
 use super::targets::{Check, Unit, Verdict};
@@ -25,7 +26,7 @@ pub struct EngineResults {
 
 /// The rows of the side-by-side table: label, setup, scenario. The whole command first: it is
 /// what a person waits for.
-const ROWS: [(&str, Setup, Scenario); 8] = [
+const ROWS: [(&str, Setup, Scenario); 12] = [
     (
         "prod one-line change, whole `cargo xtask build-prod`",
         Setup::ProdCommand,
@@ -54,6 +55,26 @@ const ROWS: [(&str, Setup, Scenario); 8] = [
     (
         "limit: host `go build`, one-line change",
         Setup::Limit,
+        Scenario::CodeChange,
+    ),
+    (
+        "breakdown of the build step: the `go build` inside it (go-build.sh's own timing)",
+        Setup::ProdCompile,
+        Scenario::CodeChange,
+    ),
+    (
+        "breakdown of the build step: the engine's floor (a null change: the compile replaced by writing a binary-sized file)",
+        Setup::ProdNull,
+        Scenario::CodeChange,
+    ),
+    (
+        "breakdown of the whole command: cargo's and the xtask's start-up (`build-prod --dry-run`)",
+        Setup::CommandStart,
+        Scenario::CodeChange,
+    ),
+    (
+        "breakdown of the whole command: the checks before the build (tidy, daemon, base images)",
+        Setup::CommandChecks,
         Scenario::CodeChange,
     ),
     (
@@ -202,6 +223,11 @@ pub fn engines_markdown(engines: &[EngineResults], runs: u32, quick: bool) -> St
             .collect();
         row(&mut md, &format!("target: {}", check.target), cells);
     }
+    let sentences: Vec<String> = engines
+        .iter()
+        .filter_map(|e| Some(Breakdown::of(&e.results)?.sentence(e.name)))
+        .collect();
+    md.push_str(&breakdown::section(&sentences));
     md
 }
 

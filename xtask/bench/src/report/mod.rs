@@ -3,14 +3,17 @@
 //! figures ([`targets`]); and `bench --engine`'s engines side by side ([`engines`]).
 //! Only measured figures appear: a missing measurement is shown as "—" and left out of the JSON.
 
+mod breakdown;
 mod doc;
 mod engines;
 mod json;
 mod markdown;
+mod merge;
 mod targets;
 
 pub use doc::{performance_doc, PERFORMANCE_DOC, PERFORMANCE_ENGINES_JSON, PERFORMANCE_JSON};
 pub use engines::{engines_json, engines_markdown, EngineResults};
+pub use merge::merge_engines_json;
 pub use targets::check_failures;
 
 use std::collections::BTreeMap;
@@ -38,10 +41,21 @@ pub enum Setup {
     Limit,
     /// build-prod on a shared (remote) buildx builder with a registry cache, as CI builds.
     Registry,
+    /// `--engine`'s breakdown of prod's one-line change: the `go build` inside it, as
+    /// go-build.sh reports it.
+    ProdCompile,
+    /// `--engine`'s breakdown: the engine's floor, a build of prod's Dockerfile (its stages,
+    /// mounts and export) whose compile writes a binary-sized file instead of compiling.
+    ProdNull,
+    /// `--engine`'s breakdown of the whole command: cargo and the xtask up to its plan
+    /// (`cargo xtask build-prod --dry-run`).
+    CommandStart,
+    /// `--engine`'s breakdown of the whole command: the checks before the build.
+    CommandChecks,
 }
 
 impl Setup {
-    pub const ALL: [Setup; 8] = [
+    pub const ALL: [Setup; 12] = [
         Setup::BeforeFc0ed04,
         Setup::Before2fb3e22,
         Setup::Prod,
@@ -50,6 +64,10 @@ impl Setup {
         Setup::Dev,
         Setup::Limit,
         Setup::Registry,
+        Setup::ProdCompile,
+        Setup::ProdNull,
+        Setup::CommandStart,
+        Setup::CommandChecks,
     ];
     /// The columns of the main table (registry has a section of its own).
     pub(crate) const TABLE: [Setup; 6] = [
@@ -71,6 +89,10 @@ impl Setup {
             Setup::Dev => "dev",
             Setup::Limit => "limit",
             Setup::Registry => "registry",
+            Setup::ProdCompile => "prod_compile",
+            Setup::ProdNull => "prod_null",
+            Setup::CommandStart => "command_start",
+            Setup::CommandChecks => "command_checks",
         }
     }
 
@@ -86,6 +108,10 @@ impl Setup {
             Setup::Dev => "After dev",
             Setup::Limit => "Limit",
             Setup::Registry => "Registry",
+            Setup::ProdCompile => "Compile inside prod's build",
+            Setup::ProdNull => "Engine floor (null change)",
+            Setup::CommandStart => "cargo and xtask start-up",
+            Setup::CommandChecks => "Checks before the build",
         }
     }
 }

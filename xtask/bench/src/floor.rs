@@ -1,0 +1,223 @@
+//! `bench --engine`'s breakdown of the one-line change into parts that add up: the `go build`
+//! inside prod's build (go-build.sh says how long it took), the engine's own floor (a "null
+//! change": prod's build with its compile replaced by writing a binary-sized file), and, for the
+//! whole command, cargo's and the xtask's start-up and the checks before the build.
+
+use anyhow::{bail, Context, Result};
+use xtask::commands::{configured, vendoring};
+use xtask::exec;
+use xtask::plan::{Plan, Step, Task};
+use xtask::target::Target;
+use xtask::workspace::GO_BUILD_SCRIPT;
+
+use crate::bench::{bench_tag, Bench};
+use crate::builds::{prod_build, timed_build};
+use crate::measure::{self, timed_plan};
+use crate::report::Setup;
+use crate::work::CODE_FILE;
+
+/// The null change's Dockerfile in the bench's copy: prod's, with its compile line replaced.
+const NULL_DOCKERFILE: &str = "deployments/docker/core.null-change.Dockerfile";
+
+/// What go-build.sh prints after its compile (`go-build.sh: compile took 0.95 s`).
+const COMPILE_TOOK: &str = "go-build.sh: compile took ";
+
+/// The null change's stand-in for the compile: a file of `size` bytes of real machine code (the
+/// Go toolchain's own tools) where the binary goes, then the edited source file, so that every
+/// null change makes a layer no build made before (an identical one would be reused, and then
+/// not exported at all). Shell for both routes: a Dockerfile RUN and the builder's `exec`.
+fn null_compile(size: u64) -> String {
+    format!(
+        r#"mkdir -p "${{OUT:-/out}}/rootfs/usr/local/bin" && {{ cat "$(dirname "$(command -v go)")"/../pkg/tool/*/* | head -c {size}; cat /src/{CODE_FILE}; }} >"${{OUT:-/out}}/rootfs/usr/local/bin/pixie-core""#
+    )
+}
+
+/// prod's Dockerfile with its compile (`sh …/go-build.sh compile`, the build stage's RUN)
+/// replaced by [`null_compile`]: every stage, mount, build argument and the export unchanged.
+pub(crate) fn null_dockerfile(prod: &str, size: u64) -> Result<String> {
+    let compile = format!("sh /src/{GO_BUILD_SCRIPT} compile");
+    if prod.matches(&compile).count() != 1 {
+        bail!("core.Dockerfile no longer runs `{compile}` once; update the bench's null change (xtask/bench/src/floor.rs)");
+    }
+    Ok(prod.replacen(&compile, &null_compile(size), 1))
+}
+
+/// The builder route's plan with its `exec` of go-build.sh's steps ending in [`null_compile`]
+/// instead of `compile`: the same builder, environment, output folder and assembly.
+pub(crate) fn null_in_builder(mut plan: Plan, size: u64) -> Result<Plan> {
+    let script = format!("/src/{GO_BUILD_SCRIPT}");
+    let tail = [script.as_str(), "rootfs", "modules", "compile"];
+    let exec = plan
+        .steps
+        .iter_mut()
+        .find_map(|task| match task {
+            Task::Run(step) if step.args.ends_with(&tail.map(String::from)) => Some(step),
+            _ => None,
+        })
+        .context("the builder route no longer runs go-build.sh's rootfs, modules and compile; update the bench's null change (xtask/bench/src/floor.rs)")?;
+    exec.args.truncate(exec.args.len() - tail.len());
+    exec.args.push("-c".into());
+    exec.args.push(format!(
+        "sh {script} rootfs modules && {}",
+        null_compile(size)
+    ));
+    Ok(plan)
+}
+
+/// The compile's seconds in a build's output, as go-build.sh printed them.
+pub(crate) fn compile_seconds(output: &str) -> Option<f64> {
+    output.lines().find_map(|line| {
+        let (_, rest) = line.split_once(COMPILE_TOOK)?;
+        rest.strip_suffix(" s")?.trim().parse().ok()
+    })
+}
+
+impl Bench<'_> {
+    /// The null change's build step: prod's build (its route, stages, mounts and export, under
+    /// a tag of its own) with the compile replaced by [`null_compile`]; the one-line change
+    /// before it makes the compile stage run, as in prod's.
+    pub(crate) fn null_build(&mut self) -> Result<f64> {
+        exec::run(&vendoring(&self.copy, Target::Prod)?, &self.ui)?;
+        let limit = self.dir.join("out/limit/pixie-core");
+        let size = measure::file_size(&limit)
+            .with_context(|| format!("the null change is the size of the limit's binary, {}, which the limit's build makes first", limit.display()))?;
+        let tag = bench_tag("prod-null");
+        let mut build = prod_build(&self.copy, Setup::Prod);
+        build.tags = vec![tag.clone()];
+        let plan = if self.results.old_podman {
+            null_in_builder(timed_build(build, false).plan(&self.copy.docker())?, size)?
+        } else {
+            let prod = self.copy.ws.path(&build.dockerfile);
+            let text = std::fs::read_to_string(&prod)
+                .with_context(|| format!("cannot read {}", prod.display()))?;
+            std::fs::write(
+                self.copy.ws.path(NULL_DOCKERFILE),
+                null_dockerfile(&text, size)?,
+            )?;
+            build.dockerfile = NULL_DOCKERFILE.into();
+            timed_build(build, false).plan(&self.copy.docker())?
+        };
+        let seconds = timed_plan(plan, &self.ui)?;
+        self.remember_image(&tag);
+        Ok(seconds)
+    }
+
+    /// `cargo xtask build-prod --dry-run`: cargo's freshness check, the xtask's start-up, its
+    /// engine detection and plan, and nothing run.
+    pub(crate) fn command_start_step(&self) -> Step {
+        self.prod_command_step().arg("--dry-run")
+    }
+
+    /// The checks build-prod runs before its build, one after another as it runs them, in
+    /// this process; each one's time is shown, the sum returned.
+    pub(crate) fn time_checks(&self) -> Result<f64> {
+        let before = configured(&self.copy, Target::Prod)?.before;
+        let mut total = 0.0;
+        for task in before.steps {
+            let label = match &task {
+                Task::Run(step) => step.label.clone(),
+                Task::Do { label, .. } | Task::Include { label, .. } => label.clone(),
+            };
+            let seconds = timed_plan(
+                Plan {
+                    steps: vec![task],
+                    ..Plan::default()
+                },
+                &self.ui,
+            )?;
+            self.ctx
+                .ui
+                .info(format_args!("bench:   {label}: {seconds:.3} s"));
+            total += seconds;
+        }
+        Ok(total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::bench_config;
+    use xtask::ctx::fake::ctx_with;
+    use xtask::ctx::Ctx;
+    use xtask::docker::engine::BuildRoute;
+    use xtask::settings::Flags;
+
+    #[test]
+    fn the_compile_time_is_read_from_buildkit_and_podman_output() {
+        let buildkit = "#10 [build 1/1] RUN sh go-build.sh compile\n#10 1.278 go-build.sh: compile took 1.10 s\n#10 DONE 1.3s\n";
+        assert_eq!(compile_seconds(buildkit), Some(1.1));
+        assert_eq!(
+            compile_seconds("go: downloading x\ngo-build.sh: compile took 0.95 s\n"),
+            Some(0.95)
+        );
+        assert_eq!(compile_seconds("#10 CACHED\n"), None);
+    }
+
+    #[test]
+    fn the_null_dockerfile_differs_from_prods_in_its_compile_line_only() {
+        let prod = std::fs::read_to_string(
+            xtask::testkit::repo_root().join("deployments/docker/core.Dockerfile"),
+        )
+        .unwrap();
+        let null = null_dockerfile(&prod, 27_000_000).unwrap();
+        let changed: Vec<(&str, &str)> = prod
+            .lines()
+            .zip(null.lines())
+            .filter(|(a, b)| a != b)
+            .collect();
+        assert_eq!(prod.lines().count(), null.lines().count());
+        assert_eq!(changed.len(), 1, "{changed:?}");
+        assert_eq!(
+            changed[0].0.trim(),
+            "sh /src/deployments/docker/go-build.sh compile"
+        );
+        assert!(
+            changed[0].1.contains("head -c 27000000"),
+            "{}",
+            changed[0].1
+        );
+        assert!(changed[0].1.contains(&format!("cat /src/{CODE_FILE}")));
+        let error = null_dockerfile("FROM x\nRUN true\n", 1).unwrap_err();
+        assert!(error.to_string().starts_with(
+            "core.Dockerfile no longer runs `sh /src/deployments/docker/go-build.sh compile` once"
+        ));
+    }
+
+    #[test]
+    fn on_old_podman_the_null_change_keeps_the_builder_exec_and_the_assembly() {
+        let ctx = ctx_with(
+            BuildRoute::Buildah { layer_cache: false },
+            &[],
+            Flags::new(),
+        );
+        let copy = Ctx {
+            config: bench_config(&ctx.config),
+            ..ctx
+        };
+        let prod = prod_build(&copy, Setup::Prod).plan(&copy.docker()).unwrap();
+        let null = null_in_builder(prod.clone(), 5).unwrap();
+        let (before, after) = (prod.commands(), null.commands());
+        assert_eq!(before.len(), after.len());
+        assert_eq!(before[1], after[1], "the same `podman build` assembles");
+        let script = format!("/src/{GO_BUILD_SCRIPT}");
+        assert_eq!(
+            after[0].args[..after[0].args.len() - 2],
+            before[0].args[..before[0].args.len() - 4],
+            "the same builder, environment and output folder"
+        );
+        assert!(after[0]
+            .args
+            .last()
+            .unwrap()
+            .starts_with(&format!("sh {script} rootfs modules && mkdir -p")));
+        let on_docker = ctx_with(BuildRoute::BuiltIn, &[], Flags::new());
+        let single = prod_build(&on_docker, Setup::Prod)
+            .plan(&on_docker.docker())
+            .unwrap();
+        assert!(null_in_builder(single, 5)
+            .unwrap_err()
+            .to_string()
+            .starts_with("the builder route no longer runs go-build.sh's"));
+    }
+}

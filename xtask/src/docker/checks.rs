@@ -120,9 +120,15 @@ impl Action for CheckBaseImages {
 }
 
 fn pullable(cli: &Path, image: &str) -> bool {
-    let Ok(mut child) = Command::new(cli)
-        // --insecure: a plain-HTTP registry (a loopback one in tests) answers too; read-only probe.
-        .args(["manifest", "inspect", "--insecure", image])
+    // --insecure: a plain-HTTP registry (a loopback one in tests) answers too; read-only probe.
+    let mut probe = Command::new(cli);
+    probe.args(["manifest", "inspect", "--insecure", image]);
+    succeeds_within(&mut probe, PULLABLE_TIMEOUT)
+}
+
+/// Whether `command` (its output discarded) exits 0 within `timeout`; killed when it does not.
+pub fn succeeds_within(command: &mut Command, timeout: Duration) -> bool {
+    let Ok(mut child) = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -134,7 +140,7 @@ fn pullable(cli: &Path, image: &str) -> bool {
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return status.success(),
-            Ok(None) if started.elapsed() < PULLABLE_TIMEOUT => {
+            Ok(None) if started.elapsed() < timeout => {
                 std::thread::sleep(Duration::from_millis(20))
             }
             _ => {

@@ -1,8 +1,11 @@
-//! "Is each server ready?": the xtask reads every server container's health itself, the same
-//! way on every engine (compose v1 has no `up --wait`, and Podman without systemd never runs a
-//! health check on its own: there the xtask runs it, `podman healthcheck run`). Each server is
-//! watched by a thread of its own and reported as it becomes healthy; one that exits, restarts,
-//! turns unhealthy or stays starting too long fails the run with its last log lines.
+//! "Is each server ready?": the xtask runs every server's own health check itself while it
+//! starts, the same way on every engine (compose v1 has no `up --wait`): Podman without systemd
+//! never runs a health check on its own, so there `podman healthcheck run`; Docker runs its first
+//! one an interval after the start, and compose.stack.yaml's interval is long (each check is an
+//! exec, which costs CPU all the time the stack is up), so there the check's command through
+//! `docker exec`, which is what Docker's check runs. Each server is watched by a thread of its
+//! own and reported as it becomes healthy; one that exits, restarts, turns unhealthy or stays
+//! starting too long fails the run with its last log lines.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -13,6 +16,7 @@ use anyhow::{anyhow, Result};
 
 use super::Server;
 use crate::ctx::Ctx;
+use crate::docker::checks::succeeds_within;
 use crate::docker::compose::{self, Project};
 use crate::docker::engine::Compose;
 use crate::plan::{Action, ActionCx, Step};
@@ -22,6 +26,8 @@ use crate::signals::{interrupted, Interrupted};
 const POLL: Duration = Duration::from_millis(100);
 /// How many of a failed server's last log lines its error shows.
 const LOG_LINES: usize = 5;
+/// How long one health check the xtask runs may take, as compose.stack.yaml's `timeout`.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WaitHealthy {
@@ -65,13 +71,13 @@ impl WaitHealthy {
 impl Action for WaitHealthy {
     fn shell_line(&self) -> String {
         let names: Vec<&str> = self.servers.iter().map(|s| s.service).collect();
-        let podman = if self.podman {
-            " (running each check with `podman healthcheck run`: no systemd runs them here)"
+        let how = if self.podman {
+            "`podman healthcheck run`: no systemd runs them here"
         } else {
-            ""
+            "`docker exec` of its command: Docker runs its first one an interval after the start"
         };
         format!(
-            "# (xtask) wait up to {} s until {} are healthy{podman}; print `NAME ready in N s` for each (counted from here)",
+            "# (xtask) wait up to {} s until {} are healthy, running each one's health check ({how}); print `NAME ready in N s` for each (counted from here)",
             self.timeout.as_secs(),
             names.join(", ")
         )
@@ -170,9 +176,29 @@ impl WaitHealthy {
                         .args(["healthcheck", "run", id])
                         .output();
                 }
+                (Some(id), false) if self.check_passes(id) => return Ok(()),
                 _ => std::thread::sleep(POLL),
             }
         }
+    }
+
+    /// Runs the container's own health check (`CMD` or `CMD-SHELL`) in it, as Docker does.
+    fn check_passes(&self, id: &str) -> bool {
+        let Ok(output) = Command::new(&self.cli)
+            .args(["inspect", "--type", "container", "--format"])
+            .arg("{{range .Config.Healthcheck.Test}}{{println .}}{{end}}")
+            .arg(id)
+            .output()
+        else {
+            return false;
+        };
+        let test = String::from_utf8_lossy(&output.stdout);
+        let Some(argv) = check_argv(&test) else {
+            return false;
+        };
+        let mut exec = Command::new(&self.cli);
+        exec.args(["exec", id]).args(argv);
+        succeeds_within(&mut exec, CHECK_TIMEOUT)
     }
 
     /// The ID of the service's container in this project, if it exists.
@@ -238,6 +264,17 @@ fn parse_state(text: &str) -> State {
     }
 }
 
+/// The argv a health check's `Test` (one word a line, as `inspect` prints it, with the CLI's
+/// own newline after the last) runs in the container; `None` for no check (`NONE`, or none).
+fn check_argv(test: &str) -> Option<Vec<String>> {
+    let mut words = test.trim_end_matches('\n').lines();
+    match words.next()? {
+        "CMD" => Some(words.map(str::to_string).collect()),
+        "CMD-SHELL" => Some(vec!["/bin/sh".into(), "-c".into(), words.collect()]),
+        _ => None,
+    }
+}
+
 /// The last lines of a service's logs, without compose's `service-1  | ` prefixes.
 fn last_lines(logs: &str, service: &str) -> Vec<String> {
     let lines: Vec<String> = logs
@@ -280,6 +317,28 @@ mod tests {
             parse_state("running 0 unhealthy"),
             State::Failed("its health check fails".into())
         );
+    }
+
+    #[test]
+    fn a_health_check_runs_its_command_or_its_shell_line() {
+        assert_eq!(
+            check_argv("CMD\n/pixie/stackhelper\nprobe\nhttp://127.0.0.1:7070/health\n\n"),
+            Some(vec![
+                "/pixie/stackhelper".to_string(),
+                "probe".into(),
+                "http://127.0.0.1:7070/health".into()
+            ])
+        );
+        assert_eq!(
+            check_argv("CMD-SHELL\npg_isready -q\n\n"),
+            Some(vec![
+                "/bin/sh".to_string(),
+                "-c".into(),
+                "pg_isready -q".into()
+            ])
+        );
+        assert_eq!(check_argv("NONE\n"), None);
+        assert_eq!(check_argv(""), None);
     }
 
     #[test]

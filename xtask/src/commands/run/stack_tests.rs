@@ -223,7 +223,7 @@ fn a_dry_run_says_where_the_postgres_volumes_number_comes_from() {
 }
 
 #[test]
-fn the_helper_is_static_for_linux_and_podman_gets_its_checks_run_by_the_wait() {
+fn the_helper_is_static_for_linux_and_the_wait_runs_each_check_on_docker_and_podman() {
     let ctx = full(BuildRoute::BuiltIn, &[]);
     let project = project(&ctx, Target::Prod, &live()).unwrap();
     let prepare = prepare(&ctx, &compose_or_stand_in(&ctx), &project).unwrap();
@@ -231,6 +231,14 @@ fn the_helper_is_static_for_linux_and_podman_gets_its_checks_run_by_the_wait() {
     assert_eq!(build.env_value("CGO_ENABLED"), Some("0"));
     assert_eq!(build.env_value("GOOS"), Some("linux"));
     assert!(words(build).ends_with("./cmd/stackhelper"));
+    let docker = plan(&ctx, Target::Prod, false, &live()).unwrap();
+    let wait = docker.actions::<WaitHealthy>()[0];
+    assert!(!wait.podman);
+    assert!(
+        wait.shell_line().contains("`docker exec` of its command"),
+        "{}",
+        wait.shell_line()
+    );
     let podman = full(BuildRoute::Buildah { layer_cache: false }, &[]);
     let plan = plan(&podman, Target::Prod, false, &live()).unwrap();
     let wait = plan.actions::<WaitHealthy>()[0];

@@ -21,7 +21,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	photov1 "github.com/pixie-photos/pixie/core/gen/photo/v1"
+	photov1 "github.com/pixie-photos/pixie/proto/gen/photo/v1"
 	"github.com/pixie-photos/pixie/core/internal/config"
 	"github.com/pixie-photos/pixie/core/internal/imagetest"
 )

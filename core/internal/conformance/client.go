@@ -14,7 +14,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
-	photov1 "github.com/pixie-photos/pixie/core/gen/photo/v1"
+	photov1 "github.com/pixie-photos/pixie/proto/gen/photo/v1"
 )
 
 // Photo is the HTTP API's photo.

@@ -12,7 +12,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
-	photov1 "github.com/pixie-photos/pixie/core/gen/photo/v1"
+	photov1 "github.com/pixie-photos/pixie/proto/gen/photo/v1"
 	"github.com/pixie-photos/pixie/core/internal/imagetest"
 )
 

@@ -9,7 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	photov1 "github.com/pixie-photos/pixie/core/gen/photo/v1"
+	photov1 "github.com/pixie-photos/pixie/proto/gen/photo/v1"
 	"github.com/pixie-photos/pixie/core/internal/events"
 )
 

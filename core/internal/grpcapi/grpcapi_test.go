@@ -20,7 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 
-	photov1 "github.com/pixie-photos/pixie/core/gen/photo/v1"
+	photov1 "github.com/pixie-photos/pixie/proto/gen/photo/v1"
 	"github.com/pixie-photos/pixie/core/internal/config"
 	"github.com/pixie-photos/pixie/core/internal/events"
 	"github.com/pixie-photos/pixie/core/internal/grpcapi"

@@ -24,7 +24,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	photov1 "github.com/pixie-photos/pixie/core/gen/photo/v1"
+	photov1 "github.com/pixie-photos/pixie/proto/gen/photo/v1"
 	"github.com/pixie-photos/pixie/core/internal/imagetest"
 	"github.com/pixie-photos/pixie/core/internal/server"
 	"github.com/pixie-photos/pixie/core/internal/store"

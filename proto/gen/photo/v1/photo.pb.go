@@ -853,7 +853,7 @@ const file_photo_v1_photo_proto_rawDesc = "" +
 	"\x03Get\x12\x14.photo.v1.GetRequest\x1a\x15.photo.v1.GetResponse\x125\n" +
 	"\x04List\x12\x15.photo.v1.ListRequest\x1a\x16.photo.v1.ListResponse\x12;\n" +
 	"\x06Delete\x12\x17.photo.v1.DeleteRequest\x1a\x18.photo.v1.DeleteResponse\x12M\n" +
-	"\fGetThumbnail\x12\x1d.photo.v1.GetThumbnailRequest\x1a\x1e.photo.v1.GetThumbnailResponseB9Z7github.com/pixie-photos/pixie/core/gen/photo/v1;photov1b\x06proto3"
+	"\fGetThumbnail\x12\x1d.photo.v1.GetThumbnailRequest\x1a\x1e.photo.v1.GetThumbnailResponseB:Z8github.com/pixie-photos/pixie/proto/gen/photo/v1;photov1b\x06proto3"
 
 var (
 	file_photo_v1_photo_proto_rawDescOnce sync.Once

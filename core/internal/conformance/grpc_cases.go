@@ -12,8 +12,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/pixie-photos/pixie/core/pkg/imagetest"
 	photov1 "github.com/pixie-photos/pixie/proto/gen/photo/v1"
-	"github.com/pixie-photos/pixie/core/internal/imagetest"
 )
 
 func expectCode(t *testing.T, err error, want codes.Code) {

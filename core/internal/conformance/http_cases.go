@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pixie-photos/pixie/core/internal/imagetest"
 	"github.com/pixie-photos/pixie/core/internal/photos"
+	"github.com/pixie-photos/pixie/core/pkg/imagetest"
 )
 
 var _ = register("probes", func(t *testing.T, tg *Target) {

@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/pixie-photos/pixie/core/internal/config"
-	"github.com/pixie-photos/pixie/core/internal/imagetest"
 	"github.com/pixie-photos/pixie/core/internal/server"
+	"github.com/pixie-photos/pixie/core/pkg/imagetest"
 )
 
 // Settings of the server under test, which the cases rely on.

@@ -16,13 +16,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pixie-photos/pixie/core/internal/blob/s3blob"
-	"github.com/pixie-photos/pixie/core/internal/events/natsrelay"
-	"github.com/pixie-photos/pixie/core/internal/meta/pgmeta"
-	"github.com/pixie-photos/pixie/core/internal/store"
+	"github.com/pixie-photos/pixie/core/pkg/blob/s3blob"
+	"github.com/pixie-photos/pixie/core/pkg/events/natsrelay"
+	"github.com/pixie-photos/pixie/core/pkg/meta/pgmeta"
+	"github.com/pixie-photos/pixie/core/pkg/store"
 )
 
-// Config is what the stack needs; config.Stack fills it.
+// Config is what the stack needs; settings.Stack fills it.
 type Config struct {
 	DatabaseURL   string
 	S3            s3blob.Config

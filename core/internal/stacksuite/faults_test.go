@@ -9,11 +9,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/pixie-photos/pixie/core/internal/blob/s3blob"
 	"github.com/pixie-photos/pixie/core/internal/config"
 	"github.com/pixie-photos/pixie/core/internal/conformance"
-	"github.com/pixie-photos/pixie/core/internal/meta/pgmeta"
-	"github.com/pixie-photos/pixie/core/internal/stacktest"
+	"github.com/pixie-photos/pixie/core/pkg/blob/s3blob"
+	"github.com/pixie-photos/pixie/core/pkg/meta/pgmeta"
+	"github.com/pixie-photos/pixie/core/pkg/stacktest"
 )
 
 // Fault tests run pixie-core in this process against servers of their

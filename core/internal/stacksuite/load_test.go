@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/pixie-photos/pixie/core/internal/conformance"
-	"github.com/pixie-photos/pixie/core/internal/stacktest"
+	"github.com/pixie-photos/pixie/core/pkg/stacktest"
 )
 
 // load keeps uploading distinct photos from several workers (HTTP and

@@ -11,9 +11,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/pixie-photos/pixie/core/internal/meta"
-	"github.com/pixie-photos/pixie/core/internal/meta/pgmeta"
-	"github.com/pixie-photos/pixie/core/internal/stacktest"
+	"github.com/pixie-photos/pixie/core/pkg/meta"
+	"github.com/pixie-photos/pixie/core/pkg/meta/pgmeta"
+	"github.com/pixie-photos/pixie/core/pkg/stacktest"
 )
 
 var ctx = context.Background()

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/pixie-photos/pixie/core/internal/conformance"
-	"github.com/pixie-photos/pixie/core/internal/stacktest"
+	"github.com/pixie-photos/pixie/core/pkg/stacktest"
 )
 
 // processEnv is the stack's settings for a pixie-core process with the

@@ -259,9 +259,9 @@ fn belongs_in_context(path: &str) -> bool {
                 && !path.ends_with("_test.go")
                 && !path.contains("/testdata/")
                 && !path.starts_with("core/tmp/")
-                && !path.starts_with("core/internal/imagetest/")
+                && !path.starts_with("core/pkg/imagetest/")
                 && !path.starts_with("core/internal/conformance/")
-                && !path.starts_with("core/internal/stacktest/")
+                && !path.starts_with("core/pkg/stacktest/")
         }
         _ if path.starts_with("proto/") => path.ends_with(".proto"),
         _ => false,

@@ -75,6 +75,9 @@ type Store interface {
 	// fails with ErrNotFound once the photo is deleted, so that a
 	// thumbnail rendered while its photo is deleted is never kept.
 	AddThumbnail(ctx context.Context, id string, size int) error
+	// Thumbnails returns the sizes recorded for a photo, smallest first,
+	// or ErrNotFound when there is no such photo.
+	Thumbnails(ctx context.Context, id string) ([]int, error)
 	// Ping reports whether the store can serve requests now.
 	Ping(ctx context.Context) error
 	Close() error

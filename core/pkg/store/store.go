@@ -363,6 +363,22 @@ func (s *Store) Thumbnail(ctx context.Context, id string, size int) (data []byte
 	return data, true, nil
 }
 
+// ThumbnailSizes returns the sizes of a photo's stored thumbnails, smallest
+// first, as the thumbnail index records them; ErrNotFound when the photo
+// is gone.
+func (s *Store) ThumbnailSizes(ctx context.Context, id string) ([]int, error) {
+	if !ValidID(id) {
+		return nil, ErrNotFound
+	}
+	opCtx, cancel, err := s.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	sizes, err := s.meta.Thumbnails(opCtx, id)
+	return sizes, s.fail(ctx, opCtx, err)
+}
+
 // PutThumbnail stores a thumbnail. It returns ErrNotFound, and keeps
 // nothing, once the photo is deleted, even while the deletion is under way.
 func (s *Store) PutThumbnail(ctx context.Context, id string, size int, data []byte) error {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -234,6 +235,20 @@ func TestThumbnailCache(t *testing.T) {
 	}
 	if _, ok, _ := s.Thumbnail(ctx, p.ID, 256); ok {
 		t.Fatal("sizes must be cached separately")
+	}
+	for _, size := range []int{1024, 256, 1024} {
+		if err := s.PutThumbnail(ctx, p.ID, size, []byte("jpeg")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sizes, err := s.ThumbnailSizes(ctx, p.ID); err != nil || !slices.Equal(sizes, []int{128, 256, 1024}) {
+		t.Fatalf("ThumbnailSizes = %v, %v; want [128 256 1024] (numeric order, each once)", sizes, err)
+	}
+	if _, err := s.Delete(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if sizes, err := s.ThumbnailSizes(ctx, p.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ThumbnailSizes of a deleted photo = %v, %v; want ErrNotFound", sizes, err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -201,6 +202,28 @@ func (s *Store) AddThumbnail(_ context.Context, id string, size int) error {
 		}
 		return tx.Bucket(bucketThumbnails).Put([]byte(id+"/"+strconv.Itoa(size)), []byte{})
 	})
+}
+
+// Thumbnails implements meta.Store.
+func (s *Store) Thumbnails(_ context.Context, id string) ([]int, error) {
+	var sizes []int
+	err := s.view(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketPhotos).Get([]byte(id)) == nil {
+			return meta.ErrNotFound
+		}
+		prefix := []byte(id + "/")
+		thumbs := tx.Bucket(bucketThumbnails).Cursor()
+		for k, _ := thumbs.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = thumbs.Next() {
+			size, err := strconv.Atoi(string(k[len(prefix):]))
+			if err != nil {
+				return fmt.Errorf("thumbnail index key %q: %w", k, err)
+			}
+			sizes = append(sizes, size)
+		}
+		return nil
+	})
+	slices.Sort(sizes) // keys sort as text: "1024" before "256"
+	return sizes, err
 }
 
 func (s *Store) view(fn func(*bolt.Tx) error) error {

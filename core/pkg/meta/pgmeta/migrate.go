@@ -3,6 +3,7 @@ package pgmeta
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 //go:embed migrations/*.sql
@@ -67,6 +69,19 @@ func mustMigrations(fsys fs.FS, dir string) []Migration {
 
 // migrateLock is the advisory lock that one migrating process holds.
 const migrateLock int64 = 0x70697869_65000001 // "pixie" + 1
+
+// SchemaVersion is the version of the database's schema, 0 before any
+// migration: a process that uses the schema without migrating it (a
+// plugin) waits until it is at least the version it knows.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var version int
+	err := s.pool.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&version)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table: never migrated
+		return 0, nil
+	}
+	return version, s.classify(err)
+}
 
 // MigrateResult says what Migrate did.
 type MigrateResult struct {

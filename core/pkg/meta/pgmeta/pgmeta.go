@@ -195,6 +195,28 @@ func (s *Store) AddThumbnail(ctx context.Context, id string, size int) error {
 	return s.classify(err)
 }
 
+// Thumbnails implements meta.Store.
+func (s *Store) Thumbnails(ctx context.Context, id string) ([]int, error) {
+	rows, err := s.pool.Query(ctx, "SELECT t.size FROM photos p LEFT JOIN thumbnails t ON t.photo_id = p.id WHERE p.id = $1 ORDER BY t.size", id)
+	if err != nil {
+		return nil, s.classify(err)
+	}
+	sizes, err := pgx.CollectRows(rows, pgx.RowTo[*int])
+	if err != nil {
+		return nil, s.classify(err)
+	}
+	if len(sizes) == 0 {
+		return nil, meta.ErrNotFound
+	}
+	var recorded []int
+	for _, size := range sizes {
+		if size != nil { // the photo's row alone, when it has none
+			recorded = append(recorded, *size)
+		}
+	}
+	return recorded, nil
+}
+
 // inTx runs fn in a transaction, once more if the first attempt failed
 // before anything reached the server (a pooled connection that died while
 // idle, typically after the server restarted).

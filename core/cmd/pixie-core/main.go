@@ -19,18 +19,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
 	"github.com/pixie-photos/pixie/core/internal/buildinfo"
 	"github.com/pixie-photos/pixie/core/internal/config"
 	"github.com/pixie-photos/pixie/core/internal/server"
+	"github.com/pixie-photos/pixie/core/pkg/settings"
 )
-
-// runtimeHeadroom is the Go soft memory limit above the decode budget, for
-// everything that is not a decode: buffers, caches, the runtime.
-const runtimeHeadroom = 64 << 20
 
 // Exit codes. Usage and configuration errors use 2, like flag parsing does.
 const (
@@ -74,11 +70,7 @@ func serve(getenv func(string) string, stderr io.Writer) int {
 		return exitUsage
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	if getenv("GOMEMLIMIT") == "" {
-		// Decodes leave large garbage behind; without a limit the GC lets
-		// the heap reach twice what is live before collecting it.
-		debug.SetMemoryLimit(cfg.DecodeMemory + runtimeHeadroom)
-	}
+	settings.Decode{Memory: cfg.DecodeMemory, Wait: cfg.DecodeWait}.SetMemoryLimit(getenv)
 
 	// As PID 1 in a container nothing else handles SIGTERM, so we must.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

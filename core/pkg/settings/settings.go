@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -52,6 +53,19 @@ func LoadDecode(getenv func(string) string) (Decode, error) {
 	}
 	err := LoadDurations(getenv, Duration{"PIXIE_DECODE_WAIT", "10s", &d.Wait})
 	return d, err
+}
+
+// runtimeHeadroom is the Go soft memory limit above the decode budget, for
+// everything that is not a decode: buffers, caches, the runtime.
+const runtimeHeadroom = 64 << 20
+
+// SetMemoryLimit sets Go's soft memory limit to the decode budget plus
+// 64 MiB, unless GOMEMLIMIT is set: decodes leave large garbage behind, and
+// without a limit the collector lets the heap reach twice what is live.
+func (d Decode) SetMemoryLimit(getenv func(string) string) {
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(d.Memory + runtimeHeadroom)
+	}
 }
 
 // Duration is a variable holding a positive Go duration, the example its

@@ -224,7 +224,7 @@ func Fresh(t testing.TB, srv Servers) Stack {
 	return st
 }
 
-// drop removes what the test left: its database, bucket and stream, each
+// drop removes what the test left: its database, bucket and streams, each
 // with a time bound of its own.
 func (s Stack) drop(t testing.TB, db string) {
 	step := func(what string, fn func(context.Context) error) {
@@ -244,10 +244,12 @@ func (s Stack) drop(t testing.TB, db string) {
 		return err
 	})
 	step("delete bucket "+s.Bucket, func(ctx context.Context) error { return DeleteBucket(ctx, s.S3Client(), s.Bucket) })
-	step("delete stream", func(ctx context.Context) error {
+	step("delete streams", func(ctx context.Context) error {
 		return withJetStream(s.NATSURL, func(js jetstream.JetStream) error {
-			if err := js.DeleteStream(ctx, natsrelay.StreamName(s.Prefix)); !errors.Is(err, jetstream.ErrStreamNotFound) {
-				return err
+			for _, name := range []string{natsrelay.StreamName(s.Prefix), natsrelay.DeadLetterStreamName(s.Prefix)} {
+				if err := js.DeleteStream(ctx, name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+					return err
+				}
 			}
 			return nil
 		})

@@ -5,7 +5,8 @@
 // publication that a retry repeats is stored once (within the stream's
 // duplicate window). The relay never blocks requests: they only write the
 // outbox; the relay drains it, retrying with backoff while NATS is down.
-// It depends on nothing of the APIs, so plugins can share the names.
+// It depends on nothing of the APIs, so plugins share its names and its way
+// of connecting.
 package natsrelay
 
 import (
@@ -59,6 +60,42 @@ func StreamConfig(prefix string) jetstream.StreamConfig {
 	}
 }
 
+// Dead letters: an event a consumer gives up on is published, with the
+// reason in its headers, on "<prefix>.deadletter.<consumer>" in the stream
+// "<PREFIX>_DEADLETTER", which keeps them for 30 days (at most 256 MiB), so
+// an operator can read and replay them.
+const (
+	deadLetterMaxAge   = 30 * 24 * time.Hour
+	deadLetterMaxBytes = 256 << 20
+)
+
+// DeadLetterStreamName is the stream of dead letters of prefix.
+func DeadLetterStreamName(prefix string) string {
+	return strings.ToUpper(strings.ReplaceAll(prefix, "-", "_")) + "_DEADLETTER"
+}
+
+// DeadLetterSubject is where consumer publishes the events it gives up on.
+func DeadLetterSubject(prefix, consumer string) string {
+	return prefix + ".deadletter." + consumer
+}
+
+// DeadLetterStreamConfig is the stream consumers create or update before
+// their first dead letter; its duplicate window makes a dead letter
+// published twice (with the same message ID) stored once.
+func DeadLetterStreamConfig(prefix string) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        DeadLetterStreamName(prefix),
+		Description: "pixie events that a consumer gave up on, with the reason",
+		Subjects:    []string{prefix + ".deadletter.>"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      deadLetterMaxAge,
+		MaxBytes:    deadLetterMaxBytes,
+		Duplicates:  duplicatesWindow,
+	}
+}
+
 // Outbox is where the relay takes events from (pgmeta.Store).
 type Outbox interface {
 	DrainOutbox(ctx context.Context, max int, publish func(context.Context, events.Record) error) (int, error)
@@ -96,17 +133,10 @@ type Relay struct {
 	lastError error
 }
 
-// New connects to NATS in the background: a server that is down is not an
-// error here; the connection retries and reconnects forever.
+// New connects to NATS in the background (Connect).
 func New(cfg Config, outbox Outbox) (*Relay, error) {
 	r := &Relay{outbox: outbox, prefix: cfg.Prefix, logger: cfg.Logger, kick: make(chan struct{}, 1)}
-	opts := []nats.Option{
-		nats.Name("pixie-core"),
-		nats.RetryOnFailedConnect(true),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250 * time.Millisecond),
-		nats.ReconnectJitter(250*time.Millisecond, time.Second),
-		nats.Timeout(5 * time.Second),
+	nc, js, err := Connect(cfg.URL, cfg.CredsFile, "pixie-core",
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				r.logger.Warn("nats disconnected; events wait in the outbox", slog.Any("error", err))
@@ -115,22 +145,40 @@ func New(cfg Config, outbox Outbox) (*Relay, error) {
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			r.logger.Info("nats reconnected", slog.String("server", nc.ConnectedUrlRedacted()))
 			r.Kick()
-		}),
-	}
-	if cfg.CredsFile != "" {
-		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
-	}
-	nc, err := nats.Connect(cfg.URL, opts...)
+		}))
 	if err != nil {
-		return nil, fmt.Errorf("nats: %w", err)
+		return nil, err
+	}
+	r.nc, r.js = nc, js
+	return r, nil
+}
+
+// Connect connects to NATS as every pixie process does: in the background,
+// so a server that is down is not an error here, retrying and reconnecting
+// forever; name is the client name servers list it under, and opts add
+// handlers.
+func Connect(url, credsFile, name string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream, error) {
+	opts = append([]nats.Option{
+		nats.Name(name),
+		nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.ReconnectJitter(250*time.Millisecond, time.Second),
+		nats.Timeout(5 * time.Second),
+	}, opts...)
+	if credsFile != "" {
+		opts = append(opts, nats.UserCredentials(credsFile))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("nats: %w", err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("nats: %w", err)
+		return nil, nil, fmt.Errorf("nats: %w", err)
 	}
-	r.nc, r.js = nc, js
-	return r, nil
+	return nc, js, nil
 }
 
 // Kick makes the relay look at the outbox now, e.g. after a commit that

@@ -1,9 +1,10 @@
 package stacktest
 
 import (
+	"bytes"
 	"context"
 	"errors"
-	"fmt"
+	"io"
 	"testing"
 	"time"
 
@@ -108,11 +109,34 @@ type Event struct {
 // Events reads every message of the test's stream, in order.
 func (s Stack) Events(t testing.TB) []Event {
 	t.Helper()
+	var out []Event
+	for _, msg := range s.streamMessages(t, natsrelay.StreamName(s.Prefix)) {
+		kind := msg.Subject[len(s.Prefix)+1:]
+		decoded, err := events.Decode(kind, msg.Data)
+		if err != nil {
+			t.Fatalf("message %d on %s: %v", msg.Sequence, msg.Subject, err)
+		}
+		out = append(out, Event{Kind: kind, PhotoID: photoID(decoded), MsgID: msg.Header.Get(jetstream.MsgIDHeader)})
+	}
+	return out
+}
+
+// DeadLetters reads every message of the test's dead-letter stream, in
+// order: the events consumers gave up on, with the reason in their headers.
+func (s Stack) DeadLetters(t testing.TB) []*jetstream.RawStreamMsg {
+	t.Helper()
+	return s.streamMessages(t, natsrelay.DeadLetterStreamName(s.Prefix))
+}
+
+// streamMessages reads every message of a stream of the test's NATS
+// server; none when the stream does not exist.
+func (s Stack) streamMessages(t testing.TB, name string) []*jetstream.RawStreamMsg {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var out []Event
+	var out []*jetstream.RawStreamMsg
 	err := withJetStream(s.NATSURL, func(js jetstream.JetStream) error {
-		stream, err := js.Stream(ctx, natsrelay.StreamName(s.Prefix))
+		stream, err := js.Stream(ctx, name)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			return nil
 		}
@@ -131,19 +155,84 @@ func (s Stack) Events(t testing.TB) []Event {
 			if err != nil {
 				return err
 			}
-			kind := msg.Subject[len(s.Prefix)+1:]
-			decoded, err := events.Decode(kind, msg.Data)
-			if err != nil {
-				return fmt.Errorf("message %d on %s: %w", seq, msg.Subject, err)
-			}
-			out = append(out, Event{Kind: kind, PhotoID: photoID(decoded), MsgID: msg.Header.Get(jetstream.MsgIDHeader)})
+			out = append(out, msg)
 		}
 		return nil
 	})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("read stream %s: %v", name, err)
 	}
 	return out
+}
+
+// Consumer describes a durable consumer of the test's event stream.
+func (s Stack) Consumer(t testing.TB, name string) *jetstream.ConsumerInfo {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var info *jetstream.ConsumerInfo
+	err := withJetStream(s.NATSURL, func(js jetstream.JetStream) error {
+		c, err := js.Consumer(ctx, natsrelay.StreamName(s.Prefix), name)
+		if err != nil {
+			return err
+		}
+		info, err = c.Info(ctx)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("consumer %s: %v", name, err)
+	}
+	return info
+}
+
+// ThumbnailSizes reads the thumbnail index of a photo in the test's
+// database, smallest first.
+func (s Stack) ThumbnailSizes(t testing.TB, id string) []int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, s.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, _ := conn.Query(ctx, "SELECT size FROM thumbnails WHERE photo_id = $1 ORDER BY size", id)
+	sizes, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sizes
+}
+
+// Object reads an object of the test's bucket; nil when there is none.
+func (s Stack) Object(t testing.TB, key string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := s.S3Client().GetObject(ctx, &s3.GetObjectInput{Bucket: &s.Bucket, Key: &key})
+	var missing *types.NoSuchKey
+	if errors.As(err, &missing) {
+		return nil
+	}
+	if err != nil {
+		t.Fatalf("get %s: %v", key, err)
+	}
+	defer out.Body.Close()
+	data, err := io.ReadAll(out.Body)
+	if err != nil {
+		t.Fatalf("read %s: %v", key, err)
+	}
+	return data
+}
+
+// PutObject replaces an object behind pixie's back, as damage would.
+func (s Stack) PutObject(t testing.TB, key string, data []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := s.S3Client().PutObject(ctx, &s3.PutObjectInput{Bucket: &s.Bucket, Key: &key, Body: bytes.NewReader(data)}); err != nil {
+		t.Fatalf("put %s: %v", key, err)
+	}
 }
 
 func photoID(m proto.Message) string {

@@ -1,4 +1,6 @@
-package conformance
+// Package apitest is a client of pixie-core's HTTP and gRPC APIs for tests:
+// core's conformance suite and the plugins' tests drive pixie-core through it.
+package apitest
 
 import (
 	"bytes"

@@ -44,6 +44,8 @@ var (
 	// ErrUnavailable means a backing server is down, slow or still
 	// starting; the error says which. Retrying later can succeed.
 	ErrUnavailable = errors.New("storage unavailable")
+	// ErrPhotoExists means an operation for a deleted photo found it.
+	ErrPhotoExists = errors.New("the photo still exists")
 )
 
 // NewPhoto is what a caller knows about an upload; the store assigns the ID,
@@ -406,6 +408,29 @@ func (s *Store) PutThumbnail(ctx context.Context, id string, size int, data []by
 		return s.fail(ctx, opCtx, err)
 	}
 	return nil
+}
+
+// RemoveThumbnails removes the stored thumbnails of a deleted photo (its
+// index entries went with its metadata): those a delete's own cleanup
+// missed, or that a renderer stored meanwhile. It refuses a photo whose
+// metadata exists with ErrPhotoExists: IDs are never reused, so a photo
+// that exists was never deleted.
+func (s *Store) RemoveThumbnails(ctx context.Context, id string) error {
+	if !ValidID(id) {
+		return ErrNotFound
+	}
+	opCtx, cancel, err := s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	switch _, err := s.meta.Get(opCtx, id); {
+	case err == nil:
+		return fmt.Errorf("%w: %s; its thumbnails stay", ErrPhotoExists, id)
+	case !errors.Is(err, meta.ErrNotFound):
+		return s.fail(ctx, opCtx, err)
+	}
+	return s.fail(ctx, opCtx, s.blobs.DeletePrefix(opCtx, blob.ThumbnailPrefix(id)))
 }
 
 // thumbnailPruner is a blob store that may hold thumbnails of sizes off

@@ -252,6 +252,41 @@ func TestThumbnailCache(t *testing.T) {
 	}
 }
 
+func TestRemoveThumbnailsOfDeletedPhotosOnly(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	p, _, _ := s.Create(ctx, newPhoto("r"))
+	if err := s.PutThumbnail(ctx, p.ID, 256, []byte("jpeg")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RemoveThumbnails(ctx, p.ID); !errors.Is(err, store.ErrPhotoExists) {
+		t.Fatalf("RemoveThumbnails of a stored photo: %v, want ErrPhotoExists", err)
+	}
+	if _, ok, _ := s.Thumbnail(ctx, p.ID, 256); !ok {
+		t.Fatal("the thumbnail of a stored photo was removed")
+	}
+	if _, err := s.Delete(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	// One the delete's cleanup missed (a renderer stored it meanwhile).
+	left := filepath.Join(dir, "thumbnails", p.ID, "1024.jpg")
+	if err := os.MkdirAll(filepath.Dir(left), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(left, []byte("jpeg"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RemoveThumbnails(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Dir(left)); !os.IsNotExist(err) {
+		t.Fatalf("thumbnails left after RemoveThumbnails: %v", err)
+	}
+	if err := s.RemoveThumbnails(ctx, p.ID); err != nil {
+		t.Fatalf("a second RemoveThumbnails: %v", err)
+	}
+}
+
 type crash struct{ stage string }
 
 // createCrashingAt runs Create with the process "dying" at stage.

@@ -51,12 +51,14 @@ func Binary(t testing.TB, pkg string) string {
 
 // Service describes a pixie process to start: its binary and settings,
 // the message of its JSON log line that says it serves, and the field of
-// that line holding the HTTP address whose /readyz says it is ready.
+// that line holding the HTTP address whose ReadyPath (default /readyz)
+// answers 200 once it is ready.
 type Service struct {
 	Binary     string
 	Env        []string
 	ServingMsg string
 	AddrField  string
+	ReadyPath  string
 }
 
 // Process is a running pixie process (pixie-core, a plugin), its log kept
@@ -74,7 +76,7 @@ type Process struct {
 }
 
 // Start runs the service on free loopback ports (its env sets them) and
-// waits until it logged ServingMsg and its /readyz answers 200. It dies
+// waits until it logged ServingMsg and its ReadyPath answers 200. It dies
 // with the test process; its cleanup kills it and logs its output if the
 // test failed.
 func Start(t testing.TB, s Service) *Process {
@@ -98,9 +100,11 @@ func Start(t testing.TB, s Service) *Process {
 		}
 	})
 	p.Serving = p.WaitLog(t, 30*time.Second, func(line map[string]any) bool { return line["msg"] == s.ServingMsg })
-	base := "http://" + p.Field(s.AddrField)
+	if s.ReadyPath == "" {
+		s.ReadyPath = "/readyz"
+	}
 	deadline := time.Now().Add(30 * time.Second)
-	for !ready(base + "/readyz") {
+	for !ready("http://" + p.Field(s.AddrField) + s.ReadyPath) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s not ready within 30 s:\n%s", p.name, p.Log())
 		}

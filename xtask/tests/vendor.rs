@@ -94,7 +94,7 @@ fn proto_check_fails_when_generated_code_is_stale() {
     };
     let out = run();
     assert!(out.status.success(), "{}", text(&out).1);
-    let generated = ws.join("core/gen/photo/v1/photo.pb.go");
+    let generated = ws.join("proto/gen/photo/v1/photo.pb.go");
     let mut code = std::fs::read_to_string(&generated).unwrap();
     code.push_str("\n// edited by hand\n");
     std::fs::write(&generated, code).unwrap();
@@ -103,7 +103,7 @@ fn proto_check_fails_when_generated_code_is_stale() {
     assert!(
         text(&out)
             .1
-            .contains("core/gen is stale (photo/v1/photo.pb.go differs); run `cargo xtask proto`"),
+            .contains("proto/gen is stale (photo/v1/photo.pb.go differs); run `cargo xtask proto`"),
         "{}",
         text(&out).1
     );
@@ -111,7 +111,7 @@ fn proto_check_fails_when_generated_code_is_stale() {
     proto(&ws);
     assert_eq!(
         std::fs::read(&generated).unwrap(),
-        std::fs::read(repo_root().join("core/gen/photo/v1/photo.pb.go")).unwrap()
+        std::fs::read(repo_root().join("proto/gen/photo/v1/photo.pb.go")).unwrap()
     );
 }
 
@@ -133,15 +133,15 @@ fn proto_follows_added_and_removed_proto_files() {
     let added = ws.join("proto/photo/v1/album.proto");
     std::fs::write(&added, ALBUM_PROTO).unwrap();
     proto(&ws);
-    let generated = ws.join("core/gen/photo/v1/album.pb.go");
+    let generated = ws.join("proto/gen/photo/v1/album.pb.go");
     let code = std::fs::read_to_string(&generated).unwrap();
     assert!(code.contains("type Album struct"), "{code}");
     std::fs::remove_file(&added).unwrap();
     proto(&ws);
     assert!(!generated.exists(), "album.pb.go outlived album.proto");
     assert_eq!(
-        std::fs::read(ws.join("core/gen/photo/v1/photo.pb.go")).unwrap(),
-        std::fs::read(repo_root().join("core/gen/photo/v1/photo.pb.go")).unwrap()
+        std::fs::read(ws.join("proto/gen/photo/v1/photo.pb.go")).unwrap(),
+        std::fs::read(repo_root().join("proto/gen/photo/v1/photo.pb.go")).unwrap()
     );
 }
 
@@ -168,8 +168,8 @@ fn proto_without_protoc_says_how_to_install_it_and_leaves_no_staging_tree() {
     );
     assert_eq!(staging_trees(&ws), Vec::<String>::new());
     assert_eq!(
-        std::fs::read(ws.join("core/gen/photo/v1/photo.pb.go")).unwrap(),
-        std::fs::read(repo_root().join("core/gen/photo/v1/photo.pb.go")).unwrap()
+        std::fs::read(ws.join("proto/gen/photo/v1/photo.pb.go")).unwrap(),
+        std::fs::read(repo_root().join("proto/gen/photo/v1/photo.pb.go")).unwrap()
     );
 }
 

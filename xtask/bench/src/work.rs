@@ -10,7 +10,7 @@ use xtask::testkit::WORKSPACE_PARTS;
 /// which is how the hot-reload probe sees the new build.
 const CODE_FILE: &str = "core/internal/buildinfo/buildinfo.go";
 const PROTO_FILE: &str = "proto/photo/v1/photo.proto";
-const GENERATED_FILE: &str = "core/gen/photo/v1/photo.pb.go";
+const GENERATED_FILE: &str = "proto/gen/photo/v1/photo.pb.go";
 
 /// How the proto-change scenario updates the generated Go code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,7 +91,7 @@ impl WorkCopy {
                     format!("--plugin=protoc-gen-go={}", plugin.display()),
                     "-I",
                     "proto",
-                    "--go_out=core/gen",
+                    "--go_out=proto/gen",
                     "--go_opt=paths=source_relative",
                     PROTO_FILE
                 )

@@ -264,7 +264,7 @@ pub fn plan(ctx: &Ctx, target: Target, detach: bool) -> Result<Plan> {
         &["up", "--remove-orphans"],
     )
     .announce_ready(ready);
-    // A saved .proto regenerates core/gen on the host, where the pinned protoc is (the dev
+    // A saved .proto regenerates proto/gen on the host, where the pinned protoc is (the dev
     // image has no glibc for Debian's), and air rebuilds from it. Foreground only: the watcher
     // lives in this process.
     plan.push(match target {
@@ -469,13 +469,13 @@ mod tests {
         assert_eq!(
             regeneration.actions::<SyncTree>(),
             [&SyncTree {
-                staging: crate::fsutil::staging_path(&ctx.ws.path("core/gen")).unwrap(),
-                target: ctx.ws.path("core/gen"),
+                staging: crate::fsutil::staging_path(&ctx.ws.path("proto/gen")).unwrap(),
+                target: ctx.ws.path("proto/gen"),
             }]
         );
         let text = plan.to_string();
         let meanwhile = format!(
-            "# (xtask) meanwhile: on every change of a .proto file under {}, regenerate core/gen:\n\
+            "# (xtask) meanwhile: on every change of a .proto file under {}, regenerate proto/gen:\n\
              #   # hold {} until the cleanup below ends",
             ctx.ws.path("proto").display(),
             ctx.ws.path("target/xtask/proto.lock").display()

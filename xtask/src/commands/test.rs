@@ -205,7 +205,7 @@ mod tests {
         let labels = plan.labels();
         assert!(
             labels.contains(&"check that core/go.mod and go.sum are tidy")
-                && labels.contains(&"compare the generated code with core/gen"),
+                && labels.contains(&"compare the generated code with proto/gen"),
             "{labels:#?}"
         );
         assert!(

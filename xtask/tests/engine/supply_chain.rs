@@ -215,7 +215,7 @@ const PLANTED_ABSENT: [&str; 33] = [
     "core/.cache/leak.go",
     "core/.vendor.new/modules.txt",
     "core/.vendor.new-4242/modules.txt",
-    "core/.gen.new/photo/v1/photo.pb.go",
+    "proto/.gen.new/photo/v1/photo.pb.go",
     "core/server.crt",
     "core/internal/server/tls.crt",
     "core/secret.pem",

@@ -250,6 +250,7 @@ pub fn configured(ctx: &Ctx, target: Target) -> Result<Configured> {
             CheckTidy {
                 go: go.clone(),
                 module: ctx.ws.path("core"),
+                dir: "core".into(),
                 env: toolchain::module_env(&ctx.config),
                 before_build: true,
             },

@@ -1,0 +1,77 @@
+//! A third Go module needs no change to the xtask: it is declared once, by `go work use`, and
+//! every command that works on modules finds it there. Needs Go (module cache or proxy), no
+//! Docker engine.
+
+use std::path::Path;
+use std::process::Command;
+
+use xtask::testkit::{ok, text, workspace_copy, RemoveDir};
+
+fn xtask_in(ws: &Path) -> Command {
+    let mut cmd = xtask::testkit::xtask_at(env!("CARGO_BIN_EXE_xtask"));
+    cmd.env("PIXIE_WORKSPACE", ws);
+    cmd
+}
+
+/// plugins/noop: the smallest plugin, a module of its own that imports nothing but the std lib.
+fn add_noop_module(ws: &Path) {
+    let dir = ws.join("plugins/noop");
+    std::fs::create_dir_all(dir.join("cmd/pixie-noop")).unwrap();
+    std::fs::write(
+        dir.join("go.mod"),
+        "module github.com/pixie-photos/pixie/plugins/noop\n\ngo 1.26.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("cmd/pixie-noop/main.go"),
+        "package main\n\nfunc main() {}\n",
+    )
+    .unwrap();
+    ok(Command::new("go")
+        .args(["work", "use", "./plugins/noop"])
+        .current_dir(ws));
+}
+
+#[test]
+fn a_module_added_with_go_work_use_is_tidied_tested_and_checked_without_an_xtask_change() {
+    let ws = workspace_copy("third-module");
+    let _remove = RemoveDir(ws.clone());
+    add_noop_module(&ws);
+
+    let out = xtask_in(&ws).args(["test", "--dry-run"]).output().unwrap();
+    let (plan, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    for label in [
+        "# gofmt (plugins/noop)",
+        "# go vet (plugins/noop)",
+        "# go test -race (plugins/noop)",
+        "# check that plugins/noop/go.mod and go.sum are tidy",
+    ] {
+        assert!(plan.lines().any(|l| l == label), "no `{label}` in:\n{plan}");
+    }
+
+    let out = xtask_in(&ws).args(["tidy", "--check"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    // Untidy on purpose: a requirement the module does not use.
+    let go_mod = ws.join("plugins/noop/go.mod");
+    let tidy = std::fs::read_to_string(&go_mod).unwrap();
+    std::fs::write(
+        &go_mod,
+        format!("{tidy}\nrequire golang.org/x/sync v0.25.0\n"),
+    )
+    .unwrap();
+    let out = xtask_in(&ws).args(["tidy", "--check"]).output().unwrap();
+    let stderr = text(&out).1;
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("error: plugins/noop/go.mod or go.sum is not tidy"),
+        "{stderr}"
+    );
+    let out = xtask_in(&ws).arg("tidy").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert_eq!(std::fs::read_to_string(&go_mod).unwrap(), tidy);
+}

@@ -13,22 +13,21 @@ fn xtask_in(ws: &Path) -> Command {
     cmd
 }
 
-/// plugins/noop: the smallest plugin, a module of its own that imports nothing but the std lib.
+/// CONTRIBUTING.md's "A Go module" shell block, run in `ws` with NAME=noop: the steps a person
+/// follows are the steps tested.
 fn add_noop_module(ws: &Path) {
-    let dir = ws.join("plugins/noop");
-    std::fs::create_dir_all(dir.join("cmd/pixie-noop")).unwrap();
-    std::fs::write(
-        dir.join("go.mod"),
-        "module github.com/pixie-photos/pixie/plugins/noop\n\ngo 1.26.0\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("cmd/pixie-noop/main.go"),
-        "package main\n\nfunc main() {}\n",
-    )
-    .unwrap();
-    ok(Command::new("go")
-        .args(["work", "use", "./plugins/noop"])
+    let guide =
+        std::fs::read_to_string(xtask::testkit::repo_root().join("CONTRIBUTING.md")).unwrap();
+    let section = &guide[guide
+        .find("**A Go module**")
+        .expect("CONTRIBUTING.md has no Go module steps")..];
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("no ```sh block in CONTRIBUTING.md's Go module steps");
+    ok(Command::new("bash")
+        .args(["-euc", &block.replace("NAME", "noop")])
         .current_dir(ws));
 }
 

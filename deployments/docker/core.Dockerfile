@@ -11,6 +11,15 @@ ARG RUNTIME_IMAGE=alpine:3.23.0
 # also runs on Podman before 5.4 (docs/engines.md): that route compiles outside this file and
 # hands the runtime stage a ready `build` stage (`--build-context build=DIR`), so everything the
 # runtime stage takes from `build` must be under /out.
+# The workspace's module files: go.work and every module's go.mod/go.sum, one line per `use` of
+# go.work. Core builds in workspace mode (it imports the proto module), which reads them all.
+# Mounted rw (writes are discarded) so the mounts inside it get their mount points.
+FROM scratch AS workspace
+COPY go.work go.work.sum /
+COPY core/go.mod core/go.sum /core/
+COPY proto/go.mod proto/go.sum /proto/
+COPY plugins/thumbnailer/go.mod plugins/thumbnailer/go.sum /plugins/thumbnailer/
+
 FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS modules
 WORKDIR /src/core
 
@@ -26,9 +35,8 @@ ARG GO_MOD_MODE=mod
 # (so it works on scratch).
 # Absolute mount targets: Podman 4.x (buildah) rejects relative ones ("must be an absolute path").
 ARG GOPROXY= GOPRIVATE= GONOSUMDB=
-RUN --mount=type=bind,source=deployments/docker/go-build.sh,target=/src/deployments/docker/go-build.sh \
-    --mount=type=bind,source=core/go.mod,target=/src/core/go.mod \
-    --mount=type=bind,source=core/go.sum,target=/src/core/go.sum \
+RUN --mount=type=bind,from=workspace,target=/src,rw \
+    --mount=type=bind,source=deployments/docker/go-build.sh,target=/src/deployments/docker/go-build.sh \
     --mount=type=cache,target=/go/pkg/mod \
     --mount=type=secret,id=netrc,target=/root/.netrc \
     sh /src/deployments/docker/go-build.sh rootfs modules
@@ -39,8 +47,10 @@ ARG GO_MOD_MODE=mod
 ARG TARGETOS TARGETARCH
 # GOGC and GOFLAGS reach the compile only (an empty GOGC is Go's default).
 ARG VERSION=dev COMMIT=unknown BUILD_DATE=unknown GOGC= GOFLAGS=
-RUN --mount=type=bind,source=deployments/docker/go-build.sh,target=/src/deployments/docker/go-build.sh \
+RUN --mount=type=bind,from=workspace,target=/src,rw \
+    --mount=type=bind,source=deployments/docker/go-build.sh,target=/src/deployments/docker/go-build.sh \
     --mount=type=bind,source=core,target=/src/core \
+    --mount=type=bind,source=proto,target=/src/proto \
     --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     sh /src/deployments/docker/go-build.sh compile

@@ -145,8 +145,9 @@ fn private_module_downloads_with_the_netrc_secret_and_fails_clearly_without_it()
     let host_requests = proxy.requests().len();
     let (code, log) = build(&[]);
     assert_eq!(code, Some(1), "built without credentials:\n{log}");
+    // In workspace mode (go.work) the download asks for the version's .info first.
     let unauthorized = format!(
-        "{}/@v/{}.mod: 401 Unauthorized",
+        "{}/@v/{}.info: 401 Unauthorized",
         proxy.module, proxy.version
     );
     assert!(
@@ -244,13 +245,18 @@ const PLANTED_PRESENT: [&str; 4] = [
 ];
 
 /// What the builds read, of the tracked files: go.mod/go.sum, non-test Go files and embedded SQL
-/// migrations outside test helpers and dot-folders, the .proto files, the air config and the
-/// production image's Go script.
+/// migrations outside test helpers and dot-folders, the .proto files and the proto module's
+/// generated Go, go.work and every module's go.mod/go.sum, the air config and the production
+/// image's Go script.
 fn belongs_in_context(path: &str) -> bool {
     let hidden = path.split('/').any(|part| part.starts_with('.'));
     match path {
         "core/go.mod"
         | "core/go.sum"
+        | "go.work"
+        | "go.work.sum"
+        | "proto/go.mod"
+        | "proto/go.sum"
         | "deployments/docker/air.toml"
         | "deployments/docker/go-build.sh" => true,
         _ if hidden => false,
@@ -262,8 +268,13 @@ fn belongs_in_context(path: &str) -> bool {
                 && !path.starts_with("core/pkg/imagetest/")
                 && !path.starts_with("core/internal/conformance/")
                 && !path.starts_with("core/pkg/stacktest/")
+                && !path.starts_with("core/pkg/apitest/")
         }
-        _ if path.starts_with("proto/") => path.ends_with(".proto"),
+        _ if path.starts_with("proto/") => {
+            path.ends_with(".proto") || path.starts_with("proto/gen/") && path.ends_with(".go")
+        }
+        // The workspace stage reads every module's go.mod and go.sum.
+        _ if path.starts_with("plugins/") => path.ends_with("/go.mod") || path.ends_with("/go.sum"),
         _ => false,
     }
 }

@@ -136,6 +136,7 @@ pub mod fake {
                     nats_server: "/opt/pixie-ci/stack/nats-server-v2.15.3/nats-server".into(),
                     versitygw: "/opt/pixie-ci/stack/versitygw-v1.8.0/versitygw".into(),
                 }),
+                state_home: Some("/home/me/.local/state".into()),
             },
             engine: Some(Engine {
                 cli,

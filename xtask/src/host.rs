@@ -25,6 +25,8 @@ pub struct Host {
     pub engines: Vec<(String, String)>,
     /// The stack's servers for the modules' stack suites, or what is missing and how to get it.
     pub stack: Result<crate::teststack::Binaries, String>,
+    /// `$XDG_STATE_HOME`, else `~/.local/state`: where `--stack full` keeps its secrets.
+    pub state_home: Option<PathBuf>,
 }
 
 impl Host {
@@ -46,6 +48,7 @@ impl Host {
             stack: crate::teststack::Binaries::locate(|var| {
                 std::env::var(var).ok().filter(|v| !v.is_empty())
             }),
+            state_home: state_home(),
         }
     }
 
@@ -55,4 +58,16 @@ impl Host {
             anyhow::anyhow!("Go is not installed (no `go` on PATH), which is needed to {purpose}; install Go 1.26 from https://go.dev/dl/")
         })
     }
+}
+
+/// `$XDG_STATE_HOME`, else `~/.local/state` (the XDG base directory rules).
+pub fn state_home() -> Option<PathBuf> {
+    std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_absolute())
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|home| !home.is_empty())
+                .map(|home| PathBuf::from(home).join(".local/state"))
+        })
 }

@@ -4,6 +4,8 @@
 //!
 //! - [`cli`] and [`commands`]: the command table, one module per command, each a
 //!   [`commands::Registration`] parsed into a plan or a report.
+//! - [`stack`]: the compose stack (`--stack full`) the run commands share: its project, secrets,
+//!   servers' health and migrations.
 //! - [`ctx`]: the facts a plan is made from (workspace, settings, engine, host), read once.
 //! - [`exec`]: runs plans; it only dispatches to what each step names.
 //! - [`docker`]: engine detection and the only writers of build and compose argv.
@@ -22,12 +24,15 @@ pub mod exec;
 pub mod files;
 pub mod fsutil;
 pub mod host;
+pub mod http;
 pub mod lock;
 pub mod plan;
+pub mod png;
 pub mod ready;
 pub mod secret;
 pub mod settings;
 pub mod signals;
+pub mod stack;
 pub mod target;
 #[cfg(feature = "testkit")]
 pub mod testkit;

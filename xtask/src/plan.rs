@@ -12,7 +12,7 @@ pub mod shell;
 use std::any::Any;
 use std::fmt;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
@@ -47,6 +47,18 @@ pub struct Step {
     pub watch: Option<Box<Watch>>,
     /// Skipped when this path exists at the step's turn: an install whose result is there.
     pub unless_exists: Option<PathBuf>,
+    /// A streamed step that follows something which can be replaced under it (the logs of a
+    /// container another command recreates): started again whenever its child ends on its own
+    /// and [`Again`]'s probe soon says there is something to follow.
+    pub again: Option<Box<Again>>,
+}
+
+/// When a streamed step's child ends on its own: start it again if `probe` (a captured step)
+/// prints anything within `within`, polled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Again {
+    pub probe: Step,
+    pub within: Duration,
 }
 
 /// While a streamed step runs: whenever the files ending in `.{extension}` under `dir` change,
@@ -80,6 +92,7 @@ impl Step {
             ready: None,
             watch: None,
             unless_exists: None,
+            again: None,
         }
     }
 
@@ -132,6 +145,32 @@ impl Step {
         self
     }
 
+    /// Starts the streamed child again whenever it ends on its own and `again.probe` prints
+    /// anything within `again.within` (see [`Again`]).
+    pub fn again_while(mut self, again: Again) -> Step {
+        self.again = Some(Box::new(again));
+        self
+    }
+
+    /// The child process as `std::process::Command` (a `$PATH` in a value stands for the
+    /// xtask's own PATH), for the xtask's own short probes.
+    pub fn command(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(&self.program);
+        command
+            .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, expand_path(v))))
+            .current_dir(&self.cwd);
+        command
+    }
+
+    /// Runs the step as a probe: whether it succeeds and prints anything.
+    pub fn prints(&self) -> bool {
+        self.command()
+            .stdin(std::process::Stdio::null())
+            .output()
+            .is_ok_and(|o| o.status.success() && !o.stdout.trim_ascii().is_empty())
+    }
+
     /// While the step runs, keeps `watch.label` regenerated from the files `watch` names.
     pub fn regenerate_on_change(mut self, watch: Watch) -> Step {
         self.watch = Some(Box::new(watch));
@@ -167,6 +206,11 @@ impl Step {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// `$PATH` inside a planned value stands for the xtask's own PATH (`PATH=/shim:$PATH`).
+pub fn expand_path(value: &str) -> String {
+    value.replace("$PATH", &std::env::var("PATH").unwrap_or_default())
 }
 
 /// Work the xtask does itself, as a plan step. The type that implements it keeps its shell form
@@ -288,6 +332,9 @@ pub struct Plan {
     /// Held for the whole plan, taken in this order.
     pub locks: Vec<Lock>,
     pub steps: Vec<Task>,
+    /// Run after the steps only when one failed or Ctrl-C was pressed, before the cleanup (a
+    /// detached stack that did not come up is removed whole).
+    pub on_failure: Vec<Task>,
     /// Run after the steps even when one failed or Ctrl-C was pressed (e.g. `compose down`).
     pub cleanup: Vec<Task>,
     /// Facts the plan was built from that the reader should see (engine chosen, skipped steps).
@@ -314,6 +361,7 @@ impl Plan {
         self.notes.extend(other.notes);
         self.locks.extend(other.locks);
         self.steps.extend(other.steps);
+        self.on_failure.extend(other.on_failure);
         self.cleanup.extend(other.cleanup);
     }
 

@@ -10,10 +10,23 @@ pub const DEV_DOCKERFILE: &str = "deployments/docker/core.dev.Dockerfile";
 /// The production image's Go steps (runtime files, modules, compile), which the Dockerfile's RUN
 /// steps and the Podman builder route (`docker::builder`) both run.
 pub const GO_BUILD_SCRIPT: &str = "deployments/docker/go-build.sh";
-/// The benchmark's baseline: the slow shape the production Dockerfile replaced.
-pub const BENCH_DOCKERFILE: &str = "deployments/bench/before.Dockerfile";
+/// The benchmark's baselines, the slow shapes the production Dockerfile replaced: pixie's
+/// commit fc0ed04 (the shape the seed quotes) and its HEAD, 2fb3e22.
+pub const BEFORE_FC0ED04_DOCKERFILE: &str = "deployments/bench/before-fc0ed04.Dockerfile";
+pub const BEFORE_2FB3E22_DOCKERFILE: &str = "deployments/bench/before-2fb3e22.Dockerfile";
+/// The stack's local service images, built by `.ci/provision-stack-images` (linted here).
+pub const STACK_DOCKERFILES: [&str; 2] = [
+    "deployments/docker/postgres.Dockerfile",
+    "deployments/docker/stack-servers.Dockerfile",
+];
 pub const PROD_COMPOSE: &str = "deployments/docker/compose.prod.yaml";
 pub const DEV_COMPOSE: &str = "deployments/docker/compose.dev.yaml";
+/// Added to PROD_COMPOSE or DEV_COMPOSE by `--stack full`: Postgres, S3, NATS, migrate.
+pub const STACK_COMPOSE: &str = "deployments/docker/compose.stack.yaml";
+/// Added after STACK_COMPOSE by `run-dev --stack full`: migrations from the mounted source.
+pub const STACK_DEV_COMPOSE: &str = "deployments/docker/compose.stack.dev.yaml";
+/// The stack's first one-shot, alone under its project name: generates the missing secrets.
+pub const STACK_SECRETS_COMPOSE: &str = "deployments/docker/compose.stack.secrets.yaml";
 /// Added to PROD_COMPOSE when an API token is configured: mounts it as a file secret.
 pub const PROD_TOKEN_COMPOSE: &str = "deployments/docker/compose.prod.token.yaml";
 

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"slices"
 	"testing"
 	"time"
 
@@ -21,7 +20,7 @@ import (
 // binary on the embedded backend and on the stack (Postgres, S3, NATS on
 // loopback), alternating, each start on empty storage. A benchmark, so that
 // `go test` never runs it by itself; its figures go to the JSON file named by
-// PIXIE_BENCH_BACKENDS_JSON (and to the benchmark's metrics).
+// PIXIE_BENCH_BACKENDS_JSON, raw; the xtask computes and judges the percentiles.
 const (
 	backendsRounds  = 3
 	backendsUploads = 60
@@ -61,11 +60,6 @@ func BenchmarkBackends(b *testing.B) {
 			st := stacktest.Fresh(b, stacktest.Shared())
 			measureBackend(b, &report.Stack, photos, st.Env(b)...)
 		}
-	}
-	for name, f := range map[string]backendFigures{"embedded": report.Embedded, "stack": report.Stack} {
-		b.ReportMetric(percentile(f.UploadMS, 50), name+"-upload-p50-ms")
-		b.ReportMetric(percentile(f.ListMS, 50), name+"-list-p50-ms")
-		b.ReportMetric(percentile(f.ReadyMS, 50), name+"-ready-p50-ms")
 	}
 	if path := os.Getenv("PIXIE_BENCH_BACKENDS_JSON"); path != "" {
 		data, err := json.MarshalIndent(report, "", "  ")
@@ -125,13 +119,3 @@ func noiseJPEG(b *testing.B, seed uint64, side int) []byte {
 }
 
 func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// percentile is the nearest-rank percentile p of values.
-func percentile(values []float64, p float64) float64 {
-	if len(values) == 0 {
-		return 0
-	}
-	sorted := slices.Sorted(slices.Values(values))
-	rank := int(float64(len(sorted))*p/100+0.999999) - 1
-	return sorted[min(max(rank, 0), len(sorted)-1)]
-}

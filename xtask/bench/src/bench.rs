@@ -6,21 +6,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result};
-use xtask::commands::{image_build, vendoring};
 use xtask::ctx::Ctx;
-use xtask::docker::build::DockerBuild;
-use xtask::exec;
+use xtask::docker::untagged::MadeImages;
 use xtask::host::Host;
-use xtask::plan::Step;
 use xtask::settings::{self, Config, Value};
 use xtask::signals::{self, Interrupted};
 use xtask::target::Target;
 use xtask::testkit::free_port;
 use xtask::ui::Ui;
-use xtask::workspace::{Workspace, BENCH_DOCKERFILE as BEFORE_DOCKERFILE};
+use xtask::workspace::Workspace;
 
+use crate::builds::before_tag;
 use crate::dev::DevContainer;
-use crate::measure::timed;
 use crate::registry::{RegistryBench, Tooling};
 use crate::report::{Results, Scenario, Setup};
 use crate::schedule::Turn;
@@ -35,7 +32,8 @@ pub struct Bench<'a> {
     pub(crate) dir: PathBuf,
     /// For the inner one-step plans: silent unless -v, errors always shown.
     pub(crate) ui: Ui,
-    pub(crate) before_image: String,
+    /// The images the bench's builds made, for the untagged ones' removal at the end.
+    pub(crate) made_images: MadeImages,
     pub(crate) dev: DevContainer,
     pub(crate) bump: Option<DependencyBump>,
     pub(crate) proto: ProtoRegen,
@@ -89,7 +87,7 @@ impl<'a> Bench<'a> {
             copy,
             dir,
             ui: ctx.ui.inner(),
-            before_image: bench_tag("before"),
+            made_images: MadeImages::default(),
             dev,
             bump: None,
             proto: ProtoRegen::CommentEdit,
@@ -144,6 +142,8 @@ impl<'a> Bench<'a> {
         notes.push(("cold", "docker setups: `docker builder prune -af` (the whole engine's BuildKit cache, cache mounts included), then --no-cache; limit: a fresh GOCACHE, the host module cache stays warm".into()));
         notes.push(("code change", "one line of core/internal/buildinfo/buildinfo.go (`Version = \"bench-<copy>-N\"`, unique to this bench so no build cache already holds it), the value /version serves".into()));
         notes.push(("dev", "cold = dev image build with no cache + first start with empty Go cache volumes until /version answers; no_change = cached image rebuild + restart with warm volumes until it answers; hot reload = the code change saved on the host (bind mount, as compose.dev.yaml) until /version serves the new value, polled every 20 ms".into()));
+        notes.push(("before", "before_2fb3e22: pixie's Dockerfile at its HEAD (2fb3e22), the headline baseline; before_fc0ed04: at fc0ed04, the shape the seed quotes (deployments/bench/before-*.Dockerfile, each file says what was adapted); both built with the same base images and the engine's own build route (on Podman < 5.4 that is --layers=false, which also reruns 2fb3e22's module download layer)".into()));
+        notes.push(("prod_command", "the whole `cargo xtask build-prod` typed in this checkout (cargo's freshness check of the xtask, the checks before the build: tidy, daemon, base images; then the build), building the bench's copy (PIXIE_WORKSPACE) under the bench's tag; prod is its build step alone".into()));
         notes.push(("limit", "host `go build -trimpath -ldflags \"-s -w -buildid=\"` (the production flags), CGO_ENABLED=0, the bench's own GOCACHE in target/bench/gocache".into()));
         notes.push((
             "prod GOGC",
@@ -182,7 +182,10 @@ impl<'a> Bench<'a> {
                 self.measure_hot_reload(turn.run, runs)?;
                 continue;
             }
-            let needs_warm_up = !matches!(scenario, Scenario::Cold | Scenario::WarmFromRegistry);
+            // fc0ed04's shape copies the whole source first: after any edit no layer of a
+            // previous build is reused, so it needs no untimed warm-up build (minutes).
+            let needs_warm_up = !matches!(scenario, Scenario::Cold | Scenario::WarmFromRegistry)
+                && turn.setup != Setup::BeforeFc0ed04;
             if needs_warm_up && !self.warm.contains(&turn.setup) {
                 self.warm_up(turn.setup)?;
             }
@@ -245,56 +248,6 @@ impl<'a> Bench<'a> {
         self.warm.insert(setup);
         Ok(())
     }
-
-    /// One timed build of a build setup; `cold` first empties its caches (not timed).
-    pub(crate) fn build(&self, setup: Setup, cold: bool) -> Result<f64> {
-        if cold {
-            self.empty_caches(setup)?;
-        }
-        let build = match setup {
-            Setup::Before => before_build(&self.copy, &self.before_image),
-            Setup::Prod => {
-                // Prod is build-prod's build, every build setting included: with build.vendor,
-                // core/vendor is made current first (untimed; a no-op while it is).
-                exec::run(&vendoring(&self.copy, Target::Prod)?, &self.ui)?;
-                image_build(&self.copy, Target::Prod)
-            }
-            Setup::Limit => return timed(self.limit_step(), &self.ui),
-            Setup::Dev => unreachable!("dev builds its image in dev_start"),
-            Setup::Registry => unreachable!("registry builds through RegistryBench::build"),
-        };
-        timed(
-            timed_build(build, cold).step(&self.copy.docker())?,
-            &self.ui,
-        )
-    }
-
-    pub(crate) fn empty_caches(&self, setup: Setup) -> Result<()> {
-        if setup == Setup::Limit {
-            let cache = self.dir.join("gocache");
-            if cache.exists() {
-                std::fs::remove_dir_all(&cache)?;
-            }
-            return Ok(());
-        }
-        let prune = Step::new(
-            "prune the BuildKit cache",
-            &self.ctx.cli().path,
-            &self.copy.ws.root,
-        )
-        .args(["builder", "prune", "-af"])
-        .envs(self.ctx.docker().docker_env());
-        timed(prune, &self.ui).map(drop)
-    }
-
-    /// Host `go build` with the production flags, into target/bench/out.
-    pub(crate) fn limit_step(&self) -> Step {
-        Step::new("host go build", "go", self.work.core())
-            .args(["build", "-trimpath", "-ldflags", "-s -w -buildid=", "-o"])
-            .arg(self.dir.join("out/limit/pixie-core").display().to_string())
-            .arg("./cmd/pixie-core")
-            .envs(host_go_env(&self.dir.join("gocache")))
-    }
 }
 
 /// Removes what the bench created in the engine on every exit path: success, a failed
@@ -328,12 +281,33 @@ impl Drop for Bench<'_> {
         // The container first: it holds the image and the volumes.
         remove(&["rm", "-f", &self.dev.name]);
         for image in [
-            &self.before_image,
-            &Target::Prod.image(&self.copy.config),
-            &Target::Dev.image(&self.copy.config),
-            &bench_tag("prod-scratch"),
+            before_tag(Setup::BeforeFc0ed04),
+            before_tag(Setup::Before2fb3e22),
+            Target::Prod.image(&self.copy.config),
+            Target::Dev.image(&self.copy.config),
+            bench_tag("prod-scratch"),
         ] {
-            remove(&["rmi", image]);
+            remove(&["rmi", &image]);
+        }
+        // What rebuilds of a tag left untagged (`<none>`): on Docker 20.10 every one.
+        for command in self.made_images.remove_untagged(&self.ctx.cli().path) {
+            eprintln!("xtask: bench: cleanup failed; run `{command}`");
+        }
+        // On Podman < 5.4, the builder container of the bench's copy.
+        if let Some(out) = Command::new(&self.ctx.cli().path)
+            .args(["ps", "--all", "--quiet", "--filter"])
+            .arg(format!(
+                "label=pixie.builder.workspace={}",
+                self.copy.ws.root.display()
+            ))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+        {
+            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                remove(&["rm", "--force", id]);
+            }
         }
         remove(&[
             "volume",
@@ -366,86 +340,4 @@ pub(crate) fn bench_config(config: &Config) -> Config {
         .clone()
         .with(&settings::PROD_IMAGE, Value::Text(bench_tag("prod")))
         .with(&settings::DEV_IMAGE, Value::Text(bench_tag("dev")))
-}
-
-/// `build` as the bench times it: plain progress, and no cache at all when `cold`.
-pub(crate) fn timed_build(build: DockerBuild, cold: bool) -> DockerBuild {
-    DockerBuild {
-        no_cache: cold,
-        plain_progress: true,
-        ..build
-    }
-}
-
-/// The baseline: the slow Dockerfile we replaced, with the configured base images.
-fn before_build(copy: &Ctx, tag: &str) -> DockerBuild {
-    let cfg = &copy.config;
-    let mut build = DockerBuild::new(format!("build {tag}"), BEFORE_DOCKERFILE)
-        .build_arg("GO_IMAGE", cfg.text(&settings::GO_IMAGE))
-        .build_arg("RUNTIME_IMAGE", cfg.text(&settings::RUNTIME_IMAGE));
-    build.tags = vec![tag.to_string()];
-    build
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use xtask::ctx::fake::ctx_with;
-    use xtask::docker::engine::BuildRoute;
-    use xtask::settings::Flags;
-
-    fn bench_ctx(route: BuildRoute, env: &[(&str, &str)]) -> Ctx {
-        let ctx = ctx_with(route, env, Flags::new());
-        Ctx {
-            config: bench_config(&ctx.config),
-            ..ctx
-        }
-    }
-
-    #[test]
-    fn bench_builds_use_the_configured_base_images_with_bench_tags() {
-        let copy = bench_ctx(
-            BuildRoute::BuiltIn,
-            &[("PIXIE_GO_IMAGE", "pixie-base/go:1.26.8")],
-        );
-        let step = timed_build(image_build(&copy, Target::Prod), true)
-            .step(&copy.docker())
-            .unwrap();
-        assert_eq!(step.flag_value("--tag"), Some(bench_tag("prod").as_str()));
-        assert!(step
-            .flag_values("--build-arg")
-            .any(|a| a == "GO_IMAGE=pixie-base/go:1.26.8"));
-        assert_eq!(&step.args[step.args.len() - 2..], ["--no-cache", "."]);
-        assert_eq!(step.env_value("BUILDKIT_PROGRESS"), Some("plain"));
-        // Through the xtask's own build writer: the built-in route's lock comes with it.
-        assert!(step.lock.is_some());
-    }
-
-    #[test]
-    fn baseline_build_uses_the_configured_base_images_and_route() {
-        let ctx = bench_ctx(
-            BuildRoute::BuiltIn,
-            &[
-                ("PIXIE_GO_IMAGE", "local/go:1"),
-                ("PIXIE_RUNTIME_IMAGE", "local/rt:1"),
-            ],
-        );
-        let step = before_build(&ctx, "pixie-bench-x:1")
-            .step(&ctx.docker())
-            .unwrap();
-        assert_eq!(step.args[0], "build");
-        assert_eq!(
-            step.flag_values("--build-arg").collect::<Vec<_>>(),
-            ["GO_IMAGE=local/go:1", "RUNTIME_IMAGE=local/rt:1"]
-        );
-        assert_eq!(step.env_value("DOCKER_BUILDKIT"), Some("1"));
-        let buildx = bench_ctx(BuildRoute::Buildx, &[]);
-        assert_eq!(
-            &before_build(&buildx, "t")
-                .step(&buildx.docker())
-                .unwrap()
-                .args[..3],
-            ["buildx", "build", "--load"]
-        );
-    }
 }

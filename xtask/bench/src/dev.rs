@@ -9,7 +9,8 @@ use xtask::plan::Step;
 use xtask::target::Target;
 use xtask::testkit::http;
 
-use crate::bench::{timed_build, Bench};
+use crate::bench::Bench;
+use crate::builds::timed_build;
 use crate::measure::timed;
 use crate::report::{Scenario, Setup};
 
@@ -43,6 +44,7 @@ impl Bench<'_> {
         }
         let image = timed_build(image_build(&self.copy, Target::Dev), cold);
         let build_seconds = timed(image.step(&self.copy.docker())?, &self.ui)?;
+        self.remember_image(&Target::Dev.image(&self.copy.config));
         let started = Instant::now();
         timed(self.dev_run_step(), &self.ui)?;
         self.dev.running = true;

@@ -9,7 +9,9 @@ use xtask::ctx::Ctx;
 use xtask::docker::matrix::{self, MatrixEngine};
 use xtask::plan::{Plan, Step};
 
-use crate::report::{engines_json, engines_markdown, EngineResults, Results};
+use crate::report::{
+    check_failures, engines_json, engines_markdown, EngineResults, Recorded, Results,
+};
 use crate::schedule::{describe_schedule, engine_schedule};
 
 /// Where the child measuring engine `name` leaves its samples.
@@ -33,8 +35,15 @@ fn child(ctx: &Ctx, engine: &MatrixEngine, runs: u32, quick: bool) -> Result<Ste
     .streamed())
 }
 
-/// Measures each engine `names` selects, then writes and prints the side-by-side table.
-pub fn compare(ctx: &Ctx, names: &str, runs: u32, quick: bool) -> Result<()> {
+/// Measures each engine `names` selects, then writes and prints the side-by-side table; with
+/// `check`, fails on the targets it selects that an engine missed beyond the run's noise.
+pub fn compare(
+    ctx: &Ctx,
+    names: &str,
+    runs: u32,
+    quick: bool,
+    check: Option<&[String]>,
+) -> Result<()> {
     let engines = matrix::select(&ctx.host, ctx.engine(), names)?;
     let dir = ctx.ws.path("target/bench");
     if ctx.dry_run {
@@ -43,8 +52,8 @@ pub fn compare(ctx: &Ctx, names: &str, runs: u32, quick: bool) -> Result<()> {
             plan.push(child(ctx, engine, runs, quick)?);
         }
         print!(
-            "# cargo xtask bench --engine: on each engine, in order (nothing is run in a dry run)\n{}{plan}",
-            describe_schedule(&engine_schedule(runs), true)
+            "# cargo xtask bench --engine: on each engine, in order (nothing is run in a dry run; on Podman < 5.4 also prod_podman_build: code_change after prod_command)\n{}{plan}",
+            describe_schedule(&engine_schedule(runs, quick, false), true)
         );
         return Ok(());
     }
@@ -79,13 +88,37 @@ pub fn compare(ctx: &Ctx, names: &str, runs: u32, quick: bool) -> Result<()> {
         });
     }
     let markdown = engines_markdown(&measured, runs, quick);
+    let recorded = Recorded::now(format!("engines {}", names_of(&measured)));
     std::fs::write(dir.join("engines.md"), &markdown)?;
-    std::fs::write(dir.join("engines.json"), engines_json(&measured))?;
+    std::fs::write(
+        dir.join("engines.json"),
+        engines_json(&measured, Some(&recorded)),
+    )?;
     print!("{markdown}");
     ctx.ui.info(format_args!(
         "wrote {} and {}",
         dir.join("engines.md").display(),
         dir.join("engines.json").display()
     ));
-    Ok(())
+    let Some(ids) = check else {
+        return Ok(());
+    };
+    let failures: Vec<String> = measured
+        .iter()
+        .flat_map(|e| {
+            check_failures(&e.results.engine_targets(), ids)
+                .into_iter()
+                .map(move |line| format!("engine {}: {line}", e.name))
+        })
+        .collect();
+    crate::fail_on(&failures)
+}
+
+/// "A, B, C".
+fn names_of(engines: &[EngineResults]) -> String {
+    engines
+        .iter()
+        .map(|e| e.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

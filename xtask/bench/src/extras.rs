@@ -13,9 +13,11 @@ use xtask::settings::{self, Value};
 use xtask::signals::{self, Interrupted};
 use xtask::target::Target;
 
-use crate::bench::{bench_tag, host_go_env, timed_build, Bench};
+use crate::bench::{bench_tag, host_go_env, Bench};
+use crate::builds::{before_tag, timed_build};
 use crate::measure::{self, timed};
 use crate::report::GogcSamples;
+use crate::report::Setup;
 
 /// GOGC values of the sweep; empty is Go's default (unset).
 const GOGC_VALUES: [&str; 5] = ["", "100", "200", "400", "off"];
@@ -66,6 +68,7 @@ impl Bench<'_> {
         };
         let scratch = timed_build(image_build(&scratch_ctx, Target::Prod), false);
         timed(scratch.step(&scratch_ctx.docker())?, &self.ui)?;
+        self.remember_image(&Target::Prod.image(&scratch_ctx.config));
         let size = |image: &str| {
             engine
                 .image_size(image)
@@ -74,7 +77,7 @@ impl Bench<'_> {
         let sizes = &mut self.results.sizes;
         sizes.prod_scratch_image = Some(size(&Target::Prod.image(&scratch_ctx.config))?);
         sizes.prod_image = Some(size(&Target::Prod.image(&self.copy.config))?);
-        sizes.before_image = Some(size(&self.before_image)?);
+        sizes.before_image = Some(size(&before_tag(Setup::Before2fb3e22))?);
         sizes.dev_image = Some(size(&Target::Dev.image(&self.copy.config))?);
         sizes.runtime_base_image = Some(size(self.ctx.config.text(&settings::RUNTIME_IMAGE))?);
         Ok(())
@@ -88,7 +91,8 @@ impl Bench<'_> {
             .map(|v| GogcSamples {
                 value: v.to_string(),
                 seconds: Vec::new(),
-                peak_rss_kib: Vec::new(),
+                build_peak_kib: Vec::new(),
+                largest_process_kib: Vec::new(),
             })
             .collect();
         for run in 1..=runs {
@@ -110,17 +114,19 @@ impl Bench<'_> {
                 }
                 let usage = measure::run_with_usage(command, "go build (GOGC sweep)")?;
                 self.ctx.ui.info(format_args!(
-                    "bench: run {run}/{runs} GOGC={}: {:.2} s, peak RSS {} MiB",
+                    "bench: run {run}/{runs} GOGC={}: {:.2} s, whole build's peak {} MiB (largest process {} MiB)",
                     if samples.value.is_empty() {
                         "(default)"
                     } else {
                         &samples.value
                     },
                     usage.seconds,
-                    usage.peak_rss_kib / 1024
+                    usage.tree_peak_kib / 1024,
+                    usage.largest_process_kib / 1024
                 ));
                 samples.seconds.push(usage.seconds);
-                samples.peak_rss_kib.push(usage.peak_rss_kib);
+                samples.build_peak_kib.push(usage.tree_peak_kib);
+                samples.largest_process_kib.push(usage.largest_process_kib);
             }
         }
         self.results.gogc = sweep;

@@ -1,13 +1,15 @@
 //! `cargo xtask bench` (this package, so the everyday xtask never compiles it): measures the
-//! build and reload times the design notes only described in words, for four setups on the same
-//! machine in one run: `before` (deployments/bench/before.Dockerfile, the slow shape we replaced),
-//! `prod` (the xtask's own production build), `dev` (the dev image and air hot reload) and
-//! `limit` (host `go build` with a warm cache), plus `registry` (a shared remote builder with a
-//! registry cache, see registry.rs) where its tooling is there. Everything happens on a copy of the
+//! build and reload times the design notes only described in words, for these setups on the same
+//! machine in one run: two "before" shapes (deployments/bench/before-*.Dockerfile: pixie's HEAD
+//! 2fb3e22 and the seed's fc0ed04), `prod` (the xtask's own production build step) and
+//! `prod_command` (the whole `cargo xtask build-prod`), `dev` (the dev image and air hot reload)
+//! and `limit` (host `go build` with a warm cache), plus `registry` (a shared remote builder with
+//! a registry cache, see registry.rs) where its tooling is there. Everything happens on a copy of the
 //! workspace in target/bench/work; the user's tree is never modified.
 
 mod backends;
 mod bench;
+mod builds;
 mod changes;
 mod dev;
 mod engines;
@@ -16,6 +18,7 @@ mod measure;
 mod registry;
 mod report;
 mod schedule;
+mod stack;
 mod stats;
 mod work;
 
@@ -26,6 +29,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Arg, ArgAction};
 use xtask::ctx::{Ctx, Needs};
+use xtask::docker::engine::BuildRoute;
 use xtask::plan::Step;
 use xtask::settings::{Config, Flags};
 use xtask::ui::Ui;
@@ -33,12 +37,18 @@ use xtask::workspace::Workspace;
 
 use bench::Bench;
 use registry::Tooling;
-use report::{Recorded, PERFORMANCE_DOC, PERFORMANCE_JSON};
+use report::{
+    check_failures, Recorded, PERFORMANCE_DOC, PERFORMANCE_ENGINES_JSON, PERFORMANCE_JSON,
+};
 use schedule::{describe_schedule, engine_schedule, hot_reload_schedule, schedule};
 
 const AFTER_HELP: &str = "\
-Setups: before (deployments/bench/before.Dockerfile, the slow shape we replaced), prod (the \
-build-prod step), dev (dev image + air hot reload), limit (host `go build`, warm cache), \
+Setups: before_2fb3e22 and before_fc0ed04 (deployments/bench/before-*.Dockerfile: the shapes of \
+pixie's Dockerfile at its HEAD 2fb3e22, the headline baseline, and at fc0ed04, which the seed \
+quotes), prod (the build-prod build step), prod_command (the whole `cargo xtask build-prod`, as a \
+person waits for it), prod_podman_build (Podman < 5.4 only, with --engine: every step in one \
+`podman build`, the route before the builder container), dev (dev image + air hot reload), limit \
+(host `go build`, warm cache), \
 registry (build-prod on the shared remote buildx builder with a registry cache: cold pushes with \
 --cache-to type=registry,mode=max to a docker-registry on loopback, warm_from_registry rebuilds on \
 the emptied builder with --cache-from; needs PIXIE_CI_BUILDER, PIXIE_CI_DOCKER_CONFIG and \
@@ -47,11 +57,18 @@ except that --quick under CI fails). It empties only that builder (`docker build
 Scenarios: cold, no_change, code_change, dep_change, proto_change; dev: cold (image build + first \
 start with empty Go caches), no_change (cached image + restart), hot_reload (10 edits per run, \
 file saved -> new answer on /version). Also: binary and image sizes, a GOGC sweep of the host \
-compile (wall time, peak RSS), and the xtask's own cold compile and --help latency.
+compile (wall time, the whole build's peak memory summed over its processes), and the xtask's \
+own cold compile and --help latency.
+
+Targets are computed from the run's own limit (prod one-line change <= limit + 0.3 s, + 0.5 s on \
+Podman < 5.4; hot reload p50 <= limit + 0.2 s, p95 <= limit + 0.5 s) and the run's baselines \
+(>= 10x faster than before). --check fails on a target missed even at the run's best case: \
+each timed figure's minimum over the runs.
 
 All builds use a copy of the workspace in target/bench/work; the working tree is never touched.
-Images are tagged pixie-bench-*; they, the bench's containers and its volumes are removed at the \
-end, also after a failure or Ctrl-C.
+Images are tagged pixie-bench-*; they, the images its rebuilds left untagged, the bench's \
+containers (the builder container of its copy on Podman < 5.4) and its volumes are removed at \
+the end, also after a failure or Ctrl-C.
 
 WARNING: every cold scenario runs `docker builder prune -af`, which empties the BuildKit cache of \
 the whole engine (other projects' build caches included). --quick does it once (prod cold).
@@ -62,7 +79,7 @@ fields README \"Measured performance\" lists. Only what was measured appears; an
 fn command() -> clap::Command {
     clap::Command::new("cargo xtask bench")
         .bin_name("cargo xtask bench")
-        .about("Measure build and hot-reload times of the before/prod/dev/limit setups; writes target/bench/bench.json and a markdown table.")
+        .about("Measure build and hot-reload times of the before/prod/dev/limit setups against targets; writes target/bench/bench.json and a markdown table.")
         .after_long_help(AFTER_HELP)
         .args(xtask::cli::global_args())
         .args([
@@ -86,19 +103,32 @@ fn command() -> clap::Command {
                 .long("engine")
                 .value_name("ENGINES")
                 .conflicts_with("hot-reload")
-                .help("Engines side by side (ENGINES: a comma-separated list of a, b, c, or all): on each named engine of the matrix (a: the detected one; b, c: as PIXIE_ENGINE_* configure them, see `bash .ci/provision-engines`), prod code_change and no_change, dev hot_reload and limit code_change, N runs; no cold build, no prune. Writes target/bench/engines.{md,json}."),
+                .help("Engines side by side (ENGINES: a comma-separated list of a, b, c, or all): on each named engine of the matrix (a: the detected one; b, c: as PIXIE_ENGINE_* configure them, see `bash .ci/provision-engines`), prod code_change and no_change, prod_command code_change, on Podman < 5.4 prod_podman_build code_change, dev hot_reload and limit code_change, N runs; then, unless --quick, both before shapes' code_change once; no cold build, no prune. Writes target/bench/engines.{md,json}."),
             Arg::new("backends")
                 .long("backends")
                 .action(ArgAction::SetTrue)
                 .conflicts_with_all(["quick", "hot-reload", "engine"])
                 .help("pixie-core's embedded backend against the stack (Postgres, S3, NATS on loopback, as `cargo xtask test` starts them): start to ready, upload p50/p99 of a 1 MB JPEG, list p50; no engine. Exits 1 when the stack's upload p50 exceeds 2 x the embedded one or its start to ready 1 s. Writes target/bench/backends.{md,json}."),
+            Arg::new("stack")
+                .long("stack")
+                .value_name("ENGINES")
+                .num_args(0..=1)
+                .default_missing_value("a")
+                .conflicts_with_all(["hot-reload", "quick", "engine", "publish", "engine-set", "backends"])
+                .help("Only the stack (--stack full) on each named engine (a, b, c or all; default a): cold start, warm start and `restart core` to ready, N runs, and the run-dev hot reload with the stack up. Writes target/bench/stack.{md,json}."),
             Arg::new("publish")
                 .long("publish")
                 .value_name("FILE")
                 .num_args(0..=1)
                 .default_missing_value("target/bench/bench.json")
-                .conflicts_with_all(["runs", "quick", "hot-reload", "engine", "engine-set", "backends"])
-                .help("Measure nothing: record FILE (a bench.json; default target/bench/bench.json) as docs/performance.json and make docs/performance.md from it."),
+                .conflicts_with_all(["runs", "quick", "hot-reload", "engine", "engine-set", "check", "backends"])
+                .help("Measure nothing: record FILE (a bench.json, default target/bench/bench.json, as docs/performance.json; an engines.json of --engine as docs/performance-engines.json) and make docs/performance.md from what docs/ records."),
+            Arg::new("check")
+                .long("check")
+                .value_name("TARGETS")
+                .num_args(0..=1)
+                .default_missing_value("")
+                .help("Exit 1 when a target is missed beyond this run's noise: missed even at the run's best case, each timed figure's minimum over the runs. TARGETS: comma-separated ids (e.g. before-ratio,registry-ratio; the reports list them), or none for every target the run measured; a named target the run did not measure fails too."),
             // The child that measures one engine for --engine, in that engine's environment.
             Arg::new("engine-set")
                 .long("engine-set")
@@ -131,27 +161,65 @@ fn main() -> ExitCode {
     } else {
         What::Setups
     };
+    if let Some(names) = matches.get_one::<String>("stack") {
+        return xtask::exit_code(stack_bench(ui, matches.get_flag("dry-run"), names, runs));
+    }
     if let Some(file) = matches.get_one::<String>("publish") {
         return xtask::exit_code(publish(ui, matches.get_flag("dry-run"), file));
     }
-    xtask::exit_code(run(ui, matches.get_flag("dry-run"), runs, quick, what))
+    let check: Option<Vec<String>> = matches.get_one::<String>("check").map(|ids| {
+        ids.split(',')
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(String::from)
+            .collect()
+    });
+    xtask::exit_code(run(
+        ui,
+        matches.get_flag("dry-run"),
+        runs,
+        quick,
+        what,
+        check,
+    ))
 }
 
-/// `--publish FILE`: records a run's bench.json as docs/performance.json and makes
-/// docs/performance.md from it (both written beside and renamed into place).
+/// `--publish FILE`: records a run's bench.json as docs/performance.json, or an engines.json as
+/// docs/performance-engines.json, and makes docs/performance.md from what docs/ then records
+/// (each written beside and renamed into place).
 fn publish(ui: Ui, dry_run: bool, file: &str) -> Result<()> {
     let ws = Workspace::locate()?;
     let json = std::fs::read_to_string(ws.root.join(file)).with_context(|| {
-        format!("cannot read {file}; run `cargo xtask bench` first, which writes target/bench/bench.json")
+        format!("cannot read {file}; run `cargo xtask bench` (or `bench --engine all`) first, which writes target/bench/bench.json (engines.json)")
     })?;
-    let page = report::performance_doc(Some(&json))?;
+    let engines = serde_json::from_str::<serde_json::Value>(&json)
+        .with_context(|| {
+            format!("{file} is not JSON; name a bench.json or engines.json the bench wrote")
+        })?
+        .get("engines")
+        .is_some();
+    let recorded = if engines {
+        PERFORMANCE_ENGINES_JSON
+    } else {
+        PERFORMANCE_JSON
+    };
+    let other = if engines {
+        PERFORMANCE_JSON
+    } else {
+        PERFORMANCE_ENGINES_JSON
+    };
+    let other_json = std::fs::read_to_string(ws.root.join(other)).ok();
+    let (bench, engines_json) = if engines {
+        (other_json.as_deref(), Some(json.as_str()))
+    } else {
+        (Some(json.as_str()), other_json.as_deref())
+    };
+    let page = report::performance_doc(bench, engines_json)?;
     if dry_run {
-        println!(
-            "# (xtask) record {file} as {PERFORMANCE_JSON} and render {PERFORMANCE_DOC} from it"
-        );
+        println!("# (xtask) record {file} as {recorded} and render {PERFORMANCE_DOC} from it and {other}");
         return Ok(());
     }
-    for (path, text) in [(PERFORMANCE_JSON, &json), (PERFORMANCE_DOC, &page)] {
+    for (path, text) in [(recorded, &json), (PERFORMANCE_DOC, &page)] {
         let path = ws.root.join(path);
         let staging = path.with_extension("new");
         std::fs::write(&staging, text)
@@ -159,9 +227,32 @@ fn publish(ui: Ui, dry_run: bool, file: &str) -> Result<()> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     ui.info(format_args!(
-        "{file} recorded as {PERFORMANCE_JSON}; {PERFORMANCE_DOC} made from it"
+        "{file} recorded as {recorded}; {PERFORMANCE_DOC} made from it and {other}"
     ));
     Ok(())
+}
+
+/// The `--check` verdict: nothing, or one line per failure and exit 1.
+pub(crate) fn fail_on(failures: &[String]) -> Result<()> {
+    if failures.is_empty() {
+        return Ok(());
+    }
+    for line in failures {
+        eprintln!("xtask: bench --check: {line}");
+    }
+    anyhow::bail!(
+        "bench --check: {} target(s) failed (above): missed beyond this run's noise, or not measured; see the Targets table",
+        failures.len()
+    )
+}
+
+/// `--stack ENGINES`: the stack's start, restart and hot-reload figures (stack.rs).
+fn stack_bench(ui: Ui, dry_run: bool, names: &str, runs: u32) -> Result<()> {
+    xtask::signals::install()?;
+    let ws = Workspace::locate()?;
+    let config = Config::load(&ws.root, &Flags::new())?;
+    let ctx = Ctx::new(ws, config, ui, dry_run, Needs::Engine)?;
+    stack::measure(&ctx, names, runs)
 }
 
 /// What one bench process measures.
@@ -178,7 +269,14 @@ enum What {
     Backends,
 }
 
-fn run(ui: Ui, dry_run: bool, runs: u32, quick: bool, what: What) -> Result<()> {
+fn run(
+    ui: Ui,
+    dry_run: bool,
+    runs: u32,
+    quick: bool,
+    what: What,
+    check: Option<Vec<String>>,
+) -> Result<()> {
     xtask::signals::install()?;
     let ws = Workspace::locate()?;
     let config = Config::load(&ws.root, &Flags::new())?;
@@ -187,8 +285,10 @@ fn run(ui: Ui, dry_run: bool, runs: u32, quick: bool, what: What) -> Result<()> 
     }
     let ctx = Ctx::new(ws, config, ui, dry_run, Needs::Engine)?;
     if let What::Engines(names) = &what {
-        return engines::compare(&ctx, names, runs, quick);
+        return engines::compare(&ctx, names, runs, quick, check.as_deref());
     }
+    // Podman < 5.4 builds the production image through the builder route.
+    let old_podman = ctx.engine().cli.route == BuildRoute::Buildah { layer_cache: false };
     // Only the setups run measures the registry round trip (and the extras below).
     let setups = matches!(what, What::Setups);
     let tooling = match Tooling::detect() {
@@ -203,7 +303,7 @@ fn run(ui: Ui, dry_run: bool, runs: u32, quick: bool, what: What) -> Result<()> 
     };
     let turns = match what {
         What::HotReload => hot_reload_schedule(runs),
-        What::EngineSet(_) => engine_schedule(runs),
+        What::EngineSet(_) => engine_schedule(runs, quick, old_podman),
         _ => schedule(runs, quick, tooling.is_some()),
     };
     // Only the full bench measures the xtask, sizes and the GOGC sweep.
@@ -218,6 +318,7 @@ fn run(ui: Ui, dry_run: bool, runs: u32, quick: bool, what: What) -> Result<()> 
     ctx.engine().daemon_version()?;
     let started = Instant::now();
     let mut bench = Bench::prepare(&ctx, runs, quick, &turns)?;
+    bench.results.old_podman = old_podman;
     if let Some(tooling) = tooling {
         // The registry setup times `xtask build-prod`: the xtask's binary, not this one.
         bench.prepare_registry(tooling, xtask_binary(&ctx)?)?;
@@ -268,7 +369,10 @@ fn run(ui: Ui, dry_run: bool, runs: u32, quick: bool, what: What) -> Result<()> 
         dir.join("bench.md").display(),
         dir.join("bench.json").display()
     ));
-    Ok(())
+    match check {
+        Some(ids) => fail_on(&check_failures(&results.targets(), &ids)),
+        None => Ok(()),
+    }
 }
 
 /// The xtask binary beside this one, built (untimed) if cargo has not built it yet.

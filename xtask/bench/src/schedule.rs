@@ -13,15 +13,21 @@ pub struct Turn {
 fn scenarios(setup: Setup, quick: bool) -> &'static [Scenario] {
     use Scenario::*;
     match (setup, quick) {
-        (Setup::Before | Setup::Prod | Setup::Limit, false) => {
+        (Setup::BeforeFc0ed04 | Setup::Before2fb3e22 | Setup::Prod | Setup::Limit, false) => {
             &[Cold, NoChange, CodeChange, DepChange, ProtoChange]
         }
+        (Setup::ProdCommand, false) => &[NoChange, CodeChange],
         (Setup::Dev, false) => &[Cold, NoChange, HotReload],
-        (Setup::Before, true) => &[],
+        (Setup::BeforeFc0ed04, true) => &[],
+        // The headline ratio's two sides, so CI can gate it.
+        (Setup::Before2fb3e22, true) => &[Cold, CodeChange],
+        (Setup::ProdCommand, true) => &[CodeChange],
         (Setup::Prod, true) => &[Cold, NoChange, CodeChange],
         (Setup::Dev, true) => &[HotReload],
         (Setup::Limit, true) => &[CodeChange],
         (Setup::Registry, _) => &[Cold, WarmFromRegistry],
+        // Only `--engine` on Podman < 5.4 compares the two routes.
+        (Setup::ProdPodmanBuild, _) => &[],
     }
 }
 
@@ -45,18 +51,24 @@ pub fn hot_reload_schedule(runs: u32) -> Vec<Turn> {
         .collect()
 }
 
-/// `--engine`: on each engine, prod one-line change and no-change, dev hot reload and the
-/// limit's one-line change (its own, measured in the same run), N runs; no cold build, so no
-/// prune (which on Podman would delete the local base images too). The one-line change comes
-/// first: the previous run's hot-reload edits are still unbuilt, so a "no change" build there
-/// would compile them.
-pub fn engine_schedule(runs: u32) -> Vec<Turn> {
-    (1..=runs)
+/// `--engine`: on each engine, N runs of: prod one-line change and no-change (the build step),
+/// the whole command's one-line change, on Podman < 5.4 (`old_podman`) the one-line change
+/// through one `podman build` of every step (the route before the builder), dev hot reload and
+/// the limit's one-line change (its own, measured in the same run). Then, unless `quick`, both
+/// "before" shapes' one-line change once: minutes each, and a ratio of ten or more that no
+/// noise flips. No cold build, so no prune (which on Podman would delete the local base images
+/// too). The one-line change comes first: the previous run's hot-reload edits are still unbuilt,
+/// so a "no change" build there would compile them.
+pub fn engine_schedule(runs: u32, quick: bool, old_podman: bool) -> Vec<Turn> {
+    let code: &'static [Scenario] = &[Scenario::CodeChange];
+    let mut turns: Vec<Turn> = (1..=runs)
         .flat_map(|run| {
             [
                 (Setup::Prod, &[Scenario::CodeChange, Scenario::NoChange][..]),
+                (Setup::ProdCommand, code),
+                (Setup::ProdPodmanBuild, if old_podman { code } else { &[] }),
                 (Setup::Dev, &[Scenario::HotReload][..]),
-                (Setup::Limit, &[Scenario::CodeChange][..]),
+                (Setup::Limit, code),
             ]
             .map(|(setup, scenarios)| Turn {
                 run,
@@ -64,15 +76,34 @@ pub fn engine_schedule(runs: u32) -> Vec<Turn> {
                 scenarios,
             })
         })
-        .collect()
+        .filter(|turn| !turn.scenarios.is_empty())
+        .collect();
+    if !quick {
+        for setup in [Setup::Before2fb3e22, Setup::BeforeFc0ed04] {
+            turns.push(Turn {
+                run: 1,
+                setup,
+                scenarios: code,
+            });
+        }
+    }
+    turns
 }
 
 /// Round-robin: every setup once per run, so slow drifts of the machine hit them all alike.
 /// `registry`: whether the registry setup's tooling is there.
 pub fn schedule(runs: u32, quick: bool, registry: bool) -> Vec<Turn> {
-    // Quick: dev first, so its image builds from the warm cache before prod's cold build prunes it.
+    // Quick: dev first, so its image builds from the warm cache before prod's cold build prunes
+    // it; the 2fb3e22 baseline after prod, whose one-line change it needs no cache for.
     let order: &[Setup] = if quick {
-        &[Setup::Dev, Setup::Prod, Setup::Limit, Setup::Registry]
+        &[
+            Setup::Dev,
+            Setup::Prod,
+            Setup::ProdCommand,
+            Setup::Limit,
+            Setup::Before2fb3e22,
+            Setup::Registry,
+        ]
     } else {
         &Setup::ALL
     };
@@ -124,7 +155,7 @@ mod tests {
             describe_schedule(&schedule(3, false, true), false),
             describe_schedule(&schedule(1, true, false), true),
             describe_schedule(&hot_reload_schedule(2), true),
-            describe_schedule(&engine_schedule(3), true),
+            describe_schedule(&engine_schedule(3, false, true), true),
         ];
         for text in dry_runs {
             let check = std::process::Command::new("bash")
@@ -146,12 +177,16 @@ mod tests {
         assert_eq!(
             order,
             [
-                (1, "before"),
+                (1, "before_fc0ed04"),
+                (1, "before_2fb3e22"),
                 (1, "prod"),
+                (1, "prod_command"),
                 (1, "dev"),
                 (1, "limit"),
-                (2, "before"),
+                (2, "before_fc0ed04"),
+                (2, "before_2fb3e22"),
                 (2, "prod"),
+                (2, "prod_command"),
                 (2, "dev"),
                 (2, "limit")
             ]
@@ -161,26 +196,39 @@ mod tests {
             Scenario::Cold,
             "every setup starts cold in every run"
         );
-        assert!(turns[2].scenarios.contains(&Scenario::HotReload));
+        assert!(turns[4].scenarios.contains(&Scenario::HotReload));
     }
 
     #[test]
-    fn quick_is_one_run_of_a_subset_without_before() {
+    fn quick_is_one_run_of_a_subset_with_the_headline_ratio() {
         let turns = schedule(1, true, false);
         let text = describe_schedule(&turns, true);
         assert_eq!(
             text,
-            "# run 1: dev: hot_reload\n# run 1: prod: cold, no_change, code_change\n# run 1: limit: code_change\n"
+            "# run 1: dev: hot_reload\n# run 1: prod: cold, no_change, code_change\n\
+             # run 1: prod_command: code_change\n# run 1: limit: code_change\n\
+             # run 1: before_2fb3e22: cold, code_change\n"
         );
     }
 
     #[test]
     fn the_engine_set_has_no_cold_build() {
-        let text = describe_schedule(&engine_schedule(2), true);
+        let text = describe_schedule(&engine_schedule(2, false, false), true);
         assert_eq!(
             text,
-            "# run 1: prod: code_change, no_change\n# run 1: dev: hot_reload\n# run 1: limit: code_change\n\
-             # run 2: prod: code_change, no_change\n# run 2: dev: hot_reload\n# run 2: limit: code_change\n"
+            "# run 1: prod: code_change, no_change\n# run 1: prod_command: code_change\n\
+             # run 1: dev: hot_reload\n# run 1: limit: code_change\n\
+             # run 2: prod: code_change, no_change\n# run 2: prod_command: code_change\n\
+             # run 2: dev: hot_reload\n# run 2: limit: code_change\n\
+             # run 1: before_2fb3e22: code_change\n# run 1: before_fc0ed04: code_change\n"
+        );
+        let old_podman = describe_schedule(&engine_schedule(1, true, true), true);
+        assert_eq!(
+            old_podman,
+            "# run 1: prod: code_change, no_change\n# run 1: prod_command: code_change\n\
+             # run 1: prod_podman_build: code_change\n\
+             # run 1: dev: hot_reload\n# run 1: limit: code_change\n",
+            "quick leaves the before shapes out"
         );
     }
 
@@ -189,7 +237,7 @@ mod tests {
         let quick = describe_schedule(&schedule(1, true, true), true);
         assert!(
             quick.ends_with(
-                "# run 1: limit: code_change\n# run 1: registry: cold, warm_from_registry\n"
+                "# run 1: before_2fb3e22: cold, code_change\n# run 1: registry: cold, warm_from_registry\n"
             ),
             "{quick}"
         );

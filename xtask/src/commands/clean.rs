@@ -1,20 +1,25 @@
 //! `clean`: removes what run-prod/run-dev left (containers, networks; with flags, volumes and
 //! images), e.g. after the xtask was killed. Caches under target/ are `cargo clean`'s business.
+//! With `--stack full` it addresses the stack's projects; `--volumes` then deletes the stack's
+//! data (Postgres, S3, NATS volumes) and its secrets, and says which.
 
 use anyhow::Result;
 
 use super::common::{switch, Command, Live, Parsed, Registration};
 use super::run::{compose_or_stand_in, project};
 use crate::ctx::{Ctx, Needs};
-use crate::docker::compose;
-use crate::plan::{Plan, Step};
+use crate::docker::compose::{self, RemoveVolumes};
+use crate::files::RemoveTree;
+use crate::plan::{action, Plan, Step};
+use crate::settings::FlagOf;
+use crate::stack::{self, Stack};
 use crate::target::Target;
 
 pub const COMMAND: Registration = Registration {
     name: "clean",
     about: "Remove the run-prod/run-dev containers and networks (and, on request, volumes and images).",
     example: "cargo xtask clean --volumes",
-    settings: &[],
+    settings: &[FlagOf::Stack],
     arguments: |command| {
         command.args([
             switch(
@@ -48,6 +53,7 @@ impl Command for Clean {
         Needs::Compose
     }
 
+    /// Not the stack's images: what is to be removed needs none of them.
     fn preflight(&self, ctx: &Ctx) -> Result<Live> {
         Live::compose_and_images(ctx, &[Target::Prod, Target::Dev])
     }
@@ -64,18 +70,32 @@ fn plan(ctx: &Ctx, args: &Clean, live: &Live) -> Result<Plan> {
         notes: vec![ctx.engine().note()],
         ..Plan::default()
     };
+    let full = Stack::of(&ctx.config) == Stack::Full;
     for target in [Target::Prod, Target::Dev] {
-        let mut down = vec!["down", "--remove-orphans"];
-        if args.volumes {
-            down.push("--volumes");
-        }
+        let project = project(ctx, target, live)?;
         plan.push(compose::step(
             &ctx.docker(),
             &compose,
-            &project(ctx, target)?,
-            format!("remove the {} project", target.name()),
-            &down,
+            &project,
+            format!("remove the {} project", project.name),
+            &["down", "--remove-orphans"],
         ));
+        if args.volumes {
+            plan.push(action(
+                format!("delete the volumes of {}", project.name),
+                RemoveVolumes {
+                    cli: ctx.cli().path.clone(),
+                    project: project.name.clone(),
+                },
+            ));
+        }
+        if args.volumes && full {
+            // The password was set when Postgres made its volume: they go together.
+            plan.push(action(
+                format!("delete the secrets of {}", project.name),
+                RemoveTree(stack::state_dir(ctx, &project.name)?),
+            ));
+        }
     }
     if args.images {
         for target in [Target::Prod, Target::Dev] {
@@ -124,6 +144,7 @@ mod tests {
                 ("pixie-core-dev:latest".to_string(), false),
             ]
             .into(),
+            ..Live::default()
         };
         let lines = |args: Clean| {
             plan(&ctx, &args, &live)
@@ -150,7 +171,14 @@ mod tests {
             volumes: true,
             images: true,
         });
-        assert!(all[0].ends_with("down --remove-orphans --volumes"));
+        assert!(all[0].ends_with("down --remove-orphans"));
+        let deleted = plan(&ctx, &Clean { volumes: true, images: false }, &live).unwrap();
+        let projects: Vec<&str> = deleted
+            .actions::<RemoveVolumes>()
+            .iter()
+            .map(|r| r.project.as_str())
+            .collect();
+        assert_eq!(projects, ["c1-prod", "c1-dev"]);
         assert!(
             all.contains(&"image rm pixie-core:latest".to_string()),
             "{all:?}"
@@ -160,5 +188,38 @@ mod tests {
                 .any(|l| l.contains("pixie-core-dev") && l.starts_with("image rm")),
             "dev image was not built: {all:?}"
         );
+    }
+
+    #[test]
+    fn the_stacks_volumes_and_secrets_go_together_and_only_when_asked() {
+        let mut ctx = ctx_with(
+            BuildRoute::BuiltIn,
+            &[("PIXIE_PROJECT", "c2"), ("PIXIE_STACK", "full")],
+            Flags::new(),
+        );
+        ctx.engine.as_mut().unwrap().compose = Some(Ok(Compose::Standalone {
+            path: "/usr/bin/docker-compose".into(),
+            version: "1.29.2".into(),
+        }));
+        let kept = plan(&ctx, &Clean { volumes: false, images: false }, &Live::default()).unwrap();
+        assert!(kept.actions::<RemoveVolumes>().is_empty() && kept.actions::<RemoveTree>().is_empty());
+        let gone = plan(&ctx, &Clean { volumes: true, images: false }, &Live::default()).unwrap();
+        assert_eq!(
+            gone.actions::<RemoveVolumes>(),
+            [
+                &RemoveVolumes { cli: "/usr/bin/docker".into(), project: "c2-prod-stack".into() },
+                &RemoveVolumes { cli: "/usr/bin/docker".into(), project: "c2-dev-stack".into() },
+            ]
+        );
+        assert_eq!(
+            gone.actions::<RemoveTree>(),
+            [
+                &RemoveTree("/home/me/.local/state/pixie/c2-prod-stack".into()),
+                &RemoveTree("/home/me/.local/state/pixie/c2-dev-stack".into()),
+            ]
+        );
+        assert!(gone.to_string().contains(
+            "/usr/bin/docker volume ls --quiet --filter label=com.docker.compose.project=c2-prod-stack | xargs -r /usr/bin/docker volume rm"
+        ), "{gone}");
     }
 }

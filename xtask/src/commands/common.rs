@@ -10,6 +10,7 @@ use crate::ctx::{Ctx, Needs};
 use crate::exec;
 use crate::plan::Plan;
 use crate::settings::{Config, FlagOf};
+use crate::stack::Stack;
 use crate::target::Target;
 use crate::ui::Ui;
 use crate::workspace::Workspace;
@@ -56,6 +57,8 @@ pub enum Parsed {
 pub struct Live {
     /// Image name → whether it is in the engine's store.
     pub images: BTreeMap<String, bool>,
+    /// The stack's Postgres major version (`PG_MAJOR` of its image), which names its volume.
+    pub postgres_major: Option<String>,
 }
 
 impl Live {
@@ -72,7 +75,22 @@ impl Live {
                 (image, present)
             })
             .collect();
-        Ok(Live { images })
+        Ok(Live {
+            images,
+            ..Live::default()
+        })
+    }
+
+    /// The preflight of a command addressing a run's project: with `run.stack: full`, the
+    /// stack's server images are there and Postgres's major version is known.
+    pub fn stack(ctx: &Ctx) -> Result<Live> {
+        Ok(match Stack::of(&ctx.config) {
+            Stack::Embedded => Live::default(),
+            Stack::Full => Live {
+                postgres_major: Some(crate::stack::preflight(ctx)?),
+                ..Live::default()
+            },
+        })
     }
 
     /// `None`: not asked (a dry run).

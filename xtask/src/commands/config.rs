@@ -8,6 +8,7 @@ use clap::{Arg, ArgAction, ArgMatches};
 
 use super::common::{json_switch, switch, Parsed, Registration, Report, ReportCx};
 use crate::plan::shell::quote;
+use crate::stack::{self, Stack};
 use crate::settings::{self, Config, FlagOf, Source, Spec, Value};
 use crate::ui::{self, json_string};
 use crate::workspace::Workspace;
@@ -89,8 +90,10 @@ impl Report for ConfigReport {
         let text = if self.json {
             json(&rows)
         } else {
+            // Aligned on the longest key (service_images.postgres).
+            let width = rows.iter().map(|(key, ..)| key.len()).max().unwrap_or(0);
             rows.iter()
-                .map(|(key, value, source)| format!("{key:<22} {value:<44} # {source}\n"))
+                .map(|(key, value, source)| format!("{key:<width$} {value:<44} # {source}\n"))
                 .collect()
         };
         // A dry run changes nothing either way; as shell, the report is comments.
@@ -141,6 +144,16 @@ fn rows(ws: &Workspace, config: &Config, raw: bool) -> Vec<(&'static str, String
             row.2 = "derived from the checkout path".to_string();
         } else if *config.source(spec) == Source::Flag {
             row.2 = format!("flag --{}", spec.flag);
+        }
+        // Where the stack's generated secrets live (never their values).
+        if row.0 == settings::STACK.key && Stack::of(config) == Stack::Full {
+            let prefix = config.text(&settings::PROJECT);
+            let home = crate::host::state_home();
+            let dir = |kind: &str| {
+                stack::state_dir_in(home.as_deref(), &ws.project_name(prefix, kind))
+                    .map_or_else(|e| e.to_string(), |d| d.join("secrets").display().to_string())
+            };
+            row.2 = format!("{}; secrets in {} / {}", row.2, dir("prod-stack"), dir("dev-stack"));
         }
     }
     rows

@@ -33,7 +33,9 @@ macro_rules! table {
 table! {
     build: [PROD, DEV],
     run: [PROD, DEV],
-    manage: [LOGS, PS, STOP],
+    manage: [LOGS, PS, STOP, RESTART],
+    migrate: [COMMAND],
+    seed: [COMMAND],
     vendor: [COMMAND],
     proto: [COMMAND],
     tidy: [COMMAND],

@@ -19,19 +19,22 @@ use crate::ctx::{Ctx, Needs};
 use crate::docker::compose::{self, Project};
 use crate::docker::engine::Compose;
 use crate::files::RemoveFile;
-use crate::plan::{action, Action, ActionCx, Plan, Task};
+use crate::plan::{action, Action, ActionCx, Plan, Step, Task};
 use crate::ready::{Ready, PROBE_INTERVAL};
 use crate::secret::{TokenFrom, WriteToken};
 use crate::settings::{self, FlagOf};
 use crate::signals::{interrupted, Interrupted};
+use crate::stack::{self, Stack};
 use crate::target::Target;
 use crate::workspace::PROD_TOKEN_COMPOSE;
 
+pub use on_stack::{major_note, ready_path, run_name};
+
 pub const PROD: Registration = Registration {
     name: "run-prod",
-    about: "Build the production image (unchanged sources are a cache hit), run it with deployments/docker/compose.prod.yaml and say when /healthz answers; Ctrl-C stops and removes its containers and network. A non-loopback PIXIE_BIND needs PIXIE_API_TOKEN_FILE or PIXIE_API_TOKEN.",
+    about: "Build the production image (unchanged sources are a cache hit), run it with deployments/docker/compose.prod.yaml and say when /healthz answers; Ctrl-C stops and removes its containers and network. --stack full runs it on Postgres, S3 and NATS (compose.stack.yaml), each waited for, migrations first, and says when /readyz answers. A non-loopback PIXIE_BIND needs PIXIE_API_TOKEN_FILE or PIXIE_API_TOKEN.",
     example: "cargo xtask run-prod --http-port 18080",
-    settings: &[FlagOf::Run],
+    settings: &[FlagOf::Run, FlagOf::Stack],
     arguments: |command| command.arg(detach_arg()),
     parse: |matches| parse(Target::Prod, matches),
 };
@@ -40,7 +43,7 @@ pub const DEV: Registration = Registration {
     name: "run-dev",
     about: "Build the development image, run it with deployments/docker/compose.dev.yaml and say when /healthz answers: core/ is mounted and air rebuilds and restarts the service on every saved .go file.",
     example: "cargo xtask run-dev --detach",
-    settings: &[FlagOf::Run],
+    settings: &[FlagOf::Run, FlagOf::Stack],
     arguments: |command| command.arg(detach_arg()),
     parse: |matches| parse(Target::Dev, matches),
 };
@@ -48,7 +51,7 @@ pub const DEV: Registration = Registration {
 fn detach_arg() -> Arg {
     switch(
         "detach",
-        "Start in the background and return once /healthz answers; then `logs`, `ps`, `stop`.",
+        "Start in the background and return once it answers (/healthz; /readyz on the stack); then `logs`, `ps`, `stop`.",
     )
 }
 
@@ -71,14 +74,15 @@ impl Command for Run {
         Needs::Compose
     }
 
-    /// Compose is there; the daemon and the rest are the build's first steps (`configured`).
+    /// Compose is there (and, for the stack, its server images); the daemon and the rest are
+    /// the build's first steps (`configured`).
     fn preflight(&self, ctx: &Ctx) -> Result<Live> {
         ctx.engine().compose()?;
-        Ok(Live::default())
+        Live::stack(ctx)
     }
 
-    fn plan(&self, ctx: &Ctx, _live: &Live) -> Result<Plan> {
-        plan(ctx, self.target, self.detach)
+    fn plan(&self, ctx: &Ctx, live: &Live) -> Result<Plan> {
+        plan(ctx, self.target, self.detach, live)
     }
 }
 
@@ -126,11 +130,23 @@ pub fn is_loopback(bind: &str) -> bool {
         || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// `path` on the service's published HTTP port, where this machine reaches it
+/// (`run.published_host`, else `run.bind`).
+pub fn published(ctx: &Ctx, path: &'static str) -> Ready {
+    let cfg = &ctx.config;
+    let host = match cfg.text(&settings::PUBLISHED_HOST) {
+        "" => cfg.text(&settings::BIND),
+        host => host,
+    };
+    Ready::on(host, cfg.port(&settings::HTTP_PORT), path)
+}
+
 /// `target`'s compose project: files, per-checkout name, and what the files interpolate. The
 /// prod project names the token override whenever a token is configured or a run left its
 /// token file: compose then needs `PIXIE_API_TOKEN_HOST_FILE` on every command, `down` included.
-pub fn project(ctx: &Ctx, target: Target) -> Result<Project> {
-    let mut project = base_project(ctx, target)?;
+/// `run.stack: full` is a project of its own (`…-prod-stack`) with the stack's files.
+pub fn project(ctx: &Ctx, target: Target, live: &Live) -> Result<Project> {
+    let mut project = base_project(ctx, target, live)?;
     let file = token_file(ctx, &project.name);
     let configured = ctx.host.api_token_var || ctx.host.api_token_file.is_some();
     if target == Target::Prod && (configured || file.exists()) {
@@ -147,13 +163,16 @@ fn with_token(project: &mut Project, file: &std::path::Path) {
     ));
 }
 
-fn base_project(ctx: &Ctx, target: Target) -> Result<Project> {
+fn base_project(ctx: &Ctx, target: Target, live: &Live) -> Result<Project> {
     let cfg = &ctx.config;
-    let name = ctx
-        .ws
-        .project_name(cfg.text(&settings::PROJECT), target.name());
+    let stack = Stack::of(cfg);
+    let kind = match stack {
+        Stack::Embedded => target.name().to_string(),
+        Stack::Full => format!("{}-stack", target.name()),
+    };
+    let name = ctx.ws.project_name(cfg.text(&settings::PROJECT), &kind);
     compose::check_project_name(&name)?;
-    Ok(Project {
+    let mut project = Project {
         files: vec![target.compose_file()],
         name,
         env: vec![
@@ -168,10 +187,14 @@ fn base_project(ctx: &Ctx, target: Target) -> Result<Project> {
                 cfg.port(&settings::GRPC_PORT).to_string(),
             ),
         ],
-    })
+    };
+    if stack == Stack::Full {
+        stack::add_to(&mut project, ctx, target, live.postgres_major.as_deref())?;
+    }
+    Ok(project)
 }
 
-pub fn plan(ctx: &Ctx, target: Target, detach: bool) -> Result<Plan> {
+pub fn plan(ctx: &Ctx, target: Target, detach: bool, live: &Live) -> Result<Plan> {
     ctx.ws.require(target.compose_file())?;
     let cfg = &ctx.config;
     let bind = cfg.text(&settings::BIND).to_string();
@@ -183,7 +206,7 @@ pub fn plan(ctx: &Ctx, target: Target, detach: bool) -> Result<Plan> {
         bail!("PIXIE_BIND={bind} is not a loopback address and no API token is set; set PIXIE_API_TOKEN_FILE (or PIXIE_API_TOKEN), or bind to 127.0.0.1");
     }
     let compose = compose_or_stand_in(ctx);
-    let mut project = base_project(ctx, target)?;
+    let mut project = base_project(ctx, target, live)?;
     let token_file = token_file(ctx, &project.name);
     if token.is_some() {
         ctx.ws.require(PROD_TOKEN_COMPOSE)?;
@@ -197,6 +220,7 @@ pub fn plan(ctx: &Ctx, target: Target, detach: bool) -> Result<Plan> {
         ],
         ..Plan::default()
     };
+    plan.notes.extend(major_note(ctx, live));
     plan.push(action(
         format!("check that the ports on {bind} are free"),
         PortsFree {
@@ -205,6 +229,7 @@ pub fn plan(ctx: &Ctx, target: Target, detach: bool) -> Result<Plan> {
                 (cfg.port(&settings::HTTP_PORT), "--http-port"),
                 (cfg.port(&settings::GRPC_PORT), "--grpc-port"),
             ],
+            ours: Some(project.running(&ctx.docker(), Some("core"))),
         },
     ));
     match token {
@@ -227,11 +252,17 @@ pub fn plan(ctx: &Ctx, target: Target, detach: bool) -> Result<Plan> {
     // never served from an old image (what `compose up --build` does). The very build
     // build-* makes, with every build setting (vendoring included).
     plan.append(configured(ctx, target)?.finish(ctx)?);
-    let reach = match cfg.text(&settings::PUBLISHED_HOST) {
-        "" => bind.as_str(),
-        host => host,
-    };
-    let ready = Ready::on(reach, cfg.port(&settings::HTTP_PORT), "/healthz");
+    let ready = published(ctx, ready_path(ctx));
+    let down = down(ctx, &compose, &project, target);
+    if Stack::of(cfg) == Stack::Full {
+        on_stack::stack_steps(ctx, &compose, &project, target, detach, ready, &mut plan)?;
+        match detach {
+            // A stack that did not come up is removed whole, as in the foreground.
+            true => plan.on_failure.extend(down),
+            false => plan.cleanup.extend(down),
+        }
+        return Ok(plan);
+    }
     let name = target.name();
     if detach {
         plan.push(compose::step(
@@ -241,19 +272,7 @@ pub fn plan(ctx: &Ctx, target: Target, detach: bool) -> Result<Plan> {
             format!("start pixie-core ({name}) in the background"),
             &["up", "--detach", "--remove-orphans"],
         ));
-        plan.push(action(
-            format!("wait for {}/healthz", ready.url()),
-            WaitReady {
-                ready,
-                timeout: ready_timeout(target),
-                fix: format!(
-                    "see why with `cargo xtask logs {name}`; `cargo xtask stop {name}` removes it"
-                ),
-            },
-        ));
-        plan.notes.push(format!(
-            "detached: `cargo xtask logs {name} -f` follows it, `ps {name}` lists it, `stop {name}` removes it"
-        ));
+        wait_detached(&mut plan, ready, target, name);
         return Ok(plan);
     }
     let up = compose::step(
@@ -264,15 +283,37 @@ pub fn plan(ctx: &Ctx, target: Target, detach: bool) -> Result<Plan> {
         &["up", "--remove-orphans"],
     )
     .announce_ready(ready);
-    // A saved .proto regenerates proto/gen on the host, where the pinned protoc is (the dev
-    // image has no glibc for Debian's), and air rebuilds from it. Foreground only: the watcher
-    // lives in this process.
-    plan.push(match target {
-        Target::Dev => up.regenerate_on_change(super::proto::watch(ctx)),
-        Target::Prod => up,
-    });
-    plan.cleanup.extend(down(ctx, &compose, &project, target));
+    plan.push(with_proto_watch(ctx, target, up));
+    plan.cleanup.extend(down);
     Ok(plan)
+}
+
+/// A saved .proto regenerates proto/gen on the host, where the pinned protoc is (the dev image
+/// has no glibc for Debian's), and air rebuilds from it. Foreground only: the watcher lives in
+/// this process.
+pub(super) fn with_proto_watch(ctx: &Ctx, target: Target, step: Step) -> Step {
+    match target {
+        Target::Dev => step.regenerate_on_change(super::proto::watch(ctx)),
+        Target::Prod => step,
+    }
+}
+
+/// A detached run's wait for its readiness path and the note on what follows (run `name`, as `logs`, `ps`
+/// and `stop` take it).
+pub(super) fn wait_detached(plan: &mut Plan, ready: Ready, target: Target, name: &str) {
+    plan.push(action(
+        format!("wait for {}{}", ready.url(), ready.path),
+        WaitReady {
+            ready,
+            timeout: ready_timeout(target),
+            fix: format!(
+                "see why with `cargo xtask logs {name}`; `cargo xtask stop {name}` removes it"
+            ),
+        },
+    ));
+    plan.notes.push(format!(
+        "detached: `cargo xtask logs {name} -f` follows it, `ps {name}` lists it, `stop {name}` removes it"
+    ));
 }
 
 /// `compose down --remove-orphans`, then the token file goes too: it lives only while the
@@ -301,6 +342,9 @@ pub struct PortsFree {
     pub bind: String,
     /// Each port with the flag that changes it.
     pub ports: Vec<(u16, &'static str)>,
+    /// A probe that prints something when this very project's core runs: the ports are its
+    /// own, and a second run takes them over (compose recreates what changed).
+    pub ours: Option<Step>,
 }
 
 impl Action for PortsFree {
@@ -310,32 +354,38 @@ impl Action for PortsFree {
             .iter()
             .map(|(p, _)| format!("{}:{p}", self.bind))
             .collect();
+        let or = match &self.ours {
+            Some(probe) => format!(", or {} (then they are its own)", probe.label),
+            None => String::new(),
+        };
         format!(
-            "# (xtask) fail unless nothing listens on {}",
+            "# (xtask) fail unless nothing listens on {}{or}",
             list.join(", ")
         )
     }
 
     fn run(&self, _cx: &ActionCx) -> Result<()> {
         for (port, flag) in &self.ports {
-            port_free(&self.bind, *port, flag)?;
+            // Asked only for a taken port: a probe costs a round trip to the engine.
+            if !port_free(&self.bind, *port, flag)? && !self.ours.as_ref().is_some_and(Step::prints) {
+                let bind = &self.bind;
+                bail!("port {port} on {bind} is already in use; stop what listens there or pick another with {flag}");
+            }
         }
         Ok(())
     }
 }
 
-/// Whether the service could publish `port` on `bind`, and if not, the real reason: "in use"
-/// only when it is.
-fn port_free(bind: &str, port: u16, flag: &str) -> Result<()> {
+/// Whether `port` on `bind` is free (`false`: in use); any other reason the service could not
+/// publish it is an error naming the fix.
+fn port_free(bind: &str, port: u16, flag: &str) -> Result<bool> {
     use std::io::ErrorKind;
     let Ok(addr) = bind.parse::<IpAddr>() else {
         bail!("PIXIE_BIND={bind} is not an IP address; set run.bind (PIXIE_BIND) to one such as 127.0.0.1 or 0.0.0.0");
     };
     match std::net::TcpListener::bind((addr, port)) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == ErrorKind::AddrInUse => bail!(
-            "port {port} on {bind} is already in use; stop what listens there or pick another with {flag}"
-        ),
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::AddrInUse => Ok(false),
         Err(e) if e.kind() == ErrorKind::AddrNotAvailable => bail!(
             "cannot publish on {bind}: it is not an address of this machine; set run.bind (PIXIE_BIND) to one of its addresses, such as 127.0.0.1"
         ),
@@ -387,6 +437,10 @@ impl Action for WaitReady {
     }
 }
 
+mod on_stack;
+#[cfg(test)]
+mod stack_tests;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,7 +477,7 @@ mod tests {
     fn always_builds_first_then_runs_compose_up_that_announces_readiness() {
         for target in [Target::Prod, Target::Dev] {
             let ctx = ctx(&[]);
-            let plan = plan(&ctx, target, false).unwrap();
+            let plan = plan(&ctx, target, false, &Live::default()).unwrap();
             let steps = commands(&plan);
             assert_eq!(steps.len(), 2, "{plan}");
             assert_eq!(steps[0].flag_value("--file"), Some(target.dockerfile()));
@@ -437,7 +491,7 @@ mod tests {
                 })
             );
         }
-        let text = plan(&ctx(&[]), Target::Prod, false).unwrap().to_string();
+        let text = plan(&ctx(&[]), Target::Prod, false, &Live::default()).unwrap().to_string();
         assert!(
             text.contains(&format!("--file {PROD_DOCKERFILE}")),
             "{text}"
@@ -451,7 +505,7 @@ mod tests {
     #[test]
     fn run_dev_in_the_foreground_regenerates_core_gen_beside_compose_up() {
         let ctx = ctx(&[]);
-        let plan = plan(&ctx, Target::Dev, false).unwrap();
+        let plan = plan(&ctx, Target::Dev, false, &Live::default()).unwrap();
         let up = commands(&plan).pop().unwrap();
         let watch = up.watch.as_deref().expect("run-dev watches proto/");
         assert_eq!(watch, &super::super::proto::watch(&ctx));
@@ -490,7 +544,7 @@ mod tests {
         assert!(text.contains("--go_out"), "{text}");
         // Not detached (nothing would watch), never prod.
         for (target, detach) in [(Target::Dev, true), (Target::Prod, false)] {
-            let other = super::plan(&ctx, target, detach).unwrap();
+            let other = super::plan(&ctx, target, detach, &Live::default()).unwrap();
             assert!(
                 commands(&other).iter().all(|s| s.watch.is_none()),
                 "{other}"
@@ -503,7 +557,7 @@ mod tests {
     fn run_dev_without_go_still_starts_and_its_watch_says_why() {
         let mut ctx = ctx(&[]);
         ctx.host.go = None;
-        let plan = plan(&ctx, Target::Dev, false).unwrap();
+        let plan = plan(&ctx, Target::Dev, false, &Live::default()).unwrap();
         let up = commands(&plan).pop().unwrap();
         assert_eq!(
             up.watch.unwrap().plan,
@@ -519,7 +573,7 @@ mod tests {
     #[test]
     fn port_check_comes_first_and_the_docker_link_and_the_build_checks_before_compose() {
         let ctx = ctx(&[]);
-        let plan = plan(&ctx, Target::Dev, false).unwrap();
+        let plan = plan(&ctx, Target::Dev, false, &Live::default()).unwrap();
         assert_eq!(
             plan.labels(),
             [
@@ -537,6 +591,7 @@ mod tests {
             [&PortsFree {
                 bind: "127.0.0.1".into(),
                 ports: vec![(8080, "--http-port"), (9090, "--grpc-port")],
+                ours: Some(project(&ctx, Target::Dev, &Live::default()).unwrap().running(&ctx.docker(), Some("core"))),
             }]
         );
         assert_eq!(
@@ -564,7 +619,7 @@ mod tests {
     #[test]
     fn compose_up_then_down_always_under_one_project() {
         let ctx = ctx(&[("PIXIE_PROJECT", "t1")]);
-        let plan = plan(&ctx, Target::Dev, false).unwrap();
+        let plan = plan(&ctx, Target::Dev, false, &Live::default()).unwrap();
         let up = commands(&plan).pop().unwrap();
         let down = plan.cleanup[0].step().unwrap();
         assert_eq!(
@@ -576,7 +631,7 @@ mod tests {
         assert!(
             up.args
                 .join(" ")
-                .ends_with("up --remove-orphans --no-color"),
+                .ends_with("up --no-color --remove-orphans"),
             "{:?}",
             up.args
         );
@@ -589,12 +644,12 @@ mod tests {
     #[test]
     fn detach_starts_in_the_background_waits_for_healthz_and_leaves_it_running() {
         let ctx = ctx(&[("PIXIE_PROJECT", "t2")]);
-        let plan = plan(&ctx, Target::Prod, true).unwrap();
+        let plan = plan(&ctx, Target::Prod, true, &Live::default()).unwrap();
         let up = commands(&plan).pop().unwrap();
         assert!(
             up.args
                 .join(" ")
-                .ends_with("up --detach --remove-orphans --no-color"),
+                .ends_with("up --no-color --detach --remove-orphans"),
             "{:?}",
             up.args
         );
@@ -614,7 +669,7 @@ mod tests {
     #[test]
     fn compose_v1_finds_the_chosen_docker_first_on_path() {
         let ctx = ctx(&[]);
-        let plan = plan(&ctx, Target::Prod, false).unwrap();
+        let plan = plan(&ctx, Target::Prod, false, &Live::default()).unwrap();
         let up = commands(&plan).pop().unwrap();
         let path = up.env_value("PATH").unwrap().to_string();
         assert_eq!(
@@ -631,7 +686,7 @@ mod tests {
                 version: "2.29.0".into(),
             },
         );
-        let plan = plan(&ctx, Target::Prod, false).unwrap();
+        let plan = plan(&ctx, Target::Prod, false, &Live::default()).unwrap();
         let up = commands(&plan).pop().unwrap();
         assert_eq!(up.program, ctx.cli().path);
         assert_eq!(up.args[0], "compose");
@@ -644,7 +699,7 @@ mod tests {
             ctx_with(BuildRoute::BuiltIn, &[("PIXIE_GRPC_PORT", "19090")], flags),
             v1(),
         );
-        let plan = plan(&ctx, Target::Prod, false).unwrap();
+        let plan = plan(&ctx, Target::Prod, false, &Live::default()).unwrap();
         let up = commands(&plan).pop().unwrap();
         assert_eq!(up.env_value("PIXIE_HTTP_PORT"), Some("18080"));
         assert_eq!(up.env_value("PIXIE_GRPC_PORT"), Some("19090"));
@@ -673,15 +728,15 @@ mod tests {
     #[test]
     fn a_non_loopback_bind_without_a_token_is_refused_before_any_step() {
         let ctx = ctx(&[("PIXIE_BIND", "0.0.0.0")]);
-        let message = plan(&ctx, Target::Prod, false).unwrap_err().to_string();
+        let message = plan(&ctx, Target::Prod, false, &Live::default()).unwrap_err().to_string();
         assert_eq!(message, "PIXIE_BIND=0.0.0.0 is not a loopback address and no API token is set; set PIXIE_API_TOKEN_FILE (or PIXIE_API_TOKEN), or bind to 127.0.0.1");
         // run-dev keeps its own rules (compose.dev.yaml publishes on loopback by default).
-        assert!(plan(&ctx, Target::Dev, false).is_ok());
+        assert!(plan(&ctx, Target::Dev, false, &Live::default()).is_ok());
         let mut both = ctx;
         both.host.api_token_var = true;
         both.host.api_token_file = Some("/t".into());
         assert_eq!(
-            plan(&both, Target::Prod, false).unwrap_err().to_string(),
+            plan(&both, Target::Prod, false, &Live::default()).unwrap_err().to_string(),
             "PIXIE_API_TOKEN and PIXIE_API_TOKEN_FILE are both set; unset one of them"
         );
     }
@@ -690,7 +745,7 @@ mod tests {
     fn a_token_goes_to_compose_as_a_file_on_up_and_down_never_as_a_value() {
         let mut ctx = ctx(&[("PIXIE_BIND", "0.0.0.0"), ("PIXIE_PROJECT", "t3")]);
         ctx.host.api_token_file = Some("/home/me/pixie-token".into());
-        let plan = plan(&ctx, Target::Prod, false).unwrap();
+        let plan = plan(&ctx, Target::Prod, false, &Live::default()).unwrap();
         let file = ctx.ws.path("target/xtask/secrets/t3-prod/api_token");
         assert_eq!(
             plan.actions::<WriteToken>(),
@@ -729,7 +784,7 @@ mod tests {
     fn a_token_from_the_environment_is_copied_by_name_not_by_value() {
         let mut ctx = ctx(&[]);
         ctx.host.api_token_var = true;
-        let plan = plan(&ctx, Target::Prod, false).unwrap();
+        let plan = plan(&ctx, Target::Prod, false, &Live::default()).unwrap();
         assert_eq!(
             plan.actions::<WriteToken>()[0].from,
             TokenFrom::Var("PIXIE_API_TOKEN")
@@ -755,9 +810,16 @@ mod tests {
         let check = PortsFree {
             bind: "127.0.0.1".into(),
             ports: vec![(port, "--http-port")],
+            ours: Some(Step::new("prints nothing", "true", "/")),
         };
         let message = check.run(&cx()).unwrap_err().to_string();
         assert_eq!(message, format!("port {port} on 127.0.0.1 is already in use; stop what listens there or pick another with --http-port"));
+        // Taken by this very project's core: a second run takes it over.
+        let ours = PortsFree {
+            ours: Some(Step::new("core runs", "echo", "/").arg("c0ffee")),
+            ..check
+        };
+        ours.run(&cx()).unwrap();
     }
 
     #[test]
@@ -766,12 +828,14 @@ mod tests {
         let check = PortsFree {
             bind: "192.0.2.1".into(),
             ports: vec![(8080, "--http-port")],
+            ours: None,
         };
         let message = check.run(&cx()).unwrap_err().to_string();
         assert_eq!(message, "cannot publish on 192.0.2.1: it is not an address of this machine; set run.bind (PIXIE_BIND) to one of its addresses, such as 127.0.0.1");
         let check = PortsFree {
             bind: "localhost:1".into(),
             ports: vec![(8080, "--http-port")],
+            ours: None,
         };
         let message = check.run(&cx()).unwrap_err().to_string();
         assert_eq!(message, "PIXIE_BIND=localhost:1 is not an IP address; set run.bind (PIXIE_BIND) to one such as 127.0.0.1 or 0.0.0.0");
@@ -819,7 +883,7 @@ mod tests {
             },
         );
         let build = crate::commands::build::plan(&ctx, target, &Default::default()).unwrap();
-        (build, plan(&ctx, target, false).unwrap())
+        (build, plan(&ctx, target, false, &Live::default()).unwrap())
     }
 
     /// #24: whichever command builds, every build setting reaches the build the same way.

@@ -14,7 +14,10 @@ use crate::ctx::{Ctx, Needs};
 use crate::docker::matrix;
 use crate::plan::{action, Plan, Step};
 use crate::teststack::{Servers, StartStack, StopStack};
-use crate::workspace::{BENCH_DOCKERFILE, DEV_DOCKERFILE, PROD_DOCKERFILE};
+use crate::workspace::{
+    BEFORE_2FB3E22_DOCKERFILE, BEFORE_FC0ED04_DOCKERFILE, DEV_DOCKERFILE, PROD_DOCKERFILE,
+    STACK_DOCKERFILES,
+};
 
 pub const COMMAND: Registration = Registration {
     name: "test",
@@ -73,7 +76,12 @@ pub fn plan(ctx: &Ctx) -> Result<Plan> {
         .streamed());
     plan.include("tidy --check", tidy::check_plan(ctx)?);
     plan.include("proto --check", proto::check_plan(ctx)?);
-    plan.push(Step::new("hadolint", "hadolint", root).args([PROD_DOCKERFILE, DEV_DOCKERFILE, BENCH_DOCKERFILE]));
+    plan.push(Step::new("hadolint", "hadolint", root).args([
+        PROD_DOCKERFILE,
+        DEV_DOCKERFILE,
+        BEFORE_FC0ED04_DOCKERFILE,
+        BEFORE_2FB3E22_DOCKERFILE,
+    ]).args(STACK_DOCKERFILES));
     plan.push(Step::new("cargo fmt --check", cargo, root).args(["fmt", "--all", "--check"]));
     plan.push(Step::new("clippy", cargo, root)
         .args(["clippy", "--workspace", "--all-targets", "--features", "xtask/engine-tests", "--", "-D", "warnings"])
@@ -197,7 +205,8 @@ mod tests {
             }
         }
         assert!(has(
-            "hadolint deployments/docker/core.Dockerfile deployments/docker/core.dev.Dockerfile deployments/bench/before.Dockerfile"
+            "hadolint deployments/docker/core.Dockerfile deployments/docker/core.dev.Dockerfile deployments/bench/before-fc0ed04.Dockerfile deployments/bench/before-2fb3e22.Dockerfile \
+             deployments/docker/postgres.Dockerfile deployments/docker/stack-servers.Dockerfile"
         ));
         assert!(has("-D warnings"));
         assert!(has("go vet ./..."));

@@ -128,6 +128,7 @@ pub fn plan(ctx: &Ctx, check: bool) -> Result<Plan> {
             RemoveTree(staging),
         )],
         notes: Vec::new(),
+        ..Plan::default()
     })
 }
 

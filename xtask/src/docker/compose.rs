@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use super::engine::Compose;
 use super::Site;
@@ -79,6 +79,119 @@ pub struct Project {
     pub env: Vec<(String, String)>,
 }
 
+impl Project {
+    /// The `ps` filters that pick the containers of `service` in this project.
+    pub fn service_filters(&self, service: &str) -> [String; 2] {
+        [
+            format!("--filter=label=com.docker.compose.project={}", self.name),
+            format!("--filter=label=com.docker.compose.service={service}"),
+        ]
+    }
+
+    /// A probe that prints the IDs of the running containers of `service` (`None`: of any
+    /// service of this project).
+    pub fn running(&self, site: &Site, service: Option<&str>) -> Step {
+        let what = service.map_or(String::new(), |s| format!("{s} "));
+        let step = Step::new(
+            format!("a {what}container of {} runs", self.name),
+            &site.cli().path,
+            &site.ws.root,
+        )
+        .args(["ps", "--quiet", "--filter=status=running"]);
+        match service {
+            Some(service) => step.args(self.service_filters(service)),
+            None => step.arg(format!(
+                "--filter=label=com.docker.compose.project={}",
+                self.name
+            )),
+        }
+    }
+}
+
+/// Deletes every volume of compose project `project` (by compose's label: also those the
+/// files no longer name, such as a Postgres volume of an older major version) and says which.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoveVolumes {
+    pub cli: PathBuf,
+    pub project: String,
+}
+
+impl RemoveVolumes {
+    fn filter(&self) -> String {
+        format!("label=com.docker.compose.project={}", self.project)
+    }
+}
+
+impl Action for RemoveVolumes {
+    fn shell_line(&self) -> String {
+        let cli = quote(&self.cli.to_string_lossy());
+        format!(
+            "{cli} volume ls --quiet --filter {} | xargs -r {cli} volume rm",
+            quote(&self.filter())
+        )
+    }
+
+    fn run(&self, cx: &ActionCx) -> Result<()> {
+        let listed = std::process::Command::new(&self.cli)
+            .args(["volume", "ls", "--quiet", "--filter", &self.filter()])
+            .output()
+            .with_context(|| format!("cannot run {}", self.cli.display()))?;
+        let names: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        if names.is_empty() {
+            cx.ui
+                .info(format_args!("{} has no volumes to delete", self.project));
+            return Ok(());
+        }
+        cx.ui.info(format_args!(
+            "deleting the volumes of {} and their data: {}",
+            self.project,
+            names.join(", ")
+        ));
+        let removed = std::process::Command::new(&self.cli)
+            .args(["volume", "rm"])
+            .args(&names)
+            .output()
+            .with_context(|| format!("cannot run {}", self.cli.display()))?;
+        if !removed.status.success() {
+            let why = String::from_utf8_lossy(&removed.stderr);
+            bail!(
+                "cannot delete the volumes of {}: {}; stop what uses them (`cargo xtask stop`) and run clean again",
+                self.project,
+                why.trim()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Fails with `fix` unless `probe` prints something: a command that acts on a running project
+/// must not start half of one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Runs {
+    pub probe: Step,
+    pub fix: String,
+}
+
+impl Action for Runs {
+    fn shell_line(&self) -> String {
+        format!(
+            "[ -n \"$({})\" ] || {{ echo {} >&2; exit 1; }}",
+            self.probe.shell_line(),
+            quote(&self.fix)
+        )
+    }
+
+    fn run(&self, _cx: &ActionCx) -> Result<()> {
+        if self.probe.prints() {
+            return Ok(());
+        }
+        bail!("{}", self.fix)
+    }
+}
+
 /// A compose subcommand on `project` (`up --remove-orphans`, `down --volumes`, ...).
 pub fn step(
     site: &Site,
@@ -90,10 +203,12 @@ pub fn step(
     let (program, leading) = compose.invocation(site);
     let mut verb = verb.to_vec();
     // Compose v1 colours its output even into a pipe; keep logs readable and honour NO_COLOR.
+    // Right after the subcommand: v1 reads no option after a service name.
     if matches!(verb.first(), Some(&"up" | &"logs"))
         && (site.host.plain_progress || site.host.no_color)
+        && !verb.contains(&"--no-color")
     {
-        verb.push("--no-color");
+        verb.insert(1, "--no-color");
     }
     Step::new(label, program, &site.ws.root)
         .args(leading.iter().copied())

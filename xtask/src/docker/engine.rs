@@ -490,7 +490,7 @@ fn no_socket(path: &str) -> String {
 }
 
 /// Trimmed stdout of a command that succeeded, else `None`.
-fn captured_stdout(command: &mut Command) -> Option<String> {
+pub(super) fn captured_stdout(command: &mut Command) -> Option<String> {
     let output = command.stdin(std::process::Stdio::null()).output().ok()?;
     let text = String::from_utf8_lossy(&output.stdout).trim().to_string();
     (output.status.success() && !text.is_empty()).then_some(text)

@@ -2,8 +2,8 @@
 //! build`/`buildx build`/`podman build` argv ([`build`]), of the Podman < 5.4 builder container's
 //! ([`builder`]) and of compose argv ([`compose`]), what
 //! a build needs of the engine before it starts ([`checks`]), what an interrupted Podman build leaves
-//! ([`podman`]), cosign signing of pushed images ([`sign`]) and the engine matrix of tests and
-//! bench ([`matrix`]). Everything here takes a [`Site`], never the whole command context.
+//! ([`podman`]), cosign signing of pushed images ([`sign`]), the engine matrix of tests and
+//! bench ([`matrix`]) and the images a process's rebuilds left untagged ([`untagged`]). Everything here takes a [`Site`], never the whole command context.
 
 pub mod build;
 pub mod builder;
@@ -13,6 +13,7 @@ pub mod engine;
 pub mod matrix;
 pub mod podman;
 pub mod sign;
+pub mod untagged;
 
 use std::path::PathBuf;
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::plan::{Mode, Step};
+use crate::plan::{expand_path, Again, Mode, Step};
 use crate::ready::{Ready, PROBE_INTERVAL};
 use crate::signals::{self, interrupted, Interrupted};
 use crate::ui::Ui;
@@ -22,11 +22,6 @@ pub fn run(step: &Step, ui: &Ui, since: Instant, forward: bool) -> Result<()> {
     }
 }
 
-/// `$PATH` inside a planned value stands for the xtask's own PATH.
-fn expand(value: &str) -> String {
-    value.replace("$PATH", &std::env::var("PATH").unwrap_or_default())
-}
-
 fn captured(step: &Step, ui: &Ui, forward: bool) -> Result<()> {
     let sh = xshell::Shell::new()?;
     sh.change_dir(&step.cwd);
@@ -36,7 +31,7 @@ fn captured(step: &Step, ui: &Ui, forward: bool) -> Result<()> {
         .quiet()
         .ignore_status();
     for (key, value) in &step.env {
-        cmd = cmd.env(key, expand(value));
+        cmd = cmd.env(key, expand_path(value));
     }
     let output = cmd
         .output()
@@ -73,10 +68,50 @@ fn streamed(step: &Step, ui: &Ui, since: Instant, forward: bool) -> Result<()> {
     // Presses so far: any before the child exists means it never starts; any from here on is
     // forwarded to it, even one that lands between the spawn and the first look below (under
     // load, long enough for a whole build to run on unawares).
-    let pressed = signals::presses();
-    if forward && pressed > 0 {
+    let mut forwarded = signals::presses();
+    if forward && forwarded > 0 {
         return Err(Interrupted.into());
     }
+    let done = Arc::new(AtomicBool::new(false));
+    let announcer = step
+        .ready
+        .clone()
+        .map(|ready| announce_when_ready(ready, *ui, since, done.clone()));
+    let watcher = step
+        .watch
+        .as_ref()
+        .map(|watch| super::watch::spawn((**watch).clone(), *ui, done.clone()));
+    let mut status = spawn_and_wait(step, forward, &mut forwarded);
+    while status.is_ok() && !interrupted() {
+        let Some(again) = step.again.as_deref().filter(|again| soon(again)) else {
+            break;
+        };
+        ui.detail(format_args!(
+            "{}: again ({})",
+            step.label, again.probe.label
+        ));
+        status = spawn_and_wait(step, forward, &mut forwarded);
+    }
+    done.store(true, Ordering::SeqCst);
+    for meanwhile in announcer.into_iter().chain(watcher) {
+        let _ = meanwhile.join();
+    }
+    let status = status?;
+    if status.success() {
+        return Ok(());
+    }
+    if forward && interrupted() {
+        return Err(Interrupted.into());
+    }
+    anyhow::bail!("{} failed ({})", step.label, describe(status))
+}
+
+/// Starts `step`'s child and waits for it, forwarding one SIGINT per press beyond `forwarded`.
+fn spawn_and_wait(
+    step: &Step,
+    forward: bool,
+    forwarded: &mut usize,
+) -> Result<std::process::ExitStatus> {
     // An OsStr, not a Path: duct resolves a Path program against `dir`, a name through PATH.
     // A null stdin: the child runs in a background process group (below), where reading the
     // terminal or changing its modes (a tool's raw mode, `stty`) would stop it with SIGTTIN or
@@ -86,7 +121,7 @@ fn streamed(step: &Step, ui: &Ui, since: Instant, forward: bool) -> Result<()> {
         .stdin_null()
         .unchecked();
     for (key, value) in &step.env {
-        expr = expr.env(key, expand(value));
+        expr = expr.env(key, expand_path(value));
     }
     // Its own process group: the terminal's Ctrl-C reaches only us, and we forward exactly one
     // SIGINT per press, so "first press stops gracefully, second forces" holds however the
@@ -99,39 +134,33 @@ fn streamed(step: &Step, ui: &Ui, since: Instant, forward: bool) -> Result<()> {
         .start()
         .with_context(|| format!("cannot start {}", step.program.display()))?;
     let group = handle.pids().first().copied().context("child has no pid")? as libc::pid_t;
-    let done = Arc::new(AtomicBool::new(false));
-    let announcer = step
-        .ready
-        .clone()
-        .map(|ready| announce_when_ready(ready, *ui, since, done.clone()));
-    let watcher = step
-        .watch
-        .as_ref()
-        .map(|watch| super::watch::spawn((**watch).clone(), *ui, done.clone()));
-    let mut forwarded = pressed;
-    let output = loop {
+    loop {
         if let Some(output) = handle.try_wait()? {
-            break output.clone();
+            return Ok(output.status);
         }
         let seen = signals::presses();
-        while forward && forwarded < seen {
+        while forward && *forwarded < seen {
             // SAFETY: kill(2) with a negative pid signals that process group; no memory is touched.
             unsafe { libc::kill(-group, libc::SIGINT) };
-            forwarded += 1;
+            *forwarded += 1;
         }
         std::thread::sleep(Duration::from_millis(50));
-    };
-    done.store(true, Ordering::SeqCst);
-    for meanwhile in announcer.into_iter().chain(watcher) {
-        let _ = meanwhile.join();
     }
-    if output.status.success() {
-        return Ok(());
+}
+
+/// Whether `again.probe` prints anything within `again.within` (Ctrl-C ends the wait: no).
+fn soon(again: &Again) -> bool {
+    let deadline = Instant::now() + again.within;
+    while !interrupted() {
+        if again.probe.prints() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
-    if forward && interrupted() {
-        return Err(Interrupted.into());
-    }
-    anyhow::bail!("{} failed ({})", step.label, describe(output.status))
+    false
 }
 
 /// Probes `ready` beside a running child until it answers or `done` is set, then says so.

@@ -98,6 +98,12 @@ impl Runner {
                 break;
             }
         }
+        let failed = result.is_err();
+        for task in plan.on_failure.iter().filter(|_| failed) {
+            if let Err(e) = self.task(task, Phase::Cleanup) {
+                crate::ui::note(format_args!("xtask: cleanup failed: {e:#}"));
+            }
+        }
         for task in &plan.cleanup {
             // Cleanup runs to the end even after Ctrl-C; a failure here must not hide the first error.
             if let Err(e) = self.task(task, Phase::Cleanup) {
@@ -323,5 +329,48 @@ mod tests {
             .envs([("GREETING", "hi"), ("PATH", "/nowhere:$PATH")])
             .envs([("ORIGINAL_PATH", std::env::var("PATH").unwrap())]);
         run(&plan_of(vec![step], vec![]), &QUIET).unwrap();
+    }
+
+    #[test]
+    fn on_failure_runs_only_after_a_failure_and_before_the_cleanup() {
+        let dir = temp("on-failure");
+        let log = dir.join("log");
+        let echo = |label: &str| sh(label, &dir, format!("echo {label} >> {}", log.display()));
+        let mut plan = plan_of(vec![echo("step")], vec![echo("cleanup")]);
+        plan.on_failure = vec![echo("undo").into()];
+        run(&plan, &QUIET).unwrap();
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "step\ncleanup\n");
+        std::fs::remove_file(&log).unwrap();
+        plan.push(sh("failing", &dir, "exit 1".into()));
+        run(&plan, &QUIET).unwrap_err();
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            "step\nundo\ncleanup\n"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_followed_step_runs_again_while_its_probe_soon_prints() {
+        let dir = temp("again");
+        let log = dir.join("log");
+        // The probe says "again" twice, then nothing: three runs in all.
+        let probe = sh(
+            "two more",
+            &dir,
+            "n=$(cat count 2>/dev/null || echo 0); [ \"$n\" -lt 2 ] && echo $((n + 1)) > count && echo again; true".into(),
+        );
+        let follow = sh("follow", &dir, format!("echo run >> {}", log.display()))
+            .streamed()
+            .again_while(crate::plan::Again {
+                probe,
+                within: std::time::Duration::from_millis(300),
+            });
+        let started = Instant::now();
+        run(&plan_of(vec![follow], vec![]), &QUIET).unwrap();
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "run\n".repeat(3));
+        // The last wait gave up after about `within`.
+        assert!(started.elapsed() < std::time::Duration::from_secs(3));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -71,6 +71,12 @@ impl Printer {
         for task in &plan.steps {
             self.task(task, depth + plan.locks.len());
         }
+        if !plan.on_failure.is_empty() {
+            self.comment("only if a step above fails (or on Ctrl-C):");
+        }
+        for task in &plan.on_failure {
+            self.task(task, depth + plan.locks.len());
+        }
         if !plan.cleanup.is_empty() {
             self.comment("always, after the steps above (also on failure or Ctrl-C):");
         }
@@ -111,7 +117,28 @@ impl Printer {
                 lock.display()
             ));
         }
-        self.line(&step_line(step));
+        match &step.again {
+            Some(again) => {
+                let wait = format!(
+                    "until [ -n \"$({})\" ]; do sleep 0.2; done",
+                    step_line(&again.probe)
+                );
+                self.line("while :; do");
+                self.line(&step_line(step));
+                self.comment(&format!(
+                    "again if, within {} s: {}",
+                    again.within.as_secs(),
+                    again.probe.label
+                ));
+                self.line(&format!(
+                    "timeout {} sh -c {} || break",
+                    again.within.as_secs(),
+                    quote(&wait)
+                ));
+                self.line("done");
+            }
+            None => self.line(&step_line(step)),
+        }
         if let Some(ready) = &step.ready {
             self.comment(&format!(
                 "(xtask) meanwhile: print `ready on {}` once {}{} answers 200",

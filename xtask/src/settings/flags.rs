@@ -25,6 +25,7 @@ pub fn args(of: FlagOf) -> Vec<Arg> {
                     .value_parser(text)
                     .value_name("SPEC"),
                 Kind::Text | Kind::Addr => arg.value_parser(text).value_name("VALUE"),
+                Kind::Stack => arg.value_parser(["embedded", "full"]).value_name("STACK"),
             }
         })
         .collect()
@@ -43,7 +44,7 @@ pub fn from_matches(matches: &ArgMatches, of: &[FlagOf]) -> Flags {
             Kind::Words => matches
                 .get_many::<String>(spec.key)
                 .map(|w| Value::Words(w.cloned().collect())),
-            Kind::Text | Kind::Addr => matches
+            Kind::Text | Kind::Addr | Kind::Stack => matches
                 .get_one::<String>(spec.key)
                 .map(|t| Value::Text(t.clone())),
         };

@@ -352,7 +352,7 @@ mod tests {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(
             &path,
-            "base_images:\n  go: pixie-base/go:1.26.8\n  future: x\nservice_images:\n  postgres: pixie-stack/postgres:15\n",
+            "base_images:\n  go: pixie-base/go:1.26.8\n  future: x\nplugin_images:\n  thumbnailer: pixie-plugin/thumbnailer:1\n",
         )
         .unwrap();
         let (values, foreign) = read_machine(&path).unwrap();
@@ -361,7 +361,7 @@ mod tests {
             [(&GO_IMAGE, Value::Text("pixie-base/go:1.26.8".into()))]
         );
         let keys: Vec<_> = foreign.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(keys, ["base_images.future", "service_images.postgres"]);
+        assert_eq!(keys, ["base_images.future", "plugin_images.thumbnailer"]);
         write_machine(
             &path,
             &machine_text(&path, &[(&VENDOR, Value::Bool(true))]).unwrap(),
@@ -371,7 +371,7 @@ mod tests {
         assert!(
             text.ends_with(
                 "base_images:\n  go: pixie-base/go:1.26.8\n  future: x\nbuild:\n  vendor: 'true'\n\
-                 service_images:\n  postgres: pixie-stack/postgres:15\n"
+                 plugin_images:\n  thumbnailer: pixie-plugin/thumbnailer:1\n"
             ),
             "{text}"
         );

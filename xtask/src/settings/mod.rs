@@ -24,6 +24,8 @@ pub enum Kind {
     Gogc,
     /// Whitespace-separated in the file and env; a repeatable flag.
     Words,
+    /// `embedded` or `full` (kept as text; `crate::stack::Stack` reads it).
+    Stack,
 }
 
 /// Which command takes the setting as a flag.
@@ -32,6 +34,8 @@ pub enum FlagOf {
     None,
     BuildProd,
     Run,
+    /// Every command that starts or addresses a run's project (`--stack`).
+    Stack,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -113,6 +117,12 @@ impl Value {
                 Value::Text(raw.to_string())
             }
             Kind::Gogc => Value::Gogc(raw.parse()?),
+            Kind::Stack => {
+                if !matches!(raw, "embedded" | "full") {
+                    return Err(format!("expected embedded or full, found `{raw}`"));
+                }
+                Value::Text(raw.to_string())
+            }
             Kind::Words => Value::Words(raw.split_whitespace().map(String::from).collect()),
         })
     }
@@ -547,7 +557,7 @@ mod tests {
                 Kind::Text => drop(cfg.text(spec)),
                 Kind::Bool => drop(cfg.flag(spec)),
                 Kind::Port => drop(cfg.port(spec)),
-                Kind::Addr => drop(cfg.text(spec)),
+                Kind::Addr | Kind::Stack => drop(cfg.text(spec)),
                 Kind::Gogc => drop(cfg.gogc(spec)),
                 Kind::Words => drop(cfg.words(spec)),
             }

@@ -9,7 +9,7 @@
 pub mod docker;
 pub mod goproxy;
 pub mod http;
-pub mod png;
+pub use crate::png;
 pub mod registry;
 
 use std::path::{Path, PathBuf};

@@ -11,7 +11,10 @@ mod images;
 mod registry_cache;
 mod run_dev;
 mod run_prod;
+mod stack;
+mod stack_failures;
 mod supply_chain;
+mod untagged;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;

@@ -232,8 +232,8 @@ fn a_cold_remote_builder_reuses_the_compile_step_from_the_registry_cache() {
             &cache_to,
         ],
     );
-    let compile = step_ids(&cold_log, "go build");
-    assert_eq!(compile.len(), 1, "no single go build step:\n{cold_log}");
+    let compile = step_ids(&cold_log, "go-build.sh compile");
+    assert_eq!(compile.len(), 1, "no single compile step:\n{cold_log}");
     let compile = &compile[0];
     assert!(
         !step_cached(&cold_log, compile),
@@ -259,8 +259,8 @@ fn a_cold_remote_builder_reuses_the_compile_step_from_the_registry_cache() {
         ],
         &["--cache-from", &cache],
     );
-    let compile = step_ids(&warm_log, "go build");
-    let download = step_ids(&warm_log, "go mod download");
+    let compile = step_ids(&warm_log, "go-build.sh compile");
+    let download = step_ids(&warm_log, "go-build.sh rootfs modules");
     assert!(
         compile.len() == 1 && step_cached(&warm_log, &compile[0]),
         "the compile step was not reused from {reg}:\n{warm_log}"

@@ -9,10 +9,10 @@ use anyhow::{bail, Context, Result};
 
 use serde_json::{json, Map, Value};
 
-use super::json::{pretty, stats_json};
+use super::json::{checks_json, pretty, stats_json};
 use super::markdown::range;
-use super::targets::{at_most, Check, Unit};
-use super::{Results, Scenario, Setup};
+use super::targets::{Check, Unit, Verdict};
+use super::{Recorded, Results, Scenario, Setup};
 
 /// What one engine's bench child measured.
 pub struct EngineResults {
@@ -23,10 +23,29 @@ pub struct EngineResults {
     pub results: Results,
 }
 
-/// The rows of the side-by-side table: label, setup, scenario.
-const ROWS: [(&str, Setup, Scenario); 4] = [
-    ("prod no-change rebuild", Setup::Prod, Scenario::NoChange),
-    ("prod one-line change", Setup::Prod, Scenario::CodeChange),
+/// The rows of the side-by-side table: label, setup, scenario. The whole command first: it is
+/// what a person waits for.
+const ROWS: [(&str, Setup, Scenario); 8] = [
+    (
+        "prod one-line change, whole `cargo xtask build-prod`",
+        Setup::ProdCommand,
+        Scenario::CodeChange,
+    ),
+    (
+        "prod one-line change, build step",
+        Setup::Prod,
+        Scenario::CodeChange,
+    ),
+    (
+        "prod no-change rebuild, build step",
+        Setup::Prod,
+        Scenario::NoChange,
+    ),
+    (
+        "prod one-line change, every step in one `podman build` (the route before the builder)",
+        Setup::ProdPodmanBuild,
+        Scenario::CodeChange,
+    ),
     (
         "dev hot reload (save → new answer)",
         Setup::Dev,
@@ -37,15 +56,38 @@ const ROWS: [(&str, Setup, Scenario); 4] = [
         Setup::Limit,
         Scenario::CodeChange,
     ),
+    (
+        "before, pixie HEAD 2fb3e22's shape: one-line change",
+        Setup::Before2fb3e22,
+        Scenario::CodeChange,
+    ),
+    (
+        "before, pixie fc0ed04's shape: one-line change",
+        Setup::BeforeFc0ed04,
+        Scenario::CodeChange,
+    ),
 ];
+
+/// The rows' labels and their keys in engines.json (`setup_scenario`).
+pub(super) fn row_keys() -> Vec<(&'static str, String)> {
+    ROWS.iter()
+        .map(|(label, setup, scenario)| (*label, format!("{}_{}", setup.key(), scenario.key())))
+        .collect()
+}
 
 /// The line that carries the child's engine description in the samples text.
 const ENGINE_LINE: &str = "engine ";
+/// The line that says the engine builds through Podman < 5.4's builder route.
+const OLD_PODMAN_LINE: &str = "old_podman";
 
 impl Results {
     /// The samples as lines a parent reads back with [`Results::from_samples`].
     pub fn samples_text(&self, engine: &str) -> String {
         let mut text = format!("{ENGINE_LINE}{}\n", engine.replace('\n', " "));
+        if self.old_podman {
+            text.push_str(OLD_PODMAN_LINE);
+            text.push('\n');
+        }
         for ((setup, scenario), samples) in &self.samples {
             for seconds in samples {
                 let _ = writeln!(text, "{} {} {seconds}", setup.key(), scenario.key());
@@ -67,6 +109,10 @@ impl Results {
                 engine = what.to_string();
                 continue;
             }
+            if line == OLD_PODMAN_LINE {
+                results.old_podman = true;
+                continue;
+            }
             let words: Vec<&str> = line.split(' ').collect();
             let [setup, scenario, seconds] = words[..] else {
                 bail!("not a sample line: {line:?}");
@@ -86,39 +132,6 @@ impl Results {
         }
         Ok((results, engine))
     }
-
-    /// The per-engine targets: a container build adds little to the host's own compile, and hot
-    /// reload stays at the limit on every engine.
-    pub fn engine_targets(&self) -> Vec<Check> {
-        let med = |setup, scenario| self.median(setup, scenario);
-        let limit = med(Setup::Limit, Scenario::CodeChange);
-        let reload = self.stats(Setup::Dev, Scenario::HotReload);
-        vec![
-            Check {
-                target: "prod one-line change ≤ limit + 0.3 s",
-                verdict: med(Setup::Prod, Scenario::CodeChange)
-                    .zip(limit)
-                    .map(|(p, l)| at_most(p, l + 0.3, Unit::Seconds)),
-            },
-            Check {
-                target: "hot reload p50 ≤ limit + 0.2 s",
-                verdict: reload
-                    .zip(limit)
-                    .map(|(s, l)| at_most(s.median, l + 0.2, Unit::Seconds)),
-            },
-            Check {
-                target: "hot reload p95 ≤ limit + 0.5 s",
-                verdict: reload
-                    .zip(limit)
-                    .map(|(s, l)| at_most(s.p95, l + 0.5, Unit::Seconds)),
-            },
-            Check {
-                target: "prod no-change rebuild ≤ 1.5 s",
-                verdict: med(Setup::Prod, Scenario::NoChange)
-                    .map(|p| at_most(p, 1.5, Unit::Seconds)),
-            },
-        ]
-    }
 }
 
 /// The side-by-side table of `bench --engine`.
@@ -129,7 +142,9 @@ pub fn engines_markdown(engines: &[EngineResults], runs: u32, quick: bool) -> St
     let _ = writeln!(
         md,
         "Median over {runs} run(s), (min–max) when more than one; one engine after another on the \
-         same machine, each with its own limit measured in the same run. — means not measured.\n"
+         same machine, each with its own limit measured in the same run. — means not measured. \
+         A target's verdict is on the medians; `bench --check` fails only on a target missed even \
+         at the run's best case (each figure's minimum over the runs), shown after \"best\".\n"
     );
     let names: Vec<&str> = engines.iter().map(|e| e.name).collect();
     let _ = writeln!(
@@ -147,6 +162,12 @@ pub fn engines_markdown(engines: &[EngineResults], runs: u32, quick: bool) -> St
         engines.iter().map(|e| e.what.replace('|', "/")).collect(),
     );
     for (label, setup, scenario) in ROWS {
+        if engines
+            .iter()
+            .all(|e| e.results.stats(setup, scenario).is_none())
+        {
+            continue;
+        }
         let cells = engines
             .iter()
             .map(|e| match e.results.stats(setup, scenario) {
@@ -168,12 +189,15 @@ pub fn engines_markdown(engines: &[EngineResults], runs: u32, quick: bool) -> St
     for (index, check) in targets.first().into_iter().flatten().enumerate() {
         let cells = targets
             .iter()
-            .map(|checks| match &checks[index].verdict {
-                Some(v) if v.met => {
-                    format!("met: {} {} ({} to spare)", v.measured, v.bound, v.margin)
-                }
-                Some(v) => format!("**missed** by {}: {} {}", v.margin, v.measured, v.bound),
-                None => "not measured".into(),
+            .map(|checks| {
+                let own = &checks[index];
+                // An engine with another allowance says so in its cell.
+                let which = if own.target == check.target {
+                    String::new()
+                } else {
+                    format!("({}) ", own.target)
+                };
+                format!("{which}{}", verdict_cell(own.verdict.as_ref()))
             })
             .collect();
         row(&mut md, &format!("target: {}", check.target), cells);
@@ -181,25 +205,51 @@ pub fn engines_markdown(engines: &[EngineResults], runs: u32, quick: bool) -> St
     md
 }
 
-/// `engines.json`: per engine, its description and every measured figure.
-pub fn engines_json(engines: &[EngineResults]) -> String {
-    let top: Map<String, Value> = engines
+/// `met: 0.80 s ≤ 0.85 s (0.05 s to spare)`, or the miss and how the best case fares.
+pub(super) fn verdict_cell(verdict: Option<&Verdict>) -> String {
+    match verdict {
+        Some(v) if v.met => format!("met: {} {} ({} to spare)", v.measured, v.bound, v.margin),
+        Some(v) => format!(
+            "**missed** by {}: {} {}; best {}: {}",
+            v.margin,
+            v.measured,
+            v.bound,
+            v.best,
+            if v.met_at_best {
+                "within noise"
+            } else {
+                "beyond noise"
+            }
+        ),
+        None => "not measured".into(),
+    }
+}
+
+/// `engines.json`: `{meta, engines: {NAME: …}}`, per engine its description, every measured
+/// figure and its targets.
+pub fn engines_json(engines: &[EngineResults], recorded: Option<&Recorded>) -> String {
+    let by_name: Map<String, Value> = engines
         .iter()
         .map(|e| {
             let mut fields = Map::new();
             fields.insert("engine".into(), json!(e.what));
-            for (_, setup, scenario) in ROWS {
-                if let Some(stats) = e.results.stats(setup, scenario) {
-                    fields.insert(
-                        format!("{}_{}", setup.key(), scenario.key()),
-                        stats_json(stats),
-                    );
+            fields.insert("old_podman".into(), json!(e.results.old_podman));
+            for ((_, setup, scenario), (_, key)) in ROWS.iter().zip(row_keys()) {
+                if let Some(stats) = e.results.stats(*setup, *scenario) {
+                    fields.insert(key, stats_json(stats));
                 }
             }
+            fields.insert("targets".into(), checks_json(&e.results.engine_targets()));
             (e.name.to_string(), Value::Object(fields))
         })
         .collect();
-    pretty(&Value::Object(top))
+    let runs = engines.first().map_or(0, |e| e.results.runs);
+    let quick = engines.first().is_some_and(|e| e.results.quick);
+    let mut meta = json!({"runs": runs, "quick": quick});
+    if let Some(recorded) = recorded {
+        recorded.add_to(&mut meta);
+    }
+    pretty(&json!({"meta": meta, "engines": by_name}))
 }
 
 #[cfg(test)]
@@ -252,16 +302,46 @@ mod tests {
         for needle in [
             "| | A | C |\n|---|---|---|\n",
             "| engine | docker 20.10 | podman / 4.3 |",
-            "| prod one-line change | 0.80 s | 4.00 s |",
+            "| prod one-line change, build step | 0.80 s | 4.00 s |",
             "| dev hot reload (save → new answer) | p50 0.65 s, p95 0.70 s (3 edits) | p50 0.95 s, p95 1.00 s (3 edits) |",
-            "| target: prod one-line change ≤ limit + 0.3 s | met: 0.80 s ≤ 0.85 s (0.05 s to spare) | **missed** by 3.10 s: 4.00 s ≤ 0.90 s |",
-            "| target: hot reload p50 ≤ limit + 0.2 s | met: 0.65 s ≤ 0.75 s (0.10 s to spare) | **missed** by 0.15 s: 0.95 s ≤ 0.80 s |",
+            "| target: prod one-line change, build step ≤ limit + 0.3 s | met: 0.80 s ≤ 0.85 s (0.05 s to spare) | **missed** by 3.10 s: 4.00 s ≤ 0.90 s; best 4.00 s ≤ 0.90 s: beyond noise |",
+            "| target: hot reload p50 ≤ limit + 0.2 s | met: 0.65 s ≤ 0.75 s (0.10 s to spare) | **missed** by 0.15 s: 0.95 s ≤ 0.80 s; best 0.95 s ≤ 0.80 s: beyond noise |",
         ] {
             assert!(md.contains(needle), "missing {needle:?} in\n{md}");
         }
-        let json: Value = serde_json::from_str(&engines_json(&engines)).unwrap();
-        assert_eq!(json["C"]["engine"], "podman | 4.3");
-        assert_eq!(json["C"]["prod_no_change"]["n"], 1);
-        assert_eq!(json["C"]["limit_code_change"]["median_s"], 0.6);
+        assert!(
+            !md.contains("every step in one `podman build`"),
+            "rows nobody measured stay out"
+        );
+        let mut old = measured(1.2, [0.9, 1.0, 0.95], 0.6);
+        old.old_podman = true;
+        old.record(Setup::ProdPodmanBuild, Scenario::CodeChange, 2.6);
+        let with_c = [
+            EngineResults {
+                name: "A",
+                what: "docker".into(),
+                results: measured(0.8, [0.6, 0.7, 0.65], 0.55),
+            },
+            EngineResults {
+                name: "C",
+                what: "podman 4.3".into(),
+                results: old,
+            },
+        ];
+        let md = engines_markdown(&with_c, 1, true);
+        for needle in [
+            "| prod one-line change, every step in one `podman build` (the route before the builder) | — | 2.60 s |",
+            "| target: prod one-line change, build step ≤ limit + 0.3 s | met: 0.80 s ≤ 0.85 s (0.05 s to spare) | (prod one-line change, build step (Podman < 5.4's builder route) ≤ limit + 0.5 s) **missed** by 0.10 s: 1.20 s ≤ 1.10 s;",
+        ] {
+            assert!(md.contains(needle), "missing {needle:?} in\n{md}");
+        }
+        let json: Value = serde_json::from_str(&engines_json(&engines, None)).unwrap();
+        let c = &json["engines"]["C"];
+        assert_eq!(c["engine"], "podman | 4.3");
+        assert_eq!(c["prod_no_change"]["n"], 1);
+        assert_eq!(c["limit_code_change"]["median_s"], 0.6);
+        assert_eq!(c["targets"][1]["id"], "prod-build");
+        assert_eq!(c["targets"][1]["met"], false);
+        assert_eq!(json["meta"]["runs"], 0);
     }
 }

@@ -2,7 +2,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{Results, Setup};
+use super::engines::verdict_cell;
+use super::targets::Check;
+use super::{Recorded, Results, Setup};
 use crate::stats::Stats;
 
 impl Results {
@@ -35,7 +37,10 @@ impl Results {
             .filter_map(|g| {
                 let mut fields = stats_json(Stats::of(&g.seconds)?);
                 if let Some(mib) = g.peak_mib() {
-                    fields["peak_rss_mib"] = figure(mib);
+                    fields["build_peak_mib"] = figure(mib);
+                }
+                if let Some(mib) = g.largest_process_mib() {
+                    fields["largest_process_mib"] = figure(mib);
                 }
                 Some((g.label().to_string(), fields))
             })
@@ -57,13 +62,43 @@ impl Results {
             .collect();
         let mut meta = json!({"runs": self.runs, "quick": self.quick, "notes": notes});
         if let Some(recorded) = &self.recorded {
-            meta["date"] = json!(recorded.date);
-            meta["machine"] = json!(recorded.machine);
-            meta["engine"] = json!(recorded.engine);
+            recorded.add_to(&mut meta);
         }
         top.insert("meta".into(), meta);
+        top.insert("targets".into(), checks_json(&self.targets()));
         pretty(&Value::Object(top))
     }
+}
+
+impl Recorded {
+    /// Adds when, on what and with which engine to a report's `meta`.
+    pub(super) fn add_to(&self, meta: &mut Value) {
+        meta["date"] = json!(self.date);
+        meta["machine"] = json!(self.machine);
+        meta["engine"] = json!(self.engine);
+    }
+}
+
+/// The targets as the reports hold them: `[{id, target, verdict, measured, bound, met, margin,
+/// met_at_best, best}]` (`verdict`: the line the reports show), `measured: null` when not
+/// measured.
+pub(super) fn checks_json(checks: &[Check]) -> Value {
+    Value::Array(
+        checks
+            .iter()
+            .map(|c| {
+                let verdict = verdict_cell(c.verdict.as_ref());
+                match &c.verdict {
+                    Some(v) => json!({
+                        "id": c.id, "target": c.target, "verdict": verdict,
+                        "measured": v.measured, "bound": v.bound, "met": v.met,
+                        "margin": v.margin, "met_at_best": v.met_at_best, "best": v.best,
+                    }),
+                    None => json!({"id": c.id, "target": c.target, "verdict": verdict, "measured": null}),
+                }
+            })
+            .collect(),
+    )
 }
 
 /// A figure to three decimals (seconds: the millisecond a wall clock resolves here); NaN (not

@@ -9,8 +9,9 @@ mod json;
 mod markdown;
 mod targets;
 
-pub use doc::{performance_doc, PERFORMANCE_DOC, PERFORMANCE_JSON};
+pub use doc::{performance_doc, PERFORMANCE_DOC, PERFORMANCE_ENGINES_JSON, PERFORMANCE_JSON};
 pub use engines::{engines_json, engines_markdown, EngineResults};
+pub use targets::check_failures;
 
 use std::collections::BTreeMap;
 
@@ -18,10 +19,19 @@ use crate::stats::Stats;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Setup {
-    /// deployments/bench/before.Dockerfile: the slow shape we replaced.
-    Before,
+    /// deployments/bench/before-fc0ed04.Dockerfile: the shape the seed quotes (pixie fc0ed04).
+    BeforeFc0ed04,
+    /// deployments/bench/before-2fb3e22.Dockerfile: pixie's HEAD (2fb3e22), the stronger
+    /// baseline the headline ratio is against.
+    Before2fb3e22,
     /// deployments/docker/core.Dockerfile through the xtask's own build step.
     Prod,
+    /// The whole `cargo xtask build-prod`, as a person waits for it: cargo, the checks before
+    /// the build (tidy, daemon, base images) and the build.
+    ProdCommand,
+    /// Podman < 5.4 only: the production image by one `podman build --layers=false` of every
+    /// step, the route before the builder container (side by side with `prod`'s).
+    ProdPodmanBuild,
     /// The dev image and air hot reload.
     Dev,
     /// Host-native `go build` with a warm build cache: what no container build can beat.
@@ -31,20 +41,33 @@ pub enum Setup {
 }
 
 impl Setup {
-    pub const ALL: [Setup; 5] = [
-        Setup::Before,
+    pub const ALL: [Setup; 8] = [
+        Setup::BeforeFc0ed04,
+        Setup::Before2fb3e22,
         Setup::Prod,
+        Setup::ProdCommand,
+        Setup::ProdPodmanBuild,
         Setup::Dev,
         Setup::Limit,
         Setup::Registry,
     ];
     /// The columns of the main table (registry has a section of its own).
-    pub(crate) const TABLE: [Setup; 4] = [Setup::Before, Setup::Prod, Setup::Dev, Setup::Limit];
+    pub(crate) const TABLE: [Setup; 6] = [
+        Setup::BeforeFc0ed04,
+        Setup::Before2fb3e22,
+        Setup::Prod,
+        Setup::ProdCommand,
+        Setup::Dev,
+        Setup::Limit,
+    ];
 
     pub fn key(self) -> &'static str {
         match self {
-            Setup::Before => "before",
+            Setup::BeforeFc0ed04 => "before_fc0ed04",
+            Setup::Before2fb3e22 => "before_2fb3e22",
             Setup::Prod => "prod",
+            Setup::ProdCommand => "prod_command",
+            Setup::ProdPodmanBuild => "prod_podman_build",
             Setup::Dev => "dev",
             Setup::Limit => "limit",
             Setup::Registry => "registry",
@@ -53,8 +76,13 @@ impl Setup {
 
     pub(crate) fn column(self) -> &'static str {
         match self {
-            Setup::Before => "Before",
-            Setup::Prod => "After prod",
+            Setup::BeforeFc0ed04 => "Before (pixie fc0ed04)",
+            Setup::Before2fb3e22 => "Before (pixie HEAD 2fb3e22)",
+            Setup::Prod => "After prod (build step)",
+            Setup::ProdCommand => "After prod (whole `cargo xtask build-prod`)",
+            Setup::ProdPodmanBuild => {
+                "Prod, every step in `podman build` (Podman < 5.4's old route)"
+            }
             Setup::Dev => "After dev",
             Setup::Limit => "Limit",
             Setup::Registry => "Registry",
@@ -129,13 +157,16 @@ impl Sizes {
     }
 }
 
-/// One GOGC value of the sweep: wall time and peak RSS of each compile.
+/// One GOGC value of the sweep: wall time and peak memory of each compile.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GogcSamples {
     /// Empty: GOGC unset, Go's own default.
     pub value: String,
     pub seconds: Vec<f64>,
-    pub peak_rss_kib: Vec<u64>,
+    /// The whole build's peak: RSS summed over the `go` command and its compiles, KiB.
+    pub build_peak_kib: Vec<u64>,
+    /// The largest single process's peak, KiB.
+    pub largest_process_kib: Vec<u64>,
 }
 
 impl GogcSamples {
@@ -147,8 +178,17 @@ impl GogcSamples {
         }
     }
 
+    /// The whole build's highest peak over the runs, MiB.
     pub(crate) fn peak_mib(&self) -> Option<f64> {
-        self.peak_rss_kib.iter().max().map(|&k| k as f64 / 1024.0)
+        self.build_peak_kib.iter().max().map(|&k| k as f64 / 1024.0)
+    }
+
+    /// The largest single process's highest peak over the runs, MiB.
+    pub(crate) fn largest_process_mib(&self) -> Option<f64> {
+        self.largest_process_kib
+            .iter()
+            .max()
+            .map(|&k| k as f64 / 1024.0)
     }
 }
 
@@ -167,6 +207,9 @@ pub struct XtaskSamples {
 pub struct Results {
     pub runs: u32,
     pub quick: bool,
+    /// The engine builds the production image through Podman < 5.4's builder route, whose
+    /// allowance over the limit is 0.5 s rather than 0.3 s.
+    pub old_podman: bool,
     pub samples: BTreeMap<(Setup, Scenario), Vec<f64>>,
     pub sizes: Sizes,
     pub gogc: Vec<GogcSamples>,
@@ -253,8 +296,9 @@ mod tests {
             ..Results::default()
         };
         for (setup, scenario, values) in [
-            (Setup::Before, Scenario::CodeChange, [50.0, 60.0]),
+            (Setup::Before2fb3e22, Scenario::CodeChange, [50.0, 60.0]),
             (Setup::Prod, Scenario::CodeChange, [4.0, 6.0]),
+            (Setup::ProdCommand, Scenario::CodeChange, [4.5, 6.5]),
             (Setup::Limit, Scenario::CodeChange, [2.0, 2.0]),
             (Setup::Prod, Scenario::NoChange, [1.0, 3.0]),
             (Setup::Dev, Scenario::HotReload, [1.5, 2.5]),
@@ -269,7 +313,8 @@ mod tests {
         r.gogc.push(GogcSamples {
             value: String::new(),
             seconds: vec![40.0],
-            peak_rss_kib: vec![400 * 1024],
+            build_peak_kib: vec![400 * 1024],
+            largest_process_kib: vec![250 * 1024],
         });
         r.notes.push(("proto change", "field \"x\" added".into()));
         r
@@ -295,7 +340,7 @@ mod tests {
     fn json_has_setups_scenarios_sizes_sweep_and_meta() {
         let text = sample().json();
         let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(json["before"]["code_change"]["median_s"], 55.0);
+        assert_eq!(json["before_2fb3e22"]["code_change"]["median_s"], 55.0);
         assert_eq!(
             json["prod"]["no_change"],
             serde_json::json!({"median_s": 2.0, "min_s": 1.0, "max_s": 3.0, "p95_s": 3.0, "n": 2})
@@ -307,7 +352,7 @@ mod tests {
             .as_object()
             .unwrap()
             .values()
-            .any(|g| g["peak_rss_mib"] == 400.0));
+            .any(|g| g["build_peak_mib"] == 400.0 && g["largest_process_mib"] == 250.0));
         assert_eq!(json["xtask"], serde_json::json!({}));
         assert_eq!(json["meta"]["runs"], 2);
         assert_eq!(json["meta"]["notes"]["proto change"], "field \"x\" added");
@@ -322,16 +367,18 @@ mod tests {
     }
 
     #[test]
-    fn markdown_table_has_the_notes_shape_with_ratios() {
+    fn markdown_table_has_both_befores_both_prod_timings_and_ratios() {
         let md = sample().markdown();
-        assert!(md.contains("| Aspect | Before | After prod | After dev | Limit |"));
+        assert!(md.contains("| Aspect | Before (pixie fc0ed04) | Before (pixie HEAD 2fb3e22) | After prod (build step) | After prod (whole `cargo xtask build-prod`) | After dev | Limit |\n|---|---|---|---|---|---|---|\n"), "{md}");
         assert!(
-            md.contains("| One-line change in core/*.go (dev: hot reload) | 55.0 s (50.0 s–60.0 s); 27.50× limit | 5.00 s (4.00 s–6.00 s); 0.09× before; 2.50× limit | 2.00 s (1.50 s–2.50 s); 0.04× before; 1.00× limit | 2.00 s (2.00 s–2.00 s); 0.04× before |"),
+            md.contains("| One-line change in core/*.go (dev: hot reload) | — | 55.0 s (50.0 s–60.0 s); 27.50× limit | 5.00 s (4.00 s–6.00 s); 0.09× before (2fb3e22); 2.50× limit | 5.50 s (4.50 s–6.50 s); 0.10× before (2fb3e22); 2.75× limit |"),
             "{md}"
         );
-        assert!(md.contains("| Cold build (no cache) | — | — | — | — |"));
-        assert!(md.contains("p50 2.00 s, p95 2.50 s (1.50 s–2.50 s, 2 edits)"));
-        assert!(md.contains("| default | 40.0 s | 400 MiB |"));
+        // A relink is no limit of a no-change rebuild: no ratio against it.
+        assert!(md.contains("| No-change rebuild (limit: a relink, which a host `go build -o` always does) | — | — | 2.00 s (1.00 s–3.00 s) | — | — | — |"), "{md}");
+        assert!(md.contains("| Cold build (no cache) | — | — | — | — | — | — |"));
+        assert!(md.contains("| — | p50 2.00 s, p95 2.50 s (1.50 s–2.50 s, 2 edits) | — |"));
+        assert!(md.contains("| default | 40.0 s | 400 MiB | 250 MiB |"));
         let mut with_help = sample();
         with_help.xtask.help_binary = vec![0.004, 0.002, 0.003];
         assert!(with_help
@@ -342,23 +389,21 @@ mod tests {
     #[test]
     fn targets_report_met_missed_and_unmeasured() {
         let md = sample().markdown();
-        // 5.00 s against 1.3 × 2 s + 2 s = 4.6 s.
-        assert!(
-            md.contains("| one-line change rebuild (prod) ≤ 1.3 × limit + 2 s | 5.00 s | ≤ 4.60 s | **missed** by 0.40 s |"),
-            "{md}"
-        );
-        assert!(md.contains("| one-line change rebuild (prod) ≥ 10× faster than before | 11.0× | ≥ 10.0× | met (1.0× to spare) |"), "{md}");
-        // Against the limit's one-line change (2.00 s): p50 2.00 s, p95 2.50 s.
-        assert!(
-            md.contains("| hot reload p50 ≤ limit code change + 0.2 s | 2.00 s | ≤ 2.20 s | met (0.20 s to spare) |"),
-            "{md}"
-        );
-        assert!(
-            md.contains("| hot reload p95 ≤ limit code change + 0.5 s | 2.50 s | ≤ 2.50 s | met (0.00 s to spare) |"),
-            "{md}"
-        );
-        assert!(md.contains("| prod image ≤ stripped binary + runtime base + 1 MB | 16.00 MB | ≤ 16.20 MB | met (0.20 MB to spare) |"), "{md}");
-        assert!(md.contains("| xtask cold compile ≤ 45 s (2 cores) | — | — | not measured |"));
+        // Against the run's own limit (2.00 s) plus 0.3 s; the best case is each minimum.
+        for needle in [
+            "| prod one-line change, whole `cargo xtask build-prod` ≤ limit + 0.3 s | **missed** by 3.20 s: 5.50 s ≤ 2.30 s; best 4.50 s ≤ 2.30 s: beyond noise |",
+            "| hot reload p50 ≤ limit + 0.2 s | met: 2.00 s ≤ 2.20 s (0.20 s to spare) |",
+            "| hot reload p95 ≤ limit + 0.5 s | met: 2.50 s ≤ 2.50 s (0.00 s to spare) |",
+            "| one-line change ≥ 10× faster than before (pixie HEAD 2fb3e22's shape), whole command | met: 10.0× ≥ 10.0× (0.0× to spare) |",
+            "| prod no-change rebuild, build step ≤ 1.5 s | **missed** by 0.50 s: 2.00 s ≤ 1.50 s; best 1.00 s ≤ 1.50 s: within noise |",
+            "| prod image ≤ stripped binary + runtime base + 1 MB | met: 16.00 MB ≤ 16.20 MB (0.20 MB to spare) |",
+            "| xtask cold compile ≤ 45 s (2 cores) | not measured |",
+        ] {
+            assert!(md.contains(needle), "missing {needle:?} in\n{md}");
+        }
+        let json: serde_json::Value = serde_json::from_str(&sample().json()).unwrap();
+        assert_eq!(json["targets"][0]["id"], "prod-command");
+        assert_eq!(json["targets"][0]["met_at_best"], false);
     }
 
     #[test]
@@ -366,9 +411,7 @@ mod tests {
         let mut r = sample();
         let md = r.markdown();
         assert!(!md.contains("## Registry cache"), "{md}");
-        assert!(md.contains(
-            "| warm-from-registry rebuild ≥ 5× faster than cold | — | — | not measured |"
-        ));
+        assert!(md.contains("| warm-from-registry rebuild ≥ 5× faster than cold | not measured |"));
         for (scenario, value) in [(Scenario::Cold, 50.0), (Scenario::WarmFromRegistry, 1.25)] {
             r.record(Setup::Registry, scenario, value);
         }
@@ -382,14 +425,11 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("| ratio cold / warm | 40.0× |"), "{md}");
-        assert!(md.contains("| warm-from-registry rebuild ≥ 5× faster than cold | 40.0× | ≥ 5.0× | met (35.0× to spare) |"), "{md}");
-        assert!(md.contains(
-            "| Aspect | Before | After prod | After dev | Limit |\n|---|---|---|---|---|\n"
-        ));
+        assert!(md.contains("| warm-from-registry rebuild ≥ 5× faster than cold | met: 40.0× ≥ 5.0× (35.0× to spare) |"), "{md}");
         r.record(Setup::Registry, Scenario::WarmFromRegistry, 48.75);
         // Median of 1.25 and 48.75 is 25 s: 2× only.
         assert!(r
             .markdown()
-            .contains("| 2.0× | ≥ 5.0× | **missed** by 3.0× |"));
+            .contains("| **missed** by 3.0×: 2.0× ≥ 5.0×; best 40.0× ≥ 5.0×: within noise |"));
     }
 }

@@ -1,4 +1,4 @@
-//! Valid PNG bytes from std alone, for upload tests.
+//! Valid PNG bytes from std alone, for `cargo xtask seed` and the upload tests.
 
 /// CRC-32 (IEEE, as PNG chunks use it).
 pub fn crc32(data: &[u8]) -> u32 {

@@ -1,0 +1,355 @@
+//! `bench --stack ENGINES`: the stack (`--stack full`) on each named engine, timed as its user
+//! sees it, through the xtask's own commands on a copy of the workspace: cold start to ready
+//! (images built, volumes and secrets empty: `run-prod --stack full --detach`), warm start to
+//! ready (the same after `stop`), `restart core` to ready, and the run-dev hot reload (a saved Go
+//! edit to the new answer on /version) with the stack up. Everything runs under a compose
+//! project of its own (`pixie-bench-stack-*`) and bench image tags; its containers, volumes and
+//! secrets go at the end, also after a failure or Ctrl-C. Writes target/bench/stack.{md,json}.
+
+use std::fs::File;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use xtask::ctx::Ctx;
+use xtask::docker::matrix::{self, MatrixEngine};
+use xtask::plan::expand_path;
+use xtask::signals::{self, Interrupted};
+use xtask::testkit::free_port;
+
+use crate::stats::Stats;
+use crate::work::WorkCopy;
+
+/// Saved edits per engine for the hot-reload figure.
+const EDITS: u32 = 5;
+/// run-dev's first start builds the dev image and compiles core with empty caches.
+const FIRST_READY: Duration = Duration::from_secs(900);
+const RELOAD: Duration = Duration::from_secs(120);
+
+/// The figures of one engine, in seconds.
+#[derive(Default)]
+struct Figures {
+    cold: Vec<f64>,
+    warm: Vec<f64>,
+    restart: Vec<f64>,
+    hot_reload: Vec<f64>,
+}
+
+/// The xtask on the copy, pointed at one engine and at the bench's own stack project.
+struct StackRun {
+    xtask: PathBuf,
+    env: Vec<(String, String)>,
+    http: SocketAddr,
+    log: PathBuf,
+    state: PathBuf,
+}
+
+impl StackRun {
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.xtask);
+        command
+            .args(args)
+            .args(["--stack", "full"])
+            // `$PATH` in a matrix value stands for this process's PATH (engine C's compose).
+            .envs(self.env.iter().map(|(k, v)| (k, expand_path(v))))
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs `cargo xtask ARGS --stack full`; its wall time in seconds.
+    fn timed(&self, args: &[&str]) -> Result<f64> {
+        if signals::interrupted() {
+            return Err(Interrupted.into());
+        }
+        let started = Instant::now();
+        let output = self
+            .command(args)
+            .output()
+            .with_context(|| format!("cannot run {}", self.xtask.display()))?;
+        let seconds = started.elapsed().as_secs_f64();
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let last = stderr.trim_end().lines().last().unwrap_or("").to_string();
+            bail!("cargo xtask {} --stack full failed: {last}", args.join(" "));
+        }
+        Ok(seconds)
+    }
+
+    /// Removes everything of the bench's stack projects: containers, volumes, secrets, and
+    /// the bench's images of core.
+    fn remove_all(&self) {
+        let _ = self.command(&["clean", "--volumes", "--images"]).output();
+        let _ = std::fs::remove_dir_all(&self.state);
+    }
+
+    /// `run-dev --stack full` in the foreground, its output in the log file.
+    fn spawn_dev(&self) -> Result<Child> {
+        let log = File::create(&self.log)?;
+        Ok(self
+            .command(&["run-dev"])
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?)
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until GET `path` answers 200 with a body `accept` takes; seconds since `since`.
+    fn answer(
+        &self,
+        path: &str,
+        since: Instant,
+        timeout: Duration,
+        accept: impl Fn(&str) -> bool,
+    ) -> Result<f64> {
+        while since.elapsed() < timeout {
+            if signals::interrupted() {
+                return Err(Interrupted.into());
+            }
+            if let Ok(response) = xtask::http::request(self.http, "GET", path, &[], &[]) {
+                if response.status == 200 && accept(&response.text()) {
+                    return Ok(since.elapsed().as_secs_f64());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        bail!(
+            "no answer on http://{}{path} within {} s; run-dev said:\n{}",
+            self.http,
+            timeout.as_secs(),
+            self.log_text()
+        )
+    }
+}
+
+impl Drop for StackRun {
+    fn drop(&mut self) {
+        self.remove_all();
+    }
+}
+
+/// Measures the stack on each engine `names` selects; prints and writes the table.
+pub fn measure(ctx: &Ctx, names: &str, runs: u32) -> Result<()> {
+    let engines = matrix::select(&ctx.host, ctx.engine(), names)?;
+    if ctx.dry_run {
+        for engine in &engines {
+            println!(
+                "# engine {} ({}): {runs} × (clean --volumes; run-prod --stack full --detach [cold]; restart core [restart]; stop; run-prod --stack full --detach [warm]; stop), then run-dev --stack full and {EDITS} saved edits [hot_reload]",
+                engine.name, engine.what
+            );
+        }
+        return Ok(());
+    }
+    let xtask = crate::xtask_binary(ctx)?;
+    let dir = ctx.ws.path("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let mut measured = Vec::new();
+    for engine in &engines {
+        ctx.ui.info(format_args!(
+            "bench --stack: engine {}: {}",
+            engine.name, engine.what
+        ));
+        let figures = measure_engine(ctx, &xtask, &dir, engine, runs)?;
+        measured.push((engine, figures));
+    }
+    let markdown = markdown(&measured, runs);
+    std::fs::write(dir.join("stack.md"), &markdown)?;
+    std::fs::write(dir.join("stack.json"), json(&measured))?;
+    print!("{markdown}");
+    ctx.ui.info(format_args!(
+        "wrote {} and {}",
+        dir.join("stack.md").display(),
+        dir.join("stack.json").display()
+    ));
+    Ok(())
+}
+
+fn measure_engine(
+    ctx: &Ctx,
+    xtask: &Path,
+    dir: &Path,
+    engine: &MatrixEngine,
+    runs: u32,
+) -> Result<Figures> {
+    // The copy lives under target/bench: stop git there, so the stamp (and the image) stays.
+    std::env::set_var("GIT_CEILING_DIRECTORIES", dir);
+    let mut work = WorkCopy::create(
+        &ctx.ws.root,
+        dir.join(format!("stack-work-{}", engine.name)),
+    )?;
+    let id = std::process::id();
+    let state = dir.join(format!("stack-state-{}", engine.name));
+    let http_port = free_port();
+    let mut env = engine.env.clone();
+    let published = env
+        .iter()
+        .find(|(k, _)| k == "PIXIE_PUBLISHED_HOST")
+        .and_then(|(_, v)| v.parse::<IpAddr>().ok())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    env.extend(
+        [
+            ("PIXIE_WORKSPACE", work.root.display().to_string()),
+            ("PIXIE_PROJECT", format!("pixie-bench-stack-{id}")),
+            ("PIXIE_PROD_IMAGE", format!("pixie-bench-stack-prod:{id}")),
+            ("PIXIE_DEV_IMAGE", format!("pixie-bench-stack-dev:{id}")),
+            ("PIXIE_HTTP_PORT", http_port.to_string()),
+            ("PIXIE_GRPC_PORT", free_port().to_string()),
+            ("XDG_STATE_HOME", state.display().to_string()),
+        ]
+        .map(|(k, v)| (k.to_string(), v)),
+    );
+    let run = StackRun {
+        xtask: xtask.to_path_buf(),
+        env,
+        http: SocketAddr::new(published, http_port),
+        log: dir.join(format!("stack-run-dev-{}.log", engine.name)),
+        state,
+    };
+    let say = |what: &str, seconds: f64| {
+        ctx.ui.info(format_args!(
+            "bench --stack: engine {} {what}: {seconds:.2} s",
+            engine.name
+        ))
+    };
+    let mut figures = Figures::default();
+    // Untimed: core's image built once, as "images built" means.
+    run.timed(&["run-prod", "--detach"])?;
+    run.timed(&["stop"])?;
+    for _ in 0..runs {
+        run.timed(&["clean", "--volumes"])?;
+        let cold = run.timed(&["run-prod", "--detach"])?;
+        say("cold start to ready", cold);
+        let restart = run.timed(&["restart", "core"])?;
+        say("restart core to ready", restart);
+        run.timed(&["stop"])?;
+        let warm = run.timed(&["run-prod", "--detach"])?;
+        say("warm start to ready", warm);
+        run.timed(&["stop"])?;
+        figures.cold.push(cold);
+        figures.restart.push(restart);
+        figures.warm.push(warm);
+    }
+    figures.hot_reload = hot_reload(&run, &mut work)?;
+    let reloads: Vec<String> = figures
+        .hot_reload
+        .iter()
+        .map(|s| format!("{s:.2}"))
+        .collect();
+    ctx.ui.info(format_args!(
+        "bench --stack: engine {} hot reload with the stack up: {} s",
+        engine.name,
+        reloads.join(", ")
+    ));
+    drop(run);
+    let _ = std::fs::remove_dir_all(&work.root);
+    Ok(figures)
+}
+
+/// run-dev --stack full up, then each saved edit timed to the new answer on /version.
+fn hot_reload(run: &StackRun, work: &mut WorkCopy) -> Result<Vec<f64>> {
+    let mut child = run.spawn_dev()?;
+    let result = (|| {
+        let started = Instant::now();
+        run.answer("/readyz", started, FIRST_READY, |_| true)?;
+        let mut seconds = Vec::new();
+        for _ in 0..EDITS {
+            // Let air settle after the previous restart, so each edit is a reload of its own.
+            std::thread::sleep(Duration::from_millis(500));
+            let marker = work.edit_code()?;
+            let expected = format!("\"version\":\"{marker}\"");
+            let saved = Instant::now();
+            seconds.push(run.answer("/version", saved, RELOAD, |body| body.contains(&expected))?);
+        }
+        Ok(seconds)
+    })();
+    // Ctrl-C, as a user ends it: the foreground run removes its containers.
+    // SAFETY: plain kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait()?.is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+fn p50(samples: &[f64]) -> String {
+    Stats::of(samples).map_or("—".into(), |s| format!("{:.2}", s.median))
+}
+
+fn markdown(measured: &[(&MatrixEngine, Figures)], runs: u32) -> String {
+    let mut text = format!(
+        "## The stack (`--stack full`), median of {runs} run(s); hot reload: median of {EDITS} edits\n\n\
+         | engine | cold start to ready (s) | warm start to ready (s) | `restart core` to ready (s) | run-dev hot reload p50 (s) |\n\
+         |---|---|---|---|---|\n"
+    );
+    for (engine, f) in measured {
+        text.push_str(&format!(
+            "| {} ({}) | {} | {} | {} | {} |\n",
+            engine.name,
+            engine.what,
+            p50(&f.cold),
+            p50(&f.warm),
+            p50(&f.restart),
+            p50(&f.hot_reload)
+        ));
+    }
+    text.push_str("\nTargets: warm start ≤ 5 s; `restart core` ≤ 1.5 s; hot reload p50 ≤ the limit setup's code_change + 0.2 s (`cargo xtask bench --engine`).\n");
+    text
+}
+
+fn json(measured: &[(&MatrixEngine, Figures)]) -> String {
+    let list = |samples: &[f64]| {
+        let items: Vec<String> = samples.iter().map(|s| format!("{s:.3}")).collect();
+        format!("[{}]", items.join(", "))
+    };
+    let engines: Vec<String> = measured
+        .iter()
+        .map(|(engine, f)| {
+            format!(
+                "  {{\"engine\": \"{}\", \"cold_start_s\": {}, \"warm_start_s\": {}, \"restart_core_s\": {}, \"hot_reload_s\": {}}}",
+                engine.name,
+                list(&f.cold),
+                list(&f.warm),
+                list(&f.restart),
+                list(&f.hot_reload)
+            )
+        })
+        .collect();
+    format!("[\n{}\n]\n", engines.join(",\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_and_json_show_medians_and_every_sample_per_engine() {
+        let engine = MatrixEngine {
+            name: "B",
+            what: "docker CLI /opt/d26/docker".into(),
+            env: Vec::new(),
+        };
+        let figures = Figures {
+            cold: vec![20.0, 10.0, 30.0],
+            warm: vec![4.0],
+            restart: vec![1.25, 1.75],
+            hot_reload: Vec::new(),
+        };
+        let measured = [(&engine, figures)];
+        let table = markdown(&measured, 3);
+        assert!(
+            table.contains("| B (docker CLI /opt/d26/docker) | 20.00 | 4.00 | 1.50 | — |"),
+            "{table}"
+        );
+        assert_eq!(
+            json(&measured),
+            "[\n  {\"engine\": \"B\", \"cold_start_s\": [20.000, 10.000, 30.000], \"warm_start_s\": [4.000], \"restart_core_s\": [1.250, 1.750], \"hot_reload_s\": []}\n]\n"
+        );
+    }
+}

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Result};
 
-use crate::settings::{self, Config};
+use crate::settings::{self, Config, Spec};
 use crate::workspace::{
     GoModule, Workspace, DEV_COMPOSE, DEV_DOCKERFILE, PROD_COMPOSE, PROD_DOCKERFILE,
 };
@@ -80,13 +80,19 @@ impl ModuleImage {
         format!("pixie-{}", self.name())
     }
 
-    /// `images.NAME` from the settings (core's is `images.prod`), else `pixie-NAME:latest`.
-    pub fn image(&self, config: &Config) -> String {
+    /// The setting that names its image: `images.NAME` when the table has that row (core's is
+    /// `images.prod`, what run-prod runs).
+    pub fn setting(&self) -> Option<&'static Spec> {
         let key = match self.name() {
             "core" => settings::PROD_IMAGE.key.to_string(),
             name => format!("images.{name}"),
         };
-        match settings::ALL.iter().find(|spec| spec.key == key) {
+        settings::ALL.into_iter().find(|spec| spec.key == key)
+    }
+
+    /// Its image: the setting's value, else `pixie-NAME:latest`.
+    pub fn image(&self, config: &Config) -> String {
+        match self.setting() {
             Some(spec) => config.text(spec).to_string(),
             None => format!("{}:latest", self.binary()),
         }

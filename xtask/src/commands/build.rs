@@ -377,6 +377,7 @@ pub fn module_build(ctx: &Ctx, module: &ModuleImage) -> DockerBuild {
     build.tags = vec![image];
     build.stage = Some(module.stage().to_string());
     build.compile_stage = Some(module.compile_stage());
+    build.timestamp = Some(ctx.ws.stamp.epoch);
     let mut build = with_cache_settings(ctx, build);
     let text = |spec| Some(cfg.text(spec)).filter(|v| !v.is_empty());
     build.secrets = text(&settings::NETRC)

@@ -23,19 +23,23 @@ ARG RUNTIME_IMAGE=alpine:3.23.0
 # hands the runtime stage a ready `build` stage (`--build-context build=DIR`), so everything the
 # runtime stage takes from `build` must be under /out.
 # The workspace's module files: go.work and every module's go.mod/go.sum, one line per `use` of
-# go.work. Core builds in workspace mode (it imports the proto module), which reads them all.
-# Mounted rw (writes are discarded) so the mounts inside it get their mount points.
+# go.work. The modules build in workspace mode (they import each other), which reads them all.
+# With them the workspace's vendor/ (`cargo xtask vendor`: `go work vendor`, one tree at the
+# root for every module) when there is one: the pattern matches nothing otherwise, which
+# BuildKit allows. Mounted rw (writes are discarded) so the mounts inside it get their mount
+# points.
 FROM scratch AS workspace
 COPY go.work go.work.sum /
 COPY core/go.mod core/go.sum /core/
 COPY proto/go.mod proto/go.sum /proto/
 COPY plugins/thumbnailer/go.mod plugins/thumbnailer/go.sum /plugins/thumbnailer/
+COPY vendo[r] /vendor/
 
 FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS modules
 WORKDIR /src/core
 
 # Where modules come from: `mod` (default) downloads them through GOPROXY into a cache mount;
-# `vendor` compiles core/vendor (`cargo xtask vendor`) and never touches the network, so
+# `vendor` compiles vendor/ (`cargo xtask vendor`) and never touches the network, so
 # `cargo xtask build-prod --vendor` can build with `docker build --network=none`.
 ARG GO_MOD_MODE=mod
 # Modules first, keyed on go.mod/go.sum only, so a source edit never downloads again.

@@ -12,7 +12,8 @@
 #   MODULE       the Go module's folder under /src (core, plugins/thumbnailer)
 #   BINARY       the binary's name (/usr/local/bin/BINARY); by convention its main package is
 #                MODULE/cmd/BINARY, and the -X stamps go to the module's internal/buildinfo
-#   GO_MOD_MODE  mod: modules through GOPROXY; vendor: MODULE/vendor, and no network at all
+#   GO_MOD_MODE  mod: modules through GOPROXY; vendor: the workspace's /src/vendor (`go work
+#                vendor`), and no network at all
 #   VERSION COMMIT BUILD_DATE    stamped into BUILDINFO
 #   TARGETOS TARGETARCH          the platform compiled for (the native toolchain cross-compiles)
 #   GOFLAGS GOGC                 the compile's own
@@ -39,7 +40,7 @@ modules() {
   cd "/src/$MODULE"
   case "$GO_MOD_MODE" in
     mod) go mod download ;;
-    vendor) echo "GO_MOD_MODE=vendor: modules come from $MODULE/vendor, nothing to download" ;;
+    vendor) echo "GO_MOD_MODE=vendor: modules come from the workspace's vendor/, nothing to download" ;;
     *) echo "GO_MOD_MODE must be mod or vendor, not '$GO_MOD_MODE'" >&2; exit 1 ;;
   esac
 }
@@ -47,7 +48,7 @@ modules() {
 compile() {
   cd "/src/$MODULE"
   if [ "$GO_MOD_MODE" = vendor ]; then
-    [ -f vendor/modules.txt ] || { echo "GO_MOD_MODE=vendor needs $MODULE/vendor: run cargo xtask vendor" >&2; exit 1; }
+    [ -f /src/vendor/modules.txt ] || { echo "GO_MOD_MODE=vendor needs vendor/ at the workspace root: run cargo xtask vendor" >&2; exit 1; }
     export GOFLAGS="${GOFLAGS:-} -mod=vendor" GOPROXY=off
   else
     export GOFLAGS="${GOFLAGS:-} -mod=readonly"

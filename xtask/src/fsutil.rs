@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 
 /// The staging directory next to `target` (same filesystem, so the swap's rename is atomic),
 /// unique to this process so that two runs never write into one tree:
-/// `core/vendor` → `core/.vendor.new-PID`.
+/// `vendor` → `.vendor.new-PID`, beside it.
 pub fn staging_path(target: &Path) -> Result<PathBuf> {
     let name = format!(
         ".{}.new-{}",

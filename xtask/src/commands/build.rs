@@ -326,7 +326,7 @@ fn checks(ctx: &Ctx, target: Target, modules: &[&str]) -> Result<Plan> {
     Ok(before)
 }
 
-/// With `build.vendor` set, what makes core/vendor current before a prod build: vendor's own
+/// With `build.vendor` set, what makes vendor/ current before a prod build: vendor's own
 /// plan, included (its lock, its steps, its cleanup), unless the fingerprint says nothing
 /// changed since the last refresh; otherwise nothing.
 pub fn vendoring(ctx: &Ctx, target: Target) -> Result<Plan> {
@@ -336,10 +336,13 @@ pub fn vendoring(ctx: &Ctx, target: Target) -> Result<Plan> {
     }
     if vendor::is_current(&ctx.ws) {
         plan.notes.push(
-            "core/vendor is current (go.mod, go.sum and vendor/modules.txt unchanged since the last `cargo xtask vendor`): no refresh".into(),
+            "vendor/ is current (go.work, the modules' go.mod and go.sum, and vendor/modules.txt unchanged since the last `cargo xtask vendor`): no refresh".into(),
         );
     } else {
-        plan.include("refresh core/vendor (what `cargo xtask vendor` runs)", vendor::plan(ctx, false)?);
+        plan.include(
+            "refresh vendor/ (what `cargo xtask vendor` runs)",
+            vendor::plan(ctx, false)?,
+        );
     }
     Ok(plan)
 }
@@ -796,7 +799,7 @@ mod tests {
             .expect("vendor's plan is included");
         assert_eq!(**included, vendor::plan(&ctx, false).unwrap());
         let steps = commands(&plan);
-        assert_eq!(steps[0].args[..2], ["mod", "vendor"]);
+        assert_eq!(steps[0].args[..2], ["work", "vendor"]);
         assert!(!steps.iter().any(|s| s.program.ends_with("xtask")), "{plan}");
         let build = &steps[1];
         assert!(build.args.contains(&"--network=none".to_string()));
@@ -805,7 +808,7 @@ mod tests {
             .any(|a| a == "GO_MOD_MODE=vendor"));
         let text = plan.to_string();
         assert!(
-            text.contains("# refresh core/vendor (what `cargo xtask vendor` runs):\n")
+            text.contains("# refresh vendor/ (what `cargo xtask vendor` runs):\n")
                 && text.contains("vendor.lock && flock 9\n"),
             "{text}"
         );
@@ -832,7 +835,8 @@ mod tests {
         for file in [
             "core/go.mod",
             "core/go.sum",
-            "core/vendor/modules.txt",
+            "go.work.sum",
+            "vendor/modules.txt",
             "core/cmd/pixie-core/main.go",
             PROD_DOCKERFILE,
         ] {
@@ -844,7 +848,7 @@ mod tests {
         ctx.ws.root = root.clone();
         let refreshes = |ctx: &Ctx| {
             commands(&plan(ctx, Target::Prod, &BuildArgs::default()).unwrap())[0].args[..2]
-                == ["mod", "vendor"]
+                == ["work", "vendor"]
         };
         assert!(refreshes(&ctx), "no fingerprint yet");
         // What a refresh records as its last step.
@@ -858,7 +862,7 @@ mod tests {
         assert!(!refreshes(&ctx));
         let skipped = plan(&ctx, Target::Prod, &BuildArgs::default()).unwrap();
         assert!(
-            skipped.notes[1].starts_with("core/vendor is current"),
+            skipped.notes[1].starts_with("vendor/ is current"),
             "{:?}",
             skipped.notes
         );

@@ -49,7 +49,7 @@ settings! {
     (GOFLAGS, "build.goflags", "PIXIE_GOFLAGS", "", None, "", Text,
         "GOFLAGS for the compile step only."),
     (VENDOR, "build.vendor", "PIXIE_VENDOR", "vendor", BuildProd, "false", Bool,
-        "Refresh core/vendor (`cargo xtask vendor`), then build from it with no network at all."),
+        "Refresh vendor/ (`cargo xtask vendor`: `go work vendor`), then build every image from it with no network at all."),
     (BUILDER, "build.builder", "PIXIE_BUILDER", "builder", BuildProd, "", Text,
         "buildx builder to build on (remote, kubernetes, docker-container drivers). buildx only."),
     (CACHE_FROM, "build.cache_from", "PIXIE_CACHE_FROM", "cache-from", BuildProd, "", Words,

@@ -133,9 +133,8 @@ pub fn workspace_copy(name: &str) -> PathBuf {
     for item in WORKSPACE_PARTS {
         ok(Command::new("cp").arg("-a").arg(root.join(item)).arg(&dest));
     }
-    // Another checkout, as a clone makes it: no vendor/, no settings of this checkout's own
-    // (the machine's settings file is every checkout's).
-    let _ = std::fs::remove_dir_all(dest.join("core/vendor"));
+    // Another checkout, as a clone makes it: no vendor/ (not a part), no settings of this
+    // checkout's own (the machine's settings file is every checkout's).
     let _ = std::fs::remove_file(dest.join(crate::settings::LOCAL_FILE));
     dest
 }

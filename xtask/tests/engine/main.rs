@@ -55,13 +55,18 @@ pub fn prod_images() -> &'static [(String, String)] {
     static IMAGES: OnceLock<Vec<(String, String)>> = OnceLock::new();
     IMAGES.get_or_init(|| {
         require_engine();
-        build_prod_images(&repo_root(), "e2e", &[])
+        build_prod_images(&repo_root(), "e2e", &["build-prod"]).0
     })
 }
 
-/// `cargo xtask build-prod ARGS` in workspace `ws`, every module's image tagged `TAG`
-/// (`pixie-core:TAG`, `pixie-thumbnailer:TAG`, ...): returns (module name, image) as built.
-pub fn build_prod_images(ws: &std::path::Path, tag: &str, args: &[&str]) -> Vec<(String, String)> {
+/// `cargo xtask COMMAND` (a build-prod command line, such as `-v build-prod --vendor`) in
+/// workspace `ws`, every module's image tagged `TAG` (`pixie-core:TAG`,
+/// `pixie-thumbnailer:TAG`, ...): returns (module name, image) as built, and the xtask's output.
+pub fn build_prod_images(
+    ws: &std::path::Path,
+    tag: &str,
+    command: &[&str],
+) -> (Vec<(String, String)>, String) {
     let workspace = xtask::workspace::Workspace::at(ws.to_path_buf());
     let modules = xtask::target::ModuleImage::all(&workspace).unwrap();
     let images: Vec<(String, String)> = modules
@@ -75,8 +80,8 @@ pub fn build_prod_images(ws: &std::path::Path, tag: &str, args: &[&str]) -> Vec<
             .unwrap_or_else(|| panic!("module {} has no images.NAME setting", module.name()));
         env.push((spec.env, image));
     }
-    xtask_ok(&[&["build-prod"], args].concat(), &env);
-    images
+    let log = xtask_ok(command, &env);
+    (images, log)
 }
 
 /// The dev image, built once per run through `cargo xtask build-dev`.

@@ -69,7 +69,8 @@ fn content(image: &str) -> String {
 
 /// Builds every module's image in `ws`; returns module name → content.
 fn build(ws: &Path) -> BTreeMap<String, String> {
-    build_prod_images(ws, "e2e-isolation", &[])
+    build_prod_images(ws, "e2e-isolation", &["build-prod"])
+        .0
         .into_iter()
         .map(|(name, image)| (name, content(&image)))
         .collect()

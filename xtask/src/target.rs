@@ -113,17 +113,23 @@ impl ModuleImage {
             .collect())
     }
 
-    /// The module images `build-prod` builds: every one, or the one named.
-    pub fn selected(ws: &Workspace, name: Option<&str>) -> Result<Vec<ModuleImage>> {
+    /// The module images `build-prod` builds: every one when `names` is empty, else those
+    /// named, in go.work's order.
+    pub fn selected(ws: &Workspace, names: &[String]) -> Result<Vec<ModuleImage>> {
         let all = ModuleImage::all(ws)?;
-        let Some(name) = name else { return Ok(all) };
-        match all.iter().find(|image| image.name() == name) {
-            Some(image) => Ok(vec![image.clone()]),
-            None => bail!(
+        if let Some(name) = names
+            .iter()
+            .find(|n| !all.iter().any(|i| i.name() == n.as_str()))
+        {
+            bail!(
                 "no module `{name}` with an image; the modules with one are: {} (go.work's modules with a cmd/pixie-NAME main package)",
                 all.iter().map(ModuleImage::name).collect::<Vec<_>>().join(", ")
-            ),
+            );
         }
+        Ok(all
+            .into_iter()
+            .filter(|image| names.is_empty() || names.iter().any(|n| n == image.name()))
+            .collect())
     }
 }
 
@@ -178,10 +184,14 @@ mod tests {
     #[test]
     fn an_unknown_module_is_refused_with_the_known_ones() {
         let ws = this_workspace();
-        let one = ModuleImage::selected(&ws, Some("thumbnailer")).unwrap();
+        let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let one = ModuleImage::selected(&ws, &names(&["thumbnailer"])).unwrap();
+        assert_eq!(one.len(), 1);
         assert_eq!(one[0].module.dir, "plugins/thumbnailer");
+        let both = ModuleImage::selected(&ws, &names(&["thumbnailer", "core"])).unwrap();
+        assert_eq!(both, ModuleImage::selected(&ws, &[]).unwrap());
         assert_eq!(
-            ModuleImage::selected(&ws, Some("thumbs")).unwrap_err().to_string(),
+            ModuleImage::selected(&ws, &names(&["core", "thumbs"])).unwrap_err().to_string(),
             "no module `thumbs` with an image; the modules with one are: core, thumbnailer (go.work's modules with a cmd/pixie-NAME main package)"
         );
     }

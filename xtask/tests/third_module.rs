@@ -32,7 +32,7 @@ fn add_noop_module(ws: &Path) {
 }
 
 #[test]
-fn a_module_added_with_go_work_use_is_tidied_tested_and_checked_without_an_xtask_change() {
+fn a_module_added_with_go_work_use_is_tidied_tested_checked_and_imaged_without_an_xtask_change() {
     let ws = workspace_copy("third-module");
     let _remove = RemoveDir(ws.clone());
     add_noop_module(&ws);
@@ -48,6 +48,34 @@ fn a_module_added_with_go_work_use_is_tidied_tested_and_checked_without_an_xtask
     ] {
         assert!(plan.lines().any(|l| l == label), "no `{label}` in:\n{plan}");
     }
+
+    // Its image joins build-prod's plan, by the naming convention (target noop, pixie-noop).
+    let out = xtask_in(&ws)
+        .args(["build-prod", "--dry-run"])
+        .output()
+        .unwrap();
+    let (plan, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let targets: Vec<&str> = plan
+        .lines()
+        .filter(|l| l.contains(" --file deployments/docker/core.Dockerfile "))
+        .filter_map(|l| l.split(" --target ").nth(1)?.split(' ').next())
+        .collect();
+    assert_eq!(
+        targets,
+        ["core", "noop", "thumbnailer"],
+        "go.work's order:\n{plan}"
+    );
+    assert!(
+        plan.contains("--tag pixie-noop:latest")
+            && plan.contains("--build-arg MODULE=plugins/noop --build-arg BINARY=pixie-noop"),
+        "{plan}"
+    );
+    let out = xtask_in(&ws)
+        .args(["build-prod", "--module", "noop", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
 
     let out = xtask_in(&ws).args(["tidy", "--check"]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out).1);

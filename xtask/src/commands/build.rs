@@ -23,7 +23,7 @@ use crate::toolchain::{self, CheckTidy};
 
 pub const PROD: Registration = Registration {
     name: "build-prod",
-    about: "Build the production image of every Go module with one, or of --module NAME (deployments/docker/core.Dockerfile, target NAME; context: the repo root filtered by .dockerignore).",
+    about: "Build the production image of every Go module with one, or of each --module NAME (deployments/docker/core.Dockerfile, target NAME; context: the repo root filtered by .dockerignore).",
     example: "cargo xtask build-prod --platform linux/arm64",
     settings: &[FlagOf::BuildProd],
     arguments: prod_arguments,
@@ -54,7 +54,8 @@ fn prod_arguments(command: clap::Command) -> clap::Command {
         Arg::new("module")
             .long("module")
             .value_name("NAME")
-            .help("Build this module's image only (core, thumbnailer: go.work's modules with a cmd/pixie-NAME main package)."),
+            .action(ArgAction::Append)
+            .help("Build this module's image only (repeatable; core, thumbnailer: go.work's modules with a cmd/pixie-NAME main package)."),
         switch("no-cache", "Ignore every cached layer."),
         Arg::new("export-binary")
             .long("export-binary")
@@ -82,8 +83,8 @@ fn prod_arguments(command: clap::Command) -> clap::Command {
 /// `build-prod`'s flags that are not settings (those are in `settings::ALL`).
 #[derive(Debug, Default, Clone)]
 pub struct BuildArgs {
-    /// The one module whose image to build; every module's when `None`.
-    pub module: Option<String>,
+    /// The modules whose images to build; every module's when empty.
+    pub modules: Vec<String>,
     pub no_cache: bool,
     /// Write only the binary into DIR (the Dockerfile's `binary` stage) instead of an image.
     pub export_binary: Option<PathBuf>,
@@ -99,7 +100,10 @@ pub struct BuildArgs {
 impl BuildArgs {
     fn from_matches(matches: &ArgMatches) -> BuildArgs {
         BuildArgs {
-            module: matches.get_one::<String>("module").cloned(),
+            modules: matches
+                .get_many::<String>("module")
+                .map(|m| m.cloned().collect())
+                .unwrap_or_default(),
             no_cache: matches.get_flag("no-cache"),
             export_binary: matches.get_one::<PathBuf>("export-binary").cloned(),
             tags: matches
@@ -156,13 +160,15 @@ impl Command for Build {
 /// The builds a `build-*` command makes: build-dev's one; build-prod's one per module image
 /// (`--module`: that one; `--export-binary`: core's `binary` stage).
 fn builds(ctx: &Ctx, target: Target, args: &BuildArgs) -> Result<Vec<DockerBuild>> {
-    let images = match (target, &args.export_binary, args.module.as_deref()) {
-        (Target::Dev, ..) => return Ok(vec![image_build(ctx, target)]),
-        (Target::Prod, Some(_), Some(name)) if name != "core" => bail!(
-            "--export-binary writes core's binary (the Dockerfile's `binary` stage); drop --module {name}"
-        ),
-        (Target::Prod, Some(_), _) => vec![ModuleImage::core()],
-        (Target::Prod, None, name) => ModuleImage::selected(&ctx.ws, name)?,
+    let images = match (target, &args.export_binary) {
+        (Target::Dev, _) => return Ok(vec![image_build(ctx, target)]),
+        (Target::Prod, Some(_)) => match args.modules.iter().find(|name| *name != "core") {
+            Some(name) => bail!(
+                "--export-binary writes core's binary (the Dockerfile's `binary` stage); drop --module {name}"
+            ),
+            None => vec![ModuleImage::core()],
+        },
+        (Target::Prod, None) => ModuleImage::selected(&ctx.ws, &args.modules)?,
     };
     if images.len() > 1 && (args.push || !args.tags.is_empty()) {
         bail!(
@@ -628,7 +634,7 @@ mod tests {
     #[test]
     fn push_is_a_buildx_flag_or_push_steps_on_the_built_in_route() {
         let args = || BuildArgs {
-            module: Some("core".into()),
+            modules: vec!["core".into()],
             push: true,
             tags: vec!["reg/pixie-core:v1".into(), "reg/pixie-core:latest".into()],
             ..BuildArgs::default()
@@ -662,7 +668,7 @@ mod tests {
     #[test]
     fn buildx_pushes_attest_with_an_sbom_and_max_provenance_and_built_in_refuses() {
         let push = || BuildArgs {
-            module: Some("core".into()),
+            modules: vec!["core".into()],
             push: true,
             tags: vec!["reg/pixie-core:v1".into()],
             ..BuildArgs::default()
@@ -705,7 +711,7 @@ mod tests {
     #[test]
     fn sign_takes_the_digest_buildx_reports_and_the_built_in_route_refuses() {
         let args = || BuildArgs {
-            module: Some("core".into()),
+            modules: vec!["core".into()],
             push: true,
             sign: Some("/keys/cosign.key".into()),
             tags: vec!["127.0.0.1:5000/pixie-core:v1".into()],
@@ -755,7 +761,7 @@ mod tests {
     fn a_multi_platform_list_is_pushed_through_buildx_only() {
         let both = || vec![text(&settings::PLATFORM, "linux/amd64,linux/arm64")];
         let push = BuildArgs {
-            module: Some("core".into()),
+            modules: vec!["core".into()],
             push: true,
             tags: vec!["reg/pixie-core:v1".into()],
             ..BuildArgs::default()

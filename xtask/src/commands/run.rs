@@ -885,7 +885,7 @@ mod tests {
         );
         // run-* build core's image (build-prod's --module core).
         let core = crate::commands::build::BuildArgs {
-            module: Some("core".into()),
+            modules: vec!["core".into()],
             ..Default::default()
         };
         let build = crate::commands::build::plan(&ctx, target, &core).unwrap();

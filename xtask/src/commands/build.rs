@@ -11,6 +11,7 @@ use clap::{Arg, ArgAction, ArgMatches};
 use super::common::{switch, Command, Live, Parsed, Registration};
 use super::vendor;
 use crate::ctx::{Ctx, Needs};
+use crate::docker::bake::Bake;
 use crate::docker::build::{push_step, Attestations, CacheSpec, DockerBuild, Output, Secret};
 use crate::docker::engine::BuildRoute;
 use crate::docker::checks::{CheckBaseImages, CheckDaemon};
@@ -187,6 +188,9 @@ pub fn plan(ctx: &Ctx, target: Target, args: &BuildArgs) -> Result<Plan> {
     let builds = builds(ctx, target, args)?;
     let modules: Vec<&str> = builds.iter().map(module_of).collect();
     plan.append(checks(ctx, target, &modules)?);
+    // The builds as this command makes them, then what follows them (pushes, signing).
+    let mut ready = Vec::new();
+    let mut after = Plan::default();
     for mut build in builds {
         let image = build.tags[0].clone();
         build.no_cache = args.no_cache;
@@ -239,16 +243,27 @@ pub fn plan(ctx: &Ctx, target: Target, args: &BuildArgs) -> Result<Plan> {
             }
             None => None,
         };
-        plan.append(build.plan(&ctx.docker())?);
+        ready.push(build);
         if args.push && ctx.cli().route.pushes_separately() {
             for tag in pushed_tags(&image, args) {
-                plan.push(push_step(&ctx.docker(), &tag));
+                after.push(push_step(&ctx.docker(), &tag));
             }
         }
         if let Some(sign) = signing {
-            plan.push(action("sign the pushed digest with cosign", sign));
+            after.push(action("sign the pushed digest with cosign", sign));
         }
     }
+    // One BuildKit run for every image where the route has one (buildx bake), else one build
+    // after the other on the engine's shared cache.
+    let site = ctx.docker();
+    if Bake::fits(&ready, &site) {
+        plan.append(Bake { builds: ready }.plan(&site)?);
+    } else {
+        for build in &ready {
+            plan.append(build.plan(&site)?);
+        }
+    }
+    plan.append(after);
     Ok(plan)
 }
 
@@ -499,11 +514,46 @@ mod tests {
         assert_eq!(step.lock, None);
     }
 
+    /// build-prod of core's image alone.
+    fn core_only() -> BuildArgs {
+        BuildArgs {
+            modules: vec!["core".into()],
+            ..BuildArgs::default()
+        }
+    }
+
     #[test]
     fn buildx_route_loads_the_result_into_the_engine() {
-        let step = first(BuildRoute::Buildx, &[], Flags::new(), Target::Prod);
+        let plan = prod_plan(BuildRoute::Buildx, &[], Flags::new(), core_only()).unwrap();
+        let step = &commands(&plan)[0];
         assert_eq!(&step.args[..2], ["buildx", "build"]);
         assert!(step.args.contains(&"--load".to_string()), "{:?}", step.args);
+    }
+
+    #[test]
+    fn every_module_image_is_one_bake_on_buildx_and_one_build_each_elsewhere() {
+        let targets = |route| {
+            let plan = prod_plan(route, &[], Flags::new(), BuildArgs::default()).unwrap();
+            commands(&plan)
+                .iter()
+                .map(|s| s.args[..2].join(" ") + " " + s.args.last().unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(targets(BuildRoute::Buildx), ["buildx bake thumbnailer"]);
+        assert_eq!(targets(BuildRoute::BuiltIn), ["build --target .", "build --target ."]);
+        // Vendored (offline): buildx 0.13's bake cannot take --network=none.
+        let vendored = prod_plan(
+            BuildRoute::Buildx,
+            &[("PIXIE_VENDOR", "true")],
+            Flags::new(),
+            BuildArgs::default(),
+        )
+        .unwrap();
+        let builds: Vec<_> = commands(&vendored).into_iter().skip(1).collect();
+        assert!(
+            builds.len() == 2 && builds.iter().all(|s| s.args[..2] == ["buildx", "build"]),
+            "{vendored}"
+        );
     }
 
     fn prod_plan(
@@ -533,7 +583,7 @@ mod tests {
                 "type=registry,ref=reg.example/pixie:cache,mode=max",
             ),
         ];
-        let plan = prod_plan(BuildRoute::Buildx, &[], flags, BuildArgs::default()).unwrap();
+        let plan = prod_plan(BuildRoute::Buildx, &[], flags, core_only()).unwrap();
         let step = &commands(&plan)[0];
         assert_eq!(step.flag_value("--builder"), Some("remote1"));
         assert_eq!(

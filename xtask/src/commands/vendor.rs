@@ -166,7 +166,7 @@ mod tests {
             refresh.actions::<SwapTree>(),
             [&SwapTree {
                 staging: staging.clone(),
-                target: ctx.ws.path("vendor")
+                target: ctx.ws.path(VENDOR_DIR)
             }]
         );
         assert_eq!(

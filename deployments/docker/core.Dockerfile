@@ -20,8 +20,8 @@ ARG RUNTIME_IMAGE=alpine:3.23.0
 # The compiler runs natively on the build machine and cross-compiles (CGO_ENABLED=0): no emulation.
 # What the RUN steps do is deployments/docker/go-build.sh, which the xtask's builder container
 # also runs on Podman before 5.4 (docs/engines.md): that route compiles outside this file and
-# hands the runtime stage a ready `build` stage (`--build-context build=DIR`), so everything the
-# runtime stage takes from `build` must be under /out.
+# hands a module's final stage its ready compile stage (`--build-context build-NAME=DIR`), so
+# everything a final stage takes from its `build-NAME` must be under /out.
 # The workspace's module files: go.work and every module's go.mod/go.sum, one line per `use` of
 # go.work. The modules build in workspace mode (they import each other), which reads them all.
 # With them the workspace's vendor/ (`cargo xtask vendor`: `go work vendor`, one tree at the

@@ -91,7 +91,7 @@ pub struct DockerBuild {
     /// The stage to build (`--target`); the last one when `None`.
     pub stage: Option<String>,
     /// The stage that compiles, writing all the later stages take from it under `/out`
-    /// (`core.Dockerfile`'s `build`): the builder route of Podman < 5.4 compiles in its builder
+    /// (`core.Dockerfile`'s `build-NAME`): the builder route of Podman < 5.4 compiles in its builder
     /// container instead and hands this stage in as a folder ([`DockerBuild::plan`]).
     pub compile_stage: Option<String>,
     /// Stages (or images) replaced by a folder (`--build-context NAME=DIR`).

@@ -1,6 +1,17 @@
-# Production image of pixie-core. Built by `cargo xtask build-prod`, which passes the base images
-# and the version stamp. Needs BuildKit (cache, bind and secret mounts). No `# syntax=` line on
-# purpose: it makes BuildKit fetch a frontend image, which machines without a registry cannot.
+# Production images of the workspace's Go modules, one target per module: `core` (pixie-core, the
+# default: last stage) and `thumbnailer` (pixie-thumbnailer). They share the `workspace`,
+# `modules` stages and the Go caches; each module has its own compile stage (`build-NAME`),
+# which binds only the sources that module compiles, so an edit in one module never reruns the
+# other's compile. Built by `cargo xtask build-prod [--module NAME]`, which passes the base
+# images and the version stamp. Needs BuildKit (cache, bind and secret mounts). No `# syntax=`
+# line on purpose: it makes BuildKit fetch a frontend image, which machines without a registry
+# cannot. (The file keeps its name: it is core's workspace, and the name is in the docs and the
+# bench's baselines.)
+#
+# A module's image, by convention (CONTRIBUTING.md "A Go module"): module folder DIR, name NAME
+# (DIR's last part), main package DIR/cmd/pixie-NAME, binary /usr/local/bin/pixie-NAME with a
+# `healthcheck` subcommand, stages `build-NAME` and `NAME`. The xtask finds modules with such a
+# main package in go.work and builds target NAME of each.
 
 # Pinned defaults; machines without a registry pass local images (see .ci/provision).
 ARG GO_IMAGE=golang:1.26.8-alpine3.23
@@ -9,13 +20,26 @@ ARG RUNTIME_IMAGE=alpine:3.23.0
 # The compiler runs natively on the build machine and cross-compiles (CGO_ENABLED=0): no emulation.
 # What the RUN steps do is deployments/docker/go-build.sh, which the xtask's builder container
 # also runs on Podman before 5.4 (docs/engines.md): that route compiles outside this file and
-# hands the runtime stage a ready `build` stage (`--build-context build=DIR`), so everything the
-# runtime stage takes from `build` must be under /out.
+# hands a module's final stage its ready compile stage (`--build-context build-NAME=DIR`), so
+# everything a final stage takes from its `build-NAME` must be under /out.
+# The workspace's module files: go.work and every module's go.mod/go.sum, one line per `use` of
+# go.work. The modules build in workspace mode (they import each other), which reads them all.
+# With them the workspace's vendor/ (`cargo xtask vendor`: `go work vendor`, one tree at the
+# root for every module) when there is one: the pattern matches nothing otherwise, which
+# BuildKit allows. Mounted rw (writes are discarded) so the mounts inside it get their mount
+# points.
+FROM scratch AS workspace
+COPY go.work go.work.sum /
+COPY core/go.mod core/go.sum /core/
+COPY proto/go.mod proto/go.sum /proto/
+COPY plugins/thumbnailer/go.mod plugins/thumbnailer/go.sum /plugins/thumbnailer/
+COPY vendo[r] /vendor/
+
 FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS modules
 WORKDIR /src/core
 
 # Where modules come from: `mod` (default) downloads them through GOPROXY into a cache mount;
-# `vendor` compiles core/vendor (`cargo xtask vendor`) and never touches the network, so
+# `vendor` compiles vendor/ (`cargo xtask vendor`) and never touches the network, so
 # `cargo xtask build-prod --vendor` can build with `docker build --network=none`.
 ARG GO_MOD_MODE=mod
 # Modules first, keyed on go.mod/go.sum only, so a source edit never downloads again.
@@ -26,30 +50,64 @@ ARG GO_MOD_MODE=mod
 # (so it works on scratch).
 # Absolute mount targets: Podman 4.x (buildah) rejects relative ones ("must be an absolute path").
 ARG GOPROXY= GOPRIVATE= GONOSUMDB=
-RUN --mount=type=bind,source=deployments/docker/go-build.sh,target=/src/deployments/docker/go-build.sh \
-    --mount=type=bind,source=core/go.mod,target=/src/core/go.mod \
-    --mount=type=bind,source=core/go.sum,target=/src/core/go.sum \
+RUN --mount=type=bind,from=workspace,target=/src,rw \
+    --mount=type=bind,source=deployments/docker/go-build.sh,target=/src/deployments/docker/go-build.sh \
     --mount=type=cache,target=/go/pkg/mod \
     --mount=type=secret,id=netrc,target=/root/.netrc \
     sh /src/deployments/docker/go-build.sh rootfs modules
 
-FROM modules AS build
-ARG GO_MOD_MODE=mod
+# The compile of one module: MODULE and BINARY say which (go-build.sh); the xtask passes the same
+# values (the Podman builder route runs go-build.sh with the build args as its environment).
+FROM modules AS build-core
+ARG GO_MOD_MODE=mod MODULE=core BINARY=pixie-core
 # Declared after the download so that layer is shared by every target platform.
 ARG TARGETOS TARGETARCH
 # GOGC and GOFLAGS reach the compile only (an empty GOGC is Go's default).
 ARG VERSION=dev COMMIT=unknown BUILD_DATE=unknown GOGC= GOFLAGS=
-RUN --mount=type=bind,source=deployments/docker/go-build.sh,target=/src/deployments/docker/go-build.sh \
+RUN --mount=type=bind,from=workspace,target=/src,rw \
+    --mount=type=bind,source=deployments/docker/go-build.sh,target=/src/deployments/docker/go-build.sh \
     --mount=type=bind,source=core,target=/src/core \
+    --mount=type=bind,source=proto,target=/src/proto \
     --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     sh /src/deployments/docker/go-build.sh compile
 
-# Just the binary, for `--target binary -o type=local,dest=DIR` (reproducibility checks).
-FROM scratch AS binary
-COPY --from=build /out/rootfs/usr/local/bin/pixie-core /pixie-core
+# The plugin imports core's shared packages (core/pkg) and the proto module, nothing else of core.
+FROM modules AS build-thumbnailer
+ARG GO_MOD_MODE=mod MODULE=plugins/thumbnailer BINARY=pixie-thumbnailer
+ARG TARGETOS TARGETARCH
+ARG VERSION=dev COMMIT=unknown BUILD_DATE=unknown GOGC= GOFLAGS=
+RUN --mount=type=bind,from=workspace,target=/src,rw \
+    --mount=type=bind,source=deployments/docker/go-build.sh,target=/src/deployments/docker/go-build.sh \
+    --mount=type=bind,source=plugins/thumbnailer,target=/src/plugins/thumbnailer \
+    --mount=type=bind,source=core/pkg,target=/src/core/pkg \
+    --mount=type=bind,source=proto,target=/src/proto \
+    --mount=type=cache,target=/go/pkg/mod \
+    --mount=type=cache,target=/root/.cache/go-build \
+    sh /src/deployments/docker/go-build.sh compile
 
-FROM ${RUNTIME_IMAGE} AS runtime
+# Just core's binary, for `--target binary -o type=local,dest=DIR` (reproducibility checks).
+FROM scratch AS binary
+COPY --from=build-core /out/rootfs/usr/local/bin/pixie-core /pixie-core
+
+# Final stages: no RUN steps (they work on scratch), non-root, exec-form ENTRYPOINT.
+FROM ${RUNTIME_IMAGE} AS thumbnailer
+ARG VERSION=dev COMMIT=unknown BUILD_DATE=unknown
+LABEL org.opencontainers.image.title="pixie-thumbnailer" \
+      org.opencontainers.image.description="Thumbnailer plugin of the pixie self-hosted photo manager" \
+      org.opencontainers.image.source="https://github.com/pixie-photos/pixie" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${COMMIT}" \
+      org.opencontainers.image.created="${BUILD_DATE}"
+COPY --from=build-thumbnailer /out/rootfs/ /
+ENV ZONEINFO=/usr/local/share/zoneinfo.zip
+USER 65532:65532
+EXPOSE 8081
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
+  CMD ["/usr/local/bin/pixie-thumbnailer", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/pixie-thumbnailer"]
+
+FROM ${RUNTIME_IMAGE} AS core
 ARG VERSION=dev COMMIT=unknown BUILD_DATE=unknown
 LABEL org.opencontainers.image.title="pixie-core" \
       org.opencontainers.image.description="Core of the pixie self-hosted photo manager" \
@@ -57,8 +115,8 @@ LABEL org.opencontainers.image.title="pixie-core" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${COMMIT}" \
       org.opencontainers.image.created="${BUILD_DATE}"
-COPY --from=build /out/rootfs/ /
-COPY --from=build --chown=65532:65532 /out/data /data
+COPY --from=build-core /out/rootfs/ /
+COPY --from=build-core --chown=65532:65532 /out/data /data
 ENV PIXIE_DATA_DIR=/data ZONEINFO=/usr/local/share/zoneinfo.zip
 USER 65532:65532
 EXPOSE 8080 9090

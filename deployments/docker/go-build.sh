@@ -9,19 +9,19 @@
 #
 # Read from the environment (the Dockerfile's build args, or the builder's `exec --env`):
 #   OUT          where the image's files go: OUT/rootfs is copied to /, OUT/data to /data
-#   MODULE       the Go module's folder under /src            PACKAGE  its main package
-#   BINARY       the binary's name (/usr/local/bin/BINARY)    BUILDINFO  the package -X stamps
-#   GO_MOD_MODE  mod: modules through GOPROXY; vendor: MODULE/vendor, and no network at all
-#   VERSION COMMIT BUILD_DATE    stamped into BUILDINFO
+#   MODULE       the Go module's folder under /src (core, plugins/thumbnailer)
+#   BINARY       the binary's name (/usr/local/bin/BINARY); by convention its main package is
+#                MODULE/cmd/BINARY, and the -X stamps go to the module's internal/buildinfo
+#   GO_MOD_MODE  mod: modules through GOPROXY; vendor: the workspace's /src/vendor (`go work
+#                vendor`), and no network at all
+#   VERSION COMMIT BUILD_DATE    stamped into the module's internal/buildinfo
 #   TARGETOS TARGETARCH          the platform compiled for (the native toolchain cross-compiles)
 #   GOFLAGS GOGC                 the compile's own
 set -eu
 
 OUT=${OUT:-/out}
 MODULE=${MODULE:-core}
-PACKAGE=${PACKAGE:-./cmd/pixie-core}
 BINARY=${BINARY:-pixie-core}
-BUILDINFO=${BUILDINFO:-github.com/pixie-photos/pixie/core/internal/buildinfo}
 GO_MOD_MODE=${GO_MOD_MODE:-mod}
 export CGO_ENABLED=0 GOTOOLCHAIN=local GOPATH=/go GOMODCACHE=/go/pkg/mod GOCACHE=/root/.cache/go-build
 
@@ -40,7 +40,7 @@ modules() {
   cd "/src/$MODULE"
   case "$GO_MOD_MODE" in
     mod) go mod download ;;
-    vendor) echo "GO_MOD_MODE=vendor: modules come from $MODULE/vendor, nothing to download" ;;
+    vendor) echo "GO_MOD_MODE=vendor: modules come from the workspace's vendor/, nothing to download" ;;
     *) echo "GO_MOD_MODE must be mod or vendor, not '$GO_MOD_MODE'" >&2; exit 1 ;;
   esac
 }
@@ -56,17 +56,18 @@ compile() {
   started=$(centiseconds)
   cd "/src/$MODULE"
   if [ "$GO_MOD_MODE" = vendor ]; then
-    [ -f vendor/modules.txt ] || { echo "GO_MOD_MODE=vendor needs $MODULE/vendor: run cargo xtask vendor" >&2; exit 1; }
+    [ -f /src/vendor/modules.txt ] || { echo "GO_MOD_MODE=vendor needs vendor/ at the workspace root: run cargo xtask vendor" >&2; exit 1; }
     export GOFLAGS="${GOFLAGS:-} -mod=vendor" GOPROXY=off
   else
     export GOFLAGS="${GOFLAGS:-} -mod=readonly"
   fi
+  buildinfo="$(sed -n 's/^module[[:space:]]*//p' go.mod)/internal/buildinfo"
   GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH:-$(go env GOHOSTARCH)} go build -trimpath -buildvcs=false \
     -ldflags "-s -w -buildid= \
-      -X $BUILDINFO.Version=${VERSION:-dev} \
-      -X $BUILDINFO.Commit=${COMMIT:-unknown} \
-      -X $BUILDINFO.Date=${BUILD_DATE:-unknown}" \
-    -o "$OUT/rootfs/usr/local/bin/$BINARY" "$PACKAGE"
+      -X $buildinfo.Version=${VERSION:-dev} \
+      -X $buildinfo.Commit=${COMMIT:-unknown} \
+      -X $buildinfo.Date=${BUILD_DATE:-unknown}" \
+    -o "$OUT/rootfs/usr/local/bin/$BINARY" "./cmd/$BINARY"
   took=$(($(centiseconds) - started))
   printf 'go-build.sh: compile took %d.%02d s\n' $((took / 100)) $((took % 100))
 }

@@ -208,7 +208,7 @@ impl Action for InstallFiles {
 pub struct CompareTrees {
     pub fresh: PathBuf,
     pub committed: PathBuf,
-    /// How the committed tree is named in messages (`core/vendor`).
+    /// How the committed tree is named in messages (`vendor/`).
     pub name: String,
     pub fix: String,
 }

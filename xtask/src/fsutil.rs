@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 
 /// The staging directory next to `target` (same filesystem, so the swap's rename is atomic),
 /// unique to this process so that two runs never write into one tree:
-/// `core/vendor` → `core/.vendor.new-PID`.
+/// `vendor` → `.vendor.new-PID`, beside it.
 pub fn staging_path(target: &Path) -> Result<PathBuf> {
     let name = format!(
         ".{}.new-{}",
@@ -143,7 +143,7 @@ pub fn swap_in(staging: &Path, target: &Path) -> Result<()> {
 /// rename of its own, then the files `staging` lacks (and folders left empty) go. Unlike
 /// [`swap_in`], `target`'s folders stay the very same folders. That is what a watcher needs:
 /// air in the dev container watches the folders of the bind-mounted core/ with inotify, and a
-/// folder renamed into place is a new one it never watched (tried: after a swap of core/gen,
+/// folder renamed into place is a new one it never watched (tried: after a swap of proto/gen,
 /// no rebuild ever came; after a file renamed in, one within 1.5 s). Unchanged files are not
 /// touched, so they make no event. Each file is replaced atomically, not the tree: a reader
 /// may see some files new and some old for the microseconds this takes (the next event

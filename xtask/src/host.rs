@@ -23,7 +23,7 @@ pub struct Host {
     /// `PIXIE_ENGINE_*` variables (`.ci/provision-engines` prints them): further engines that
     /// `cargo xtask test` runs the engine tests on.
     pub engines: Vec<(String, String)>,
-    /// The stack's servers for core's stack suite, or what is missing and how to get it.
+    /// The stack's servers for the modules' stack suites, or what is missing and how to get it.
     pub stack: Result<crate::teststack::Binaries, String>,
     /// `$XDG_STATE_HOME`, else `~/.local/state`: where `--stack full` keeps its secrets.
     pub state_home: Option<PathBuf>,

@@ -67,7 +67,7 @@ pub struct Again {
 pub struct Watch {
     pub dir: PathBuf,
     pub extension: &'static str,
-    /// What `plan` regenerates, for the line after each run (`core/gen`).
+    /// What `plan` regenerates, for the line after each run (`proto/gen`).
     pub label: String,
     /// What runs on each change (with the locks of the command that makes the same tree), or
     /// why nothing can run on this machine (Go missing): said only when a file changes, so the

@@ -47,6 +47,8 @@ pub fn module_env(config: &Config) -> Vec<(String, String)> {
 pub struct CheckTidy {
     pub go: PathBuf,
     pub module: PathBuf,
+    /// The module's folder as messages name it: `core`, `plugins/thumbnailer`.
+    pub dir: String,
     /// How Go resolves modules (the build's proxy settings and netrc).
     pub env: Vec<(String, String)>,
     /// Before a build: where the host's Go cannot resolve the modules (offline, or a private
@@ -70,11 +72,15 @@ impl Action for CheckTidy {
             Ok(None) => Ok(()),
             Ok(Some(diff)) => {
                 crate::ui::note(diff.trim_end());
-                bail!("core/go.mod or go.sum is not tidy (the diff above is what `go mod tidy` would change); {TIDY_FIX}")
+                bail!(
+                    "{}/go.mod or go.sum is not tidy (the diff above is what `go mod tidy` would change); {TIDY_FIX}",
+                    self.dir
+                )
             }
             Err(e) if self.before_build => {
                 crate::ui::note(format_args!(
-                    "xtask: core/go.mod not checked for tidiness on this host ({e:#}); the build resolves modules itself"
+                    "xtask: {}/go.mod not checked for tidiness on this host ({e:#}); the build resolves modules itself",
+                    self.dir
                 ));
                 Ok(())
             }

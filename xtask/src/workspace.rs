@@ -37,6 +37,24 @@ pub struct Workspace {
     pub stamp: BuildInfo,
 }
 
+/// The workspace's Go modules are declared once, by `use` in go.work; every command that
+/// works on modules (test, and the builds) reads them from there.
+pub const GO_WORK: &str = "go.work";
+
+/// One Go module of the workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoModule {
+    /// Its folder, relative to the workspace root and slash-separated: `core`, `plugins/thumbnailer`.
+    pub dir: String,
+}
+
+impl GoModule {
+    /// Its short name, the folder's last part: `core`, `thumbnailer`.
+    pub fn name(&self) -> &str {
+        self.dir.rsplit('/').next().unwrap_or(&self.dir)
+    }
+}
+
 /// Version stamp injected into the binary with `-ldflags -X`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildInfo {
@@ -44,6 +62,8 @@ pub struct BuildInfo {
     pub commit: String,
     /// RFC 3339, UTC. The commit's date rather than the wall clock, so rebuilds are reproducible.
     pub date: String,
+    /// The same date in seconds since the epoch; 0 when unknown (no git, no SOURCE_DATE_EPOCH).
+    pub epoch: i64,
 }
 
 impl Workspace {
@@ -82,6 +102,27 @@ impl Workspace {
             );
         }
         Ok(path)
+    }
+
+    /// The Go modules go.work uses, in its order.
+    pub fn go_modules(&self) -> Result<Vec<GoModule>> {
+        let path = self.require(GO_WORK)?;
+        let text = std::fs::read_to_string(&path)?;
+        let modules = parse_go_work(&text);
+        for m in &modules {
+            if !self.root.join(&m.dir).join("go.mod").is_file() {
+                bail!(
+                    "{GO_WORK} uses ./{} but {}/go.mod is missing; create the module there or remove its line with `go work edit -dropuse=./{}`",
+                    m.dir,
+                    m.dir,
+                    m.dir
+                );
+            }
+        }
+        if modules.is_empty() {
+            bail!("{GO_WORK} uses no module; add them with `go work use ./core ./proto ./plugins/NAME`");
+        }
+        Ok(modules)
     }
 
     /// A compose project name unique to this checkout, so two clones never share containers.
@@ -135,8 +176,44 @@ impl BuildInfo {
                 .unwrap_or_else(|| "dev".into()),
             commit: git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into()),
             date: epoch.map(rfc3339_utc).unwrap_or_else(|| "unknown".into()),
+            epoch: epoch.unwrap_or(0),
         }
     }
+}
+
+/// The folders of go.work's `use` directives, single or in a block, comments dropped.
+fn parse_go_work(text: &str) -> Vec<GoModule> {
+    let mut dirs = Vec::new();
+    let mut in_block = false;
+    for line in text.lines() {
+        let line = line.split("//").next().unwrap_or("").trim();
+        let dir = if in_block {
+            if line == ")" {
+                in_block = false;
+                continue;
+            }
+            line
+        } else if let Some(rest) = line.strip_prefix("use") {
+            let rest = rest.trim();
+            if rest == "(" {
+                in_block = true;
+                continue;
+            }
+            rest
+        } else {
+            continue;
+        };
+        let dir = dir
+            .trim_matches('"')
+            .trim_start_matches("./")
+            .trim_end_matches('/');
+        if !dir.is_empty() {
+            dirs.push(GoModule {
+                dir: dir.to_string(),
+            });
+        }
+    }
+    dirs
 }
 
 /// Seconds since the epoch → `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
@@ -166,6 +243,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn go_work_use_lines_name_the_modules() {
+        let text = "go 1.26.0\n\nuse ./proto // the API\n\nuse (\n\t./core\n\t\"./plugins/thumbnailer\"\n\t// ./plugins/old\n)\n";
+        let dirs: Vec<_> = parse_go_work(text).into_iter().map(|m| m.dir).collect();
+        assert_eq!(dirs, ["proto", "core", "plugins/thumbnailer"]);
+        let m = GoModule {
+            dir: "plugins/thumbnailer".into(),
+        };
+        assert_eq!(m.name(), "thumbnailer");
+    }
+
+    #[test]
+    fn this_workspace_declares_core_proto_and_the_thumbnailer() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let dirs: Vec<_> = Workspace::at(root.to_path_buf())
+            .go_modules()
+            .unwrap()
+            .into_iter()
+            .map(|m| m.dir)
+            .collect();
+        assert_eq!(dirs, ["core", "plugins/thumbnailer", "proto"]);
+    }
+
+    #[test]
+    fn a_module_without_go_mod_is_refused_with_the_fix() {
+        let dir = std::env::temp_dir().join(format!("xtask-gowork-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("core")).unwrap();
+        std::fs::write(dir.join("core/go.mod"), "module x\n").unwrap();
+        std::fs::write(
+            dir.join("go.work"),
+            "go 1.26.0\nuse (\n\t./core\n\t./plugins/gone\n)\n",
+        )
+        .unwrap();
+        let err = Workspace::at(dir.clone())
+            .go_modules()
+            .unwrap_err()
+            .to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            err,
+            "go.work uses ./plugins/gone but plugins/gone/go.mod is missing; create the module there or remove its line with `go work edit -dropuse=./plugins/gone`"
+        );
+    }
+
+    #[test]
     fn formats_epochs_as_rfc3339() {
         assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z");
@@ -180,6 +301,7 @@ mod tests {
                 version: "dev".into(),
                 commit: "unknown".into(),
                 date: "unknown".into(),
+                epoch: 0,
             },
         };
         let a = at("/work/Main Repo").project_name("", "dev");

@@ -22,8 +22,11 @@ fn dry_run_prints_the_plan_even_without_a_docker_cli() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("docker CLI not detected"), "{stdout}");
+    // Every module's image in one bake, its file written first.
     assert!(
-        stdout.contains("buildx build --load --file deployments/docker/core.Dockerfile"),
+        stdout.contains("docker buildx bake --file ")
+            && stdout.contains(" --load core thumbnailer\n")
+            && stdout.contains("      \"dockerfile\": \"deployments/docker/core.Dockerfile\",\n"),
         "{stdout}"
     );
 }

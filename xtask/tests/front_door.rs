@@ -237,20 +237,29 @@ fn the_makefile_forwards_every_command_and_its_help_is_the_xtasks() {
     use std::os::unix::fs::PermissionsExt;
     let dir = scratch_dir("make");
     let _remove = RemoveDir(dir.clone());
-    for registration in ALL {
-        let out = ok(Command::new("make")
+    // What `make GOAL ARGS=--dry-run` would run.
+    let planned = |goal: &str| {
+        ok(Command::new("make")
             .args([
                 "-n",
                 "-s",
                 "-f",
                 "Makefile.optimize",
-                registration.name,
+                goal,
                 "ARGS=--dry-run",
             ])
             .env_remove("CARGO")
-            .current_dir(repo_root()));
-        assert_eq!(out, format!("cargo xtask {} --dry-run", registration.name));
+            .current_dir(repo_root()))
+    };
+    for registration in ALL {
+        assert_eq!(
+            planned(registration.name),
+            format!("cargo xtask {} --dry-run", registration.name)
+        );
     }
+    // The legacy `plugins`: every plugin's image, through build-prod.
+    let out = planned("plugins");
+    assert_eq!(out, "cargo xtask build-prod --module thumbnailer --dry-run");
     // Stands in for `cargo`: `cargo xtask ARGS` runs this very xtask binary with ARGS.
     let cargo = dir.join("cargo");
     std::fs::write(

@@ -53,6 +53,34 @@ fn check_fails_with_the_diff_and_tidy_fixes_it() {
 }
 
 #[test]
+fn every_module_of_go_work_is_checked_and_tidied_the_plugin_too() {
+    let ws = workspace_copy("tidy-plugin");
+    let _remove = RemoveDir(ws.clone());
+    let go_mod = ws.join("plugins/thumbnailer/go.mod");
+    let tidy_mod = std::fs::read_to_string(&go_mod).unwrap();
+    std::fs::write(&go_mod, tidy_mod.replace(" // indirect", "")).unwrap();
+
+    let out = xtask_in(&ws).args(["tidy", "--check"]).output().unwrap();
+    let stderr = text(&out).1;
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.lines().last(),
+        Some("error: plugins/thumbnailer/go.mod or go.sum is not tidy (the diff above is what `go mod tidy` would change); run `cargo xtask tidy`"),
+        "{stderr}"
+    );
+
+    let out = xtask_in(&ws).arg("tidy").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert_eq!(std::fs::read_to_string(&go_mod).unwrap(), tidy_mod);
+    for dir in ["core", "proto", "plugins/thumbnailer"] {
+        assert!(
+            !ws.join(dir).join(".tidy.new").exists(),
+            "{dir}/.tidy.new left"
+        );
+    }
+}
+
+#[test]
 fn a_failed_tidy_writes_neither_file() {
     let ws = workspace_copy("tidy-fail");
     let _remove = RemoveDir(ws.clone());
@@ -75,7 +103,7 @@ fn a_failed_tidy_writes_neither_file() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let last = stderr.lines().last().unwrap();
     assert!(
-        last.starts_with("error: go mod tidy on the copies failed (exit 1): "),
+        last.starts_with("error: go mod tidy on the copies (core) failed (exit 1): "),
         "{stderr}"
     );
     let after: Vec<Vec<u8>> = ["go.mod", "go.sum"]

@@ -18,7 +18,7 @@ fn xtask() -> Command {
 fn vendor_refreshes_atomically_and_an_interrupted_run_keeps_the_old_tree() {
     let ws = workspace_copy("vendor");
     let _remove = RemoveDir(ws.clone());
-    let vendor = ws.join("core/vendor");
+    let vendor = ws.join("vendor");
     let run = |args: &[&str]| {
         xtask()
             .args(args)
@@ -32,20 +32,20 @@ fn vendor_refreshes_atomically_and_an_interrupted_run_keeps_the_old_tree() {
     assert!(vendor.join("modules.txt").is_file());
     assert!(run(&["vendor", "--check"]).status.success());
 
-    // A file go mod vendor would not write: --check must notice, a refresh must drop it.
+    // A file go work vendor would not write: --check must notice, a refresh must drop it.
     std::fs::write(vendor.join("MARKER"), "old tree").unwrap();
     let out = run(&["vendor", "--check"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out)
             .1
-            .contains("error: core/vendor is stale (MARKER is extra); run `cargo xtask vendor`"),
+            .contains("error: vendor/ is stale (MARKER is extra); run `cargo xtask vendor`"),
         "{}",
         text(&out).1
     );
 
     // Interrupt a refresh mid-way: an empty module cache and a proxy that never answers keep
-    // `go mod vendor` busy downloading until SIGINT arrives.
+    // `go work vendor` busy downloading until SIGINT arrives.
     let proxy = TcpListener::bind("127.0.0.1:0").unwrap();
     let modcache = ws.join("empty-modcache");
     let mut child = xtask()
@@ -53,7 +53,7 @@ fn vendor_refreshes_atomically_and_an_interrupted_run_keeps_the_old_tree() {
         .env("PIXIE_WORKSPACE", &ws)
         .env("GOMODCACHE", &modcache)
         .env("GOPROXY", format!("http://{}", proxy.local_addr().unwrap()))
-        .env("GOFLAGS", "-mod=mod")
+        .env("GOFLAGS", "")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -94,7 +94,7 @@ fn proto_check_fails_when_generated_code_is_stale() {
     };
     let out = run();
     assert!(out.status.success(), "{}", text(&out).1);
-    let generated = ws.join("core/gen/photo/v1/photo.pb.go");
+    let generated = ws.join("proto/gen/photo/v1/photo.pb.go");
     let mut code = std::fs::read_to_string(&generated).unwrap();
     code.push_str("\n// edited by hand\n");
     std::fs::write(&generated, code).unwrap();
@@ -103,7 +103,7 @@ fn proto_check_fails_when_generated_code_is_stale() {
     assert!(
         text(&out)
             .1
-            .contains("core/gen is stale (photo/v1/photo.pb.go differs); run `cargo xtask proto`"),
+            .contains("proto/gen is stale (photo/v1/photo.pb.go differs); run `cargo xtask proto`"),
         "{}",
         text(&out).1
     );
@@ -111,7 +111,7 @@ fn proto_check_fails_when_generated_code_is_stale() {
     proto(&ws);
     assert_eq!(
         std::fs::read(&generated).unwrap(),
-        std::fs::read(repo_root().join("core/gen/photo/v1/photo.pb.go")).unwrap()
+        std::fs::read(repo_root().join("proto/gen/photo/v1/photo.pb.go")).unwrap()
     );
 }
 
@@ -133,15 +133,15 @@ fn proto_follows_added_and_removed_proto_files() {
     let added = ws.join("proto/photo/v1/album.proto");
     std::fs::write(&added, ALBUM_PROTO).unwrap();
     proto(&ws);
-    let generated = ws.join("core/gen/photo/v1/album.pb.go");
+    let generated = ws.join("proto/gen/photo/v1/album.pb.go");
     let code = std::fs::read_to_string(&generated).unwrap();
     assert!(code.contains("type Album struct"), "{code}");
     std::fs::remove_file(&added).unwrap();
     proto(&ws);
     assert!(!generated.exists(), "album.pb.go outlived album.proto");
     assert_eq!(
-        std::fs::read(ws.join("core/gen/photo/v1/photo.pb.go")).unwrap(),
-        std::fs::read(repo_root().join("core/gen/photo/v1/photo.pb.go")).unwrap()
+        std::fs::read(ws.join("proto/gen/photo/v1/photo.pb.go")).unwrap(),
+        std::fs::read(repo_root().join("proto/gen/photo/v1/photo.pb.go")).unwrap()
     );
 }
 
@@ -168,8 +168,8 @@ fn proto_without_protoc_says_how_to_install_it_and_leaves_no_staging_tree() {
     );
     assert_eq!(staging_trees(&ws), Vec::<String>::new());
     assert_eq!(
-        std::fs::read(ws.join("core/gen/photo/v1/photo.pb.go")).unwrap(),
-        std::fs::read(repo_root().join("core/gen/photo/v1/photo.pb.go")).unwrap()
+        std::fs::read(ws.join("proto/gen/photo/v1/photo.pb.go")).unwrap(),
+        std::fs::read(repo_root().join("proto/gen/photo/v1/photo.pb.go")).unwrap()
     );
 }
 
@@ -178,10 +178,11 @@ fn which_go() -> std::path::PathBuf {
     std::path::PathBuf::from(out)
 }
 
-/// Staging trees (`.vendor.new-PID`, `.gen.new-PID`) left in core/.
+/// Staging trees (`.vendor.new-PID` at the root, `.gen.new-PID` in proto/) left behind.
 fn staging_trees(ws: &Path) -> Vec<String> {
-    std::fs::read_dir(ws.join("core"))
-        .unwrap()
+    ["", "proto"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(ws.join(dir)).unwrap())
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|name| name.contains(".new-"))
         .collect()
@@ -214,15 +215,22 @@ fn run_pairs(ws: &Path, args: &[&str], rounds: usize) {
     }
 }
 
-/// `go build` of every package in the copy's core/, with `extra` env (vendor mode, no proxy).
+/// `go build` of every package of the copy's modules with a main package (core, the
+/// thumbnailer), with `extra` env (vendor mode, no proxy).
 fn go_builds(ws: &Path, extra: &[(&str, &str)]) {
-    let out = Command::new("go")
-        .args(["build", "-o", "/dev/null", "./..."])
-        .current_dir(ws.join("core"))
-        .envs(extra.iter().copied())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "go build: {}", text(&out).1);
+    for module in ["core", "plugins/thumbnailer"] {
+        let out = Command::new("go")
+            .args(["build", "-o", "/dev/null", "./..."])
+            .current_dir(ws.join(module))
+            .envs(extra.iter().copied())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "go build in {module}: {}",
+            text(&out).1
+        );
+    }
 }
 
 /// Two runs of `command` at once, four times over, then `command --check` and a Go build of the

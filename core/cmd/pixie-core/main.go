@@ -16,21 +16,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
-	"time"
 
 	"github.com/pixie-photos/pixie/core/internal/buildinfo"
 	"github.com/pixie-photos/pixie/core/internal/config"
 	"github.com/pixie-photos/pixie/core/internal/server"
+	"github.com/pixie-photos/pixie/core/pkg/health"
+	"github.com/pixie-photos/pixie/core/pkg/settings"
 )
-
-// runtimeHeadroom is the Go soft memory limit above the decode budget, for
-// everything that is not a decode: buffers, caches, the runtime.
-const runtimeHeadroom = 64 << 20
 
 // Exit codes. Usage and configuration errors use 2, like flag parsing does.
 const (
@@ -58,7 +53,10 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	case "migrate":
 		return migrate(getenv, stdout, stderr)
 	case "healthcheck":
-		return healthcheck(getenv, stderr)
+		return health.Command("pixie-core", func() (string, error) {
+			cfg, err := config.Load(getenv)
+			return cfg.HealthcheckURL(), err
+		}, stderr)
 	case "version", "--version", "-v":
 		return printVersion(stdout)
 	default:
@@ -74,11 +72,7 @@ func serve(getenv func(string) string, stderr io.Writer) int {
 		return exitUsage
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	if getenv("GOMEMLIMIT") == "" {
-		// Decodes leave large garbage behind; without a limit the GC lets
-		// the heap reach twice what is live before collecting it.
-		debug.SetMemoryLimit(cfg.DecodeMemory + runtimeHeadroom)
-	}
+	settings.Decode{Memory: cfg.DecodeMemory, Wait: cfg.DecodeWait}.SetMemoryLimit(getenv)
 
 	// As PID 1 in a container nothing else handles SIGTERM, so we must.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -90,28 +84,6 @@ func serve(getenv func(string) string, stderr io.Writer) int {
 		return exitFail
 	}
 	if err := srv.Run(ctx); err != nil {
-		return exitFail
-	}
-	return exitOK
-}
-
-// healthcheck exits 1 (not 2) on bad configuration too: container runtimes
-// treat only 0 and 1 as meaningful health results.
-func healthcheck(getenv func(string) string, stderr io.Writer) int {
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		fmt.Fprintf(stderr, "pixie-core healthcheck: %v\n", err)
-		return exitFail
-	}
-	client := &http.Client{Timeout: 2 * time.Second}
-	resp, err := client.Get(cfg.HealthcheckURL())
-	if err != nil {
-		fmt.Fprintf(stderr, "pixie-core healthcheck: %v\n", err)
-		return exitFail
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "pixie-core healthcheck: %s returned %s\n", cfg.HealthcheckURL(), resp.Status)
 		return exitFail
 	}
 	return exitOK

@@ -21,9 +21,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	photov1 "github.com/pixie-photos/pixie/core/gen/photo/v1"
-	"github.com/pixie-photos/pixie/core/internal/config"
-	"github.com/pixie-photos/pixie/core/internal/imagetest"
+	"github.com/pixie-photos/pixie/core/pkg/imagetest"
+	"github.com/pixie-photos/pixie/core/pkg/settings"
+	photov1 "github.com/pixie-photos/pixie/proto/gen/photo/v1"
 )
 
 // memoryOverhead is what pixie-core may use beyond the decode budget
@@ -269,7 +269,7 @@ var hostile = []struct {
 // children that ran at the same time) must stay within the budget and
 // overhead. It measures memory, not time.
 func TestHostileImagesStayWithinTheDecodeBudget(t *testing.T) {
-	const budget = config.DefaultDecodeMemory
+	const budget = settings.DefaultDecodeMemory
 	const limit = budget + memoryOverhead
 	// A long wait makes queued decodes succeed, so the test measures memory
 	// whatever the machine's speed.

@@ -7,9 +7,9 @@ import (
 	"io"
 	"time"
 
-	"github.com/pixie-photos/pixie/core/internal/config"
-	"github.com/pixie-photos/pixie/core/internal/meta"
-	"github.com/pixie-photos/pixie/core/internal/meta/pgmeta"
+	"github.com/pixie-photos/pixie/core/pkg/meta"
+	"github.com/pixie-photos/pixie/core/pkg/meta/pgmeta"
+	"github.com/pixie-photos/pixie/core/pkg/settings"
 )
 
 // migrateWait is how long migrate waits for Postgres to accept
@@ -20,7 +20,7 @@ const migrateWait = 30 * time.Second
 // (a container that runs before the servers): one line on stdout saying
 // what it did, exit 0 also when there was nothing to do.
 func migrate(getenv func(string) string, stdout, stderr io.Writer) int {
-	dbURL, warnings, err := config.LoadDatabaseURL(getenv)
+	dbURL, warnings, err := settings.LoadDatabaseURL(getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "pixie-core migrate: %v\n", err)
 		return exitUsage

@@ -3,7 +3,7 @@
 //	go build -ldflags "-X github.com/pixie-photos/pixie/core/internal/buildinfo.Version=v1.2.3 ..."
 package buildinfo
 
-import "runtime"
+import "github.com/pixie-photos/pixie/core/pkg/version"
 
 // These are variables, not constants, so that -ldflags -X can overwrite them.
 var (
@@ -12,15 +12,5 @@ var (
 	Date    = "unknown"
 )
 
-// Info is the JSON shape served by GET /version.
-type Info struct {
-	Version   string `json:"version"`
-	Commit    string `json:"commit"`
-	BuildTime string `json:"build_time"`
-	GoVersion string `json:"go_version"`
-}
-
 // Get returns the build information of the running binary.
-func Get() Info {
-	return Info{Version: Version, Commit: Commit, BuildTime: Date, GoVersion: runtime.Version()}
-}
+func Get() version.Info { return version.Describe(Version, Commit, Date) }

@@ -12,8 +12,9 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
-	photov1 "github.com/pixie-photos/pixie/core/gen/photo/v1"
-	"github.com/pixie-photos/pixie/core/internal/imagetest"
+	"github.com/pixie-photos/pixie/core/pkg/apitest"
+	"github.com/pixie-photos/pixie/core/pkg/imagetest"
+	photov1 "github.com/pixie-photos/pixie/proto/gen/photo/v1"
 )
 
 func expectCode(t *testing.T, err error, want codes.Code) {
@@ -107,7 +108,7 @@ var _ = register("grpc errors", func(t *testing.T, tg *Target) {
 	_, err = tg.UploadGRPC(ctx, "bomb.png", imagetest.ZeroPNG(100_000_000, 1, 8, 0))
 	expectCode(t, err, codes.ResourceExhausted)
 
-	noToken := &Client{GRPC: tg.GRPC}
+	noToken := &apitest.Client{GRPC: tg.GRPC}
 	_, err = noToken.UploadGRPC(ctx, "t.jpg", UniqueJPEG(8, 8))
 	expectCode(t, err, codes.Unauthenticated)
 	_, err = tg.GRPC.Delete(ctx, &photov1.DeleteRequest{Id: strings.Repeat("0", 26)})

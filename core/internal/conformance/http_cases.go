@@ -8,8 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pixie-photos/pixie/core/internal/imagetest"
 	"github.com/pixie-photos/pixie/core/internal/photos"
+	"github.com/pixie-photos/pixie/core/pkg/apitest"
+	"github.com/pixie-photos/pixie/core/pkg/imagetest"
 )
 
 var _ = register("probes", func(t *testing.T, tg *Target) {
@@ -34,7 +35,7 @@ var _ = register("http upload, get, original with ranges and ETags", func(t *tes
 	if r.Status != http.StatusCreated {
 		t.Fatalf("upload: %d %s", r.Status, r.Body)
 	}
-	var p Photo
+	var p apitest.Photo
 	r.JSON(t, &p)
 	if r.Header.Get("Location") != "/api/photos/"+p.ID {
 		t.Fatalf("Location = %q", r.Header.Get("Location"))
@@ -43,7 +44,7 @@ var _ = register("http upload, get, original with ranges and ETags", func(t *tes
 		p.Size != int64(len(data)) || p.SHA256 != SHA256(data) || p.CreatedAt.IsZero() {
 		t.Fatalf("photo = %+v", p)
 	}
-	var got Photo
+	var got apitest.Photo
 	tg.Get("/api/photos/"+p.ID, nil).JSON(t, &got)
 	if got != p {
 		t.Fatalf("get = %+v, want %+v", got, p)
@@ -77,7 +78,7 @@ var _ = register("http dedupe", func(t *testing.T, tg *Target) {
 	data := UniqueJPEG(40, 30)
 	first := tg.upload(t, "a.jpg", data)
 	r := tg.Upload("b.jpg", data)
-	var again Photo
+	var again apitest.Photo
 	r.JSON(t, &again)
 	if r.Status != http.StatusOK || again != first {
 		t.Fatalf("same bytes again: %d %+v, want 200 with %+v", r.Status, again, first)
@@ -121,12 +122,12 @@ var _ = register("http list pages newest first", func(t *testing.T, tg *Target) 
 	for range 5 {
 		ids = append(ids, tg.upload(t, "p.jpg", UniqueJPEG(20, 20)).ID)
 	}
-	var seen []Photo
+	var seen []apitest.Photo
 	cursor := ""
 	for range 10 {
 		var page struct {
-			Photos     []Photo `json:"photos"`
-			NextCursor string  `json:"next_cursor"`
+			Photos     []apitest.Photo `json:"photos"`
+			NextCursor string          `json:"next_cursor"`
 		}
 		tg.Get("/api/photos?limit=2&cursor="+cursor, nil).JSON(t, &page)
 		if len(page.Photos) > 2 {

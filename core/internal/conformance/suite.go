@@ -19,8 +19,9 @@ import (
 	"time"
 
 	"github.com/pixie-photos/pixie/core/internal/config"
-	"github.com/pixie-photos/pixie/core/internal/imagetest"
 	"github.com/pixie-photos/pixie/core/internal/server"
+	"github.com/pixie-photos/pixie/core/pkg/apitest"
+	"github.com/pixie-photos/pixie/core/pkg/imagetest"
 )
 
 // Settings of the server under test, which the cases rely on.
@@ -48,7 +49,7 @@ type Backend struct {
 
 // Target is a running pixie-core under test.
 type Target struct {
-	*Client
+	*apitest.Client
 	Backend Backend
 	logs    *syncBuffer
 }
@@ -82,7 +83,7 @@ func Start(t *testing.T, b Backend) *Target {
 			t.Logf("server log:\n%s", logs.String())
 		}
 	})
-	target := &Target{Client: NewClient(t, "http://"+srv.HTTPAddr().String(), srv.GRPCAddr().String(), Token), Backend: b, logs: logs}
+	target := &Target{Client: apitest.NewClient(t, "http://"+srv.HTTPAddr().String(), srv.GRPCAddr().String(), Token), Backend: b, logs: logs}
 	target.WaitReady(t, 30*time.Second)
 	return target
 }
@@ -172,7 +173,7 @@ func (b *syncBuffer) String() string {
 }
 
 // expectError checks an HTTP error answer: status, JSON body mentioning want.
-func expectError(t *testing.T, r Response, status int, want string) {
+func expectError(t *testing.T, r apitest.Response, status int, want string) {
 	t.Helper()
 	if r.Err != nil {
 		t.Fatal(r.Err)
@@ -193,13 +194,13 @@ func expectError(t *testing.T, r Response, status int, want string) {
 }
 
 // upload stores data over HTTP and fails the test unless it is new.
-func (tg *Target) upload(t *testing.T, name string, data []byte) Photo {
+func (tg *Target) upload(t *testing.T, name string, data []byte) apitest.Photo {
 	t.Helper()
 	r := tg.Upload(name, data)
 	if r.Err != nil || r.Status != http.StatusCreated {
 		t.Fatalf("upload %s: %d %s %v", name, r.Status, r.Body, r.Err)
 	}
-	var p Photo
+	var p apitest.Photo
 	r.JSON(t, &p)
 	return p
 }

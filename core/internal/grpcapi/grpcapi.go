@@ -18,9 +18,9 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
-	photov1 "github.com/pixie-photos/pixie/core/gen/photo/v1"
 	"github.com/pixie-photos/pixie/core/internal/apitoken"
 	"github.com/pixie-photos/pixie/core/internal/photos"
+	photov1 "github.com/pixie-photos/pixie/proto/gen/photo/v1"
 )
 
 // Options configures NewServer.

@@ -20,13 +20,14 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 
-	photov1 "github.com/pixie-photos/pixie/core/gen/photo/v1"
 	"github.com/pixie-photos/pixie/core/internal/config"
-	"github.com/pixie-photos/pixie/core/internal/events"
+	"github.com/pixie-photos/pixie/core/internal/embedded"
 	"github.com/pixie-photos/pixie/core/internal/grpcapi"
-	"github.com/pixie-photos/pixie/core/internal/imagetest"
 	"github.com/pixie-photos/pixie/core/internal/photos"
-	"github.com/pixie-photos/pixie/core/internal/store"
+	"github.com/pixie-photos/pixie/core/pkg/events"
+	"github.com/pixie-photos/pixie/core/pkg/imagetest"
+	"github.com/pixie-photos/pixie/core/pkg/settings"
+	photov1 "github.com/pixie-photos/pixie/proto/gen/photo/v1"
 )
 
 type env struct {
@@ -39,12 +40,12 @@ func start(t *testing.T, maxUploadBytes int64, reflection bool) *env {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir := t.TempDir()
-	st, err := store.Open(dir, logger)
+	st, err := embedded.Open(dir, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv, _ := grpcapi.NewServer(grpcapi.Options{
-		Photos:        photos.New(st, &events.Bus{}, photos.Limits{MaxUploadBytes: maxUploadBytes, DecodeMemory: config.DefaultDecodeMemory, DecodeWait: config.DefaultDecodeWait}),
+		Photos:        photos.New(st, &events.Bus{}, photos.Limits{MaxUploadBytes: maxUploadBytes, DecodeMemory: settings.DefaultDecodeMemory, DecodeWait: settings.DefaultDecodeWait}),
 		Logger:        logger,
 		Reflection:    reflection,
 		UploadTimeout: config.DefaultUploadTimeout,

@@ -7,8 +7,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/pixie-photos/pixie/core/internal/imagetest"
 	"github.com/pixie-photos/pixie/core/internal/photos"
+	"github.com/pixie-photos/pixie/core/pkg/imagetest"
 )
 
 func TestRouterErrorsAreJSON(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/pixie-photos/pixie/core/internal/photos"
-	"github.com/pixie-photos/pixie/core/internal/store"
+	"github.com/pixie-photos/pixie/core/pkg/store"
 )
 
 // multipartOverhead is allowed on top of the file size for the multipart

@@ -15,11 +15,12 @@ import (
 	"testing"
 
 	"github.com/pixie-photos/pixie/core/internal/apitoken"
-	"github.com/pixie-photos/pixie/core/internal/config"
-	"github.com/pixie-photos/pixie/core/internal/events"
-	"github.com/pixie-photos/pixie/core/internal/imagetest"
+	"github.com/pixie-photos/pixie/core/internal/embedded"
 	"github.com/pixie-photos/pixie/core/internal/photos"
-	"github.com/pixie-photos/pixie/core/internal/store"
+	"github.com/pixie-photos/pixie/core/pkg/events"
+	"github.com/pixie-photos/pixie/core/pkg/imagetest"
+	"github.com/pixie-photos/pixie/core/pkg/settings"
+	"github.com/pixie-photos/pixie/core/pkg/store"
 )
 
 type testAPI struct {
@@ -37,12 +38,12 @@ func newTestAPI(t *testing.T, maxUploadBytes int64) *testAPI {
 func newTestAPIWith(t *testing.T, maxUploadBytes int64, token string) *testAPI {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := store.Open(dir, discardLogger())
+	st, err := embedded.Open(dir, discardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	svc := photos.New(st, &events.Bus{}, photos.Limits{MaxUploadBytes: maxUploadBytes, DecodeMemory: config.DefaultDecodeMemory, DecodeWait: config.DefaultDecodeWait})
+	svc := photos.New(st, &events.Bus{}, photos.Limits{MaxUploadBytes: maxUploadBytes, DecodeMemory: settings.DefaultDecodeMemory, DecodeWait: settings.DefaultDecodeWait})
 	return &testAPI{handler: New(Options{Photos: svc, Ready: st, Logger: discardLogger(), Token: apitoken.New(token)}), svc: svc, dir: dir}
 }
 
@@ -373,8 +374,8 @@ func TestThumbnail(t *testing.T) {
 		}
 	}
 	entries, err := os.ReadDir(filepath.Join(a.dir, "thumbnails", p.ID))
-	if err != nil || len(entries) > len(photos.ThumbnailLadder) {
-		t.Fatalf("%d cached files after every size (err %v), want at most %d", len(entries), err, len(photos.ThumbnailLadder))
+	if err != nil || len(entries) > len(store.ThumbnailLadder) {
+		t.Fatalf("%d cached files after every size (err %v), want at most %d", len(entries), err, len(store.ThumbnailLadder))
 	}
 
 	for _, q := range []string{"size=15", "size=2049", "size=0", "size=-1", "size=big", "size="} {

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pixie-photos/pixie/core/internal/imagetest"
 	"github.com/pixie-photos/pixie/core/internal/photos"
+	"github.com/pixie-photos/pixie/core/pkg/imagetest"
 )
 
 // testBudget holds a decode child's own 16 MiB (its runtime and slack)

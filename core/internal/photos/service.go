@@ -22,12 +22,12 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	photov1 "github.com/pixie-photos/pixie/core/gen/photo/v1"
-	"github.com/pixie-photos/pixie/core/imaging"
-	"github.com/pixie-photos/pixie/core/imaging/budget"
-	"github.com/pixie-photos/pixie/core/internal/blob"
-	"github.com/pixie-photos/pixie/core/internal/events"
-	"github.com/pixie-photos/pixie/core/internal/store"
+	"github.com/pixie-photos/pixie/core/pkg/blob"
+	"github.com/pixie-photos/pixie/core/pkg/events"
+	"github.com/pixie-photos/pixie/core/pkg/imaging"
+	"github.com/pixie-photos/pixie/core/pkg/imaging/budget"
+	"github.com/pixie-photos/pixie/core/pkg/store"
+	photov1 "github.com/pixie-photos/pixie/proto/gen/photo/v1"
 )
 
 // Limits and defaults of the query parameters, shared by both APIs. The
@@ -40,11 +40,6 @@ const (
 	MaxThumbnailSize     = 2048
 	maxFilenameBytes     = 255
 )
-
-// ThumbnailLadder holds the only sizes rendered and cached: a request is
-// served the smallest step at least as large, so one photo has at most
-// len(ThumbnailLadder) cached files.
-var ThumbnailLadder = []int{64, 128, 256, 512, 1024, 2048}
 
 var (
 	ErrNotFound = errors.New("photo not found")
@@ -329,17 +324,7 @@ func ThumbnailETag(p store.Photo, size int) (etag string, ok bool) {
 	if size < MinThumbnailSize || size > MaxThumbnailSize {
 		return "", false
 	}
-	return fmt.Sprintf(`"%s-%d"`, p.SHA256, LadderSize(size)), true
-}
-
-// LadderSize is the ladder step that serves a request for size.
-func LadderSize(size int) int {
-	for _, step := range ThumbnailLadder {
-		if step >= size {
-			return step
-		}
-	}
-	return ThumbnailLadder[len(ThumbnailLadder)-1]
+	return fmt.Sprintf(`"%s-%d"`, p.SHA256, store.LadderStep(size)), true
 }
 
 // Thumbnail returns a JPEG whose longest side is the ladder step for size
@@ -348,7 +333,7 @@ func (s *Service) Thumbnail(ctx context.Context, id string, size int) (Thumbnail
 	if size < MinThumbnailSize || size > MaxThumbnailSize {
 		return Thumbnail{}, fmt.Errorf("%w: size must be between %d and %d", ErrInvalidArgument, MinThumbnailSize, MaxThumbnailSize)
 	}
-	size = LadderSize(size)
+	size = store.LadderStep(size)
 	p, err := s.Get(ctx, id)
 	if err != nil {
 		return Thumbnail{}, storeError(err)

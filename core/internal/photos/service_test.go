@@ -15,12 +15,12 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	photov1 "github.com/pixie-photos/pixie/core/gen/photo/v1"
-	"github.com/pixie-photos/pixie/core/internal/config"
-	"github.com/pixie-photos/pixie/core/internal/events"
-	"github.com/pixie-photos/pixie/core/internal/imagetest"
+	"github.com/pixie-photos/pixie/core/internal/embedded"
 	"github.com/pixie-photos/pixie/core/internal/photos"
-	"github.com/pixie-photos/pixie/core/internal/store"
+	"github.com/pixie-photos/pixie/core/pkg/events"
+	"github.com/pixie-photos/pixie/core/pkg/imagetest"
+	"github.com/pixie-photos/pixie/core/pkg/settings"
+	photov1 "github.com/pixie-photos/pixie/proto/gen/photo/v1"
 )
 
 type fixture struct {
@@ -32,13 +32,13 @@ type fixture struct {
 
 func newFixture(t *testing.T, maxBytes int64) *fixture {
 	t.Helper()
-	return newFixtureWith(t, photos.Limits{MaxUploadBytes: maxBytes, DecodeMemory: config.DefaultDecodeMemory, DecodeWait: config.DefaultDecodeWait})
+	return newFixtureWith(t, photos.Limits{MaxUploadBytes: maxBytes, DecodeMemory: settings.DefaultDecodeMemory, DecodeWait: settings.DefaultDecodeWait})
 }
 
 func newFixtureWith(t *testing.T, limits photos.Limits) *fixture {
 	t.Helper()
 	f := &fixture{dir: t.TempDir()}
-	st, err := store.Open(f.dir, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	st, err := embedded.Open(f.dir, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

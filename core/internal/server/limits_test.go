@@ -24,10 +24,11 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	photov1 "github.com/pixie-photos/pixie/core/gen/photo/v1"
-	"github.com/pixie-photos/pixie/core/internal/imagetest"
+	"github.com/pixie-photos/pixie/core/internal/embedded"
 	"github.com/pixie-photos/pixie/core/internal/server"
-	"github.com/pixie-photos/pixie/core/internal/store"
+	"github.com/pixie-photos/pixie/core/pkg/imagetest"
+	"github.com/pixie-photos/pixie/core/pkg/store"
+	photov1 "github.com/pixie-photos/pixie/proto/gen/photo/v1"
 )
 
 const testToken = "test-token-0123456789abcdef"
@@ -313,7 +314,7 @@ func TestGRPCWritesNeedTheToken(t *testing.T) {
 // Thumbnails cached before sizes snapped to the ladder are dropped at start.
 func TestStartDropsThumbnailsOffTheLadder(t *testing.T) {
 	cfg := testConfig(t, 5*time.Second)
-	st, err := store.Open(cfg.DataDir, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	st, err := embedded.Open(cfg.DataDir, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

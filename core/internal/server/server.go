@@ -16,14 +16,15 @@ import (
 	"google.golang.org/grpc/health"
 
 	"github.com/pixie-photos/pixie/core/internal/apitoken"
-	"github.com/pixie-photos/pixie/core/internal/blob/s3blob"
 	"github.com/pixie-photos/pixie/core/internal/config"
-	"github.com/pixie-photos/pixie/core/internal/events"
+	"github.com/pixie-photos/pixie/core/internal/embedded"
 	"github.com/pixie-photos/pixie/core/internal/grpcapi"
 	"github.com/pixie-photos/pixie/core/internal/httpapi"
 	"github.com/pixie-photos/pixie/core/internal/photos"
 	"github.com/pixie-photos/pixie/core/internal/stack"
-	"github.com/pixie-photos/pixie/core/internal/store"
+	"github.com/pixie-photos/pixie/core/pkg/blob/s3blob"
+	"github.com/pixie-photos/pixie/core/pkg/events"
+	"github.com/pixie-photos/pixie/core/pkg/store"
 )
 
 // backend is where photos are stored, with its background work (sweeping,
@@ -123,11 +124,11 @@ func (s *Server) openBackend() (*store.Store, error) {
 		s.backend, s.describe = b, b.Describe()
 		return b.Store, nil
 	}
-	st, err := store.Open(s.cfg.DataDir, s.logger)
+	st, err := embedded.Open(s.cfg.DataDir, s.logger)
 	if err != nil {
 		return nil, err
 	}
-	pruned, err := st.PruneThumbnails(func(size int) bool { return photos.LadderSize(size) == size })
+	pruned, err := st.PruneThumbnails(func(size int) bool { return store.LadderStep(size) == size })
 	if err != nil {
 		_ = st.Close()
 		return nil, fmt.Errorf("prune thumbnails: %w", err)
@@ -135,18 +136,18 @@ func (s *Server) openBackend() (*store.Store, error) {
 	if pruned > 0 {
 		s.logger.Info("removed cached thumbnails of sizes off the ladder", slog.Int("files", pruned))
 	}
-	s.backend = embedded{st, s.cfg}
+	s.backend = embeddedBackend{st, s.cfg}
 	s.describe = []any{slog.String("data_dir", s.cfg.DataDir)}
 	return st, nil
 }
 
-// embedded is the embedded backend: its one background job is sweeping.
-type embedded struct {
+// embeddedBackend is the embedded backend: its one background job is sweeping.
+type embeddedBackend struct {
 	*store.Store
 	cfg config.Config
 }
 
-func (e embedded) Run(ctx context.Context) {
+func (e embeddedBackend) Run(ctx context.Context) {
 	e.RunSweeper(ctx, e.cfg.SweepInterval, e.cfg.SweepGrace)
 }
 

@@ -19,8 +19,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/pixie-photos/pixie/core/internal/config"
-	"github.com/pixie-photos/pixie/core/internal/imagetest"
 	"github.com/pixie-photos/pixie/core/internal/server"
+	"github.com/pixie-photos/pixie/core/pkg/imagetest"
 )
 
 func testConfig(t *testing.T, shutdownTimeout time.Duration) config.Config {

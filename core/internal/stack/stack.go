@@ -10,19 +10,19 @@ package stack
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/pixie-photos/pixie/core/internal/blob/s3blob"
-	"github.com/pixie-photos/pixie/core/internal/events/natsrelay"
-	"github.com/pixie-photos/pixie/core/internal/meta/pgmeta"
-	"github.com/pixie-photos/pixie/core/internal/store"
+	"github.com/pixie-photos/pixie/core/pkg/blob/s3blob"
+	"github.com/pixie-photos/pixie/core/pkg/events/natsrelay"
+	"github.com/pixie-photos/pixie/core/pkg/meta/pgmeta"
+	"github.com/pixie-photos/pixie/core/pkg/retry"
+	"github.com/pixie-photos/pixie/core/pkg/store"
 )
 
-// Config is what the stack needs; config.Stack fills it.
+// Config is what the stack needs; settings.Stack fills it.
 type Config struct {
 	DatabaseURL   string
 	S3            s3blob.Config
@@ -43,11 +43,9 @@ type Backend struct {
 	relay  *natsrelay.Relay
 	cfg    Config
 	logger *slog.Logger
-
-	mu sync.Mutex
 	// starting is why the backend cannot serve yet; nil once migrated
 	// and the bucket exists.
-	starting error
+	starting *retry.Starting
 }
 
 // errStarting is the state before the first bootstrap attempt ends.
@@ -65,13 +63,13 @@ func Open(cfg Config, logger *slog.Logger) (*Backend, error) {
 		_ = pg.Close()
 		return nil, err
 	}
-	b := &Backend{pg: pg, s3: s3, cfg: cfg, logger: logger, starting: errStarting}
+	b := &Backend{pg: pg, s3: s3, cfg: cfg, logger: logger, starting: retry.NewStarting(errStarting)}
 	b.relay, err = natsrelay.New(natsrelay.Config{URL: cfg.NATSURL, CredsFile: cfg.NATSCredsFile, Prefix: cfg.NATSPrefix, Logger: logger}, pg)
 	if err != nil {
 		_ = pg.Close()
 		return nil, err
 	}
-	b.Store = store.New(kickingMeta{pg, b.relay}, s3, store.Options{Logger: logger, Timeout: cfg.Timeout, Gate: b.gate})
+	b.Store = store.New(kickingMeta{pg, b.relay}, s3, store.Options{Logger: logger, Timeout: cfg.Timeout, Gate: b.starting.Err})
 	return b, nil
 }
 
@@ -83,12 +81,6 @@ func (b *Backend) Describe() []any {
 		slog.String("nats", natsrelay.Redact(b.cfg.NATSURL)),
 		slog.String("nats_stream", natsrelay.StreamName(b.cfg.NATSPrefix)),
 	}
-}
-
-func (b *Backend) gate() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.starting
 }
 
 // Run bootstraps, then relays events and sweeps until ctx ends.
@@ -116,34 +108,11 @@ const (
 // backoff; false when ctx ended first.
 func (b *Backend) bootstrap(ctx context.Context) bool {
 	start := time.Now()
-	backoff := time.Duration(0)
-	var logged string
-	for {
-		err := b.bootstrapOnce(ctx)
-		if err == nil {
-			b.mu.Lock()
-			b.starting = nil
-			b.mu.Unlock()
-			b.logger.Info("stack ready", slog.String("took", time.Since(start).String()))
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		b.mu.Lock()
-		b.starting = fmt.Errorf("starting: %w", err)
-		b.mu.Unlock()
-		if msg := err.Error(); msg != logged { // once per distinct failure
-			b.logger.Warn("stack not ready yet; retrying", slog.Any("error", err))
-			logged = msg
-		}
-		backoff = min(max(2*backoff, bootMinBackoff), bootMaxBackoff)
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(backoff):
-		}
+	if !b.starting.Retry(ctx, bootMinBackoff, bootMaxBackoff, func() error { return b.bootstrapOnce(ctx) }, b.logger, "stack not ready yet; retrying") {
+		return false
 	}
+	b.logger.Info("stack ready", slog.String("took", time.Since(start).String()))
+	return true
 }
 
 func (b *Backend) bootstrapOnce(ctx context.Context) error {

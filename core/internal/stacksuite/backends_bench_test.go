@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pixie-photos/pixie/core/internal/conformance"
-	"github.com/pixie-photos/pixie/core/internal/stacktest"
+	"github.com/pixie-photos/pixie/core/pkg/apitest"
+	"github.com/pixie-photos/pixie/core/pkg/stacktest"
 )
 
 // The measurement `cargo xtask bench --backends` makes: the same pixie-core
@@ -80,7 +80,7 @@ func measureBackend(b *testing.B, into *backendFigures, photos [][]byte, env ...
 	start := time.Now()
 	core := stacktest.StartCore(b, env...)
 	into.ReadyMS = append(into.ReadyMS, millis(time.Since(start)))
-	c := conformance.NewClient(b, core.HTTPBase, core.GRPCAddr, "")
+	c := apitest.NewClient(b, core.HTTPBase, core.GRPCAddr, "")
 	for i, photo := range photos {
 		start := time.Now()
 		r := c.Upload(fmt.Sprintf("bench-%d.jpg", i), photo)
@@ -97,7 +97,7 @@ func measureBackend(b *testing.B, into *backendFigures, photos [][]byte, env ...
 			b.Fatalf("list: %d %v: %s", r.Status, r.Err, r.Body)
 		}
 	}
-	if err := core.Stop(); err != nil {
+	if _, err := core.Stop(); err != nil {
 		b.Fatal(err)
 	}
 }

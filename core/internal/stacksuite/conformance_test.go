@@ -5,7 +5,7 @@ import (
 
 	"github.com/pixie-photos/pixie/core/internal/config"
 	"github.com/pixie-photos/pixie/core/internal/conformance"
-	"github.com/pixie-photos/pixie/core/internal/stacktest"
+	"github.com/pixie-photos/pixie/core/pkg/stacktest"
 )
 
 // stackBackend runs a pixie-core on st; its events come from JetStream.

@@ -9,11 +9,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/pixie-photos/pixie/core/internal/blob/s3blob"
 	"github.com/pixie-photos/pixie/core/internal/config"
 	"github.com/pixie-photos/pixie/core/internal/conformance"
-	"github.com/pixie-photos/pixie/core/internal/meta/pgmeta"
-	"github.com/pixie-photos/pixie/core/internal/stacktest"
+	"github.com/pixie-photos/pixie/core/pkg/apitest"
+	"github.com/pixie-photos/pixie/core/pkg/blob/s3blob"
+	"github.com/pixie-photos/pixie/core/pkg/meta/pgmeta"
+	"github.com/pixie-photos/pixie/core/pkg/stacktest"
 )
 
 // Fault tests run pixie-core in this process against servers of their
@@ -32,7 +33,7 @@ func startFaultCore(t *testing.T, st stacktest.Stack) *conformance.Target {
 }
 
 // readyzSays waits until /readyz answers status with text in its body.
-func readyzSays(t *testing.T, c *conformance.Client, status int, text string) {
+func readyzSays(t *testing.T, c *apitest.Client, status int, text string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -144,7 +145,7 @@ func TestHungDependencyAnswers503WithinTheDeadline(t *testing.T) {
 			if photo.Status != http.StatusCreated {
 				t.Fatalf("upload: %d %s", photo.Status, photo.Body)
 			}
-			var before conformance.Photo
+			var before apitest.Photo
 			photo.JSON(t, &before)
 
 			if err := server.Pause(); err != nil {

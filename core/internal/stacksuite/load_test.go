@@ -15,14 +15,15 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/pixie-photos/pixie/core/internal/conformance"
-	"github.com/pixie-photos/pixie/core/internal/stacktest"
+	"github.com/pixie-photos/pixie/core/pkg/apitest"
+	"github.com/pixie-photos/pixie/core/pkg/stacktest"
 )
 
 // load keeps uploading distinct photos from several workers (HTTP and
 // gRPC), each retrying the same bytes until they are acknowledged, the way
 // a client that honours 503 does, and records what it saw.
 type load struct {
-	clients []*conformance.Client
+	clients []*apitest.Client
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 
@@ -40,7 +41,7 @@ type load struct {
 
 // startLoad runs workers until stop; each worker uses the clients in turn
 // (several clients: several replicas).
-func startLoad(t *testing.T, workers int, clients ...*conformance.Client) *load {
+func startLoad(t *testing.T, workers int, clients ...*apitest.Client) *load {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &load{clients: clients, cancel: cancel, acked: map[string]string{}, ackCh: make(chan struct{}, 1<<16)}
@@ -85,7 +86,7 @@ func (l *load) work(ctx context.Context, worker int) {
 
 // upload sends data once; retry says the server asked to come back later
 // (503, Unavailable) or could not be reached (a replica being killed).
-func upload(ctx context.Context, c *conformance.Client, overGRPC bool, data []byte) (id string, retry bool, err error) {
+func upload(ctx context.Context, c *apitest.Client, overGRPC bool, data []byte) (id string, retry bool, err error) {
 	if overGRPC {
 		resp, err := c.UploadGRPC(ctx, "load.jpg", data)
 		if code := status.Code(err); code == codes.Unavailable || code == codes.Canceled {
@@ -102,7 +103,7 @@ func upload(ctx context.Context, c *conformance.Client, overGRPC bool, data []by
 	case r.Status != http.StatusOK && r.Status != http.StatusCreated:
 		return "", false, fmt.Errorf("upload: %d %s", r.Status, r.Body)
 	}
-	var p conformance.Photo
+	var p apitest.Photo
 	if err := json.Unmarshal(r.Body, &p); err != nil {
 		return "", false, err
 	}
@@ -164,14 +165,14 @@ func (l *load) result() (acked map[string]string, refused int, slowest time.Dura
 
 // verifyAcked checks that every acknowledged photo is listed and served
 // with its exact bytes.
-func verifyAcked(t *testing.T, c *conformance.Client, acked map[string]string) {
+func verifyAcked(t *testing.T, c *apitest.Client, acked map[string]string) {
 	t.Helper()
 	listed := map[string]bool{}
 	cursor := ""
 	for {
 		var page struct {
-			Photos     []conformance.Photo `json:"photos"`
-			NextCursor string              `json:"next_cursor"`
+			Photos     []apitest.Photo `json:"photos"`
+			NextCursor string          `json:"next_cursor"`
 		}
 		c.Get("/api/photos?limit=1000&cursor="+cursor, nil).JSON(t, &page)
 		for _, p := range page.Photos {

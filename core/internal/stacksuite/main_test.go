@@ -8,7 +8,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/pixie-photos/pixie/core/internal/stacktest"
+	"github.com/pixie-photos/pixie/core/pkg/stacktest"
 )
 
 func TestMain(m *testing.M) { os.Exit(stacktest.Main(m)) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -11,9 +12,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/pixie-photos/pixie/core/internal/meta"
-	"github.com/pixie-photos/pixie/core/internal/meta/pgmeta"
-	"github.com/pixie-photos/pixie/core/internal/stacktest"
+	"github.com/pixie-photos/pixie/core/pkg/meta"
+	"github.com/pixie-photos/pixie/core/pkg/meta/pgmeta"
+	"github.com/pixie-photos/pixie/core/pkg/stacktest"
 )
 
 var ctx = context.Background()
@@ -31,6 +32,9 @@ func openPG(t *testing.T, url string) *pgmeta.Store {
 func TestMigrationsApplyOnceAndAreCurrentAfter(t *testing.T) {
 	st := stacktest.Fresh(t, stacktest.Shared())
 	pg := openPG(t, st.DatabaseURL)
+	if v, err := pg.SchemaVersion(ctx); err != nil || v != 0 {
+		t.Fatalf("SchemaVersion of a new database = %d, %v; want 0", v, err)
+	}
 
 	// Three processes starting together: the advisory lock lets one apply.
 	var wg sync.WaitGroup
@@ -56,6 +60,9 @@ func TestMigrationsApplyOnceAndAreCurrentAfter(t *testing.T) {
 	again, err := pg.Migrate(ctx, pgmeta.Migrations)
 	if err != nil || again.Applied != 0 {
 		t.Fatalf("second run: %+v, %v; want nothing to do", again, err)
+	}
+	if v, err := pg.SchemaVersion(ctx); err != nil || v != len(pgmeta.Migrations) {
+		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, len(pgmeta.Migrations))
 	}
 	var rows int
 	if err := pgx.BeginFunc(ctx, mustConn(t, st.DatabaseURL), func(tx pgx.Tx) error {
@@ -165,11 +172,20 @@ func TestThumbnailIndexRefusesDeletedPhotos(t *testing.T) {
 	if err := pg.AddThumbnail(ctx, p.ID, 256); err != nil {
 		t.Fatalf("recording a thumbnail twice: %v", err)
 	}
+	if err := pg.AddThumbnail(ctx, p.ID, 64); err != nil {
+		t.Fatal(err)
+	}
+	if sizes, err := pg.Thumbnails(ctx, p.ID); err != nil || !slices.Equal(sizes, []int{64, 256}) {
+		t.Fatalf("Thumbnails = %v, %v; want [64 256]", sizes, err)
+	}
 	if _, err := pg.Delete(ctx, p.ID); err != nil {
 		t.Fatal(err)
 	}
 	if err := pg.AddThumbnail(ctx, p.ID, 512); !errors.Is(err, meta.ErrNotFound) {
 		t.Fatalf("thumbnail of a deleted photo: %v, want ErrNotFound", err)
+	}
+	if sizes, err := pg.Thumbnails(ctx, p.ID); !errors.Is(err, meta.ErrNotFound) {
+		t.Fatalf("Thumbnails of a deleted photo = %v, %v; want ErrNotFound", sizes, err)
 	}
 	var left int
 	if err := mustConn(t, st.DatabaseURL).QueryRow(ctx, "SELECT count(*) FROM thumbnails").Scan(&left); err != nil || left != 0 {

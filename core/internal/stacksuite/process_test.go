@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/pixie-photos/pixie/core/internal/conformance"
-	"github.com/pixie-photos/pixie/core/internal/stacktest"
+	"github.com/pixie-photos/pixie/core/pkg/apitest"
+	"github.com/pixie-photos/pixie/core/pkg/stacktest"
 )
 
 // processEnv is the stack's settings for a pixie-core process with the
@@ -19,8 +20,8 @@ func processEnv(t *testing.T, st stacktest.Stack) []string {
 	return append(st.Env(t), "PIXIE_BACKEND_TIMEOUT=1s", "PIXIE_SWEEP_GRACE=3s", "PIXIE_SWEEP_INTERVAL=500ms")
 }
 
-func clientOf(t *testing.T, c *stacktest.Core) *conformance.Client {
-	return conformance.NewClient(t, c.HTTPBase, c.GRPCAddr, "")
+func clientOf(t *testing.T, c *stacktest.Core) *apitest.Client {
+	return apitest.NewClient(t, c.HTTPBase, c.GRPCAddr, "")
 }
 
 // TestKilledDuringUploadsLosesNothing kills -9 a real pixie-core while
@@ -66,10 +67,10 @@ func TestTwoReplicasShareOneStack(t *testing.T) {
 	if up.Status != http.StatusCreated {
 		t.Fatalf("upload on A: %d %s", up.Status, up.Body)
 	}
-	var p conformance.Photo
+	var p apitest.Photo
 	up.JSON(t, &p)
 	var page struct {
-		Photos []conformance.Photo `json:"photos"`
+		Photos []apitest.Photo `json:"photos"`
 	}
 	b.Get("/api/photos?limit=1", nil).JSON(t, &page)
 	if len(page.Photos) != 1 || page.Photos[0] != p {
@@ -92,15 +93,15 @@ func TestTwoReplicasShareOneStack(t *testing.T) {
 	// The same bytes on both at once: one photo.
 	same := conformance.UniqueJPEG(64, 64)
 	var wg sync.WaitGroup
-	results := make([]conformance.Response, 8)
+	results := make([]apitest.Response, 8)
 	for i := range results {
-		c := []*conformance.Client{a, b}[i%2]
+		c := []*apitest.Client{a, b}[i%2]
 		wg.Go(func() { results[i] = c.Upload("same.jpg", same) })
 	}
 	wg.Wait()
 	created, ids := 0, map[string]bool{}
 	for _, r := range results {
-		var got conformance.Photo
+		var got apitest.Photo
 		r.JSON(t, &got)
 		ids[got.ID] = true
 		if r.Status == http.StatusCreated {

@@ -13,9 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/pixie-photos/pixie/core/internal/blob"
-	"github.com/pixie-photos/pixie/core/internal/blob/s3blob"
-	"github.com/pixie-photos/pixie/core/internal/stacktest"
+	"github.com/pixie-photos/pixie/core/pkg/blob"
+	"github.com/pixie-photos/pixie/core/pkg/blob/s3blob"
+	"github.com/pixie-photos/pixie/core/pkg/stacktest"
 )
 
 // openS3 makes the test's bucket through s3blob, as pixie-core does at

@@ -5,11 +5,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pixie-photos/pixie/core/internal/blob"
-	"github.com/pixie-photos/pixie/core/internal/imagetest"
-	"github.com/pixie-photos/pixie/core/internal/meta/pgmeta"
-	"github.com/pixie-photos/pixie/core/internal/stacktest"
-	"github.com/pixie-photos/pixie/core/internal/store"
+	"github.com/pixie-photos/pixie/core/pkg/blob"
+	"github.com/pixie-photos/pixie/core/pkg/imagetest"
+	"github.com/pixie-photos/pixie/core/pkg/meta/pgmeta"
+	"github.com/pixie-photos/pixie/core/pkg/stacktest"
+	"github.com/pixie-photos/pixie/core/pkg/store"
 )
 
 // stackStore is the stack's store without the relay: Postgres and S3.

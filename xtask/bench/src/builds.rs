@@ -26,7 +26,7 @@ impl Bench<'_> {
             Setup::BeforeFc0ed04 | Setup::Before2fb3e22 => before_build(&self.copy, setup),
             Setup::Prod | Setup::ProdPodmanBuild => {
                 // Prod is build-prod's build, every build setting included: with build.vendor,
-                // core/vendor is made current first (untimed; a no-op while it is).
+                // vendor/ is made current first (untimed; a no-op while it is).
                 exec::run(&vendoring(&self.copy, Target::Prod)?, &self.ui)?;
                 prod_build(&self.copy, setup)
             }
@@ -93,7 +93,7 @@ impl Bench<'_> {
             &self.ctx.host.cargo,
             &self.ctx.ws.root,
         )
-        .args(["xtask", "build-prod"])
+        .args(["xtask", "build-prod", "--module", "core"])
         .envs([
             ("PIXIE_WORKSPACE", self.copy.ws.root.display().to_string()),
             ("PIXIE_PROD_IMAGE", image),

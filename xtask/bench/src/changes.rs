@@ -89,9 +89,9 @@ impl Bench<'_> {
             self.proto = ProtoRegen::Protoc {
                 plugin: tools.join("protoc-gen-go"),
             };
-            "a string field added to message Photo in proto/photo/v1/photo.proto and core/gen/photo/v1/photo.pb.go regenerated with protoc + protoc-gen-go (go.mod's version)"
+            "a string field added to message Photo in proto/photo/v1/photo.proto and proto/gen/photo/v1/photo.pb.go regenerated with protoc + protoc-gen-go (go.mod's version)"
         } else {
-            "a string field added to message Photo in proto/photo/v1/photo.proto; protoc or protoc-gen-go is not available here, so a comment appended to core/gen/photo/v1/photo.pb.go stands in for regeneration"
+            "a string field added to message Photo in proto/photo/v1/photo.proto; protoc or protoc-gen-go is not available here, so a comment appended to proto/gen/photo/v1/photo.pb.go stands in for regeneration"
         };
         self.results.notes.push(("proto change", note.into()));
         Ok(())

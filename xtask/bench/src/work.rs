@@ -10,7 +10,7 @@ use xtask::testkit::WORKSPACE_PARTS;
 /// which is how the hot-reload probe sees the new build.
 pub(crate) const CODE_FILE: &str = "core/internal/buildinfo/buildinfo.go";
 const PROTO_FILE: &str = "proto/photo/v1/photo.proto";
-const GENERATED_FILE: &str = "core/gen/photo/v1/photo.pb.go";
+const GENERATED_FILE: &str = "proto/gen/photo/v1/photo.pb.go";
 
 /// How the proto-change scenario updates the generated Go code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +49,9 @@ impl WorkCopy {
             std::fs::remove_dir_all(&root)
                 .with_context(|| format!("cannot remove the old copy {}", root.display()))?;
         }
+        // WORKSPACE_PARTS starts with files (go.work), which need the folder to exist.
+        std::fs::create_dir_all(&root)
+            .with_context(|| format!("cannot create {}", root.display()))?;
         for entry in WORKSPACE_PARTS {
             copy_tree(&workspace.join(entry), &root.join(entry))
                 .with_context(|| format!("cannot copy {entry} to {}", root.display()))?;
@@ -91,7 +94,7 @@ impl WorkCopy {
                     format!("--plugin=protoc-gen-go={}", plugin.display()),
                     "-I",
                     "proto",
-                    "--go_out=core/gen",
+                    "--go_out=proto/gen",
                     "--go_opt=paths=source_relative",
                     PROTO_FILE
                 )
@@ -276,8 +279,11 @@ mod tests {
         let src = dir.join("src");
         std::fs::create_dir_all(src.join("core/internal/buildinfo")).unwrap();
         std::fs::create_dir_all(src.join("proto")).unwrap();
+        std::fs::create_dir_all(src.join("plugins")).unwrap();
         std::fs::create_dir_all(src.join("deployments")).unwrap();
         std::fs::write(src.join(".dockerignore"), "*\n").unwrap();
+        std::fs::write(src.join("go.work"), "go 1.26.0\nuse ./core\n").unwrap();
+        std::fs::write(src.join("go.work.sum"), "").unwrap();
         std::fs::write(src.join(CODE_FILE), "var (\n\tVersion = \"dev\"\n)\n").unwrap();
         let mut copy = WorkCopy::create(&src, dir.join("copy")).unwrap();
         let first = copy.edit_code().unwrap();

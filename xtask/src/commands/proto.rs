@@ -1,4 +1,4 @@
-//! `proto`: regenerates core/gen from proto/ with pinned protoc and plugins (generated into a
+//! `proto`: regenerates proto/gen from proto/ with pinned protoc and plugins (generated into a
 //! staging tree of this run's own, then moved in; one run at a time per checkout: the plan's
 //! lock); `--check` fails when the committed code differs.
 
@@ -15,13 +15,13 @@ use crate::toolchain::CheckProtoc;
 
 pub const COMMAND: Registration = Registration {
     name: "proto",
-    about: "Regenerate core/gen from proto/ with the pinned protoc and plugins (--check only compares).",
+    about: "Regenerate proto/gen from proto/ with the pinned protoc and plugins (--check only compares).",
     example: "cargo xtask proto --check",
     settings: &[],
     arguments: |command| {
         command.arg(switch(
             "check",
-            "Fail when core/gen differs from what proto/ generates; writes nothing.",
+            "Fail when proto/gen differs from what proto/ generates; writes nothing.",
         ))
     },
     parse: |matches| {
@@ -49,7 +49,7 @@ pub const PLUGINS: [(&str, &str, &str); 2] = [
 
 #[derive(Debug)]
 pub struct Proto {
-    /// Fail when core/gen differs from what proto/ generates; writes nothing.
+    /// Fail when proto/gen differs from what proto/ generates; writes nothing.
     pub check: bool,
 }
 
@@ -68,9 +68,9 @@ impl Command for Proto {
 
     fn follow_up(&self, ctx: &Ctx) -> Result<()> {
         ctx.ui.info(if self.check {
-            "core/gen matches proto/"
+            "proto/gen matches proto/"
         } else {
-            "core/gen regenerated"
+            "proto/gen regenerated"
         });
         Ok(())
     }
@@ -80,11 +80,11 @@ impl Command for Proto {
 pub fn check_plan(ctx: &Ctx) -> Result<Plan> {
     let (mut plan, staging) = staged(ctx)?;
     plan.push(action(
-        "compare the generated code with core/gen",
+        "compare the generated code with proto/gen",
         CompareTrees {
             fresh: staging,
-            committed: ctx.ws.path("core/gen"),
-            name: "core/gen".into(),
+            committed: ctx.ws.path("proto/gen"),
+            name: "proto/gen".into(),
             fix: "run `cargo xtask proto` and commit the result".into(),
         },
     ));
@@ -92,28 +92,28 @@ pub fn check_plan(ctx: &Ctx) -> Result<Plan> {
 }
 
 /// What `cargo xtask proto` runs: generate into a staging tree, then move the changed files
-/// into core/gen. run-dev's watcher runs the very same plan, so `proto --check` passes after
+/// into proto/gen. run-dev's watcher runs the very same plan, so `proto --check` passes after
 /// it by construction.
 pub fn regeneration_plan(ctx: &Ctx) -> Result<Plan> {
     let (mut plan, staging) = staged(ctx)?;
     plan.push(action(
-        "move the changed generated files into core/gen",
+        "move the changed generated files into proto/gen",
         SyncTree {
             staging,
-            target: ctx.ws.path("core/gen"),
+            target: ctx.ws.path("proto/gen"),
         },
     ));
     Ok(plan)
 }
 
-/// run-dev's watch: while the dev container runs, a saved .proto regenerates core/gen on the
+/// run-dev's watch: while the dev container runs, a saved .proto regenerates proto/gen on the
 /// host (pinned protoc; the dev image has none), and air in the container rebuilds from it.
 /// Without Go on the host the watch still starts and says why when a .proto changes.
 pub fn watch(ctx: &Ctx) -> Watch {
     Watch {
         dir: ctx.ws.path("proto"),
         extension: "proto",
-        label: "core/gen".into(),
+        label: "proto/gen".into(),
         plan: regeneration_plan(ctx).map_err(|e| format!("{e:#}")),
     }
 }
@@ -121,7 +121,7 @@ pub fn watch(ctx: &Ctx) -> Watch {
 /// Generation into a staging tree of this process's own (removed whatever happens), holding
 /// the checkout's proto lock, and the tree's path.
 fn staged(ctx: &Ctx) -> Result<(Plan, PathBuf)> {
-    let staging = staging_path(&ctx.ws.path("core/gen"))?;
+    let staging = staging_path(&ctx.ws.path("proto/gen"))?;
     let mut plan = Plan {
         locks: vec![Lock {
             path: ctx.ws.path("target/xtask/proto.lock"),

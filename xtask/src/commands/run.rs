@@ -288,7 +288,7 @@ pub fn plan(ctx: &Ctx, target: Target, detach: bool, live: &Live) -> Result<Plan
     Ok(plan)
 }
 
-/// A saved .proto regenerates core/gen on the host, where the pinned protoc is (the dev image
+/// A saved .proto regenerates proto/gen on the host, where the pinned protoc is (the dev image
 /// has no glibc for Debian's), and air rebuilds from it. Foreground only: the watcher lives in
 /// this process.
 pub(super) fn with_proto_watch(ctx: &Ctx, target: Target, step: Step) -> Step {
@@ -523,13 +523,13 @@ mod tests {
         assert_eq!(
             regeneration.actions::<SyncTree>(),
             [&SyncTree {
-                staging: crate::fsutil::staging_path(&ctx.ws.path("core/gen")).unwrap(),
-                target: ctx.ws.path("core/gen"),
+                staging: crate::fsutil::staging_path(&ctx.ws.path("proto/gen")).unwrap(),
+                target: ctx.ws.path("proto/gen"),
             }]
         );
         let text = plan.to_string();
         let meanwhile = format!(
-            "# (xtask) meanwhile: on every change of a .proto file under {}, regenerate core/gen:\n\
+            "# (xtask) meanwhile: on every change of a .proto file under {}, regenerate proto/gen:\n\
              #   # hold {} until the cleanup below ends",
             ctx.ws.path("proto").display(),
             ctx.ws.path("target/xtask/proto.lock").display()
@@ -860,6 +860,7 @@ mod tests {
             "base_images.runtime" => "local/runtime:1",
             "images.prod" => "pixie-core:sample",
             "images.dev" => "pixie-core-dev:sample",
+            "images.thumbnailer" => "pixie-thumbnailer:sample",
             other => panic!("{other} is a build setting without a sample: add one"),
         }
     }
@@ -882,7 +883,12 @@ mod tests {
                 version: "2.29.0".into(),
             },
         );
-        let build = crate::commands::build::plan(&ctx, target, &Default::default()).unwrap();
+        // run-* build core's image (build-prod's --module core).
+        let core = crate::commands::build::BuildArgs {
+            modules: vec!["core".into()],
+            ..Default::default()
+        };
+        let build = crate::commands::build::plan(&ctx, target, &core).unwrap();
         (build, plan(&ctx, target, false, &Live::default()).unwrap())
     }
 
@@ -905,8 +911,11 @@ mod tests {
                 );
                 // What the setting does to the build (none: it is not a setting of this build).
                 let applies = match target {
-                    // The SBOM generator is a push's (build-prod --push).
-                    Target::Prod => !["build.sbom_generator", "images.dev"].contains(&spec.key),
+                    // The SBOM generator is a push's (build-prod --push); run-prod runs core's.
+                    Target::Prod => {
+                        !["build.sbom_generator", "images.dev", "images.thumbnailer"]
+                            .contains(&spec.key)
+                    }
                     // The dev image installs air; module resolution reaches its tidy check.
                     Target::Dev => [
                         "build.platform",

@@ -1,9 +1,10 @@
-//! `test`: every check CI runs, in one plan: Go format, vet and race tests, hadolint on the
-//! Dockerfiles, rustfmt, clippy, and the xtask's tests including those through the real engine:
+//! `test`: every check CI runs, in one plan: Go format, vet and race tests of every module go.work
+//! uses, hadolint on the Dockerfiles, rustfmt, clippy, and the xtask's tests including those through
+//! the real engine:
 //! on the engine the xtask detects (A), then the engine tests again on every further engine the
 //! environment configures (`PIXIE_ENGINE_B_*`: a Docker engine, `PIXIE_ENGINE_C_*`: Podman, as
-//! `.ci/provision-engines` prints them), each run labelled with its engine. Core's stack suite
-//! runs against servers this plan starts and stops ([`crate::teststack`]).
+//! `.ci/provision-engines` prints them), each run labelled with its engine. The modules' stack
+//! suites run against servers this plan starts and stops ([`crate::teststack`]).
 
 use anyhow::Result;
 
@@ -47,7 +48,7 @@ impl Command for Test {
 
 pub fn plan(ctx: &Ctx) -> Result<Plan> {
     let root = &ctx.ws.root;
-    let core = ctx.ws.path("core");
+    let modules = ctx.ws.go_modules()?;
     let cargo = &ctx.host.cargo;
     let stack = Servers::for_run(&ctx.host.stack, &ctx.host.temp_dir, ctx.dry_run)?;
     let stop_stack = || action("stop the stack's servers", StopStack(stack.clone()));
@@ -57,15 +58,21 @@ pub fn plan(ctx: &Ctx) -> Result<Plan> {
         cleanup: vec![stop_stack()],
         ..Plan::default()
     };
-    plan.push(Step::new("gofmt", "sh", &core)
-        .args(["-c", r#"unformatted=$(gofmt -l .) && [ -z "$unformatted" ] || { echo "gofmt -w needed: $unformatted" >&2; exit 1; }"#]));
-    plan.push(Step::new("go vet", "go", &core).args(["vet", "./..."]));
-    plan.push(action("start the stack's servers (Postgres, S3, NATS) for core's stack suite", StartStack(stack.clone())));
-    plan.push(Step::new("go test -race", "go", &core).args(["test", "-race", "-count=1", "./..."]).envs(stack.test_env()).streamed());
+    for m in &modules {
+        let dir = ctx.ws.path(&m.dir);
+        plan.push(Step::new(format!("gofmt ({})", m.dir), "sh", &dir)
+            .args(["-c", r#"unformatted=$(gofmt -l .) && [ -z "$unformatted" ] || { echo "gofmt -w needed: $unformatted" >&2; exit 1; }"#]));
+        plan.push(Step::new(format!("go vet ({})", m.dir), "go", &dir).args(["vet", "./..."]));
+    }
+    plan.push(action("start the stack's servers (Postgres, S3, NATS) for the modules' stack suites", StartStack(stack.clone())));
+    for m in &modules {
+        plan.push(Step::new(format!("go test -race ({})", m.dir), "go", ctx.ws.path(&m.dir))
+            .args(["test", "-race", "-count=1", "./..."]).envs(stack.test_env()).streamed());
+    }
     plan.push(stop_stack());
     // The decode-memory estimate against mutated headers and chunk layouts, for a bounded time.
-    plan.push(Step::new("go fuzz (decode estimate)", "go", &core)
-        .args(["test", "-run", "^$", "-fuzz", "^FuzzEstimateBoundsDecode$", "-fuzztime", "60s", "./imaging"])
+    plan.push(Step::new("go fuzz (decode estimate)", "go", ctx.ws.path("core"))
+        .args(["test", "-run", "^$", "-fuzz", "^FuzzEstimateBoundsDecode$", "-fuzztime", "60s", "./pkg/imaging"])
         .streamed());
     plan.include("tidy --check", tidy::check_plan(ctx)?);
     plan.include("proto --check", proto::check_plan(ctx)?);
@@ -188,7 +195,15 @@ mod tests {
             has("test --workspace --features xtask/engine-tests"),
             "{lines:#?}"
         );
-        assert!(has("go test -race"), "{lines:#?}");
+        for dir in ["core", "plugins/thumbnailer", "proto"] {
+            let labels = plan.labels();
+            for check in ["gofmt", "go vet", "go test -race"] {
+                assert!(
+                    labels.contains(&format!("{check} ({dir})").as_str()),
+                    "{labels:?}"
+                );
+            }
+        }
         assert!(has(
             "hadolint deployments/docker/core.Dockerfile deployments/docker/core.dev.Dockerfile deployments/bench/before-fc0ed04.Dockerfile deployments/bench/before-2fb3e22.Dockerfile \
              deployments/docker/postgres.Dockerfile deployments/docker/stack-servers.Dockerfile"
@@ -199,7 +214,7 @@ mod tests {
         let labels = plan.labels();
         assert!(
             labels.contains(&"check that core/go.mod and go.sum are tidy")
-                && labels.contains(&"compare the generated code with core/gen"),
+                && labels.contains(&"compare the generated code with proto/gen"),
             "{labels:#?}"
         );
         assert!(
@@ -207,32 +222,33 @@ mod tests {
             "{lines:#?}"
         );
         assert!(
-            has("-fuzz '^FuzzEstimateBoundsDecode$' -fuzztime 60s ./imaging"),
+            has("-fuzz '^FuzzEstimateBoundsDecode$' -fuzztime 60s ./pkg/imaging"),
             "{lines:#?}"
         );
-        assert_eq!(plan.commands().len(), 11, "no further engine configured");
+        assert_eq!(plan.commands().len(), 17, "no further engine configured");
     }
 
     #[test]
-    fn the_go_tests_run_between_starting_and_stopping_the_stack_servers() {
+    fn the_go_tests_of_every_module_run_between_starting_and_stopping_the_stack_servers() {
         let plan = plan(&ctx_with(BuildRoute::BuiltIn, &[], Flags::new())).unwrap();
         assert_eq!(
-            plan.labels()[..5],
+            plan.labels()[6..11],
             [
-                "gofmt",
-                "go vet",
-                "start the stack's servers (Postgres, S3, NATS) for core's stack suite",
-                "go test -race",
+                "start the stack's servers (Postgres, S3, NATS) for the modules' stack suites",
+                "go test -race (core)",
+                "go test -race (plugins/thumbnailer)",
+                "go test -race (proto)",
                 "stop the stack's servers"
             ]
         );
-        let servers = &plan.steps[2].action::<StartStack>().unwrap().0;
-        let go_test = plan.steps[3].step().unwrap();
-        for (key, value) in servers.test_env() {
-            assert_eq!(go_test.env_value(&key), Some(value.as_str()), "{key}");
+        let servers = &plan.steps[6].action::<StartStack>().unwrap().0;
+        for go_test in plan.steps[7..10].iter().map(|t| t.step().unwrap()) {
+            for (key, value) in servers.test_env() {
+                assert_eq!(go_test.env_value(&key), Some(value.as_str()), "{key}");
+            }
+            assert_eq!(go_test.env_value("PIXIE_TEST_STACK_REQUIRED"), Some("1"));
         }
-        assert_eq!(go_test.env_value("PIXIE_TEST_STACK_REQUIRED"), Some("1"));
-        assert_eq!(plan.steps[4].action::<StopStack>().unwrap().0, *servers);
+        assert_eq!(plan.steps[10].action::<StopStack>().unwrap().0, *servers);
         // Also after a failure or Ctrl-C.
         assert_eq!(
             plan.cleanup,
@@ -258,7 +274,7 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .to_vec();
         let plan = plan(&ctx).unwrap();
-        let runs: Vec<&Step> = plan.commands()[11..].to_vec();
+        let runs: Vec<&Step> = plan.commands()[17..].to_vec();
         assert_eq!(
             runs.iter().map(|s| s.label.as_str()).collect::<Vec<_>>(),
             [

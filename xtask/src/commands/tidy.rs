@@ -1,6 +1,6 @@
 //! `tidy`: `go mod tidy` on the host, where it belongs (the image builds bind-mount go.mod and
-//! go.sum read-only and cannot fix them). It tidies copies in `core/.tidy.new` (`-modfile`), then
-//! installs go.mod and go.sum together: both or neither. `--check` is `go mod tidy -diff`; builds
+//! go.sum read-only and cannot fix them), for every module go.work uses. It tidies copies in
+//! `MODULE/.tidy.new` (`-modfile`), then installs go.mod and go.sum together: both or neither. `--check` is `go mod tidy -diff`; builds
 //! run the same check first, so an untidy module fails before BuildKit with the fix.
 
 use std::path::Path;
@@ -15,13 +15,13 @@ use crate::toolchain::{self, CheckTidy};
 
 pub const COMMAND: Registration = Registration {
     name: "tidy",
-    about: "Run `go mod tidy` on core/go.mod and go.sum (both or neither are written; --check only compares).",
+    about: "Run `go mod tidy` on every module of go.work (per module, go.mod and go.sum are both written or neither; --check only compares).",
     example: "cargo xtask tidy --check",
     settings: &[],
     arguments: |command| {
         command.arg(switch(
             "check",
-            "Fail with the diff when `go mod tidy` would change core/go.mod or go.sum; writes nothing.",
+            "Fail with the diff when `go mod tidy` would change a module's go.mod or go.sum; writes nothing.",
         ))
     },
     parse: |matches| {
@@ -48,59 +48,63 @@ impl Command for Tidy {
         if self.check {
             return check_plan(ctx);
         }
-        let go = ctx.go("tidy core/go.mod")?;
-        let module = ctx.ws.path("core");
-        let staging = module.join(".tidy.new");
-        let files = |dir: &Path| MODULE_FILES.map(|f| dir.join(f)).to_vec();
-        Ok(Plan {
-            steps: vec![
-                action(
-                    "copy core/go.mod and go.sum into core/.tidy.new",
-                    CopyFiles {
-                        files: files(&module),
-                        to: staging.clone(),
-                    },
-                ),
-                Step::new("go mod tidy on the copies", go, &module)
+        let go = ctx.go("tidy the modules' go.mod")?;
+        let mut plan = Plan::default();
+        for m in ctx.ws.go_modules()? {
+            let module = ctx.ws.path(&m.dir);
+            let staging = module.join(".tidy.new");
+            let files = |dir: &Path| MODULE_FILES.map(|f| dir.join(f)).to_vec();
+            plan.push(action(
+                format!("copy {0}/go.mod and go.sum into {0}/.tidy.new", m.dir),
+                CopyFiles {
+                    files: files(&module),
+                    to: staging.clone(),
+                },
+            ));
+            plan.push(
+                Step::new(format!("go mod tidy on the copies ({})", m.dir), &go, &module)
                     .args(["mod", "tidy", "-modfile=.tidy.new/go.mod"])
-                    .envs(toolchain::module_env(&ctx.config))
-                    .into(),
-                action(
-                    "install the tidied go.mod and go.sum together",
-                    InstallFiles {
-                        from: staging.clone(),
-                        to: module,
-                        names: MODULE_FILES.to_vec(),
-                    },
-                ),
-            ],
-            cleanup: vec![action("remove core/.tidy.new", RemoveTree(staging))],
-            ..Plan::default()
-        })
+                    .envs(toolchain::module_env(&ctx.config)),
+            );
+            plan.push(action(
+                format!("install {}'s tidied go.mod and go.sum together", m.dir),
+                InstallFiles {
+                    from: staging.clone(),
+                    to: module,
+                    names: MODULE_FILES.to_vec(),
+                },
+            ));
+            plan.cleanup
+                .push(action(format!("remove {}/.tidy.new", m.dir), RemoveTree(staging)));
+        }
+        Ok(plan)
     }
 
     fn follow_up(&self, ctx: &Ctx) -> Result<()> {
         ctx.ui.info(if self.check {
-            "core/go.mod and go.sum are tidy"
+            "every module's go.mod and go.sum are tidy"
         } else {
-            "core/go.mod and go.sum tidied"
+            "every module's go.mod and go.sum tidied"
         });
         Ok(())
     }
 }
 
-/// What `tidy --check` runs; `test` includes it.
+/// What `tidy --check` runs, one check per module of go.work; `test` includes it.
 pub fn check_plan(ctx: &Ctx) -> Result<Plan> {
-    Ok(Plan {
-        steps: vec![action(
-            "check that core/go.mod and go.sum are tidy",
+    let go = ctx.go("check the modules' go.mod")?;
+    let mut plan = Plan::default();
+    for m in ctx.ws.go_modules()? {
+        plan.push(action(
+            format!("check that {}/go.mod and go.sum are tidy", m.dir),
             CheckTidy {
-                go: ctx.go("tidy core/go.mod")?,
-                module: ctx.ws.path("core"),
+                go: go.clone(),
+                module: ctx.ws.path(&m.dir),
+                dir: m.dir.clone(),
                 env: toolchain::module_env(&ctx.config),
                 before_build: false,
             },
-        )],
-        ..Plan::default()
-    })
+        ));
+    }
+    Ok(plan)
 }

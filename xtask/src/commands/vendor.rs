@@ -1,7 +1,9 @@
-//! `vendor`: `go mod vendor` into a staging copy of this run's own, then one atomic swap into
-//! core/vendor, so an interrupted run leaves the old vendor/ intact; one run at a time per
-//! checkout (the plan's lock). `--check` compares instead of writing. A refresh records a
-//! fingerprint of its inputs and output, so a vendored build can skip an unneeded one.
+//! `vendor`: `go work vendor` (Go's rule for a workspace: one vendor/ at its root, for every
+//! module of go.work; `go mod vendor` refuses to run in workspace mode) into a staging copy of
+//! this run's own, then one atomic swap into vendor/, so an interrupted run leaves the old
+//! vendor/ intact; one run at a time per checkout (the plan's lock). `--check` compares instead
+//! of writing. A refresh records a fingerprint of its inputs and output, so a vendored build can
+//! skip an unneeded one.
 
 use std::path::PathBuf;
 
@@ -12,17 +14,17 @@ use crate::ctx::{Ctx, Needs};
 use crate::files::{self, CompareTrees, RecordFingerprint, RemoveTree, SwapTree};
 use crate::fsutil::staging_path;
 use crate::plan::{action, Lock, Plan, Step};
-use crate::workspace::Workspace;
+use crate::workspace::{Workspace, GO_WORK};
 
 pub const COMMAND: Registration = Registration {
     name: "vendor",
-    about: "Refresh core/vendor from core/go.mod and go.sum (atomically; --check only compares).",
+    about: "Refresh vendor/ (`go work vendor`: every module of go.work) atomically; --check only compares.",
     example: "cargo xtask vendor --check",
     settings: &[],
     arguments: |command| {
         command.arg(switch(
             "check",
-            "Fail when core/vendor differs from what core/go.mod and go.sum give; writes nothing.",
+            "Fail when vendor/ differs from what the modules' go.mod and go.sum give; writes nothing.",
         ))
     },
     parse: |matches| {
@@ -34,25 +36,33 @@ pub const COMMAND: Registration = Registration {
 
 #[derive(Debug)]
 pub struct Vendor {
-    /// Fail when core/vendor differs from what core/go.mod and go.sum give; writes nothing.
+    /// Fail when vendor/ differs from what the modules' go.mod and go.sum give; writes nothing.
     pub check: bool,
 }
 
-/// The files whose fingerprint says whether core/vendor is current.
-fn fingerprinted(ws: &Workspace) -> Vec<PathBuf> {
-    ["core/go.mod", "core/go.sum", "core/vendor/modules.txt"]
-        .map(|file| ws.path(file))
-        .to_vec()
+/// The workspace's vendor/ tree, which `go work vendor` writes and vendored builds compile.
+pub const VENDOR_DIR: &str = "vendor";
+
+/// The files whose fingerprint says whether vendor/ is current: go.work, go.work.sum, every
+/// module's go.mod and go.sum, vendor/modules.txt.
+fn fingerprinted(ws: &Workspace) -> Result<Vec<PathBuf>> {
+    let mut files = vec![ws.path(GO_WORK), ws.path("go.work.sum")];
+    for module in ws.go_modules()? {
+        files.extend(["go.mod", "go.sum"].map(|f| ws.path(&module.dir).join(f)));
+    }
+    files.push(ws.path(VENDOR_DIR).join("modules.txt"));
+    Ok(files)
 }
 
 fn stamp_path(ws: &Workspace) -> PathBuf {
     ws.path("target/xtask/vendor.stamp")
 }
 
-/// Whether core/vendor was refreshed by the xtask since go.mod, go.sum and modules.txt last
-/// changed (a refresh costs about a second and makes BuildKit resend 14.5 MB of context).
+/// Whether vendor/ was refreshed by the xtask since go.work, the modules' go.mod and go.sum and
+/// modules.txt last changed (a refresh costs about a second and makes BuildKit resend 14.5 MB
+/// of context).
 pub fn is_current(ws: &Workspace) -> bool {
-    files::is_recorded(&fingerprinted(ws), &stamp_path(ws))
+    fingerprinted(ws).is_ok_and(|files| files::is_recorded(&files, &stamp_path(ws)))
 }
 
 impl Command for Vendor {
@@ -66,9 +76,9 @@ impl Command for Vendor {
 
     fn follow_up(&self, ctx: &Ctx) -> Result<()> {
         ctx.ui.info(if self.check {
-            "core/vendor matches core/go.mod and go.sum"
+            "vendor/ matches the modules' go.mod and go.sum"
         } else {
-            "core/vendor refreshed"
+            "vendor/ refreshed"
         });
         Ok(())
     }
@@ -77,22 +87,22 @@ impl Command for Vendor {
 /// What `vendor` runs, holding the checkout's vendor lock; a vendored build includes it.
 pub fn plan(ctx: &Ctx, check: bool) -> Result<Plan> {
     let go = ctx.go("vendor modules")?;
-    let vendor = ctx.ws.path("core/vendor");
+    let vendor = ctx.ws.path(VENDOR_DIR);
     let staging = staging_path(&vendor)?;
     let staged = staging.file_name().unwrap().to_string_lossy().into_owned();
     let finish = if check {
         action(
-            format!("compare core/{staged} with core/vendor"),
+            format!("compare {staged} with vendor/"),
             CompareTrees {
                 fresh: staging.clone(),
                 committed: vendor.clone(),
-                name: "core/vendor".into(),
+                name: "vendor/".into(),
                 fix: "run `cargo xtask vendor`".into(),
             },
         )
     } else {
         action(
-            format!("swap core/{staged} into core/vendor"),
+            format!("swap {staged} into vendor/"),
             SwapTree {
                 staging: staging.clone(),
                 target: vendor,
@@ -106,25 +116,21 @@ pub fn plan(ctx: &Ctx, check: bool) -> Result<Plan> {
         }],
         steps: vec![
             action("remove a stale staging tree", RemoveTree(staging.clone())),
-            Step::new(
-                format!("go mod vendor into core/{staged}"),
-                go,
-                ctx.ws.path("core"),
-            )
-            .args(["mod", "vendor", "-o", &staged])
+            Step::new(format!("go work vendor into {staged}"), go, &ctx.ws.root)
+                .args(["work", "vendor", "-o", &staged])
             .streamed()
             .into(),
             finish,
             action(
-                "record what core/vendor was made from",
+                "record what vendor/ was made from",
                 RecordFingerprint {
-                    files: fingerprinted(&ctx.ws),
+                    files: fingerprinted(&ctx.ws)?,
                     into: stamp_path(&ctx.ws),
                 },
             ),
         ],
         cleanup: vec![action(
-            format!("remove core/{staged}"),
+            format!("remove {staged}"),
             RemoveTree(staging),
         )],
         notes: Vec::new(),
@@ -143,7 +149,7 @@ mod tests {
     fn vendors_into_staging_then_swaps_or_compares_holding_the_lock_and_always_removes_staging() {
         let ctx = ctx_with(BuildRoute::BuiltIn, &[], Flags::new());
         let staged = format!(".vendor.new-{}", std::process::id());
-        let staging = ctx.ws.path("core").join(&staged);
+        let staging = ctx.ws.root.join(&staged);
         let refresh = plan(&ctx, false).unwrap();
         assert_eq!(
             refresh.locks,
@@ -154,13 +160,13 @@ mod tests {
         );
         assert_eq!(
             refresh.commands()[0].args,
-            ["mod", "vendor", "-o", staged.as_str()]
+            ["work", "vendor", "-o", staged.as_str()]
         );
         assert_eq!(
             refresh.actions::<SwapTree>(),
             [&SwapTree {
                 staging: staging.clone(),
-                target: ctx.ws.path("core/vendor")
+                target: ctx.ws.path(VENDOR_DIR)
             }]
         );
         assert_eq!(
@@ -169,7 +175,7 @@ mod tests {
         );
         assert_eq!(
             refresh.cleanup,
-            [action(format!("remove core/{staged}"), RemoveTree(staging))]
+            [action(format!("remove {staged}"), RemoveTree(staging))]
         );
         assert!(refresh
             .to_string()

@@ -1,5 +1,5 @@
 //! The builder route of Podman before 5.4, for Dockerfiles whose compile stage writes all it
-//! makes under `/out` (`core.Dockerfile`'s `build`). `podman build` there reruns every step
+//! makes under `/out` (`core.Dockerfile`'s `build-NAME`). `podman build` there reruns every step
 //! (`--layers=false`: its layer cache keeps stale binaries, containers/buildah#5400), and each
 //! `RUN` starts a container, about 0.45 s on our machines. This route compiles instead in a
 //! long-lived builder container of the checkout — the Go image, the Go caches in volumes

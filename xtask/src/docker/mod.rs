@@ -1,10 +1,11 @@
 //! The docker side: which engine this machine has ([`engine`]), the only writers of `docker
-//! build`/`buildx build`/`podman build` argv ([`build`]), of the Podman < 5.4 builder container's
+//! build`/`buildx build`/`podman build` argv ([`build`]) and of `buildx bake` ([`bake`]), of the Podman < 5.4 builder container's
 //! ([`builder`]) and of compose argv ([`compose`]), what
 //! a build needs of the engine before it starts ([`checks`]), what an interrupted Podman build leaves
 //! ([`podman`]), cosign signing of pushed images ([`sign`]), the engine matrix of tests and
 //! bench ([`matrix`]) and the images a process's rebuilds left untagged ([`untagged`]). Everything here takes a [`Site`], never the whole command context.
 
+pub mod bake;
 pub mod build;
 pub mod builder;
 pub mod checks;

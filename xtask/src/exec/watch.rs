@@ -1,5 +1,5 @@
 //! Keeps generated code following its sources while a streamed step runs (run-dev regenerates
-//! core/gen when a .proto file is saved): poll a fingerprint of the sources, wait for a save
+//! proto/gen when a .proto file is saved): poll a fingerprint of the sources, wait for a save
 //! burst to settle, run the regeneration plan (unless another run holds its lock), say how it
 //! went in one line.
 //! Polling, not inotify: no crate, and it works on every filesystem and engine.
@@ -211,7 +211,7 @@ mod tests {
         Watch {
             dir: dir.to_path_buf(),
             extension: "proto",
-            label: "core/gen".into(),
+            label: "proto/gen".into(),
             plan,
         }
     }
@@ -248,7 +248,7 @@ mod tests {
         let ok = watch_of(&dir, Ok(plan_of(script("true"))));
         let line = said(regenerate(&ok, QUIET));
         let ms = line
-            .strip_prefix("ok: proto/ changed: core/gen regenerated in ")
+            .strip_prefix("ok: proto/ changed: proto/gen regenerated in ")
             .and_then(|rest| rest.strip_suffix(" ms"))
             .unwrap_or_else(|| panic!("{line}"));
         assert!(ms.parse::<u64>().is_ok(), "{line}");
@@ -261,7 +261,7 @@ mod tests {
         );
         assert_eq!(
             said(regenerate(&broken, QUIET)),
-            "proto/ changed, but core/gen was not regenerated: protoc failed (exit 1): \
+            "proto/ changed, but proto/gen was not regenerated: protoc failed (exit 1): \
              photo/v1/photo.proto:9:1: Expected \";\".; fix that and save again (the service \
              keeps its last good build)"
         );
@@ -269,7 +269,7 @@ mod tests {
         let no_go = watch_of(&dir, Err("Go is not installed".into()));
         assert_eq!(
             said(regenerate(&no_go, QUIET)),
-            "proto/ changed, but core/gen was not regenerated: Go is not installed; fix that \
+            "proto/ changed, but proto/gen was not regenerated: Go is not installed; fix that \
              and save again (the service keeps its last good build)"
         );
 

@@ -330,7 +330,7 @@ mod tests {
         let watch = |plan| Watch {
             dir: "/w/proto".into(),
             extension: "proto",
-            label: "core/gen".into(),
+            label: "proto/gen".into(),
             plan,
         };
         let up = |plan| Plan {
@@ -341,7 +341,7 @@ mod tests {
             ..Plan::default()
         };
         let meanwhile = "cd /w\n# up\ncompose\n# (xtask) meanwhile: on every change of a .proto \
-                         file under /w/proto, regenerate core/gen:\n";
+                         file under /w/proto, regenerate proto/gen:\n";
         assert_eq!(
             up(Ok(inner)).to_string(),
             format!(

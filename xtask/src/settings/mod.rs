@@ -278,7 +278,7 @@ impl fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 /// `PIXIE_*` variables that name no setting, each with the setting it most likely meant.
-/// The service's own runtime variables (core/internal/config), the CI tooling's (`PIXIE_CI_*`,
+/// The services' own runtime variables (each module's internal/config, core/pkg/settings), the CI tooling's (`PIXIE_CI_*`,
 /// `PIXIE_ENGINE_*`), the engine tests' (`PIXIE_TEST_*`) and `PIXIE_WORKSPACE` are not settings but are not mistakes either.
 pub fn unknown_variables(names: impl IntoIterator<Item = String>) -> Vec<String> {
     const NOT_SETTINGS: &[&str] = &[
@@ -299,7 +299,7 @@ pub fn unknown_variables(names: impl IntoIterator<Item = String>) -> Vec<String>
         "PIXIE_BACKEND_TIMEOUT",
         "PIXIE_SWEEP_INTERVAL",
         "PIXIE_SWEEP_GRACE",
-        // The stack backend's (core/internal/config/stack.go).
+        // The stack's servers (core/pkg/settings/stack.go).
         "PIXIE_DATABASE_URL",
         "PIXIE_DATABASE_URL_FILE",
         "PIXIE_S3_ENDPOINT",
@@ -312,6 +312,13 @@ pub fn unknown_variables(names: impl IntoIterator<Item = String>) -> Vec<String>
         "PIXIE_NATS_URL",
         "PIXIE_NATS_CREDS_FILE",
         "PIXIE_NATS_PREFIX",
+        // The thumbnailer plugin's (plugins/thumbnailer/internal/config).
+        "PIXIE_THUMBNAIL_SIZES",
+        "PIXIE_HEALTH_ADDR",
+        "PIXIE_THUMBNAILER_WORKERS",
+        "PIXIE_THUMBNAILER_MAX_DELIVER",
+        "PIXIE_THUMBNAILER_ACK_WAIT",
+        "PIXIE_THUMBNAILER_RETRY_BACKOFF",
         "PIXIE_CORE_TEST_RUN_MAIN",
         // Read by the compose files, set by run-prod/run-dev or by hand.
         "PIXIE_API_TOKEN_HOST_FILE",
@@ -473,13 +480,19 @@ mod tests {
         );
     }
 
-    /// Core's own variables are not mistakes: every `PIXIE_*` name its config package reads is
-    /// known here, so a new one cannot be forgotten.
+    /// The services' own variables are not mistakes: every `PIXIE_*` name the settings packages
+    /// of every module read is known here, so a new one cannot be forgotten.
     #[test]
     fn core_runtime_variables_are_known() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/internal/config");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let ws = crate::workspace::Workspace::at(root.clone());
+        let mut dirs = vec![root.join("core/pkg/settings")];
+        for m in ws.go_modules().unwrap() {
+            dirs.push(root.join(&m.dir).join("internal/config"));
+        }
+        dirs.retain(|d| d.is_dir());
         let mut names = Vec::new();
-        for entry in std::fs::read_dir(&dir).unwrap() {
+        for entry in dirs.iter().flat_map(|dir| std::fs::read_dir(dir).unwrap()) {
             let path = entry.unwrap().path();
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             if !name.ends_with(".go") || name.ends_with("_test.go") {
@@ -497,7 +510,7 @@ mod tests {
                 }
             }
         }
-        assert!(names.len() > 20, "read {names:?} from {}", dir.display());
+        assert!(names.len() > 20, "read {names:?} from {dirs:?}");
         assert_eq!(unknown_variables(names), Vec::<String>::new());
     }
 

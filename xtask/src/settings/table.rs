@@ -28,6 +28,8 @@ macro_rules! settings {
 settings! {
     (PROD_IMAGE, "images.prod", "PIXIE_PROD_IMAGE", "", None, "pixie-core:latest", Text,
         "Name of the production image build-prod makes and run-prod runs."),
+    (THUMBNAILER_IMAGE, "images.thumbnailer", "PIXIE_THUMBNAILER_IMAGE", "", None, "pixie-thumbnailer:latest", Text,
+        "Name of the thumbnailer plugin's production image (build-prod). A module with no `images.NAME` row gets pixie-NAME:latest."),
     (DEV_IMAGE, "images.dev", "PIXIE_DEV_IMAGE", "", None, "pixie-core-dev:latest", Text,
         "Name of the development image (Go + air)."),
     (GO_IMAGE, "base_images.go", "PIXIE_GO_IMAGE", "", None, "golang:1.26.8-alpine3.23", Text,
@@ -47,7 +49,7 @@ settings! {
     (GOFLAGS, "build.goflags", "PIXIE_GOFLAGS", "", None, "", Text,
         "GOFLAGS for the compile step only."),
     (VENDOR, "build.vendor", "PIXIE_VENDOR", "vendor", BuildProd, "false", Bool,
-        "Refresh core/vendor (`cargo xtask vendor`), then build from it with no network at all."),
+        "Refresh vendor/ (`cargo xtask vendor`: `go work vendor`), then build every image from it with no network at all."),
     (BUILDER, "build.builder", "PIXIE_BUILDER", "builder", BuildProd, "", Text,
         "buildx builder to build on (remote, kubernetes, docker-container drivers). buildx only."),
     (CACHE_FROM, "build.cache_from", "PIXIE_CACHE_FROM", "cache-from", BuildProd, "", Words,

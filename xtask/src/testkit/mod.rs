@@ -114,7 +114,15 @@ impl Drop for RemoveDir {
 }
 
 /// What any build reads: the parts of the workspace a copy needs.
-pub const WORKSPACE_PARTS: [&str; 4] = ["core", "proto", "deployments", ".dockerignore"];
+pub const WORKSPACE_PARTS: [&str; 7] = [
+    "go.work",
+    "go.work.sum",
+    "core",
+    "proto",
+    "plugins",
+    "deployments",
+    ".dockerignore",
+];
 
 /// A copy of the files the images and compose files read, for tests that edit source.
 pub fn workspace_copy(name: &str) -> PathBuf {
@@ -125,9 +133,8 @@ pub fn workspace_copy(name: &str) -> PathBuf {
     for item in WORKSPACE_PARTS {
         ok(Command::new("cp").arg("-a").arg(root.join(item)).arg(&dest));
     }
-    // Another checkout, as a clone makes it: no vendor/, no settings of this checkout's own
-    // (the machine's settings file is every checkout's).
-    let _ = std::fs::remove_dir_all(dest.join("core/vendor"));
+    // Another checkout, as a clone makes it: no vendor/ (not a part), no settings of this
+    // checkout's own (the machine's settings file is every checkout's).
     let _ = std::fs::remove_file(dest.join(crate::settings::LOCAL_FILE));
     dest
 }
@@ -160,5 +167,5 @@ pub fn elf_machine(bytes: &[u8]) -> u16 {
 /// A second .proto file in photo.proto's package (proto/photo/v1/album.proto), for the tests
 /// that add one.
 pub const ALBUM_PROTO: &str = "syntax = \"proto3\";\n\npackage photo.v1;\n\n\
-option go_package = \"github.com/pixie-photos/pixie/core/gen/photo/v1;photov1\";\n\n\
+option go_package = \"github.com/pixie-photos/pixie/proto/gen/photo/v1;photov1\";\n\n\
 message Album {\n  string title = 1;\n}\n";

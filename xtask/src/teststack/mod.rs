@@ -1,4 +1,4 @@
-//! The stack's servers for core's stack suite (core/internal/stacktest): `cargo xtask test`
+//! The stack's servers for the modules' stack suites (core/pkg/stacktest): `cargo xtask test`
 //! starts PostgreSQL 15, versitygw (S3) and nats-server (JetStream) on loopback, on free ports,
 //! with their data in one temporary folder, hands their addresses to `go test` through the
 //! `PIXIE_TEST_*` variables that stacktest's package doc defines, and stops them afterwards, also
@@ -70,7 +70,7 @@ impl Binaries {
         }
         if !missing.is_empty() {
             return Err(format!(
-                "core's stack suite needs PostgreSQL 15, nats-server and versitygw, and {} missing; run `sudo bash .ci/provision-stack` and export the PIXIE_CI_* lines it prints",
+                "the stack suites need PostgreSQL 15, nats-server and versitygw, and {} missing; run `sudo bash .ci/provision-stack` and export the PIXIE_CI_* lines it prints",
                 missing.join(", ")
             ));
         }
@@ -437,7 +437,7 @@ fn postgres_user() -> Result<(u32, u32)> {
     Ok(unsafe { ((*entry).pw_uid, (*entry).pw_gid) })
 }
 
-/// Starts the stack's servers for core's stack suite and waits until they answer.
+/// Starts the stack's servers for the modules' stack suites and waits until they answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StartStack(pub Servers);
 

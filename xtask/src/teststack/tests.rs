@@ -19,7 +19,7 @@ fn missing_binaries_are_named_with_the_fix() {
     .unwrap_err();
     assert!(
         message.starts_with(
-            "core's stack suite needs PostgreSQL 15, nats-server and versitygw, and PostgreSQL 15 (/nowhere/pg has no postgres), "
+            "the stack suites need PostgreSQL 15, nats-server and versitygw, and PostgreSQL 15 (/nowhere/pg has no postgres), "
         ) && message.contains("versitygw (/nowhere/versitygw does not exist) missing; run `sudo bash .ci/provision-stack` and export the PIXIE_CI_* lines it prints"),
         "{message}"
     );

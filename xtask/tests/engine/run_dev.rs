@@ -178,7 +178,7 @@ fn run_dev_regenerates_core_gen_from_a_saved_proto_and_serves_the_new_code() {
 
     // A new message: photo.pb.go gains it (and its name, in the raw descriptor).
     let proto = ws.join("proto/photo/v1/photo.proto");
-    let gen = ws.join("core/gen/photo/v1/photo.pb.go");
+    let gen = ws.join("proto/gen/photo/v1/photo.pb.go");
     let source = std::fs::read_to_string(&proto).unwrap();
     let saved = std::time::Instant::now();
     std::fs::write(
@@ -192,7 +192,7 @@ fn run_dev_regenerates_core_gen_from_a_saved_proto_and_serves_the_new_code() {
             .then(|| saved.elapsed())
     });
     let regenerated =
-        regenerated.unwrap_or_else(|| panic!("core/gen not regenerated:\n{}", run.log()));
+        regenerated.unwrap_or_else(|| panic!("proto/gen not regenerated:\n{}", run.log()));
     let new_pid = wait_for(Duration::from_secs(60), || {
         serving_pid_with(&container, "PhotoWatched")
             .filter(|pid| *pid != old_pid && run.version().is_some())
@@ -204,7 +204,7 @@ fn run_dev_regenerates_core_gen_from_a_saved_proto_and_serves_the_new_code() {
         run.log()
     );
     eprintln!(
-        "proto edit: core/gen regenerated after {:.2}s, a new pixie-core with it served after {:.2}s",
+        "proto edit: proto/gen regenerated after {:.2}s, a new pixie-core with it served after {:.2}s",
         regenerated.as_secs_f64(),
         served.as_secs_f64()
     );
@@ -212,7 +212,7 @@ fn run_dev_regenerates_core_gen_from_a_saved_proto_and_serves_the_new_code() {
     let lines = watcher_lines(&log);
     assert_eq!(lines.len(), 1, "{log}");
     assert!(
-        lines[0].starts_with("xtask: proto/ changed: core/gen regenerated in ")
+        lines[0].starts_with("xtask: proto/ changed: proto/gen regenerated in ")
             && lines[0].ends_with(" ms"),
         "{log}"
     );
@@ -220,7 +220,7 @@ fn run_dev_regenerates_core_gen_from_a_saved_proto_and_serves_the_new_code() {
     let ws_env = ws.to_str().unwrap();
     crate::xtask_ok(&["proto", "--check"], &[("PIXIE_WORKSPACE", ws_env)]);
 
-    // A syntax error: one line with protoc's own message; core/gen and the service stay.
+    // A syntax error: one line with protoc's own message; proto/gen and the service stay.
     std::fs::write(&proto, format!("{source}\nmessage Broken {{\n")).unwrap();
     let protoc = std::process::Command::new("protoc")
         .current_dir(&ws)
@@ -239,7 +239,7 @@ fn run_dev_regenerates_core_gen_from_a_saved_proto_and_serves_the_new_code() {
         "{reason}"
     );
     let expected = format!(
-        "xtask: proto/ changed, but core/gen was not regenerated: protoc failed (exit 1): \
+        "xtask: proto/ changed, but proto/gen was not regenerated: protoc failed (exit 1): \
          {reason}; fix that and save again (the service keeps its last good build)"
     );
     let reported = wait_for(Duration::from_secs(30), || {
@@ -273,18 +273,18 @@ fn run_dev_regenerates_core_gen_from_a_saved_proto_and_serves_the_new_code() {
     assert!(staging.is_empty(), "staging trees left: {staging:?}");
 
     // The broken file fixed and a new one added: the .proto files are listed when a
-    // regeneration runs, so the new one reaches core/gen with no restart of run-dev.
+    // regeneration runs, so the new one reaches proto/gen with no restart of run-dev.
     std::fs::write(
         &proto,
         format!("{source}\nmessage PhotoWatched {{\n  string note = 1;\n}}\n"),
     )
     .unwrap();
     std::fs::write(ws.join("proto/photo/v1/album.proto"), ALBUM_PROTO).unwrap();
-    let album = ws.join("core/gen/photo/v1/album.pb.go");
+    let album = ws.join("proto/gen/photo/v1/album.pb.go");
     let added = wait_for(Duration::from_secs(60), || album.is_file().then_some(()));
     assert!(
         added.is_some(),
-        "a new .proto did not reach core/gen:\n{}",
+        "a new .proto did not reach proto/gen:\n{}",
         run.log()
     );
     crate::xtask_ok(&["proto", "--check"], &[("PIXIE_WORKSPACE", ws_env)]);

@@ -263,9 +263,9 @@ fn run_prod_detached_rebuilds_after_an_edit_and_logs_ps_stop_manage_it() {
 }
 
 /// #24: `build.vendor: true` in a settings file reaches run-prod's build as it reaches
-/// build-prod's: core/vendor is made current first (vendor's own plan), then the build runs with
+/// build-prod's: vendor/ is made current first (vendor's own plan), then the build runs with
 /// no network at all (`--network=none`, as on an engine that reaches no module proxy), and what
-/// it compiled from core/vendor serves.
+/// it compiled from vendor/ (the workspace's, `go work vendor`) serves.
 #[test]
 fn run_prod_with_build_vendor_set_builds_offline_from_vendor_and_serves() {
     require_engine();
@@ -280,8 +280,8 @@ fn run_prod_with_build_vendor_set_builds_offline_from_vendor_and_serves() {
     let (code, out) = xtask_run(&["-v", "run-prod", "--detach"], http, &env);
     assert_eq!(code, Some(0), "{out}");
     assert!(
-        ws.join("core/vendor/modules.txt").is_file(),
-        "run-prod did not make core/vendor:\n{out}"
+        ws.join("vendor/modules.txt").is_file(),
+        "run-prod did not make vendor/:\n{out}"
     );
     let build_line = out
         .lines()
@@ -298,7 +298,7 @@ fn run_prod_with_build_vendor_set_builds_offline_from_vendor_and_serves() {
     );
     assert!(
         crate::build_prod::compiled_from_vendor(&crate::build_prod::binary_of(&run.image)),
-        "run-prod's binary was compiled from the module cache, not core/vendor"
+        "run-prod's binary was compiled from the module cache, not vendor/"
     );
     let (status, body) = get_text(http, "/healthz").unwrap();
     assert_eq!(status, 200, "{body}");

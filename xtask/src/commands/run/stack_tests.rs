@@ -201,7 +201,7 @@ fn run_dev_migrates_from_the_mounted_source_and_watches_proto_beside_cores_logs(
         [DEV_COMPOSE, STACK_COMPOSE, STACK_DEV_COMPOSE]
     );
     assert_eq!(follow.flag_value("--project-name"), Some("s1-dev-stack"));
-    assert!(follow.watch.is_some(), "run-dev regenerates core/gen");
+    assert!(follow.watch.is_some(), "run-dev regenerates proto/gen");
     assert!(follow.again.is_some());
 }
 

@@ -1,4 +1,4 @@
-//! "Is each server ready?": the xtask reads every server container's health itself, the same
+//! "Is each service ready?": the xtask reads every server's (and plugin's) container health itself, the same
 //! way on every engine (compose v1 has no `up --wait`, and Podman without systemd never runs a
 //! health check on its own: there the xtask runs it, `podman healthcheck run`). Each server is
 //! watched by a thread of its own and reported as it becomes healthy; one that exits, restarts,
@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 
-use super::Server;
 use crate::ctx::Ctx;
 use crate::docker::compose::{self, Project};
 use crate::docker::engine::Compose;
@@ -23,9 +22,17 @@ const POLL: Duration = Duration::from_millis(100);
 /// How many of a failed server's last log lines its error shows.
 const LOG_LINES: usize = 5;
 
+/// A service the xtask waits for through its container's health check: a server, or a plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watched {
+    pub service: &'static str,
+    /// What an unhealthy one most likely needs, for the failure line.
+    pub hint: &'static str,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WaitHealthy {
-    pub servers: Vec<Server>,
+    pub servers: Vec<Watched>,
     pub project: Project,
     /// The engine's CLI (docker, or podman).
     pub cli: PathBuf,
@@ -40,7 +47,7 @@ impl WaitHealthy {
         ctx: &Ctx,
         compose: &Compose,
         project: &Project,
-        servers: &[Server],
+        servers: &[Watched],
         timeout: Duration,
     ) -> WaitHealthy {
         let tail = LOG_LINES.to_string();
@@ -140,7 +147,7 @@ enum State {
 
 impl WaitHealthy {
     /// Waits for one server; stops early when another failed (`failed`) or on Ctrl-C.
-    fn watch(&self, server: &Server, failed: &AtomicBool) -> Result<()> {
+    fn watch(&self, server: &Watched, failed: &AtomicBool) -> Result<()> {
         let started = Instant::now();
         loop {
             if interrupted() {
@@ -200,7 +207,7 @@ impl WaitHealthy {
     }
 
     /// One line: the server, why, its last log lines, the likely fix.
-    fn failure(&self, server: &Server, why: &str) -> anyhow::Error {
+    fn failure(&self, server: &Watched, why: &str) -> anyhow::Error {
         let mut logs = self.logs.clone();
         logs.args.push(server.service.to_string());
         let output = logs.command().output();

@@ -47,7 +47,8 @@ pub fn run_name(ctx: &Ctx, target: Target) -> String {
 }
 
 /// The stack's run after the build: its secrets, its servers each waited for, the migrations,
-/// then core alone (`--no-deps`) in the background, the same way on every engine. In the
+/// then core and the plugins alone (`--no-deps`) in the background, each plugin waited for, the
+/// same way on every engine. In the
 /// foreground the xtask then follows core's logs, and follows them again when another command
 /// (`restart core`) replaces the container: compose's own `up` would end with the container it
 /// attached to, and take the stack down with it.
@@ -71,9 +72,12 @@ pub(super) fn stack_steps(
     plan.steps
         .extend(stack::start_servers(ctx, compose, project, &stack::SERVERS));
     plan.steps.extend(stack::migrate(ctx, compose, project));
-    plan.push(step(
-        format!("start pixie-core ({name})"),
-        &["up", "--detach", "--remove-orphans", "--no-deps", "core"],
+    plan.steps.extend(stack::start_core_and_plugins(
+        ctx,
+        compose,
+        project,
+        format!("start pixie-core and its plugins ({name})"),
+        super::ready_timeout(target),
     ));
     if detach {
         wait_detached(plan, ready, target, &name);

@@ -12,7 +12,9 @@ mod registry_cache;
 mod run_dev;
 mod run_prod;
 mod stack;
+mod stack_dev;
 mod stack_failures;
+mod stack_plugin;
 mod supply_chain;
 mod untagged;
 

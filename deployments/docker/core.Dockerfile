@@ -1,6 +1,17 @@
-# Production image of pixie-core. Built by `cargo xtask build-prod`, which passes the base images
-# and the version stamp. Needs BuildKit (cache, bind and secret mounts). No `# syntax=` line on
-# purpose: it makes BuildKit fetch a frontend image, which machines without a registry cannot.
+# Production images of the workspace's Go modules, one target per module: `core` (pixie-core, the
+# default: last stage) and `thumbnailer` (pixie-thumbnailer). They share the `workspace`,
+# `modules` stages and the Go caches; each module has its own compile stage (`build-NAME`),
+# which binds only the sources that module compiles, so an edit in one module never reruns the
+# other's compile. Built by `cargo xtask build-prod [--module NAME]`, which passes the base
+# images and the version stamp. Needs BuildKit (cache, bind and secret mounts). No `# syntax=`
+# line on purpose: it makes BuildKit fetch a frontend image, which machines without a registry
+# cannot. (The file keeps its name: it is core's workspace, and the name is in the docs and the
+# bench's baselines.)
+#
+# A module's image, by convention (CONTRIBUTING.md "A Go module"): module folder DIR, name NAME
+# (DIR's last part), main package DIR/cmd/pixie-NAME, binary /usr/local/bin/pixie-NAME with a
+# `healthcheck` subcommand, stages `build-NAME` and `NAME`. The xtask finds modules with such a
+# main package in go.work and builds target NAME of each.
 
 # Pinned defaults; machines without a registry pass local images (see .ci/provision).
 ARG GO_IMAGE=golang:1.26.8-alpine3.23
@@ -41,8 +52,10 @@ RUN --mount=type=bind,from=workspace,target=/src,rw \
     --mount=type=secret,id=netrc,target=/root/.netrc \
     sh /src/deployments/docker/go-build.sh rootfs modules
 
-FROM modules AS build
-ARG GO_MOD_MODE=mod
+# The compile of one module: MODULE and BINARY say which (go-build.sh); the xtask passes the same
+# values (the Podman builder route runs go-build.sh with the build args as its environment).
+FROM modules AS build-core
+ARG GO_MOD_MODE=mod MODULE=core BINARY=pixie-core
 # Declared after the download so that layer is shared by every target platform.
 ARG TARGETOS TARGETARCH
 # GOGC and GOFLAGS reach the compile only (an empty GOGC is Go's default).
@@ -55,11 +68,42 @@ RUN --mount=type=bind,from=workspace,target=/src,rw \
     --mount=type=cache,target=/root/.cache/go-build \
     sh /src/deployments/docker/go-build.sh compile
 
-# Just the binary, for `--target binary -o type=local,dest=DIR` (reproducibility checks).
-FROM scratch AS binary
-COPY --from=build /out/rootfs/usr/local/bin/pixie-core /pixie-core
+# The plugin imports core's shared packages (core/pkg) and the proto module, nothing else of core.
+FROM modules AS build-thumbnailer
+ARG GO_MOD_MODE=mod MODULE=plugins/thumbnailer BINARY=pixie-thumbnailer
+ARG TARGETOS TARGETARCH
+ARG VERSION=dev COMMIT=unknown BUILD_DATE=unknown GOGC= GOFLAGS=
+RUN --mount=type=bind,from=workspace,target=/src,rw \
+    --mount=type=bind,source=deployments/docker/go-build.sh,target=/src/deployments/docker/go-build.sh \
+    --mount=type=bind,source=plugins/thumbnailer,target=/src/plugins/thumbnailer \
+    --mount=type=bind,source=core/pkg,target=/src/core/pkg \
+    --mount=type=bind,source=proto,target=/src/proto \
+    --mount=type=cache,target=/go/pkg/mod \
+    --mount=type=cache,target=/root/.cache/go-build \
+    sh /src/deployments/docker/go-build.sh compile
 
-FROM ${RUNTIME_IMAGE} AS runtime
+# Just core's binary, for `--target binary -o type=local,dest=DIR` (reproducibility checks).
+FROM scratch AS binary
+COPY --from=build-core /out/rootfs/usr/local/bin/pixie-core /pixie-core
+
+# Final stages: no RUN steps (they work on scratch), non-root, exec-form ENTRYPOINT.
+FROM ${RUNTIME_IMAGE} AS thumbnailer
+ARG VERSION=dev COMMIT=unknown BUILD_DATE=unknown
+LABEL org.opencontainers.image.title="pixie-thumbnailer" \
+      org.opencontainers.image.description="Thumbnailer plugin of the pixie self-hosted photo manager" \
+      org.opencontainers.image.source="https://github.com/pixie-photos/pixie" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${COMMIT}" \
+      org.opencontainers.image.created="${BUILD_DATE}"
+COPY --from=build-thumbnailer /out/rootfs/ /
+ENV ZONEINFO=/usr/local/share/zoneinfo.zip
+USER 65532:65532
+EXPOSE 8081
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
+  CMD ["/usr/local/bin/pixie-thumbnailer", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/pixie-thumbnailer"]
+
+FROM ${RUNTIME_IMAGE} AS core
 ARG VERSION=dev COMMIT=unknown BUILD_DATE=unknown
 LABEL org.opencontainers.image.title="pixie-core" \
       org.opencontainers.image.description="Core of the pixie self-hosted photo manager" \
@@ -67,8 +111,8 @@ LABEL org.opencontainers.image.title="pixie-core" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${COMMIT}" \
       org.opencontainers.image.created="${BUILD_DATE}"
-COPY --from=build /out/rootfs/ /
-COPY --from=build --chown=65532:65532 /out/data /data
+COPY --from=build-core /out/rootfs/ /
+COPY --from=build-core --chown=65532:65532 /out/data /data
 ENV PIXIE_DATA_DIR=/data ZONEINFO=/usr/local/share/zoneinfo.zip
 USER 65532:65532
 EXPOSE 8080 9090

@@ -9,8 +9,9 @@
 #
 # Read from the environment (the Dockerfile's build args, or the builder's `exec --env`):
 #   OUT          where the image's files go: OUT/rootfs is copied to /, OUT/data to /data
-#   MODULE       the Go module's folder under /src            PACKAGE  its main package
-#   BINARY       the binary's name (/usr/local/bin/BINARY)    BUILDINFO  the package -X stamps
+#   MODULE       the Go module's folder under /src (core, plugins/thumbnailer)
+#   BINARY       the binary's name (/usr/local/bin/BINARY); by convention its main package is
+#                MODULE/cmd/BINARY, and the -X stamps go to the module's internal/buildinfo
 #   GO_MOD_MODE  mod: modules through GOPROXY; vendor: MODULE/vendor, and no network at all
 #   VERSION COMMIT BUILD_DATE    stamped into BUILDINFO
 #   TARGETOS TARGETARCH          the platform compiled for (the native toolchain cross-compiles)
@@ -19,9 +20,7 @@ set -eu
 
 OUT=${OUT:-/out}
 MODULE=${MODULE:-core}
-PACKAGE=${PACKAGE:-./cmd/pixie-core}
 BINARY=${BINARY:-pixie-core}
-BUILDINFO=${BUILDINFO:-github.com/pixie-photos/pixie/core/internal/buildinfo}
 GO_MOD_MODE=${GO_MOD_MODE:-mod}
 export CGO_ENABLED=0 GOTOOLCHAIN=local GOPATH=/go GOMODCACHE=/go/pkg/mod GOCACHE=/root/.cache/go-build
 
@@ -53,12 +52,13 @@ compile() {
   else
     export GOFLAGS="${GOFLAGS:-} -mod=readonly"
   fi
+  buildinfo="$(sed -n 's/^module[[:space:]]*//p' go.mod)/internal/buildinfo"
   GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH:-$(go env GOHOSTARCH)} go build -trimpath -buildvcs=false \
     -ldflags "-s -w -buildid= \
-      -X $BUILDINFO.Version=${VERSION:-dev} \
-      -X $BUILDINFO.Commit=${COMMIT:-unknown} \
-      -X $BUILDINFO.Date=${BUILD_DATE:-unknown}" \
-    -o "$OUT/rootfs/usr/local/bin/$BINARY" "$PACKAGE"
+      -X $buildinfo.Version=${VERSION:-dev} \
+      -X $buildinfo.Commit=${COMMIT:-unknown} \
+      -X $buildinfo.Date=${BUILD_DATE:-unknown}" \
+    -o "$OUT/rootfs/usr/local/bin/$BINARY" "./cmd/$BINARY"
 }
 
 [ $# -gt 0 ] || { echo "usage: go-build.sh rootfs|modules|compile..." >&2; exit 2; }

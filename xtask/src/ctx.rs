@@ -118,6 +118,7 @@ pub mod fake {
                     version: "v1.2.3".into(),
                     commit: "0123abc".into(),
                     date: "2026-11-25T14:44:05Z".into(),
+                    epoch: 1_795_617_845,
                 },
             },
             config,

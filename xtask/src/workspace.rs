@@ -62,6 +62,8 @@ pub struct BuildInfo {
     pub commit: String,
     /// RFC 3339, UTC. The commit's date rather than the wall clock, so rebuilds are reproducible.
     pub date: String,
+    /// The same date in seconds since the epoch; 0 when unknown (no git, no SOURCE_DATE_EPOCH).
+    pub epoch: i64,
 }
 
 impl Workspace {
@@ -174,6 +176,7 @@ impl BuildInfo {
                 .unwrap_or_else(|| "dev".into()),
             commit: git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into()),
             date: epoch.map(rfc3339_utc).unwrap_or_else(|| "unknown".into()),
+            epoch: epoch.unwrap_or(0),
         }
     }
 }
@@ -298,6 +301,7 @@ mod tests {
                 version: "dev".into(),
                 commit: "unknown".into(),
                 date: "unknown".into(),
+                epoch: 0,
             },
         };
         let a = at("/work/Main Repo").project_name("", "dev");

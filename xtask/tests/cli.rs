@@ -18,10 +18,14 @@ fn dry_run_prints_the_plan_even_without_a_docker_cli() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("docker CLI not detected"), "{stdout}");
-    assert!(
-        stdout.contains("buildx build --load --file deployments/docker/core.Dockerfile"),
-        "{stdout}"
-    );
+    for module in ["core", "thumbnailer"] {
+        assert!(
+            stdout.contains(&format!(
+                "buildx build --target {module} --load --file deployments/docker/core.Dockerfile"
+            )),
+            "{stdout}"
+        );
+    }
 }
 
 /// A stand-in `docker` that reports a 28.x client without buildx, like /usr/local/bin/docker here.

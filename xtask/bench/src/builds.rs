@@ -83,7 +83,7 @@ impl Bench<'_> {
             &self.ctx.host.cargo,
             &self.ctx.ws.root,
         )
-        .args(["xtask", "build-prod"])
+        .args(["xtask", "build-prod", "--module", "core"])
         .envs([
             ("PIXIE_WORKSPACE", self.copy.ws.root.display().to_string()),
             ("PIXIE_PROD_IMAGE", image),

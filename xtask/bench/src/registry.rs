@@ -157,6 +157,8 @@ impl RegistryBench {
         )
         .args([
             "build-prod",
+            "--module",
+            "core",
             "--builder",
             &t.builder,
             "--push",

@@ -18,12 +18,12 @@ use crate::docker::sign::{self, SignPushed};
 use crate::files::RemoveTree;
 use crate::plan::{action, Plan};
 use crate::settings::{self, FlagOf};
-use crate::target::Target;
+use crate::target::{ModuleImage, Target};
 use crate::toolchain::{self, CheckTidy};
 
 pub const PROD: Registration = Registration {
     name: "build-prod",
-    about: "Build the production image (deployments/docker/core.Dockerfile; context: the repo root filtered by .dockerignore).",
+    about: "Build the production image of every Go module with one, or of --module NAME (deployments/docker/core.Dockerfile, target NAME; context: the repo root filtered by .dockerignore).",
     example: "cargo xtask build-prod --platform linux/arm64",
     settings: &[FlagOf::BuildProd],
     arguments: prod_arguments,
@@ -51,6 +51,10 @@ pub const DEV: Registration = Registration {
 
 fn prod_arguments(command: clap::Command) -> clap::Command {
     command.args([
+        Arg::new("module")
+            .long("module")
+            .value_name("NAME")
+            .help("Build this module's image only (core, thumbnailer: go.work's modules with a cmd/pixie-NAME main package)."),
         switch("no-cache", "Ignore every cached layer."),
         Arg::new("export-binary")
             .long("export-binary")
@@ -78,6 +82,8 @@ fn prod_arguments(command: clap::Command) -> clap::Command {
 /// `build-prod`'s flags that are not settings (those are in `settings::ALL`).
 #[derive(Debug, Default, Clone)]
 pub struct BuildArgs {
+    /// The one module whose image to build; every module's when `None`.
+    pub module: Option<String>,
     pub no_cache: bool,
     /// Write only the binary into DIR (the Dockerfile's `binary` stage) instead of an image.
     pub export_binary: Option<PathBuf>,
@@ -93,6 +99,7 @@ pub struct BuildArgs {
 impl BuildArgs {
     fn from_matches(matches: &ArgMatches) -> BuildArgs {
         BuildArgs {
+            module: matches.get_one::<String>("module").cloned(),
             no_cache: matches.get_flag("no-cache"),
             export_binary: matches.get_one::<PathBuf>("export-binary").cloned(),
             tags: matches
@@ -128,20 +135,42 @@ impl Command for Build {
 
     fn follow_up(&self, ctx: &Ctx) -> Result<()> {
         if self.args.push {
-            let tags = pushed_tags(ctx, self.target, &self.args);
+            let tags = pushed_tags(&self.target.image(&ctx.config), &self.args);
             ctx.ui.info(format_args!("pushed {}", tags.join(", ")));
         } else if let Some(dir) = &self.args.export_binary {
             ctx.ui
                 .info(format_args!("binary written to {}", dir.display()));
         } else {
-            let image = self.target.image(&ctx.config);
-            if let Some(bytes) = ctx.engine().image_size(&image) {
-                ctx.ui
-                    .info(format_args!("image {image}: {:.1} MB", bytes as f64 / 1e6));
+            for build in builds(ctx, self.target, &self.args)? {
+                let image = &build.tags[0];
+                if let Some(bytes) = ctx.engine().image_size(image) {
+                    ctx.ui
+                        .info(format_args!("image {image}: {:.1} MB", bytes as f64 / 1e6));
+                }
             }
         }
         Ok(())
     }
+}
+
+/// The builds a `build-*` command makes: build-dev's one; build-prod's one per module image
+/// (`--module`: that one; `--export-binary`: core's `binary` stage).
+fn builds(ctx: &Ctx, target: Target, args: &BuildArgs) -> Result<Vec<DockerBuild>> {
+    let images = match (target, &args.export_binary, args.module.as_deref()) {
+        (Target::Dev, ..) => return Ok(vec![image_build(ctx, target)]),
+        (Target::Prod, Some(_), Some(name)) if name != "core" => bail!(
+            "--export-binary writes core's binary (the Dockerfile's `binary` stage); drop --module {name}"
+        ),
+        (Target::Prod, Some(_), _) => vec![ModuleImage::core()],
+        (Target::Prod, None, name) => ModuleImage::selected(&ctx.ws, name)?,
+    };
+    if images.len() > 1 && (args.push || !args.tags.is_empty()) {
+        bail!(
+            "--tag and --push name one image; add --module NAME (one of: {})",
+            images.iter().map(ModuleImage::name).collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(images.iter().map(|image| module_build(ctx, image)).collect())
 }
 
 pub fn plan(ctx: &Ctx, target: Target, args: &BuildArgs) -> Result<Plan> {
@@ -149,76 +178,89 @@ pub fn plan(ctx: &Ctx, target: Target, args: &BuildArgs) -> Result<Plan> {
         notes: vec![ctx.engine().note()],
         ..Plan::default()
     };
-    let mut configured = configured(ctx, target)?;
-    let build = &mut configured.build;
-    build.no_cache = args.no_cache;
-    if let Some(dir) = &args.export_binary {
-        build.stage = Some("binary".into());
-        build.output = Output::Local(dir.clone());
-    } else if args.push {
-        build.output = Output::Push;
-        if !args.no_attest {
-            build.attestations = Some(Attestations {
-                sbom_generator: Some(ctx.config.text(&settings::SBOM_GENERATOR))
-                    .filter(|g| !g.is_empty())
-                    .map(String::from),
-            });
+    let builds = builds(ctx, target, args)?;
+    let modules: Vec<&str> = builds.iter().map(module_of).collect();
+    plan.append(checks(ctx, target, &modules)?);
+    for mut build in builds {
+        let image = build.tags[0].clone();
+        build.no_cache = args.no_cache;
+        if let Some(dir) = &args.export_binary {
+            build.stage = Some("binary".into());
+            build.output = Output::Local(dir.clone());
+        } else if args.push {
+            build.output = Output::Push;
+            if !args.no_attest {
+                build.attestations = Some(Attestations {
+                    sbom_generator: Some(ctx.config.text(&settings::SBOM_GENERATOR))
+                        .filter(|g| !g.is_empty())
+                        .map(String::from),
+                });
+            }
         }
-    }
-    // When pushing, only the named tags: buildx pushes every tag, and the local name
-    // (pixie-core:latest) would go to Docker Hub.
-    build.tags = if args.push {
-        pushed_tags(ctx, target, args)
-    } else {
-        [build.tags.clone(), args.tags.clone()].concat()
-    };
-    let on_buildx = ctx.cli().route == BuildRoute::Buildx;
-    let signing = match &args.sign {
-        Some(_) if !on_buildx => bail!(
-            "--sign signs the digest buildx reports for its push, but {} {}; \
-             install docker-buildx-plugin, or push with --no-attest and run `cosign sign --key KEY IMAGE@DIGEST`",
-            ctx.cli().path.display(),
-            crate::docker::build::builds_with(ctx.cli().route)
-        ),
-        Some(key) => {
-            // In the temp folder, not target/xtask: `clean` empties that, a push may be running.
-            let metadata =
-                std::env::temp_dir().join(format!("pixie-push-{}.json", std::process::id()));
-            build.metadata_file = Some(metadata.clone());
-            plan.cleanup.push(action(
-                "remove the push metadata",
-                RemoveTree(metadata.clone()),
-            ));
-            Some(SignPushed {
-                cosign: sign::cosign()?,
-                key: std::path::absolute(key)?,
-                metadata,
-                repositories: pushed_tags(ctx, target, args)
-                    .iter()
-                    .map(|tag| sign::repository_of(tag).to_string())
-                    .collect(),
-            })
+        // When pushing, only the named tags: buildx pushes every tag, and the local name
+        // (pixie-core:latest) would go to Docker Hub.
+        build.tags = if args.push {
+            pushed_tags(&image, args)
+        } else {
+            [build.tags.clone(), args.tags.clone()].concat()
+        };
+        let on_buildx = ctx.cli().route == BuildRoute::Buildx;
+        let signing = match &args.sign {
+            Some(_) if !on_buildx => bail!(
+                "--sign signs the digest buildx reports for its push, but {} {}; \
+                 install docker-buildx-plugin, or push with --no-attest and run `cosign sign --key KEY IMAGE@DIGEST`",
+                ctx.cli().path.display(),
+                crate::docker::build::builds_with(ctx.cli().route)
+            ),
+            Some(key) => {
+                // In the temp folder, not target/xtask: `clean` empties that, a push may be running.
+                let metadata =
+                    std::env::temp_dir().join(format!("pixie-push-{}.json", std::process::id()));
+                build.metadata_file = Some(metadata.clone());
+                plan.cleanup.push(action(
+                    "remove the push metadata",
+                    RemoveTree(metadata.clone()),
+                ));
+                Some(SignPushed {
+                    cosign: sign::cosign()?,
+                    key: std::path::absolute(key)?,
+                    metadata,
+                    repositories: pushed_tags(&image, args)
+                        .iter()
+                        .map(|tag| sign::repository_of(tag).to_string())
+                        .collect(),
+                })
+            }
+            None => None,
+        };
+        plan.append(build.plan(&ctx.docker())?);
+        if args.push && ctx.cli().route.pushes_separately() {
+            for tag in pushed_tags(&image, args) {
+                plan.push(push_step(&ctx.docker(), &tag));
+            }
         }
-        None => None,
-    };
-    plan.append(configured.finish(ctx)?);
-    if args.push && ctx.cli().route.pushes_separately() {
-        for tag in pushed_tags(ctx, target, args) {
-            plan.push(push_step(&ctx.docker(), &tag));
+        if let Some(sign) = signing {
+            plan.push(action("sign the pushed digest with cosign", sign));
         }
-    }
-    if let Some(sign) = signing {
-        plan.push(action("sign the pushed digest with cosign", sign));
     }
     Ok(plan)
 }
 
-fn pushed_tags(ctx: &Ctx, target: Target, args: &BuildArgs) -> Vec<String> {
+fn pushed_tags(image: &str, args: &BuildArgs) -> Vec<String> {
     if args.tags.is_empty() {
-        vec![target.image(&ctx.config)]
+        vec![image.to_string()]
     } else {
         args.tags.clone()
     }
+}
+
+/// The Go module a build compiles (its `MODULE` build argument; core's for build-dev).
+fn module_of(build: &DockerBuild) -> &str {
+    build
+        .build_args
+        .iter()
+        .find(|(key, _)| key == "MODULE")
+        .map_or("core", |(_, dir)| dir.as_str())
 }
 
 /// A build of `target` as the settings make it, before it becomes steps: what every command
@@ -241,23 +283,34 @@ impl Configured {
     }
 }
 
-/// The build of `target` with every build setting applied, and what must run before it.
+/// The build of `target` with every build setting applied (prod: core's image), and what must
+/// run before it.
 pub fn configured(ctx: &Ctx, target: Target) -> Result<Configured> {
+    Ok(Configured {
+        before: checks(ctx, target, &["core"])?,
+        build: image_build(ctx, target),
+    })
+}
+
+/// What runs before builds of `target` compiling `modules` (their folders).
+fn checks(ctx: &Ctx, target: Target, modules: &[&str]) -> Result<Plan> {
     let mut before = Plan::default();
-    match &ctx.host.go {
-        Some(go) => before.push(action(
-            "check that core/go.mod and go.sum are tidy",
-            CheckTidy {
-                go: go.clone(),
-                module: ctx.ws.path("core"),
-                dir: "core".into(),
-                env: toolchain::module_env(&ctx.config),
-                before_build: true,
-            },
-        )),
-        None => before
-            .notes
-            .push("no `go` on PATH: core/go.mod is not checked for tidiness".into()),
+    for dir in modules {
+        match &ctx.host.go {
+            Some(go) => before.push(action(
+                format!("check that {dir}/go.mod and go.sum are tidy"),
+                CheckTidy {
+                    go: go.clone(),
+                    module: ctx.ws.path(dir),
+                    dir: dir.to_string(),
+                    env: toolchain::module_env(&ctx.config),
+                    before_build: true,
+                },
+            )),
+            None => before.notes.push(format!(
+                "no `go` on PATH: {dir}/go.mod is not checked for tidiness"
+            )),
+        }
     }
     before.push(action(
         "check that the daemon answers",
@@ -270,10 +323,7 @@ pub fn configured(ctx: &Ctx, target: Target) -> Result<Configured> {
         ));
     }
     before.append(vendoring(ctx, target)?);
-    Ok(Configured {
-        before,
-        build: image_build(ctx, target),
-    })
+    Ok(before)
 }
 
 /// With `build.vendor` set, what makes core/vendor current before a prod build: vendor's own
@@ -298,21 +348,78 @@ fn vendored(ctx: &Ctx, target: Target) -> bool {
     target == Target::Prod && ctx.config.flag(&settings::VENDOR)
 }
 
-/// The image build of `target` with every build setting applied (vendored: from core/vendor
-/// with no network). Every build a command makes starts here; a command changes what it must
-/// (the bench its tags), never drops a setting.
+/// The image build of `target` with every build setting applied (prod: core's image).
 pub fn image_build(ctx: &Ctx, target: Target) -> DockerBuild {
+    match target {
+        Target::Prod => module_build(ctx, &ModuleImage::core()),
+        Target::Dev => {
+            let cfg = &ctx.config;
+            let image = target.image(cfg);
+            let mut build = DockerBuild::new(format!("build dev image {image}"), target.dockerfile())
+                .build_arg("GO_IMAGE", cfg.text(&settings::GO_IMAGE));
+            build.tags = vec![image];
+            with_cache_settings(ctx, build)
+        }
+    }
+}
+
+/// The production image build of one module with every build setting applied (vendored: from
+/// the workspace's vendor/ with no network). Every prod build a command makes starts here; a
+/// command changes what it must (the bench its tags), never drops a setting.
+pub fn module_build(ctx: &Ctx, module: &ModuleImage) -> DockerBuild {
     let cfg = &ctx.config;
-    let image = target.image(cfg);
+    let image = module.image(cfg);
     let mut build = DockerBuild::new(
-        format!("build {} image {image}", target.name()),
-        target.dockerfile(),
+        format!("build prod image {image}"),
+        Target::Prod.dockerfile(),
     )
     .build_arg("GO_IMAGE", cfg.text(&settings::GO_IMAGE));
     build.tags = vec![image];
-    if target == Target::Prod {
-        build.compile_stage = Some("build".into());
+    build.stage = Some(module.stage().to_string());
+    build.compile_stage = Some(module.compile_stage());
+    build.timestamp = Some(ctx.ws.stamp.epoch);
+    let mut build = with_cache_settings(ctx, build);
+    let text = |spec| Some(cfg.text(spec)).filter(|v| !v.is_empty());
+    build.secrets = text(&settings::NETRC)
+        .map(|src| Secret {
+            id: "netrc".into(),
+            src: src.into(),
+        })
+        .into_iter()
+        .collect();
+    let stamp = &ctx.ws.stamp;
+    // MODULE and BINARY are the stage's own defaults; passed for the Podman builder route,
+    // which runs go-build.sh with the build arguments as its environment.
+    build = build
+        .build_arg("MODULE", &module.module.dir)
+        .build_arg("BINARY", module.binary())
+        .build_arg("RUNTIME_IMAGE", cfg.text(&settings::RUNTIME_IMAGE))
+        .build_arg("VERSION", &stamp.version)
+        .build_arg("COMMIT", &stamp.commit)
+        .build_arg("BUILD_DATE", &stamp.date);
+    let gogc = &cfg.gogc(&settings::GOGC).0;
+    if !gogc.is_empty() {
+        build = build.build_arg("GOGC", gogc);
     }
+    // Module download only (the Dockerfile scopes them to that stage); the netrc is a secret.
+    for (name, value) in toolchain::module_proxy_settings(cfg) {
+        build = build.build_arg(name, value);
+    }
+    let goflags = cfg.text(&settings::GOFLAGS);
+    if !goflags.is_empty() {
+        build = build.build_arg("GOFLAGS", goflags);
+    }
+    if vendored(ctx, Target::Prod) {
+        // The proof that vendoring is complete: the build gets no network at all.
+        build.offline = true;
+        build = build.build_arg("GO_MOD_MODE", "vendor");
+    }
+    build
+}
+
+/// The builder, cache and platform settings, which every build takes.
+fn with_cache_settings(ctx: &Ctx, mut build: DockerBuild) -> DockerBuild {
+    let cfg = &ctx.config;
     let text = |spec| Some(cfg.text(spec)).filter(|v| !v.is_empty());
     build.builder = text(&settings::BUILDER).map(String::from);
     build.cache_from = cfg
@@ -322,38 +429,6 @@ pub fn image_build(ctx: &Ctx, target: Target) -> DockerBuild {
         .collect();
     build.cache_to = text(&settings::CACHE_TO).map(CacheSpec::parse);
     build.platform = text(&settings::PLATFORM).map(String::from);
-    if target == Target::Prod {
-        build.secrets = text(&settings::NETRC)
-            .map(|src| Secret {
-                id: "netrc".into(),
-                src: src.into(),
-            })
-            .into_iter()
-            .collect();
-        let stamp = &ctx.ws.stamp;
-        build = build
-            .build_arg("RUNTIME_IMAGE", cfg.text(&settings::RUNTIME_IMAGE))
-            .build_arg("VERSION", &stamp.version)
-            .build_arg("COMMIT", &stamp.commit)
-            .build_arg("BUILD_DATE", &stamp.date);
-        let gogc = &cfg.gogc(&settings::GOGC).0;
-        if !gogc.is_empty() {
-            build = build.build_arg("GOGC", gogc);
-        }
-        // Module download only (the Dockerfile scopes them to that stage); the netrc is a secret.
-        for (name, value) in toolchain::module_proxy_settings(cfg) {
-            build = build.build_arg(name, value);
-        }
-        let goflags = cfg.text(&settings::GOFLAGS);
-        if !goflags.is_empty() {
-            build = build.build_arg("GOFLAGS", goflags);
-        }
-    }
-    if vendored(ctx, target) {
-        // The proof that vendoring is complete: the build gets no network at all.
-        build.offline = true;
-        build = build.build_arg("GO_MOD_MODE", "vendor");
-    }
     build
 }
 
@@ -418,7 +493,8 @@ mod tests {
     #[test]
     fn buildx_route_loads_the_result_into_the_engine() {
         let step = first(BuildRoute::Buildx, &[], Flags::new(), Target::Prod);
-        assert_eq!(&step.args[..3], ["buildx", "build", "--load"]);
+        assert_eq!(&step.args[..2], ["buildx", "build"]);
+        assert!(step.args.contains(&"--load".to_string()), "{:?}", step.args);
     }
 
     fn prod_plan(
@@ -549,6 +625,7 @@ mod tests {
     #[test]
     fn push_is_a_buildx_flag_or_push_steps_on_the_built_in_route() {
         let args = || BuildArgs {
+            module: Some("core".into()),
             push: true,
             tags: vec!["reg/pixie-core:v1".into(), "reg/pixie-core:latest".into()],
             ..BuildArgs::default()
@@ -582,6 +659,7 @@ mod tests {
     #[test]
     fn buildx_pushes_attest_with_an_sbom_and_max_provenance_and_built_in_refuses() {
         let push = || BuildArgs {
+            module: Some("core".into()),
             push: true,
             tags: vec!["reg/pixie-core:v1".into()],
             ..BuildArgs::default()
@@ -624,6 +702,7 @@ mod tests {
     #[test]
     fn sign_takes_the_digest_buildx_reports_and_the_built_in_route_refuses() {
         let args = || BuildArgs {
+            module: Some("core".into()),
             push: true,
             sign: Some("/keys/cosign.key".into()),
             tags: vec!["127.0.0.1:5000/pixie-core:v1".into()],
@@ -673,6 +752,7 @@ mod tests {
     fn a_multi_platform_list_is_pushed_through_buildx_only() {
         let both = || vec![text(&settings::PLATFORM, "linux/amd64,linux/arm64")];
         let push = BuildArgs {
+            module: Some("core".into()),
             push: true,
             tags: vec!["reg/pixie-core:v1".into()],
             ..BuildArgs::default()
@@ -737,7 +817,8 @@ mod tests {
             BuildArgs::default(),
         )
         .unwrap();
-        assert_eq!(from_env.commands().len(), 2);
+        // Vendoring, then one build per module image.
+        assert_eq!(from_env.commands().len(), 3);
     }
 
     #[test]
@@ -752,12 +833,14 @@ mod tests {
             "core/go.mod",
             "core/go.sum",
             "core/vendor/modules.txt",
+            "core/cmd/pixie-core/main.go",
             PROD_DOCKERFILE,
         ] {
             let path = root.join(file);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, file).unwrap();
         }
+        std::fs::write(root.join("go.work"), "go 1.26.0\nuse ./core\n").unwrap();
         ctx.ws.root = root.clone();
         let refreshes = |ctx: &Ctx| {
             commands(&plan(ctx, Target::Prod, &BuildArgs::default()).unwrap())[0].args[..2]

@@ -860,6 +860,7 @@ mod tests {
             "base_images.runtime" => "local/runtime:1",
             "images.prod" => "pixie-core:sample",
             "images.dev" => "pixie-core-dev:sample",
+            "images.thumbnailer" => "pixie-thumbnailer:sample",
             other => panic!("{other} is a build setting without a sample: add one"),
         }
     }
@@ -882,7 +883,12 @@ mod tests {
                 version: "2.29.0".into(),
             },
         );
-        let build = crate::commands::build::plan(&ctx, target, &Default::default()).unwrap();
+        // run-* build core's image (build-prod's --module core).
+        let core = crate::commands::build::BuildArgs {
+            module: Some("core".into()),
+            ..Default::default()
+        };
+        let build = crate::commands::build::plan(&ctx, target, &core).unwrap();
         (build, plan(&ctx, target, false, &Live::default()).unwrap())
     }
 
@@ -905,8 +911,11 @@ mod tests {
                 );
                 // What the setting does to the build (none: it is not a setting of this build).
                 let applies = match target {
-                    // The SBOM generator is a push's (build-prod --push).
-                    Target::Prod => !["build.sbom_generator", "images.dev"].contains(&spec.key),
+                    // The SBOM generator is a push's (build-prod --push); run-prod runs core's.
+                    Target::Prod => {
+                        !["build.sbom_generator", "images.dev", "images.thumbnailer"]
+                            .contains(&spec.key)
+                    }
                     // The dev image installs air; module resolution reaches its tidy check.
                     Target::Dev => [
                         "build.platform",

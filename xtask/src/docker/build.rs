@@ -114,6 +114,11 @@ pub struct DockerBuild {
     pub builder: Option<String>,
     /// Force plain progress (the bench reads captured logs only on failure).
     pub plain_progress: bool,
+    /// Seconds since the epoch for the image's and its files' dates on the buildah route
+    /// (`--timestamp`), which otherwise dates them now: with it, an unchanged image assembled
+    /// again has the same layers (its ID still differs: buildah's docker-format config names
+    /// the build's container), so a rebuild that changed nothing can be told apart.
+    pub timestamp: Option<i64>,
 }
 
 impl DockerBuild {
@@ -223,11 +228,13 @@ impl DockerBuild {
             ),
             // Docker format: the OCI format has no HEALTHCHECK, and buildah drops it.
             (BuildRoute::Buildah { layer_cache }, None) => {
-                let step = step.args(["build", "--format", "docker"]);
-                if layer_cache {
-                    step
-                } else {
-                    step.arg("--layers=false")
+                let mut step = step.args(["build", "--format", "docker"]);
+                if !layer_cache {
+                    step = step.arg("--layers=false");
+                }
+                match self.timestamp {
+                    Some(epoch) => step.arg(format!("--timestamp={epoch}")),
+                    None => step,
                 }
             }
         };
@@ -579,6 +586,7 @@ mod tests {
             tags: vec!["pixie-core:latest".into()],
             offline: true,
             plain_progress: true,
+            timestamp: Some(1_795_617_845),
             ..DockerBuild::new("b", crate::workspace::PROD_DOCKERFILE)
         }
         .step(&ctx.docker())
@@ -591,6 +599,7 @@ mod tests {
                 "--format",
                 "docker",
                 "--layers=false",
+                "--timestamp=1795617845",
                 "--file",
                 crate::workspace::PROD_DOCKERFILE,
                 "--tag",

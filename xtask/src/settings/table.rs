@@ -28,6 +28,8 @@ macro_rules! settings {
 settings! {
     (PROD_IMAGE, "images.prod", "PIXIE_PROD_IMAGE", "", None, "pixie-core:latest", Text,
         "Name of the production image build-prod makes and run-prod runs."),
+    (THUMBNAILER_IMAGE, "images.thumbnailer", "PIXIE_THUMBNAILER_IMAGE", "", None, "pixie-thumbnailer:latest", Text,
+        "Name of the thumbnailer plugin's production image (build-prod). A module with no `images.NAME` row gets pixie-NAME:latest."),
     (DEV_IMAGE, "images.dev", "PIXIE_DEV_IMAGE", "", None, "pixie-core-dev:latest", Text,
         "Name of the development image (Go + air)."),
     (GO_IMAGE, "base_images.go", "PIXIE_GO_IMAGE", "", None, "golang:1.26.8-alpine3.23", Text,

@@ -108,7 +108,7 @@ fn sigint_during_build_prod_exits_130_and_leaves_no_container() {
     let before = containers_not_named_by_these_tests();
     let tag = format!("pixie-core:interrupted-{}", std::process::id());
     let mut child = xtask()
-        .args(["build-prod", "--no-cache"])
+        .args(["build-prod", "--module", "core", "--no-cache"])
         .env("PIXIE_PROD_IMAGE", &tag)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -340,6 +340,11 @@ fn vendored_build_needs_no_network_compiles_vendor_and_serves() {
 
 /// Copies `/usr/local/bin/pixie-core` out of `image` without running it.
 pub(crate) fn binary_of(image: &str) -> Vec<u8> {
+    file_of(image, "/usr/local/bin/pixie-core")
+}
+
+/// Copies the file at `path` out of `image` without running it.
+pub(crate) fn file_of(image: &str, path: &str) -> Vec<u8> {
     // Named before it exists: a create that fails half-way leaves nothing behind either.
     let created = unique_name("pixie-bin");
     let _guard = Containers(vec![created.clone()]);
@@ -347,7 +352,7 @@ pub(crate) fn binary_of(image: &str) -> Vec<u8> {
     // Named after the container: tests may copy out of the same image at the same time.
     let dest = std::env::temp_dir().join(format!("pixie-bin-{created}"));
     ok(docker()
-        .args(["cp", &format!("{created}:/usr/local/bin/pixie-core")])
+        .args(["cp", &format!("{created}:{path}")])
         .arg(&dest));
     let bytes = std::fs::read(&dest).unwrap();
     let _ = std::fs::remove_file(&dest);
@@ -363,7 +368,13 @@ fn arm64_image() -> &'static str {
         require_engine();
         let image = "pixie-core:e2e-arm64";
         xtask_ok(
-            &["build-prod", "--platform", "linux/arm64"],
+            &[
+                "build-prod",
+                "--module",
+                "core",
+                "--platform",
+                "linux/arm64",
+            ],
             &[
                 ("PIXIE_RUNTIME_IMAGE", "scratch"),
                 ("PIXIE_PROD_IMAGE", image),

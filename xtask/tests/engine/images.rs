@@ -23,7 +23,7 @@ fn scratch_image() -> &'static str {
         require_engine();
         let image = "pixie-core:e2e-scratch";
         xtask_ok(
-            &["build-prod"],
+            &["build-prod", "--module", "core"],
             &[
                 ("PIXIE_RUNTIME_IMAGE", "scratch"),
                 ("PIXIE_PROD_IMAGE", image),
@@ -75,7 +75,7 @@ fn decoy_build() -> &'static DecoyBuild {
         }
         let image = "pixie-core:e2e-decoys".to_string();
         let log = xtask_ok(
-            &["build-prod"],
+            &["build-prod", "--module", "core"],
             &[
                 ("PIXIE_WORKSPACE", ws.to_str().unwrap()),
                 ("PIXIE_PROD_IMAGE", &image),

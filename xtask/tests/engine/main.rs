@@ -8,6 +8,7 @@
 mod build_prod;
 mod first_run;
 mod images;
+mod module_images;
 mod registry_cache;
 mod run_dev;
 mod run_prod;
@@ -45,15 +46,39 @@ pub fn xtask_ok(args: &[&str], env: &[(&str, &str)]) -> String {
     format!("{stdout}{stderr}")
 }
 
-/// The production image, built once per run through `cargo xtask build-prod`.
+/// Core's production image, built once per run with every module's ([`prod_images`]).
 pub fn prod_image() -> &'static str {
-    static IMAGE: OnceLock<String> = OnceLock::new();
-    IMAGE.get_or_init(|| {
+    &prod_images()[0].1
+}
+
+/// Every module's production image (module name, image), core's first, built once per run by
+/// one `cargo xtask build-prod`.
+pub fn prod_images() -> &'static [(String, String)] {
+    static IMAGES: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    IMAGES.get_or_init(|| {
         require_engine();
-        let image = "pixie-core:e2e";
-        xtask_ok(&["build-prod"], &[("PIXIE_PROD_IMAGE", image)]);
-        image.to_string()
+        build_prod_images(&repo_root(), "e2e", &[])
     })
+}
+
+/// `cargo xtask build-prod ARGS` in workspace `ws`, every module's image tagged `TAG`
+/// (`pixie-core:TAG`, `pixie-thumbnailer:TAG`, ...): returns (module name, image) as built.
+pub fn build_prod_images(ws: &std::path::Path, tag: &str, args: &[&str]) -> Vec<(String, String)> {
+    let workspace = xtask::workspace::Workspace::at(ws.to_path_buf());
+    let modules = xtask::target::ModuleImage::all(&workspace).unwrap();
+    let images: Vec<(String, String)> = modules
+        .iter()
+        .map(|m| (m.name().to_string(), format!("{}:{tag}", m.binary())))
+        .collect();
+    let mut env = vec![("PIXIE_WORKSPACE", ws.to_str().unwrap())];
+    for (module, (_, image)) in modules.iter().zip(&images) {
+        let spec = module
+            .setting()
+            .unwrap_or_else(|| panic!("module {} has no images.NAME setting", module.name()));
+        env.push((spec.env, image));
+    }
+    xtask_ok(&[&["build-prod"], args].concat(), &env);
+    images
 }
 
 /// The dev image, built once per run through `cargo xtask build-dev`.

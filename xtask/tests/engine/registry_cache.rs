@@ -140,7 +140,7 @@ fn combined(out: &Output) -> String {
 fn build_on_remote_builder(ws: &Path, env: &[(&str, &str)], args: &[&str]) -> (String, f64) {
     let started = Instant::now();
     let out = xtask()
-        .arg("build-prod")
+        .args(["build-prod", "--module", "core"])
         .args(["--builder", &builder_name()])
         .args(args)
         .env("DOCKER", cli_on_path())
@@ -353,7 +353,8 @@ fn a_release_push_is_one_signed_attested_two_platform_list_whose_amd64_image_ser
     let _builder = require_remote_builder();
     // Without cosign, --sign is one line naming the fix, before anything runs.
     let out = xtask()
-        .args(["--dry-run", "build-prod", "--builder", &builder_name()])
+        .args(["--dry-run", "build-prod", "--module", "core"])
+        .args(["--builder", &builder_name()])
         .args([
             "--push",
             "--tag",

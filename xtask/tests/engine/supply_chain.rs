@@ -125,7 +125,7 @@ fn private_module_downloads_with_the_netrc_secret_and_fails_clearly_without_it()
     untag.0.push(image.clone());
     let build = |extra: &[&str]| {
         let out = xtask()
-            .arg("build-prod")
+            .args(["build-prod", "--module", "core"])
             .args(extra)
             .env("PIXIE_WORKSPACE", &ws)
             .env("PIXIE_GO_IMAGE", &go_image)

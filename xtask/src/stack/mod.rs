@@ -22,7 +22,7 @@ use crate::docker::engine::Compose;
 use crate::plan::shell::quote;
 use crate::plan::{action, Action, ActionCx, Plan, Step, Task};
 use crate::settings::{self, Config, Spec};
-use crate::target::Target;
+use crate::target::{ModuleImage, Target};
 use crate::workspace::{STACK_COMPOSE, STACK_DEV_COMPOSE, STACK_SECRETS_COMPOSE};
 
 /// What `run-*` start: pixie-core alone, or on the stack.
@@ -66,6 +66,15 @@ pub const PLUGINS: [Watched; 1] = [Watched {
     service: "thumbnailer",
     hint: "its /readyz names what it waits for (a server it cannot reach, a schema older than it knows), and a bad setting stops it with one line naming the variable",
 }];
+
+/// The production images of the [`PLUGINS`] (their modules' `images.NAME`).
+pub fn plugin_images(ctx: &Ctx) -> Result<Vec<ModuleImage>> {
+    let mut images = Vec::new();
+    for plugin in PLUGINS {
+        images.extend(ModuleImage::selected(&ctx.ws, Some(plugin.service))?);
+    }
+    Ok(images)
+}
 
 /// The servers, in the order they start and are reported.
 pub const SERVERS: [Server; 3] = [
@@ -132,6 +141,10 @@ pub fn add_to(project: &mut Project, ctx: &Ctx, target: Target, major: Option<&s
             server.image.env.into(),
             ctx.config.text(server.image).into(),
         ));
+    }
+    for plugin in plugin_images(ctx)? {
+        let var = format!("PIXIE_{}_IMAGE", plugin.name().to_uppercase());
+        project.env.push((var, plugin.image(&ctx.config)));
     }
     project.env.extend([
         (

@@ -81,6 +81,18 @@ pub fn build_prod_images(ws: &std::path::Path, tag: &str, args: &[&str]) -> Vec<
     images
 }
 
+/// The settings naming every module's image of [`prod_images`] (`PIXIE_PROD_IMAGE`,
+/// `PIXIE_THUMBNAILER_IMAGE`, ...), for the commands that run them (`run-prod --stack full`).
+pub fn prod_image_settings() -> Vec<(String, String)> {
+    let workspace = xtask::workspace::Workspace::at(repo_root());
+    let modules = xtask::target::ModuleImage::all(&workspace).unwrap();
+    modules
+        .iter()
+        .zip(prod_images())
+        .map(|(module, (_, image))| (module.setting().unwrap().env.to_string(), image.clone()))
+        .collect()
+}
+
 /// The dev image, built once per run through `cargo xtask build-dev`.
 pub fn dev_image() -> &'static str {
     static IMAGE: OnceLock<String> = OnceLock::new();

@@ -19,7 +19,7 @@ use xtask::testkit::http::{get_text, multipart_file, request};
 use xtask::testkit::png::png_rgb;
 use xtask::testkit::{free_port, ok, sigint, text, unique_name, wait_for, RemoveDir};
 
-use crate::{prod_image, wait_exit, xtask};
+use crate::{prod_image, prod_image_settings, wait_exit, xtask};
 
 /// The services `run-prod --stack full` leaves running.
 const SERVICES: [&str; 5] = ["postgres", "s3", "nats", "core", "thumbnailer"];
@@ -50,17 +50,19 @@ impl Stack {
     }
 
     pub fn env(&self) -> Vec<(String, String)> {
-        vec![
+        let mut env = vec![
             ("PIXIE_STACK".into(), "full".into()),
             ("PIXIE_PROJECT".into(), self.project.prefix.clone()),
-            ("PIXIE_PROD_IMAGE".into(), prod_image().into()),
             ("PIXIE_HTTP_PORT".into(), self.http.to_string()),
             ("PIXIE_GRPC_PORT".into(), self.grpc.to_string()),
             ("PIXIE_API_TOKEN".into(), TOKEN.into()),
             ("XDG_STATE_HOME".into(), self.state.display().to_string()),
             // The plugin says when it starts rendering (stack_plugin.rs kills it then).
             ("PIXIE_LOG_LEVEL".into(), "debug".into()),
-        ]
+        ];
+        // Core's image and the plugin's, as built once per run.
+        env.extend(prod_image_settings());
+        env
     }
 
     /// `cargo xtask ARGS` in this stack's settings: (success, stdout, stderr).
@@ -178,18 +180,33 @@ impl Stack {
         }
     }
 
+    /// `docker exec` of `args` in `service`'s container: its output, whatever its exit code.
+    pub fn exec(&self, service: &str, args: &[&str]) -> std::process::Output {
+        let container = self.container(service);
+        docker()
+            .arg("exec")
+            .arg(&container)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Like [`Stack::exec`], which must succeed: its trimmed stdout.
+    pub fn exec_ok(&self, service: &str, args: &[&str]) -> String {
+        let out = self.exec(service, args);
+        let (stdout, stderr) = text(&out);
+        assert!(
+            out.status.success(),
+            "{service}: {args:?} failed: {stdout}{stderr}"
+        );
+        stdout.trim().to_string()
+    }
+
     pub fn sql(&self, query: &str) -> String {
-        ok(docker().args([
-            "exec",
-            &self.container("postgres"),
-            "psql",
-            "-U",
-            "pixie",
-            "-d",
-            "pixie",
-            "-tAc",
-            query,
-        ]))
+        self.exec_ok(
+            "postgres",
+            &["psql", "-U", "pixie", "-d", "pixie", "-tAc", query],
+        )
     }
 }
 
@@ -255,7 +272,7 @@ fn stack_full_serves_keeps_its_data_restarts_core_alone_recovers_and_hides_secre
     let row = format!("select count(*) from photos where id = '{id}'");
     assert_eq!(stack.sql(&row), "1");
     let object = format!("/data/pixie/originals/{id}");
-    ok(docker().args(["exec", &stack.container("s3"), "ls", &object]));
+    stack.exec_ok("s3", &["ls", &object]);
 
     // Secrets: 0600 files in a 0700 folder, and no value anywhere a user or an engine shows.
     use std::os::unix::fs::PermissionsExt;

@@ -64,14 +64,7 @@ pub fn thumbnails_through_the_plugin(stack: &Stack) {
     let dead_before = dead_letters(stack);
     let poison = stack.upload_png(&png_rgb(64, 48, |x, y| [x as u8, y as u8, 1]));
     let original = format!("/data/pixie/originals/{poison}");
-    ok(docker().args([
-        "exec",
-        &stack.container("s3"),
-        "truncate",
-        "-s",
-        "60",
-        &original,
-    ]));
+    stack.exec_ok("s3", &["truncate", "-s", "60", &original]);
 
     // Back, through the xtask: every other container keeps its ID.
     let others = other_containers(stack);
@@ -98,7 +91,7 @@ pub fn thumbnails_through_the_plugin(stack: &Stack) {
     let logs = container_logs(&plugin);
     assert!(
         logs.lines()
-            .any(|l| l.contains("event dead-lettered") && l.contains("corrupt")),
+            .any(|l| l.contains("event dead-lettered") && l.contains(&poison)),
         "{logs}"
     );
     assert_eq!(thumbnail_rows(stack, &poison), 0);
@@ -149,10 +142,7 @@ fn thumbnail_rows(stack: &Stack, id: &str) -> usize {
 /// The objects under `thumbnails/<id>/` in the S3 server's bucket folder, sorted.
 fn thumbnail_objects(stack: &Stack, id: &str) -> Vec<String> {
     let dir = format!("/data/pixie/thumbnails/{id}");
-    let out = docker()
-        .args(["exec", &stack.container("s3"), "ls", "-1", &dir])
-        .output()
-        .unwrap();
+    let out = stack.exec("s3", &["ls", "-1", &dir]);
     let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(String::from)
@@ -163,23 +153,15 @@ fn thumbnail_objects(stack: &Stack, id: &str) -> Vec<String> {
 
 fn thumbnail_object(stack: &Stack, id: &str, size: u32) -> Vec<u8> {
     let path = format!("/data/pixie/thumbnails/{id}/{size}.jpg");
-    let out = docker()
-        .args(["exec", &stack.container("s3"), "cat", &path])
-        .output()
-        .unwrap();
+    let out = stack.exec("s3", &["cat", &path]);
     assert!(out.status.success(), "no {path}");
     out.stdout
 }
 
 /// Messages in JetStream's dead-letter stream, as the NATS server's monitoring port counts them.
 fn dead_letters(stack: &Stack) -> u64 {
-    let jsz = ok(docker().args([
-        "exec",
-        &stack.container("nats"),
-        "wget",
-        "-qO-",
-        "http://127.0.0.1:8222/jsz?streams=true",
-    ]));
+    let url = "http://127.0.0.1:8222/jsz?streams=true";
+    let jsz = stack.exec_ok("nats", &["wget", "-qO-", url]);
     stream_messages(&json(&jsz), "PIXIE_DEADLETTER").unwrap_or(0)
 }
 

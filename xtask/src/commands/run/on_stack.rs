@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::{wait_detached, with_proto_watch};
+use crate::commands::build::module_build;
 use crate::commands::common::Live;
 use crate::ctx::Ctx;
 use crate::docker::compose::{self, Project};
@@ -44,6 +45,16 @@ pub fn run_name(ctx: &Ctx, target: Target) -> String {
         Stack::Embedded => target.name().to_string(),
         Stack::Full => format!("{} --stack full", target.name()),
     }
+}
+
+/// The plugins' production images, built after core's as build-prod builds them (every build
+/// setting; an unchanged tree is a cache hit), so run-prod never runs a plugin's old image. The
+/// dev stack runs them from the dev image.
+pub(super) fn build_plugins(ctx: &Ctx, plan: &mut Plan) -> Result<()> {
+    for image in stack::plugin_images(ctx)? {
+        plan.append(module_build(ctx, &image).plan(&ctx.docker())?);
+    }
+    Ok(())
 }
 
 /// The stack's run after the build: its secrets, its servers each waited for, the migrations,

@@ -52,6 +52,7 @@ fn secrets_then_servers_each_waited_for_then_migrations_then_core_and_the_plugin
         plan.labels()[6..],
         [
             "build prod image pixie-core:latest",
+            "build prod image pixie-thumbnailer:latest",
             "build the stack's helper (stackhelper)",
             "make the stack's private secrets folder",
             "remove a secrets container a run left",
@@ -81,6 +82,11 @@ fn secrets_then_servers_each_waited_for_then_migrations_then_core_and_the_plugin
     assert_eq!(
         servers.env_value("PIXIE_POSTGRES_IMAGE"),
         Some("postgres:16-alpine")
+    );
+    // The plugin's image as build-prod names and builds it.
+    assert_eq!(
+        servers.env_value("PIXIE_THUMBNAILER_IMAGE"),
+        Some("pixie-thumbnailer:latest")
     );
     let wait = plan.actions::<WaitHealthy>()[0];
     let waited: Vec<&str> = wait.servers.iter().map(|s| s.service).collect();
@@ -209,6 +215,11 @@ fn run_dev_migrates_from_the_mounted_source_and_watches_proto_beside_cores_logs(
     assert_eq!(follow.flag_value("--project-name"), Some("s1-dev-stack"));
     assert!(follow.watch.is_some(), "run-dev regenerates proto/gen");
     assert!(follow.again.is_some());
+    // The dev stack runs the plugin from the dev image: no production build of it.
+    assert!(
+        !plan.labels().iter().any(|l| l.contains("pixie-thumbnailer")),
+        "{plan}"
+    );
     // The plugin's first build in its dev container may take as long as core's.
     assert_eq!(
         plan.actions::<WaitHealthy>()[1].timeout,

@@ -86,7 +86,16 @@ impl Stack {
 
     pub fn xtask_ok(&self, args: &[&str]) -> String {
         let (ok, output) = self.xtask(args, &[]);
-        assert!(ok, "cargo xtask {args:?} failed:\n{output}");
+        if !ok {
+            // What the services said: the failure line names one, its logs say why.
+            let (_, logs) = self.xtask(&["logs"], &[]);
+            let tail: Vec<&str> = logs.lines().rev().take(60).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            panic!(
+                "cargo xtask {args:?} failed:\n{output}\nthe stack's last log lines:\n{}",
+                tail.join("\n")
+            );
+        }
         output
     }
 

@@ -196,6 +196,11 @@ fn measure_engine(
             ("PIXIE_PROJECT", format!("pixie-bench-stack-{id}")),
             ("PIXIE_PROD_IMAGE", format!("pixie-bench-stack-prod:{id}")),
             ("PIXIE_DEV_IMAGE", format!("pixie-bench-stack-dev:{id}")),
+            // The plugin's, which run-prod --stack full builds with core's.
+            (
+                "PIXIE_THUMBNAILER_IMAGE",
+                format!("pixie-bench-stack-thumbnailer:{id}"),
+            ),
             ("PIXIE_HTTP_PORT", http_port.to_string()),
             ("PIXIE_GRPC_PORT", free_port().to_string()),
             ("XDG_STATE_HOME", state.display().to_string()),

@@ -13,7 +13,7 @@ use crate::files::RemoveTree;
 use crate::plan::{action, Plan, Step};
 use crate::settings::FlagOf;
 use crate::stack::{self, Stack};
-use crate::target::Target;
+use crate::target::{ModuleImage, Target};
 
 pub const COMMAND: Registration = Registration {
     name: "clean",
@@ -55,12 +55,22 @@ impl Command for Clean {
 
     /// Not the stack's images: what is to be removed needs none of them.
     fn preflight(&self, ctx: &Ctx) -> Result<Live> {
-        Live::compose_and_images(ctx, &[Target::Prod, Target::Dev])
+        Live::compose_and_images(ctx, &built_images(ctx)?)
     }
 
     fn plan(&self, ctx: &Ctx, live: &Live) -> Result<Plan> {
         plan(ctx, self, live)
     }
+}
+
+/// The images build-prod and build-dev make: every module's production image, the dev image.
+fn built_images(ctx: &Ctx) -> Result<Vec<String>> {
+    let mut images: Vec<String> = ModuleImage::all(&ctx.ws)?
+        .iter()
+        .map(|module| module.image(&ctx.config))
+        .collect();
+    images.push(Target::Dev.image(&ctx.config));
+    Ok(images)
 }
 
 /// Removing a missing image would fail: only images present (or, in a dry run, unknown) go.
@@ -98,8 +108,7 @@ fn plan(ctx: &Ctx, args: &Clean, live: &Live) -> Result<Plan> {
         }
     }
     if args.images {
-        for target in [Target::Prod, Target::Dev] {
-            let image = target.image(&ctx.config);
+        for image in built_images(ctx)? {
             if live.image_present(&image) != Some(false) {
                 plan.push(
                     Step::new(
@@ -141,6 +150,7 @@ mod tests {
         let live = Live {
             images: [
                 ("pixie-core:latest".to_string(), true),
+                ("pixie-thumbnailer:latest".to_string(), true),
                 ("pixie-core-dev:latest".to_string(), false),
             ]
             .into(),
@@ -179,10 +189,10 @@ mod tests {
             .map(|r| r.project.as_str())
             .collect();
         assert_eq!(projects, ["c1-prod", "c1-dev"]);
-        assert!(
-            all.contains(&"image rm pixie-core:latest".to_string()),
-            "{all:?}"
-        );
+        // Every module's image, the plugin's too.
+        for image in ["pixie-core:latest", "pixie-thumbnailer:latest"] {
+            assert!(all.contains(&format!("image rm {image}")), "{all:?}");
+        }
         assert!(
             !all.iter()
                 .any(|l| l.contains("pixie-core-dev") && l.starts_with("image rm")),

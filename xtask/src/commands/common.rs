@@ -11,7 +11,6 @@ use crate::exec;
 use crate::plan::Plan;
 use crate::settings::{Config, FlagOf};
 use crate::stack::Stack;
-use crate::target::Target;
 use crate::ui::Ui;
 use crate::workspace::Workspace;
 
@@ -63,17 +62,13 @@ pub struct Live {
 
 impl Live {
     /// The preflight of compose commands: the daemon answers, compose is there, and which of
-    /// `targets`' images the engine has.
-    pub fn compose_and_images(ctx: &Ctx, targets: &[Target]) -> Result<Live> {
+    /// `images` the engine has.
+    pub fn compose_and_images(ctx: &Ctx, images: &[String]) -> Result<Live> {
         ctx.engine().daemon_version()?;
         ctx.engine().compose()?;
-        let images: BTreeMap<String, bool> = targets
+        let images: BTreeMap<String, bool> = images
             .iter()
-            .map(|t| {
-                let image = t.image(&ctx.config);
-                let present = ctx.engine().image_exists(&image);
-                (image, present)
-            })
+            .map(|image| (image.clone(), ctx.engine().image_exists(image)))
             .collect();
         Ok(Live {
             images,

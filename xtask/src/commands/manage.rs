@@ -17,7 +17,7 @@ use crate::ctx::{Ctx, Needs};
 use crate::docker::compose::{self, Runs};
 use crate::plan::{action, Plan};
 use crate::settings::FlagOf;
-use crate::stack::{Stack, WaitHealthy, SERVERS};
+use crate::stack::{Server, Stack, WaitHealthy, PLUGINS, SERVERS};
 use crate::target::Target;
 
 pub const LOGS: Registration = Registration {
@@ -65,15 +65,15 @@ pub const STOP: Registration = Registration {
 
 pub const RESTART: Registration = Registration {
     name: "restart",
-    about: "Restart one service of a running run: core or, with --stack full, postgres, s3 or nats; the others keep running untouched. Says when it is ready again.",
+    about: "Restart one service of a running run: core or, with --stack full, postgres, s3, nats or thumbnailer; the others keep running untouched. Says when it is ready again.",
     example: "cargo xtask restart core --stack full",
     settings: &[FlagOf::Stack],
     arguments: |command| command.arg(what_arg(true)),
     parse: |matches| parse(matches, Verb::Restart),
 };
 
-/// The services a run has: core, and with the stack its servers and the migrations.
-const SERVICES: [&str; 5] = ["core", "postgres", "s3", "nats", "migrate"];
+/// The services a run has: core, and with the stack its servers, the migrations and the plugins.
+const SERVICES: [&str; 6] = ["core", "postgres", "s3", "nats", "migrate", "thumbnailer"];
 
 /// `[TARGET]`: which run's project `ps` and `stop` address.
 fn target_arg() -> Arg {
@@ -94,7 +94,7 @@ fn what_arg(service_required: bool) -> Arg {
         .required(service_required)
         .value_parser(names)
         .hide_possible_values(true)
-        .help("The project, prod (the default) or dev, then a service: core, or with --stack full postgres, s3, nats or migrate.")
+        .help("The project, prod (the default) or dev, then a service: core, or with --stack full postgres, s3, nats, thumbnailer or migrate.")
 }
 
 fn parse(matches: &ArgMatches, verb: Verb) -> Parsed {
@@ -214,10 +214,11 @@ pub fn plan(ctx: &Ctx, args: &Manage, live: &Live) -> Result<Plan> {
                 format!("recreate {service} alone"),
                 &["up", "--detach", "--no-deps", "--force-recreate", service],
             ));
-            plan.push(match SERVERS.iter().find(|s| s.service == service) {
-                Some(server) => action(
+            let watched = SERVERS.iter().map(Server::watched).chain(PLUGINS);
+            plan.push(match watched.into_iter().find(|s| s.service == service) {
+                Some(watched) => action(
                     format!("wait until {service} is healthy"),
-                    WaitHealthy::new(ctx, &compose, &project, &[*server], RESTART_TIMEOUT),
+                    WaitHealthy::new(ctx, &compose, &project, &[watched], RESTART_TIMEOUT),
                 ),
                 None => action(
                     format!("wait for pixie-core's {}", ready_path(ctx)),
@@ -371,6 +372,9 @@ mod tests {
         let postgres = plan(&ctx, &manage(Target::Prod, Verb::Restart, Some("postgres")), &live).unwrap();
         let waited: Vec<&str> = postgres.actions::<WaitHealthy>()[0].servers.iter().map(|s| s.service).collect();
         assert_eq!(waited, ["postgres"]);
+        let plugin = plan(&ctx, &manage(Target::Prod, Verb::Restart, Some("thumbnailer")), &live).unwrap();
+        assert!(tail(&plugin).ends_with("up --no-color --detach --no-deps --force-recreate thumbnailer"), "{}", tail(&plugin));
+        assert_eq!(plugin.actions::<WaitHealthy>()[0].servers, PLUGINS);
         let refused = |ctx: &Ctx, service| {
             plan(ctx, &manage(Target::Prod, Verb::Restart, Some(service)), &live).unwrap_err().to_string()
         };

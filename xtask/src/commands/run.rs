@@ -252,6 +252,9 @@ pub fn plan(ctx: &Ctx, target: Target, detach: bool, live: &Live) -> Result<Plan
     // never served from an old image (what `compose up --build` does). The very build
     // build-* makes, with every build setting (vendoring included).
     plan.append(configured(ctx, target)?.finish(ctx)?);
+    if Stack::of(cfg) == Stack::Full && target == Target::Prod {
+        on_stack::build_plugins(ctx, &mut plan)?;
+    }
     let ready = published(ctx, ready_path(ctx));
     let down = down(ctx, &compose, &project, target);
     if Stack::of(cfg) == Stack::Full {

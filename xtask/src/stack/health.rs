@@ -1,9 +1,9 @@
-//! "Is each server ready?": the xtask runs every server's own health check itself while it
-//! starts, the same way on every engine (compose v1 has no `up --wait`): Podman without systemd
-//! never runs a health check on its own, so there `podman healthcheck run`; Docker runs its first
-//! one an interval after the start, and compose.stack.yaml's interval is long (each check is an
-//! exec, which costs CPU all the time the stack is up), so there the check's command through
-//! `docker exec`, which is what Docker's check runs. Each server is watched by a thread of its
+//! "Is each service ready?": the xtask runs every server's (and plugin's) own health check itself
+//! while it starts, the same way on every engine (compose v1 has no `up --wait`): Podman without
+//! systemd never runs a health check on its own, so there `podman healthcheck run`; Docker runs its
+//! first one an interval after the start, and compose.stack.yaml's interval is long (each check is
+//! an exec, which costs CPU all the time the stack is up), so there the check's command through
+//! `docker exec`, which is what Docker's check runs. Each service is watched by a thread of its
 //! own and reported as it becomes healthy; one that exits, restarts, turns unhealthy or stays
 //! starting too long fails the run with its last log lines.
 
@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 
-use super::Server;
 use crate::ctx::Ctx;
 use crate::docker::checks::succeeds_within;
 use crate::docker::compose::{self, Project};
@@ -29,9 +28,17 @@ const LOG_LINES: usize = 5;
 /// How long one health check the xtask runs may take, as compose.stack.yaml's `timeout`.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// A service the xtask waits for through its container's health check: a server, or a plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watched {
+    pub service: &'static str,
+    /// What an unhealthy one most likely needs, for the failure line.
+    pub hint: &'static str,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WaitHealthy {
-    pub servers: Vec<Server>,
+    pub servers: Vec<Watched>,
     pub project: Project,
     /// The engine's CLI (docker, or podman).
     pub cli: PathBuf,
@@ -46,7 +53,7 @@ impl WaitHealthy {
         ctx: &Ctx,
         compose: &Compose,
         project: &Project,
-        servers: &[Server],
+        servers: &[Watched],
         timeout: Duration,
     ) -> WaitHealthy {
         let tail = LOG_LINES.to_string();
@@ -146,7 +153,7 @@ enum State {
 
 impl WaitHealthy {
     /// Waits for one server; stops early when another failed (`failed`) or on Ctrl-C.
-    fn watch(&self, server: &Server, failed: &AtomicBool) -> Result<()> {
+    fn watch(&self, server: &Watched, failed: &AtomicBool) -> Result<()> {
         let started = Instant::now();
         loop {
             if interrupted() {
@@ -226,7 +233,7 @@ impl WaitHealthy {
     }
 
     /// One line: the server, why, its last log lines, the likely fix.
-    fn failure(&self, server: &Server, why: &str) -> anyhow::Error {
+    fn failure(&self, server: &Watched, why: &str) -> anyhow::Error {
         let mut logs = self.logs.clone();
         logs.args.push(server.service.to_string());
         let output = logs.command().output();

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-pub use health::WaitHealthy;
+pub use health::{WaitHealthy, Watched};
 pub use oneshot::Remove;
 
 use crate::ctx::Ctx;
@@ -22,7 +22,7 @@ use crate::docker::engine::Compose;
 use crate::plan::shell::quote;
 use crate::plan::{action, Action, ActionCx, Plan, Step, Task};
 use crate::settings::{self, Config, Spec};
-use crate::target::Target;
+use crate::target::{ModuleImage, Target};
 use crate::workspace::{STACK_COMPOSE, STACK_DEV_COMPOSE, STACK_SECRETS_COMPOSE};
 
 /// What `run-*` start: pixie-core alone, or on the stack.
@@ -49,6 +49,28 @@ pub struct Server {
     pub image: &'static Spec,
     /// What an unhealthy one most likely needs, for the failure line.
     pub hint: &'static str,
+}
+
+impl Server {
+    pub const fn watched(&self) -> Watched {
+        Watched {
+            service: self.service,
+            hint: self.hint,
+        }
+    }
+}
+
+/// The plugins the stack runs beside core (`compose.stack.yaml`): each starts with core, once
+/// the migrations ran, and is ready when its health check (its /readyz: consuming) passes.
+pub const PLUGINS: [Watched; 1] = [Watched {
+    service: "thumbnailer",
+    hint: "its /readyz names what it waits for (a server it cannot reach, a schema older than it knows), and a bad setting stops it with one line naming the variable",
+}];
+
+/// The production images of the [`PLUGINS`] (their modules' `images.NAME`).
+pub fn plugin_images(ctx: &Ctx) -> Result<Vec<ModuleImage>> {
+    let names: Vec<String> = PLUGINS.iter().map(|p| p.service.to_string()).collect();
+    ModuleImage::selected(&ctx.ws, &names)
 }
 
 /// The servers, in the order they start and are reported.
@@ -116,6 +138,10 @@ pub fn add_to(project: &mut Project, ctx: &Ctx, target: Target, major: Option<&s
             server.image.env.into(),
             ctx.config.text(server.image).into(),
         ));
+    }
+    for plugin in plugin_images(ctx)? {
+        let var = format!("PIXIE_{}_IMAGE", plugin.name().to_uppercase());
+        project.env.push((var, plugin.image(&ctx.config)));
     }
     project.env.extend([
         (
@@ -255,6 +281,7 @@ pub fn start_servers(
     servers: &[Server],
 ) -> Vec<Task> {
     let services: Vec<&'static str> = servers.iter().map(|s| s.service).collect();
+    let watched: Vec<Watched> = servers.iter().map(Server::watched).collect();
     let mut up = vec!["up", "--detach"];
     up.extend(&services);
     vec![
@@ -272,7 +299,29 @@ pub fn start_servers(
                 services.join(", "),
                 if services.len() == 1 { "is" } else { "are" }
             ),
-            WaitHealthy::new(ctx, compose, project, servers, HEALTH_TIMEOUT),
+            WaitHealthy::new(ctx, compose, project, &watched, HEALTH_TIMEOUT),
+        ),
+    ]
+}
+
+/// Starts pixie-core and the plugins alone (`--no-deps`: nothing recreates a server), then waits
+/// until each plugin is healthy (consuming), saying so per plugin; `timeout` covers a dev
+/// container's first build.
+pub fn start_core_and_plugins(
+    ctx: &Ctx,
+    compose: &Compose,
+    project: &Project,
+    label: String,
+    timeout: Duration,
+) -> Vec<Task> {
+    let mut up = vec!["up", "--detach", "--remove-orphans", "--no-deps", "core"];
+    up.extend(PLUGINS.iter().map(|p| p.service));
+    let plugins: Vec<&str> = PLUGINS.iter().map(|p| p.service).collect();
+    vec![
+        compose::step(&ctx.docker(), compose, project, label, &up).into(),
+        action(
+            format!("wait until {} consumes", plugins.join(", ")),
+            WaitHealthy::new(ctx, compose, project, &PLUGINS, timeout),
         ),
     ]
 }

@@ -110,6 +110,13 @@ pub fn all_container_names() -> Vec<String> {
     ok(&mut cmd).lines().map(String::from).collect()
 }
 
+/// A container's logs so far, stdout and stderr together.
+pub fn container_logs(container: &str) -> String {
+    let out = docker().args(["logs", container]).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    format!("{stdout}{stderr}")
+}
+
 /// Compose as the xtask calls it on this engine.
 pub fn compose() -> Command {
     match engine().compose() {
@@ -233,6 +240,12 @@ impl TestProject {
     /// The id of the project's (one) running container.
     pub fn container(&self) -> String {
         ok(docker().args(["ps", "-q", "--filter", &self.filter()]))
+    }
+
+    /// The id of the running container of the project's `service` (empty when none runs).
+    pub fn service_container(&self, service: &str) -> String {
+        let service = format!("label=com.docker.compose.service={service}");
+        ok(docker().args(["ps", "-q", "--filter", &self.filter(), "--filter", &service]))
     }
 
     /// Fails the test, with `context`, when a container or network of the project is left.

@@ -13,7 +13,9 @@ mod registry_cache;
 mod run_dev;
 mod run_prod;
 mod stack;
+mod stack_dev;
 mod stack_failures;
+mod stack_plugin;
 mod supply_chain;
 mod untagged;
 
@@ -82,6 +84,18 @@ pub fn build_prod_images(
     }
     let log = xtask_ok(command, &env);
     (images, log)
+}
+
+/// The settings naming every module's image of [`prod_images`] (`PIXIE_PROD_IMAGE`,
+/// `PIXIE_THUMBNAILER_IMAGE`, ...), for the commands that run them (`run-prod --stack full`).
+pub fn prod_image_settings() -> Vec<(String, String)> {
+    let workspace = xtask::workspace::Workspace::at(repo_root());
+    let modules = xtask::target::ModuleImage::all(&workspace).unwrap();
+    modules
+        .iter()
+        .zip(prod_images())
+        .map(|(module, (_, image))| (module.setting().unwrap().env.to_string(), image.clone()))
+        .collect()
 }
 
 /// The dev image, built once per run through `cargo xtask build-dev`.

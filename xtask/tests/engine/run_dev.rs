@@ -92,10 +92,15 @@ impl Drop for RunDev {
     }
 }
 
-/// Rewrites the `Version = "dev"` default in a workspace copy's buildinfo.go to `version`, the
+/// Rewrites the `Version = "dev"` default in a workspace copy's core buildinfo.go to `version`, the
 /// edit the hot-reload tests watch for; returns when it was saved.
 pub fn edit_default_version(ws: &Path, version: &str) -> std::time::Instant {
-    let source = ws.join("core/internal/buildinfo/buildinfo.go");
+    edit_version_in(ws, "core/internal/buildinfo/buildinfo.go", version)
+}
+
+/// Like [`edit_default_version`], in the buildinfo.go at `path` (another module's).
+pub fn edit_version_in(ws: &Path, path: &str, version: &str) -> std::time::Instant {
+    let source = ws.join(path);
     let before = std::fs::read_to_string(&source).unwrap();
     let after = before.replacen("Version = \"dev\"", &format!("Version = \"{version}\""), 1);
     assert_ne!(

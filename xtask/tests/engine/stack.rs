@@ -5,8 +5,9 @@
 //! `logs SERVICE`, `ps`; `restart core` and a rebuilt core keep the servers' containers; a killed
 //! Postgres gives 503s and core recovers by itself; `stop` and a second run keep the photos;
 //! `clean --volumes` deletes them and says so; in the foreground `restart core` from another
-//! terminal is followed and Ctrl-C leaves only the named volumes; a dev stack hot-reloads core
-//! alone. What fails to come up is in `stack_failures.rs`.
+//! terminal is followed and Ctrl-C leaves only the named volumes. The thumbnailer plugin's part
+//! of the stack is in `stack_plugin.rs`, the dev stack in `stack_dev.rs`, what fails to come up
+//! in `stack_failures.rs`.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,10 @@ use xtask::testkit::http::{get_text, multipart_file, request};
 use xtask::testkit::png::png_rgb;
 use xtask::testkit::{free_port, ok, sigint, text, unique_name, wait_for, RemoveDir};
 
-use crate::{prod_image, wait_exit, xtask};
+use crate::{prod_image, prod_image_settings, wait_exit, xtask};
+
+/// The services `run-prod --stack full` leaves running.
+const SERVICES: [&str; 5] = ["postgres", "s3", "nats", "core", "thumbnailer"];
 
 /// Writes need it: the token reaches core on the stack as it does alone.
 const TOKEN: &str = "stack-e2e-token-0123456789";
@@ -46,15 +50,19 @@ impl Stack {
     }
 
     pub fn env(&self) -> Vec<(String, String)> {
-        vec![
+        let mut env = vec![
             ("PIXIE_STACK".into(), "full".into()),
             ("PIXIE_PROJECT".into(), self.project.prefix.clone()),
-            ("PIXIE_PROD_IMAGE".into(), prod_image().into()),
             ("PIXIE_HTTP_PORT".into(), self.http.to_string()),
             ("PIXIE_GRPC_PORT".into(), self.grpc.to_string()),
             ("PIXIE_API_TOKEN".into(), TOKEN.into()),
             ("XDG_STATE_HOME".into(), self.state.display().to_string()),
-        ]
+            // The plugin says when it starts rendering (stack_plugin.rs kills it then).
+            ("PIXIE_LOG_LEVEL".into(), "debug".into()),
+        ];
+        // Core's image and the plugin's, as built once per run.
+        env.extend(prod_image_settings());
+        env
     }
 
     /// `cargo xtask ARGS` in this stack's settings: (success, stdout, stderr).
@@ -78,7 +86,16 @@ impl Stack {
 
     pub fn xtask_ok(&self, args: &[&str]) -> String {
         let (ok, output) = self.xtask(args, &[]);
-        assert!(ok, "cargo xtask {args:?} failed:\n{output}");
+        if !ok {
+            // What the services said: the failure line names one, its logs say why.
+            let (_, logs) = self.xtask(&["logs"], &[]);
+            let tail: Vec<&str> = logs.lines().rev().take(60).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            panic!(
+                "cargo xtask {args:?} failed:\n{output}\nthe stack's last log lines:\n{}",
+                tail.join("\n")
+            );
+        }
         output
     }
 
@@ -108,9 +125,7 @@ impl Stack {
 
     /// The ID of `service`'s running container.
     pub fn container(&self, service: &str) -> String {
-        let project = format!("label=com.docker.compose.project={}", self.project.name);
-        let service = format!("label=com.docker.compose.service={service}");
-        ok(docker().args(["ps", "-q", "--filter", &project, "--filter", &service]))
+        self.project.service_container(service)
     }
 
     /// Each server's container ID and start time.
@@ -135,8 +150,12 @@ impl Stack {
     }
 
     fn upload(&self, seed: u8) -> String {
-        let png = png_rgb(48, 32, |x, y| [seed, x as u8, y as u8]);
-        let (content_type, body) = multipart_file("file", "stack.png", "image/png", &png);
+        self.upload_png(&png_rgb(48, 32, |x, y| [seed, x as u8, y as u8]))
+    }
+
+    /// Uploads `png` through core's API; returns the photo's ID.
+    pub fn upload_png(&self, png: &[u8]) -> String {
+        let (content_type, body) = multipart_file("file", "stack.png", "image/png", png);
         let bearer = format!("Bearer {TOKEN}");
         let headers = [
             ("Content-Type", content_type.as_str()),
@@ -154,6 +173,15 @@ impl Stack {
         id
     }
 
+    /// Deletes a photo through core's API.
+    pub fn delete(&self, id: &str) {
+        let bearer = format!("Bearer {TOKEN}");
+        let path = format!("/api/photos/{id}");
+        let headers = [("Authorization", bearer.as_str())];
+        let response = request(self.http, "DELETE", &path, &headers, &[]).unwrap();
+        assert!(response.status / 100 == 2, "{}", response.text());
+    }
+
     fn listed(&self) -> String {
         match get_text(self.http, "/api/photos?limit=1000") {
             Ok((200, body)) => body,
@@ -161,18 +189,33 @@ impl Stack {
         }
     }
 
-    fn sql(&self, query: &str) -> String {
-        ok(docker().args([
-            "exec",
-            &self.container("postgres"),
-            "psql",
-            "-U",
-            "pixie",
-            "-d",
-            "pixie",
-            "-tAc",
-            query,
-        ]))
+    /// `docker exec` of `args` in `service`'s container: its output, whatever its exit code.
+    pub fn exec(&self, service: &str, args: &[&str]) -> std::process::Output {
+        let container = self.container(service);
+        docker()
+            .arg("exec")
+            .arg(&container)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Like [`Stack::exec`], which must succeed: its trimmed stdout.
+    pub fn exec_ok(&self, service: &str, args: &[&str]) -> String {
+        let out = self.exec(service, args);
+        let (stdout, stderr) = text(&out);
+        assert!(
+            out.status.success(),
+            "{service}: {args:?} failed: {stdout}{stderr}"
+        );
+        stdout.trim().to_string()
+    }
+
+    pub fn sql(&self, query: &str) -> String {
+        self.exec_ok(
+            "postgres",
+            &["psql", "-U", "pixie", "-d", "pixie", "-tAc", query],
+        )
     }
 }
 
@@ -226,6 +269,7 @@ fn stack_full_serves_keeps_its_data_restarts_core_alone_recovers_and_hides_secre
         "postgres ready in ",
         "s3 ready in ",
         "nats ready in ",
+        "thumbnailer ready in ",
         "ready on http://",
     ] {
         assert!(up.contains(line), "no `{line}`:\n{up}");
@@ -237,7 +281,7 @@ fn stack_full_serves_keeps_its_data_restarts_core_alone_recovers_and_hides_secre
     let row = format!("select count(*) from photos where id = '{id}'");
     assert_eq!(stack.sql(&row), "1");
     let object = format!("/data/pixie/originals/{id}");
-    ok(docker().args(["exec", &stack.container("s3"), "ls", &object]));
+    stack.exec_ok("s3", &["ls", &object]);
 
     // Secrets: 0600 files in a 0700 folder, and no value anywhere a user or an engine shows.
     use std::os::unix::fs::PermissionsExt;
@@ -248,7 +292,7 @@ fn stack_full_serves_keeps_its_data_restarts_core_alone_recovers_and_hides_secre
         assert_eq!(mode(&entry.unwrap().path()), 0o600);
     }
     let values = secret_values(&dir);
-    for service in ["postgres", "s3", "nats", "core"] {
+    for service in SERVICES {
         let inspect = ok(docker().args(["inspect", &stack.container(service)]));
         assert_no_secret(&values, &inspect, &format!("docker inspect of {service}"));
     }
@@ -267,7 +311,7 @@ fn stack_full_serves_keeps_its_data_restarts_core_alone_recovers_and_hides_secre
 
     // ps, logs of one service, migrate alone (the schema is current), seed.
     let ps = stack.xtask_ok(&["ps"]);
-    for service in ["postgres", "s3", "nats", "core"] {
+    for service in SERVICES {
         assert!(
             ps.contains(&format!("{}_{service}", stack.project.name))
                 || ps.contains(&format!("{}-{service}", stack.project.name)),
@@ -279,6 +323,11 @@ fn stack_full_serves_keeps_its_data_restarts_core_alone_recovers_and_hides_secre
         logs.contains("ready to accept connections") && !logs.contains("pixie-core serving"),
         "{logs}"
     );
+    let logs = stack.xtask_ok(&["logs", "thumbnailer"]);
+    assert!(
+        logs.contains("consuming events") && !logs.contains("pixie-core serving"),
+        "{logs}"
+    );
     let migrated = stack.xtask_ok(&["migrate"]);
     assert!(
         migrated.contains(" is current (version 1)") && !migrated.contains("applied"),
@@ -288,6 +337,8 @@ fn stack_full_serves_keeps_its_data_restarts_core_alone_recovers_and_hides_secre
     let seeded = stack.xtask_ok(&["seed", "--count", "3"]);
     assert!(seeded.contains("seeded 3 photos in "), "{seeded}");
     assert_eq!(stack.listed().matches("\"id\":").count(), before + 3);
+
+    crate::stack_plugin::thumbnails_through_the_plugin(&stack);
 
     // restart core, then a rebuilt core: the servers keep their containers and start times.
     let servers = stack.servers();
@@ -429,37 +480,4 @@ fn the_dry_run_of_the_stack_is_valid_shell() {
     let out = bash.wait_with_output().unwrap();
     let errors = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{errors}\n{plan}");
-}
-
-#[test]
-fn run_dev_stack_full_hot_reloads_core_and_keeps_every_container() {
-    require_engine();
-    let ws = xtask::testkit::workspace_copy("run-dev-stack");
-    let _remove = RemoveDir(ws.clone());
-    let project = TestProject::new("xtask-stack-dev", "dev-stack");
-    let state = ws.join("state").display().to_string();
-    let env = [("PIXIE_STACK", "full"), ("XDG_STATE_HOME", state.as_str())];
-    let mut run = crate::run_dev::RunDev::start(&ws, &project.prefix, crate::dev_image(), &env);
-    let first = wait_for(Duration::from_secs(600), || run.version());
-    assert!(
-        first.is_some(),
-        "run-dev --stack full never served:\n{}",
-        run.log()
-    );
-    let containers = || {
-        ["postgres", "s3", "nats", "core"].map(|service| {
-            let filter = format!("label=com.docker.compose.project={}", project.name);
-            let service = format!("label=com.docker.compose.service={service}");
-            let id = ok(docker().args(["ps", "-q", "--filter", &filter, "--filter", &service]));
-            ok(docker().args(["inspect", "--format", "{{.Id}} {{.State.StartedAt}}", &id]))
-        })
-    };
-    let before = containers();
-    crate::run_dev::edit_default_version(&ws, "dev-stack-reloaded");
-    let reloaded = wait_for(Duration::from_secs(60), || {
-        run.version().filter(|b| b.contains("dev-stack-reloaded"))
-    });
-    assert!(reloaded.is_some(), "edit not served:\n{}", run.log());
-    assert_eq!(containers(), before, "a hot reload recreated a container");
-    run.interrupt(&project);
 }

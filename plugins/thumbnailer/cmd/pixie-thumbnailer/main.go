@@ -5,9 +5,9 @@
 //
 // Usage:
 //
-//	pixie-thumbnailer [run]      consume events until SIGTERM/SIGINT (default)
-//	pixie-thumbnailer healthcheck probe the local /healthz; exit 0 if healthy, else 1
-//	pixie-thumbnailer version    print build information
+//	pixie-thumbnailer [run]                consume events until SIGTERM/SIGINT (default)
+//	pixie-thumbnailer healthcheck [--ready] probe the local /healthz (/readyz); exit 0 if healthy, else 1
+//	pixie-thumbnailer version              print build information
 //
 // Configuration comes from PIXIE_* environment variables; see internal/config.
 package main
@@ -44,7 +44,14 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	if len(args) > 0 {
 		cmd = args[0]
 	}
-	if len(args) > 1 {
+	// `healthcheck --ready` is the stack's health check: healthy once events are consumed.
+	ready := cmd == "healthcheck" && len(args) == 2 && args[1] == "--ready"
+	switch {
+	case ready:
+	case cmd == "healthcheck" && len(args) > 1:
+		fmt.Fprintln(stderr, "pixie-thumbnailer: healthcheck takes only --ready (probe /readyz rather than /healthz)")
+		return exitUsage
+	case len(args) > 1:
 		fmt.Fprintf(stderr, "pixie-thumbnailer: %s takes no arguments\n", cmd)
 		return exitUsage
 	}
@@ -54,7 +61,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	case "healthcheck":
 		return health.Command("pixie-thumbnailer", func() (string, error) {
 			cfg, err := config.Load(getenv)
-			return cfg.HealthcheckURL(), err
+			return cfg.HealthcheckURL(ready), err
 		}, stderr)
 	case "version", "--version", "-v":
 		if err := json.NewEncoder(stdout).Encode(buildinfo.Get()); err != nil {

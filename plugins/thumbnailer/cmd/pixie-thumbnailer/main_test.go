@@ -30,6 +30,8 @@ func TestCommandsAnswerInOneLine(t *testing.T) {
 			"PIXIE_S3_ACCESS_KEY_FILE, PIXIE_S3_SECRET_KEY_FILE and PIXIE_NATS_URL, as for pixie-core\n"},
 		// A health check exits 1 on bad settings too: runtimes read only 0 and 1.
 		{[]string{"healthcheck"}, 1, "pixie-thumbnailer healthcheck: pixie-thumbnailer runs on the stack only"},
+		{[]string{"healthcheck", "--ready"}, 1, "pixie-thumbnailer healthcheck: pixie-thumbnailer runs on the stack only"},
+		{[]string{"healthcheck", "--live"}, 2, "pixie-thumbnailer: healthcheck takes only --ready (probe /readyz rather than /healthz)\n"},
 	} {
 		code, _, errOut := runWith(nil, c.args...)
 		if code != c.code || !strings.HasPrefix(errOut, c.want) || strings.Count(errOut, "\n") != 1 {

@@ -150,5 +150,11 @@ func loadSizes(v string) ([]int, error) {
 	return sizes, nil
 }
 
-// HealthcheckURL is the URL the healthcheck subcommand probes.
-func (c Config) HealthcheckURL() string { return settings.HealthcheckURL(c.HealthAddr, "/healthz") }
+// HealthcheckURL is the URL the healthcheck subcommand probes: /healthz (the
+// process runs), or with ready /readyz (it consumes and reaches its servers).
+func (c Config) HealthcheckURL(ready bool) string {
+	if ready {
+		return settings.HealthcheckURL(c.HealthAddr, "/readyz")
+	}
+	return settings.HealthcheckURL(c.HealthAddr, "/healthz")
+}

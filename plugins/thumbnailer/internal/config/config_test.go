@@ -39,8 +39,11 @@ func TestDefaults(t *testing.T) {
 		cfg.Decode.Memory != settings.DefaultDecodeMemory || cfg.Stack.NATSPrefix != "pixie" || cfg.Stack.S3SecretKey != "very-secret-key" {
 		t.Fatalf("defaults: %+v", cfg)
 	}
-	if got := cfg.HealthcheckURL(); got != "http://127.0.0.1:8081/healthz" {
+	if got := cfg.HealthcheckURL(false); got != "http://127.0.0.1:8081/healthz" {
 		t.Fatalf("HealthcheckURL = %q", got)
+	}
+	if got := cfg.HealthcheckURL(true); got != "http://127.0.0.1:8081/readyz" {
+		t.Fatalf("HealthcheckURL(ready) = %q", got)
 	}
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::{wait_detached, with_proto_watch};
+use crate::commands::build::module_build;
 use crate::commands::common::Live;
 use crate::ctx::Ctx;
 use crate::docker::compose::{self, Project};
@@ -46,8 +47,19 @@ pub fn run_name(ctx: &Ctx, target: Target) -> String {
     }
 }
 
+/// The plugins' production images, built after core's as build-prod builds them (every build
+/// setting; an unchanged tree is a cache hit), so run-prod never runs a plugin's old image. The
+/// dev stack runs them from the dev image.
+pub(super) fn build_plugins(ctx: &Ctx, plan: &mut Plan) -> Result<()> {
+    for image in stack::plugin_images(ctx)? {
+        plan.append(module_build(ctx, &image).plan(&ctx.docker())?);
+    }
+    Ok(())
+}
+
 /// The stack's run after the build: its secrets, its servers each waited for, the migrations,
-/// then core alone (`--no-deps`) in the background, the same way on every engine. In the
+/// then core and the plugins alone (`--no-deps`) in the background, each plugin waited for, the
+/// same way on every engine. In the
 /// foreground the xtask then follows core's logs, and follows them again when another command
 /// (`restart core`) replaces the container: compose's own `up` would end with the container it
 /// attached to, and take the stack down with it.
@@ -71,9 +83,12 @@ pub(super) fn stack_steps(
     plan.steps
         .extend(stack::start_servers(ctx, compose, project, &stack::SERVERS));
     plan.steps.extend(stack::migrate(ctx, compose, project));
-    plan.push(step(
-        format!("start pixie-core ({name})"),
-        &["up", "--detach", "--remove-orphans", "--no-deps", "core"],
+    plan.steps.extend(stack::start_core_and_plugins(
+        ctx,
+        compose,
+        project,
+        format!("start pixie-core and its plugins ({name})"),
+        super::ready_timeout(target),
     ));
     if detach {
         wait_detached(plan, ready, target, &name);

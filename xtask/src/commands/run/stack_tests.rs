@@ -45,13 +45,14 @@ fn compose_step<'a>(plan: &'a Plan, tail: &str) -> &'a Step {
 }
 
 #[test]
-fn secrets_then_servers_each_waited_for_then_migrations_then_core_alone_then_its_logs() {
+fn secrets_then_servers_each_waited_for_then_migrations_then_core_and_the_plugin_then_its_logs() {
     let ctx = full(BuildRoute::BuiltIn, &[]);
     let plan = plan(&ctx, Target::Prod, false, &live()).unwrap();
     assert_eq!(
         plan.labels()[6..],
         [
             "build prod image pixie-core:latest",
+            "build prod image pixie-thumbnailer:latest",
             "build the stack's helper (stackhelper)",
             "make the stack's private secrets folder",
             "remove a secrets container a run left",
@@ -62,7 +63,8 @@ fn secrets_then_servers_each_waited_for_then_migrations_then_core_alone_then_its
             "remove a migrate container a run left",
             "apply core's migrations (pixie-core migrate)",
             "remove the migrate container",
-            "start pixie-core (prod --stack full)",
+            "start pixie-core and its plugins (prod --stack full)",
+            "wait until thumbnailer consumes",
             "follow pixie-core (prod --stack full) on http://127.0.0.1:8080",
         ]
     );
@@ -81,6 +83,11 @@ fn secrets_then_servers_each_waited_for_then_migrations_then_core_alone_then_its
         servers.env_value("PIXIE_POSTGRES_IMAGE"),
         Some("postgres:16-alpine")
     );
+    // The plugin's image as build-prod names and builds it.
+    assert_eq!(
+        servers.env_value("PIXIE_THUMBNAILER_IMAGE"),
+        Some("pixie-thumbnailer:latest")
+    );
     let wait = plan.actions::<WaitHealthy>()[0];
     let waited: Vec<&str> = wait.servers.iter().map(|s| s.service).collect();
     assert_eq!(waited, ["postgres", "s3", "nats"]);
@@ -89,11 +96,16 @@ fn secrets_then_servers_each_waited_for_then_migrations_then_core_alone_then_its
         &plan,
         "run --no-deps --name s1-prod-stack-migrate-oneshot migrate",
     );
-    // Core alone and in the background: nothing recreates a server.
+    // Core and the plugin alone and in the background: nothing recreates a server. The plugin
+    // is waited for by its health check, for as long as a detached core.
     compose_step(
         &plan,
-        "up --no-color --detach --remove-orphans --no-deps core",
+        "up --no-color --detach --remove-orphans --no-deps core thumbnailer",
     );
+    let plugins = plan.actions::<WaitHealthy>()[1];
+    let waited: Vec<&str> = plugins.servers.iter().map(|s| s.service).collect();
+    assert_eq!(waited, ["thumbnailer"]);
+    assert_eq!(plugins.timeout, Duration::from_secs(60));
     // Ctrl-C or the end: every container goes, the volumes stay.
     let down = plan.cleanup[0].step().unwrap();
     assert!(words(down).ends_with("down --remove-orphans"), "{plan}");
@@ -203,6 +215,16 @@ fn run_dev_migrates_from_the_mounted_source_and_watches_proto_beside_cores_logs(
     assert_eq!(follow.flag_value("--project-name"), Some("s1-dev-stack"));
     assert!(follow.watch.is_some(), "run-dev regenerates proto/gen");
     assert!(follow.again.is_some());
+    // The dev stack runs the plugin from the dev image: no production build of it.
+    assert!(
+        !plan.labels().iter().any(|l| l.contains("pixie-thumbnailer")),
+        "{plan}"
+    );
+    // The plugin's first build in its dev container may take as long as core's.
+    assert_eq!(
+        plan.actions::<WaitHealthy>()[1].timeout,
+        Duration::from_secs(600)
+    );
 }
 
 #[test]
@@ -255,7 +277,7 @@ fn a_token_reaches_core_on_the_stack_as_on_its_own() {
     let mut ctx = full(BuildRoute::BuiltIn, &[("PIXIE_BIND", "0.0.0.0")]);
     ctx.host.api_token_file = Some("/home/me/pixie-token".into());
     let plan = plan(&ctx, Target::Prod, false, &live()).unwrap();
-    let core = compose_step(&plan, "--no-deps core");
+    let core = compose_step(&plan, "--no-deps core thumbnailer");
     assert_eq!(
         core.flag_values("--file").collect::<Vec<_>>(),
         [PROD_COMPOSE, STACK_COMPOSE, crate::workspace::PROD_TOKEN_COMPOSE]

@@ -3,7 +3,7 @@
 //! change": prod's build with its compile replaced by writing a binary-sized file), and, for the
 //! whole command, cargo's and the xtask's start-up and the checks before the build.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use xtask::commands::{configured, vendoring};
 use xtask::exec;
 use xtask::plan::{Plan, Step, Task};
@@ -32,14 +32,25 @@ fn null_compile(size: u64) -> String {
     )
 }
 
-/// prod's Dockerfile with its compile (`sh …/go-build.sh compile`, the build stage's RUN)
-/// replaced by [`null_compile`]: every stage, mount, build argument and the export unchanged.
+/// The stage that compiles core, whose one-line change the bench measures.
+const CORE_BUILD_STAGE: &str = " AS build-core\n";
+
+/// prod's Dockerfile with core's compile (`sh …/go-build.sh compile`, the RUN of its
+/// build-core stage) replaced by [`null_compile`]: every stage, mount, build argument and the
+/// export unchanged.
 pub(crate) fn null_dockerfile(prod: &str, size: u64) -> Result<String> {
     let compile = format!("sh /src/{GO_BUILD_SCRIPT} compile");
-    if prod.matches(&compile).count() != 1 {
-        bail!("core.Dockerfile no longer runs `{compile}` once; update the bench's null change (xtask/bench/src/floor.rs)");
-    }
-    Ok(prod.replacen(&compile, &null_compile(size), 1))
+    let stale = || {
+        anyhow!("core.Dockerfile's build-core stage no longer runs `{compile}`; update the bench's null change (xtask/bench/src/floor.rs)")
+    };
+    let stage = prod.find(CORE_BUILD_STAGE).ok_or_else(stale)?;
+    let at = stage + prod[stage..].find(&compile).ok_or_else(stale)?;
+    Ok(format!(
+        "{}{}{}",
+        &prod[..at],
+        null_compile(size),
+        &prod[at + compile.len()..]
+    ))
 }
 
 /// The builder route's plan with its `exec` of go-build.sh's steps ending in [`null_compile`]
@@ -180,8 +191,13 @@ mod tests {
         assert!(changed[0].1.contains(&format!("cat /src/{CODE_FILE}")));
         let error = null_dockerfile("FROM x\nRUN true\n", 1).unwrap_err();
         assert!(error.to_string().starts_with(
-            "core.Dockerfile no longer runs `sh /src/deployments/docker/go-build.sh compile` once"
+            "core.Dockerfile's build-core stage no longer runs `sh /src/deployments/docker/go-build.sh compile`"
         ));
+        let thumbnailer = null.find(" AS build-thumbnailer\n").unwrap();
+        assert!(
+            null[thumbnailer..].contains("go-build.sh compile"),
+            "only core's compile is replaced"
+        );
     }
 
     #[test]

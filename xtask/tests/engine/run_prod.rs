@@ -243,13 +243,10 @@ fn run_prod_detached_rebuilds_after_an_edit_and_logs_ps_stop_manage_it() {
     project.assert_gone("after stop");
 
     // An edit after the image exists: run-prod must build it again, not serve the old one.
-    let source = ws.join("core/internal/buildinfo/buildinfo.go");
+    let source = ws.join("core/pkg/version/version.go");
     let before = std::fs::read_to_string(&source).unwrap();
     let after = before.replacen("json:\"build_time\"", "json:\"build_time_edited\"", 1);
-    assert_ne!(
-        before, after,
-        "buildinfo.go no longer has the build_time tag"
-    );
+    assert_ne!(before, after, "version.go no longer has the build_time tag");
     std::fs::write(&source, after).unwrap();
     let (code, out) = xtask_run(&["run-prod", "--detach"], http, &env);
     assert_eq!(code, Some(0), "{out}");

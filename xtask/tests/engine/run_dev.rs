@@ -467,7 +467,7 @@ fn air_is_pinned_interrupts_gracefully_and_builds_outside_the_source() {
     let excluded = toml_value(&air, "exclude_dir");
     for dir in ["vendor", "tmp", "testdata"] {
         assert!(
-            excluded.contains(&format!("\"{dir}\"")),
+            excluded.contains(&format!("\"core/{dir}\"")),
             "exclude_dir {excluded}"
         );
     }

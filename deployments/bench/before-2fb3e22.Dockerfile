@@ -8,7 +8,7 @@
 # `GOPROXY=direct` and `-a` (every package, the standard library's included, recompiled).
 # Kept as it was, save what our machines cannot run or our layout lacks: `apk add git` and
 # `apk add ca-certificates tzdata` (no Alpine mirror here; the local Go image is not Alpine's),
-# the root go.mod's download (our modules live in core/), and the UI plugin, keys and JWT
+# the root go.mod's download (our modules live in core/ and proto/), and the UI plugin, keys and JWT
 # settings of pixie's runtime stage (nothing of ours). Its `GOARCH=amd64` is pixie's.
 
 ARG GO_IMAGE=golang:1.26.8-alpine3.23
@@ -17,8 +17,10 @@ ARG RUNTIME_IMAGE=alpine:3.23.0
 FROM ${GO_IMAGE} AS builder
 WORKDIR /app
 
-# Copy go.mod and go.sum files first (better layer caching)
+# Copy go.mod and go.sum files first (better layer caching); ours also needs the proto module's,
+# which core's go.mod replaces with ../proto
 COPY core/go.mod core/go.sum ./core/
+COPY proto/go.mod proto/go.sum ./proto/
 
 # Download dependencies (this layer will be cached unless dependencies change)
 # pixie's own `cd core &&`, kept as it was rather than made a WORKDIR:

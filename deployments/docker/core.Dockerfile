@@ -16,6 +16,11 @@
 # Pinned defaults; machines without a registry pass local images (see .ci/provision).
 ARG GO_IMAGE=golang:1.26.8-alpine3.23
 ARG RUNTIME_IMAGE=alpine:3.23.0
+# Where modules come from: `mod` (default) downloads them through GOPROXY into a cache mount;
+# `vendor` compiles the workspace's vendor/ (`cargo xtask vendor`) and never touches the
+# network, so `cargo xtask build-prod --vendor` can build with `docker build --network=none`.
+# The default is written where the mode picks the workspace stage below.
+ARG GO_MOD_MODE
 
 # The compiler runs natively on the build machine and cross-compiles (CGO_ENABLED=0): no emulation.
 # What the RUN steps do is deployments/docker/go-build.sh, which the xtask's builder container
@@ -24,24 +29,29 @@ ARG RUNTIME_IMAGE=alpine:3.23.0
 # everything a final stage takes from its `build-NAME` must be under /out.
 # The workspace's module files: go.work and every module's go.mod/go.sum, one line per `use` of
 # go.work. The modules build in workspace mode (they import each other), which reads them all.
-# With them the workspace's vendor/ (`cargo xtask vendor`: `go work vendor`, one tree at the
-# root for every module) when there is one: the pattern matches nothing otherwise, which
-# BuildKit allows. Mounted rw (writes are discarded) so the mounts inside it get their mount
-# points.
-FROM scratch AS workspace
+# A vendored build adds the workspace's vendor/ (`go work vendor`, one tree at the root for
+# every module); GO_MOD_MODE picks the stage, so a build in `mod` mode never reads vendor/ and
+# one in `vendor` mode fails at once without it. (Not an optional `COPY vendo[r]`: Podman's
+# buildah rejects a pattern that matches nothing.) Mounted rw (writes are discarded) so the
+# mounts inside it get their mount points.
+FROM scratch AS workspace-mod
 COPY go.work go.work.sum /
 COPY core/go.mod core/go.sum /core/
 COPY proto/go.mod proto/go.sum /proto/
 COPY plugins/thumbnailer/go.mod plugins/thumbnailer/go.sum /plugins/thumbnailer/
-COPY vendo[r] /vendor/
+
+FROM workspace-mod AS workspace-vendor
+COPY vendor /vendor/
+
+# A stage of this file, not an image: there is no tag to pin. The default sits in the expansion,
+# not on the ARG: buildah (Podman 4.x) finds a stage by name only with the passed build args.
+# hadolint ignore=DL3006
+FROM workspace-${GO_MOD_MODE:-mod} AS workspace
 
 FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS modules
 WORKDIR /src/core
 
-# Where modules come from: `mod` (default) downloads them through GOPROXY into a cache mount;
-# `vendor` compiles vendor/ (`cargo xtask vendor`) and never touches the network, so
-# `cargo xtask build-prod --vendor` can build with `docker build --network=none`.
-ARG GO_MOD_MODE=mod
+ARG GO_MOD_MODE
 # Modules first, keyed on go.mod/go.sum only, so a source edit never downloads again.
 # Private modules: GOPROXY/GOPRIVATE/GONOSUMDB are declared in this stage only (ARGs end with
 # their stage), so they reach the download and never the compile; the netrc is a BuildKit
@@ -59,7 +69,7 @@ RUN --mount=type=bind,from=workspace,target=/src,rw \
 # The compile of one module: MODULE and BINARY say which (go-build.sh); the xtask passes the same
 # values (the Podman builder route runs go-build.sh with the build args as its environment).
 FROM modules AS build-core
-ARG GO_MOD_MODE=mod MODULE=core BINARY=pixie-core
+ARG GO_MOD_MODE MODULE=core BINARY=pixie-core
 # Declared after the download so that layer is shared by every target platform.
 ARG TARGETOS TARGETARCH
 # GOGC and GOFLAGS reach the compile only (an empty GOGC is Go's default).
@@ -74,7 +84,7 @@ RUN --mount=type=bind,from=workspace,target=/src,rw \
 
 # The plugin imports core's shared packages (core/pkg) and the proto module, nothing else of core.
 FROM modules AS build-thumbnailer
-ARG GO_MOD_MODE=mod MODULE=plugins/thumbnailer BINARY=pixie-thumbnailer
+ARG GO_MOD_MODE MODULE=plugins/thumbnailer BINARY=pixie-thumbnailer
 ARG TARGETOS TARGETARCH
 ARG VERSION=dev COMMIT=unknown BUILD_DATE=unknown GOGC= GOFLAGS=
 RUN --mount=type=bind,from=workspace,target=/src,rw \

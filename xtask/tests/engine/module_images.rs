@@ -4,8 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use xtask::testkit::docker::{inspect, is_podman, require_engine};
-use xtask::testkit::{workspace_copy, RemoveDir};
+use xtask::settings::{Config, GO_IMAGE, RUNTIME_IMAGE};
+use xtask::testkit::docker::{
+    docker, hold_podman_build_lock, inspect, is_podman, require_engine, Untag,
+};
+use xtask::testkit::{ok, repo_root, unique_name, workspace_copy, RemoveDir};
 
 use crate::build_prod::file_of;
 use crate::{build_prod_images, numeric_uid, prod_images, xtask};
@@ -29,6 +32,37 @@ fn every_module_image_is_non_root_with_its_binary_as_entrypoint_and_healthcheck(
         assert!(
             !file_of(image, &binary).is_empty(),
             "{image} has no {binary}"
+        );
+    }
+}
+
+/// The Dockerfile is also the engine's own: its build command, given only the base images,
+/// builds every module's image from a checkout without vendor/, as someone without the xtask
+/// (and the bench's plain `podman build`) does. Podman's buildah rejects some of what BuildKit
+/// allows, such as an optional `COPY` whose pattern matches nothing.
+#[test]
+fn the_engines_own_build_command_builds_every_module_image_without_the_xtask() {
+    require_engine();
+    let ws = workspace_copy("plain-build");
+    let _remove = RemoveDir(ws.clone());
+    let config = Config::load(&repo_root(), &Vec::new()).unwrap();
+    for (name, _) in prod_images() {
+        let image = format!("{}:plain", unique_name(&format!("pixie-{name}")));
+        let _untag = Untag(vec![image.clone()]);
+        let _lock = hold_podman_build_lock();
+        ok(docker()
+            .current_dir(&ws)
+            .env("DOCKER_BUILDKIT", "1")
+            .args(["build", "--file", "deployments/docker/core.Dockerfile"])
+            .args(["--target", name, "--tag", &image, "--build-arg"])
+            .arg(format!("GO_IMAGE={}", config.text(&GO_IMAGE)))
+            .arg("--build-arg")
+            .arg(format!("RUNTIME_IMAGE={}", config.text(&RUNTIME_IMAGE)))
+            .arg("."));
+        let version = ok(docker().args(["run", "--rm", &image, "version"]));
+        assert!(
+            version.contains("\"version\""),
+            "{image} (target {name}) does not run its binary: {version}"
         );
     }
 }

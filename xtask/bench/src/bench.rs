@@ -147,6 +147,8 @@ impl<'a> Bench<'a> {
         notes.push(("dev", "cold = dev image build with no cache + first start with empty Go cache volumes until /version answers; no_change = cached image rebuild + restart with warm volumes until it answers; hot reload = the code change saved on the host (bind mount, as compose.dev.yaml) until /version serves the new value, polled every 20 ms".into()));
         notes.push(("before", "before_2fb3e22: pixie's Dockerfile at its HEAD (2fb3e22), the headline baseline; before_fc0ed04: at fc0ed04, the shape the seed quotes (deployments/bench/before-*.Dockerfile, each file says what was adapted); both built with the same base images and the engine's own build route (on Podman < 5.4 that is --layers=false, which also reruns 2fb3e22's module download layer)".into()));
         notes.push(("prod_command", "the whole `cargo xtask build-prod` typed in this checkout (cargo's freshness check of the xtask, the checks before the build: tidy, daemon, base images; then the build), building the bench's copy (PIXIE_WORKSPACE) under the bench's tag; prod is its build step alone".into()));
+        notes.push(("plugin", "the thumbnailer plugin's one-line change: `Version = \"bench-<copy>-N\"` in plugins/thumbnailer/internal/buildinfo/buildinfo.go, which only the plugin compiles; plugin_prod is build-prod's build step of its image (`--module thumbnailer`), plugin_limit the host `go build` of ./cmd/pixie-thumbnailer with the limit's flags and cache".into()));
+        notes.push(("modules from cold", "after `docker builder prune -af` each: modules_together is one `cargo xtask build-prod` of both images (one bake on buildx, one build after the other elsewhere), modules_in_turn `build-prod --module core` then `--module thumbnailer` (their sum)".into()));
         notes.push(("limit", "host `go build -trimpath -ldflags \"-s -w -buildid=\"` (the production flags), CGO_ENABLED=0, the bench's own GOCACHE in target/bench/gocache".into()));
         notes.push((
             "prod GOGC",
@@ -200,7 +202,7 @@ impl<'a> Bench<'a> {
                     registry.build(&self.copy, turn.run, cold, &self.ui)?
                 }
                 setup => {
-                    self.apply_change(scenario)?;
+                    self.apply_change(setup, scenario)?;
                     self.build(setup, scenario == Scenario::Cold)?
                 }
             };
@@ -223,8 +225,13 @@ impl<'a> Bench<'a> {
         Ok(())
     }
 
-    pub(crate) fn apply_change(&mut self, scenario: Scenario) -> Result<()> {
+    /// The change `scenario` makes before `setup` builds: the plugin's setups change the
+    /// plugin's line, every other one core's.
+    pub(crate) fn apply_change(&mut self, setup: Setup, scenario: Scenario) -> Result<()> {
         match scenario {
+            Scenario::CodeChange if matches!(setup, Setup::PluginProd | Setup::PluginLimit) => {
+                self.work.edit_plugin_code()?;
+            }
             Scenario::CodeChange => {
                 self.work.edit_code()?;
             }
@@ -295,6 +302,10 @@ impl Drop for Bench<'_> {
             before_tag(Setup::Before2fb3e22),
             Target::Prod.image(&self.copy.config),
             Target::Dev.image(&self.copy.config),
+            self.copy
+                .config
+                .text(&settings::THUMBNAILER_IMAGE)
+                .to_string(),
             bench_tag("prod-scratch"),
             bench_tag("prod-null"),
         ] {
@@ -351,4 +362,8 @@ pub(crate) fn bench_config(config: &Config) -> Config {
         .clone()
         .with(&settings::PROD_IMAGE, Value::Text(bench_tag("prod")))
         .with(&settings::DEV_IMAGE, Value::Text(bench_tag("dev")))
+        .with(
+            &settings::THUMBNAILER_IMAGE,
+            Value::Text(bench_tag("thumbnailer")),
+        )
 }

@@ -1,14 +1,17 @@
 //! The build setups' timed builds: the two "before" shapes, prod's build step, the whole
-//! `cargo xtask build-prod` and the limit; and what they leave in the engine's image store.
+//! `cargo xtask build-prod`, the limit, the plugin's build step and limit, and both module
+//! images from cold; and what they leave in the engine's image store.
+
+use std::path::Path;
 
 use anyhow::Result;
-use xtask::commands::{image_build, vendoring};
+use xtask::commands::{image_build, module_build, vendoring};
 use xtask::ctx::Ctx;
 use xtask::docker::build::DockerBuild;
 use xtask::exec;
 use xtask::plan::Step;
 use xtask::settings;
-use xtask::target::Target;
+use xtask::target::{ModuleImage, Target};
 use xtask::workspace::{BEFORE_2FB3E22_DOCKERFILE, BEFORE_FC0ED04_DOCKERFILE};
 
 use crate::bench::{bench_tag, host_go_env, Bench};
@@ -30,6 +33,27 @@ impl Bench<'_> {
                 exec::run(&vendoring(&self.copy, Target::Prod)?, &self.ui)?;
                 prod_build(&self.copy, setup)
             }
+            Setup::PluginProd => {
+                exec::run(&vendoring(&self.copy, Target::Prod)?, &self.ui)?;
+                plugin_build(&self.copy)?
+            }
+            Setup::ModulesTogether => {
+                let seconds = timed(self.build_prod_step(&[]), &self.ui)?;
+                self.remember_module_images();
+                return Ok(seconds);
+            }
+            Setup::ModulesInTurn => {
+                let mut seconds = 0.0;
+                for module in ["core", PLUGIN] {
+                    seconds += timed(self.build_prod_step(&[module]), &self.ui)?;
+                }
+                self.remember_module_images();
+                return Ok(seconds);
+            }
+            Setup::PluginLimit => {
+                let step = limit_build(&self.work.root, PLUGIN_DIR, &self.dir);
+                return timed(step, &self.ui);
+            }
             Setup::ProdNull => return self.null_build(),
             Setup::CommandStart => return timed(self.command_start_step(), &self.ui),
             Setup::CommandChecks => return self.time_checks(),
@@ -39,7 +63,9 @@ impl Bench<'_> {
                 self.remember_image(&Target::Prod.image(&self.copy.config));
                 return Ok(seconds);
             }
-            Setup::Limit => return timed(self.limit_step(), &self.ui),
+            Setup::Limit => {
+                return timed(limit_build(&self.work.root, "core", &self.dir), &self.ui)
+            }
             Setup::Dev => unreachable!("dev builds its image in dev_start"),
             Setup::Registry => unreachable!("registry builds through RegistryBench::build"),
         };
@@ -75,30 +101,44 @@ impl Bench<'_> {
         timed(prune, &self.ui).map(drop)
     }
 
-    /// Host `go build` with the production flags, into target/bench/out.
-    pub(crate) fn limit_step(&self) -> Step {
-        Step::new("host go build", "go", self.work.core())
-            .args(["build", "-trimpath", "-ldflags", "-s -w -buildid=", "-o"])
-            .arg(self.dir.join("out/limit/pixie-core").display().to_string())
-            .arg("./cmd/pixie-core")
-            .envs(host_go_env(&self.dir.join("gocache")))
+    /// `cargo xtask build-prod --module core` typed in this checkout, building the bench's copy
+    /// with the bench's tag: cargo's freshness check, the checks before the build and the build.
+    pub(crate) fn prod_command_step(&self) -> Step {
+        self.build_prod_step(&["core"])
     }
 
-    /// `cargo xtask build-prod` typed in this checkout, building the bench's copy with the
-    /// bench's tag: cargo's freshness check, the checks before the build and the build.
-    pub(crate) fn prod_command_step(&self) -> Step {
-        let image = Target::Prod.image(&self.copy.config);
-        Step::new(
+    /// `cargo xtask build-prod` of `modules` (every module's image when empty) on the bench's
+    /// copy, under the bench's tags.
+    pub(crate) fn build_prod_step(&self, modules: &[&str]) -> Step {
+        let cfg = &self.copy.config;
+        let mut step = Step::new(
             "cargo xtask build-prod",
             &self.ctx.host.cargo,
             &self.ctx.ws.root,
         )
-        .args(["xtask", "build-prod", "--module", "core"])
-        .envs([
+        .args(["xtask", "build-prod"]);
+        for module in modules {
+            step = step.args(["--module", module]);
+        }
+        step.envs([
             ("PIXIE_WORKSPACE", self.copy.ws.root.display().to_string()),
-            ("PIXIE_PROD_IMAGE", image),
+            ("PIXIE_PROD_IMAGE", Target::Prod.image(cfg)),
+            (
+                "PIXIE_THUMBNAILER_IMAGE",
+                cfg.text(&settings::THUMBNAILER_IMAGE).to_string(),
+            ),
             ("BUILDKIT_PROGRESS", "plain".into()),
         ])
+    }
+
+    fn remember_module_images(&mut self) {
+        let cfg = &self.copy.config;
+        for tag in [
+            Target::Prod.image(cfg),
+            cfg.text(&settings::THUMBNAILER_IMAGE).to_string(),
+        ] {
+            self.remember_image(&tag);
+        }
     }
 
     /// Notes the image `tag` names now, so that the ones a later build untags are removed at
@@ -106,6 +146,33 @@ impl Bench<'_> {
     pub(crate) fn remember_image(&mut self, tag: &str) {
         self.made_images.note(&self.ctx.cli().path, tag);
     }
+}
+
+/// The plugin the bench measures beside core: its name and its module's folder.
+pub(crate) const PLUGIN: &str = "thumbnailer";
+pub(crate) const PLUGIN_DIR: &str = "plugins/thumbnailer";
+
+/// Host `go build` of the module in `module` (a folder of the workspace copy `root`) with the
+/// production flags and the bench's own warm GOCACHE (in `bench`, target/bench), into
+/// `bench`/out/limit: the limit a container build of the same change is held to.
+pub(crate) fn limit_build(root: &Path, module: &str, bench: &Path) -> Step {
+    let binary = format!("pixie-{}", module.rsplit('/').next().unwrap_or(module));
+    Step::new(
+        format!("host go build of {module}"),
+        "go",
+        root.join(module),
+    )
+    .args(["build", "-trimpath", "-ldflags", "-s -w -buildid=", "-o"])
+    .arg(bench.join("out/limit").join(&binary).display().to_string())
+    .arg(format!("./cmd/{binary}"))
+    .envs(host_go_env(&bench.join("gocache")))
+}
+
+/// build-prod's build of the plugin's image: the module go.work declares, with every build
+/// setting, as `build-prod --module thumbnailer` builds it.
+pub(crate) fn plugin_build(copy: &Ctx) -> Result<DockerBuild> {
+    let image = ModuleImage::selected(&copy.ws, &[PLUGIN.to_string()])?.remove(0);
+    Ok(module_build(copy, &image))
 }
 
 /// The tag of a "before" setup's image.

@@ -50,6 +50,10 @@ quotes), prod (the build-prod build step), prod_command (the whole `cargo xtask 
 person waits for it), prod_podman_build (Podman < 5.4 only, with --engine: every step in one \
 `podman build`, the route before the builder container), dev (dev image + air hot reload), limit \
 (host `go build`, warm cache), \
+plugin_prod and plugin_limit (--engine: the thumbnailer plugin's image build step and host `go build` \
+after a one-line change only it compiles), modules_together and modules_in_turn (full bench only: both \
+module images from cold by one `cargo xtask build-prod`, and by `--module core` then `--module \
+thumbnailer`; report only, with their ratio), \
 registry (build-prod on the shared remote buildx builder with a registry cache: cold pushes with \
 --cache-to type=registry,mode=max to a docker-registry on loopback, warm_from_registry rebuilds on \
 the emptied builder with --cache-from; needs PIXIE_CI_BUILDER, PIXIE_CI_DOCKER_CONFIG and \
@@ -62,7 +66,7 @@ compile (wall time, the whole build's peak memory summed over its processes), an
 own cold compile and --help latency.
 
 Targets are computed from the run's own limit (prod one-line change <= limit + 0.3 s, + 0.5 s on \
-Podman < 5.4; hot reload p50 <= limit + 0.2 s, p95 <= limit + 0.5 s) and the run's baselines \
+Podman < 5.4, and the plugin's against its own limit alike; hot reload p50 <= limit + 0.2 s, p95 <= limit + 0.5 s) and the run's baselines \
 (>= 10x faster than before). --check fails on a target missed even at the run's best case: \
 each timed figure's minimum over the runs.
 
@@ -104,7 +108,7 @@ fn command() -> clap::Command {
                 .long("engine")
                 .value_name("ENGINES")
                 .conflicts_with("hot-reload")
-                .help("Engines side by side (ENGINES: a comma-separated list of a, b, c, or all): on each named engine of the matrix (a: the detected one; b, c: as PIXIE_ENGINE_* configure them, see `bash .ci/provision-engines`), prod code_change and no_change, prod_command code_change, on Podman < 5.4 prod_podman_build code_change, dev hot_reload and limit code_change, and the one-line change's breakdown (prod_compile: the go build inside prod's build; prod_null: the engine's floor, a null change; command_start and command_checks: the whole command's start-up and checks), N runs; then, unless --quick, both before shapes' code_change once; no cold build, no prune. Writes target/bench/engines.{md,json}."),
+                .help("Engines side by side (ENGINES: a comma-separated list of a, b, c, or all): on each named engine of the matrix (a: the detected one; b, c: as PIXIE_ENGINE_* configure them, see `bash .ci/provision-engines`), prod code_change and no_change, prod_command code_change, on Podman < 5.4 prod_podman_build code_change, dev hot_reload and limit code_change, the thumbnailer plugin's plugin_prod and plugin_limit code_change, and the one-line change's breakdown (prod_compile: the go build inside prod's build; prod_null: the engine's floor, a null change; command_start and command_checks: the whole command's start-up and checks), N runs; then, unless --quick, both before shapes' code_change once; no cold build, no prune. Writes target/bench/engines.{md,json}."),
             Arg::new("backends")
                 .long("backends")
                 .action(ArgAction::SetTrue)

@@ -26,6 +26,9 @@ fn scenarios(setup: Setup, quick: bool) -> &'static [Scenario] {
         (Setup::Dev, true) => &[HotReload],
         (Setup::Limit, true) => &[CodeChange],
         (Setup::Registry, _) => &[Cold, WarmFromRegistry],
+        // Minutes of cold builds that CI's time cannot afford: the full bench only.
+        (Setup::ModulesTogether | Setup::ModulesInTurn, false) => &[Cold],
+        (Setup::ModulesTogether | Setup::ModulesInTurn, true) => &[],
         // Only `--engine` on Podman < 5.4 compares the two routes, and only `--engine` breaks
         // the one-line change down.
         (
@@ -33,7 +36,9 @@ fn scenarios(setup: Setup, quick: bool) -> &'static [Scenario] {
             | Setup::ProdCompile
             | Setup::ProdNull
             | Setup::CommandStart
-            | Setup::CommandChecks,
+            | Setup::CommandChecks
+            | Setup::PluginProd
+            | Setup::PluginLimit,
             _,
         ) => &[],
     }
@@ -62,7 +67,8 @@ pub fn hot_reload_schedule(runs: u32) -> Vec<Turn> {
 /// `--engine`: on each engine, N runs of: prod one-line change and no-change (the build step),
 /// the whole command's one-line change, on Podman < 5.4 (`old_podman`) the one-line change
 /// through one `podman build` of every step (the route before the builder), dev hot reload and
-/// the limit's one-line change (its own, measured in the same run). Then, unless `quick`, both
+/// the limit's one-line change (its own, measured in the same run), and the same one-line change
+/// and limit for the thumbnailer plugin (a file only it compiles). Then, unless `quick`, both
 /// "before" shapes' one-line change once: minutes each, and a ratio of ten or more that no
 /// noise flips. No cold build, so no prune (which on Podman would delete the local base images
 /// too). The one-line change comes first: the previous run's hot-reload edits are still unbuilt,
@@ -81,6 +87,8 @@ pub fn engine_schedule(runs: u32, quick: bool, old_podman: bool) -> Vec<Turn> {
                 (Setup::ProdNull, code),
                 (Setup::CommandStart, code),
                 (Setup::CommandChecks, code),
+                (Setup::PluginProd, code),
+                (Setup::PluginLimit, code),
             ]
             .map(|(setup, scenarios)| Turn {
                 run,
@@ -195,12 +203,16 @@ mod tests {
                 (1, "prod_command"),
                 (1, "dev"),
                 (1, "limit"),
+                (1, "modules_together"),
+                (1, "modules_in_turn"),
                 (2, "before_fc0ed04"),
                 (2, "before_2fb3e22"),
                 (2, "prod"),
                 (2, "prod_command"),
                 (2, "dev"),
-                (2, "limit")
+                (2, "limit"),
+                (2, "modules_together"),
+                (2, "modules_in_turn")
             ]
         );
         assert_eq!(
@@ -209,6 +221,12 @@ mod tests {
             "every setup starts cold in every run"
         );
         assert!(turns[4].scenarios.contains(&Scenario::HotReload));
+        assert_eq!(
+            turns[6].scenarios,
+            [Scenario::Cold],
+            "both module images from cold, each way"
+        );
+        assert_eq!(turns[7].scenarios, [Scenario::Cold]);
     }
 
     #[test]
@@ -232,10 +250,12 @@ mod tests {
              # run 1: dev: hot_reload\n# run 1: limit: code_change\n\
              # run 1: prod_null: code_change\n# run 1: command_start: code_change\n\
              # run 1: command_checks: code_change\n\
+             # run 1: plugin_prod: code_change\n# run 1: plugin_limit: code_change\n\
              # run 2: prod: code_change, no_change\n# run 2: prod_command: code_change\n\
              # run 2: dev: hot_reload\n# run 2: limit: code_change\n\
              # run 2: prod_null: code_change\n# run 2: command_start: code_change\n\
              # run 2: command_checks: code_change\n\
+             # run 2: plugin_prod: code_change\n# run 2: plugin_limit: code_change\n\
              # run 1: before_2fb3e22: code_change\n# run 1: before_fc0ed04: code_change\n"
         );
         let old_podman = describe_schedule(&engine_schedule(1, true, true), true);
@@ -245,7 +265,8 @@ mod tests {
              # run 1: prod_podman_build: code_change\n\
              # run 1: dev: hot_reload\n# run 1: limit: code_change\n\
              # run 1: prod_null: code_change\n# run 1: command_start: code_change\n\
-             # run 1: command_checks: code_change\n",
+             # run 1: command_checks: code_change\n\
+             # run 1: plugin_prod: code_change\n# run 1: plugin_limit: code_change\n",
             "quick leaves the before shapes out"
         );
     }

@@ -9,6 +9,9 @@ use xtask::testkit::WORKSPACE_PARTS;
 /// The Go file whose one line the code-change scenarios edit; its value is served on /version,
 /// which is how the hot-reload probe sees the new build.
 pub(crate) const CODE_FILE: &str = "core/internal/buildinfo/buildinfo.go";
+/// The same line in the thumbnailer plugin, which only the plugin compiles; it serves it on its
+/// own /version (and `pixie-thumbnailer version` prints it).
+pub(crate) const PLUGIN_CODE_FILE: &str = "plugins/thumbnailer/internal/buildinfo/buildinfo.go";
 const PROTO_FILE: &str = "proto/photo/v1/photo.proto";
 const GENERATED_FILE: &str = "proto/gen/photo/v1/photo.pb.go";
 
@@ -71,13 +74,23 @@ impl WorkCopy {
         self.root.join("core")
     }
 
-    /// Changes one line of Go; returns the version string the new build will serve on /version.
+    /// Changes one line of core's Go; returns the version string the new build will serve on
+    /// /version.
     pub fn edit_code(&mut self) -> Result<String> {
+        self.edit_version(CODE_FILE)
+    }
+
+    /// The same one-line change in the plugin's [`PLUGIN_CODE_FILE`].
+    pub fn edit_plugin_code(&mut self) -> Result<String> {
+        self.edit_version(PLUGIN_CODE_FILE)
+    }
+
+    fn edit_version(&mut self, file: &str) -> Result<String> {
         self.code_edits += 1;
         let marker = format!("{}-{}", self.edit_prefix, self.code_edits);
-        let path = self.root.join(CODE_FILE);
+        let path = self.root.join(file);
         let text = std::fs::read_to_string(&path)?;
-        std::fs::write(&path, with_version(&text, &marker)?)?;
+        std::fs::write(&path, with_version(&text, &marker, file)?)?;
         Ok(marker)
     }
 
@@ -187,8 +200,8 @@ pub fn changed_requirements(bump: &DependencyBump) -> Vec<String> {
         .collect()
 }
 
-/// The Go source with `Version = "…"` set to `marker`.
-fn with_version(text: &str, marker: &str) -> Result<String> {
+/// The Go source of `file` with `Version = "…"` set to `marker`.
+fn with_version(text: &str, marker: &str, file: &str) -> Result<String> {
     let mut found = false;
     let lines: Vec<String> = text
         .lines()
@@ -202,7 +215,7 @@ fn with_version(text: &str, marker: &str) -> Result<String> {
         })
         .collect();
     if !found {
-        bail!("{CODE_FILE} has no `Version = ...` line for the bench to edit");
+        bail!("{file} has no `Version = ...` line for the bench to edit");
     }
     Ok(lines.join("\n") + "\n")
 }
@@ -246,12 +259,17 @@ mod tests {
     #[test]
     fn version_edit_changes_exactly_one_line() {
         let src = "package buildinfo\n\nvar (\n\tVersion = \"dev\"\n\tCommit  = \"unknown\"\n)\n";
-        let edited = with_version(src, "bench-3").unwrap();
+        let edited = with_version(src, "bench-3", CODE_FILE).unwrap();
         assert_eq!(
             edited,
             "package buildinfo\n\nvar (\n\tVersion = \"bench-3\"\n\tCommit  = \"unknown\"\n)\n"
         );
-        assert!(with_version("package x\n", "m").is_err());
+        assert_eq!(
+            with_version("package x\n", "m", PLUGIN_CODE_FILE)
+                .unwrap_err()
+                .to_string(),
+            format!("{PLUGIN_CODE_FILE} has no `Version = ...` line for the bench to edit")
+        );
     }
 
     #[test]
@@ -267,8 +285,10 @@ mod tests {
     #[test]
     fn the_real_sources_have_what_the_edits_need() {
         let root = xtask::testkit::repo_root();
-        let code = std::fs::read_to_string(root.join(CODE_FILE)).unwrap();
-        with_version(&code, "bench-1").unwrap();
+        for file in [CODE_FILE, PLUGIN_CODE_FILE] {
+            let code = std::fs::read_to_string(root.join(file)).unwrap();
+            with_version(&code, "bench-1", file).unwrap();
+        }
         let proto = std::fs::read_to_string(root.join(PROTO_FILE)).unwrap();
         with_photo_field(&proto, 1).unwrap();
     }

@@ -12,7 +12,7 @@
 
 mod common;
 
-pub use build::{configured, image_build, vendoring};
+pub use build::{configured, image_build, module_build, vendoring};
 pub use common::{drive, Command, Live, Parsed, Registration, Report, ReportCx};
 
 /// Declares the command modules and lists their registrations, in the order `--list`, `--help`

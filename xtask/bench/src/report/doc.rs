@@ -36,7 +36,10 @@ waits for (cargo, the checks before the build, the build); **dev** the dev image
 reload (save on the host → new answer over HTTP); **limit** a host `go build` with a warm cache, \
 which no container build can beat (its no_change is a relink: `go build -o` always links); \
 **registry** build-prod on an emptied shared builder with a registry cache (`cold` exports it, \
-`warm_from_registry` imports it).";
+`warm_from_registry` imports it); **plugin_prod** and **plugin_limit** the same build step and \
+host `go build` for the thumbnailer plugin's image after a one-line change only it compiles; \
+**modules_together** one `cargo xtask build-prod` of both module images from cold, \
+**modules_in_turn** `--module core` then `--module thumbnailer` from cold.";
 
 /// The page for the recorded runs (`bench`: a bench.json, `engines`: an engines.json), or the
 /// page that says nothing is recorded yet.

@@ -26,7 +26,7 @@ pub struct EngineResults {
 
 /// The rows of the side-by-side table: label, setup, scenario. The whole command first: it is
 /// what a person waits for.
-const ROWS: [(&str, Setup, Scenario); 12] = [
+const ROWS: [(&str, Setup, Scenario); 14] = [
     (
         "prod one-line change, whole `cargo xtask build-prod`",
         Setup::ProdCommand,
@@ -55,6 +55,16 @@ const ROWS: [(&str, Setup, Scenario); 12] = [
     (
         "limit: host `go build`, one-line change",
         Setup::Limit,
+        Scenario::CodeChange,
+    ),
+    (
+        "plugin (thumbnailer) one-line change, build step",
+        Setup::PluginProd,
+        Scenario::CodeChange,
+    ),
+    (
+        "plugin limit: host `go build` of the thumbnailer, one-line change",
+        Setup::PluginLimit,
         Scenario::CodeChange,
     ),
     (

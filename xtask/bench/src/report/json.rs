@@ -55,6 +55,9 @@ impl Results {
         .filter_map(|(key, samples)| Some((key.to_string(), stats_json(Stats::of(samples)?))))
         .collect();
         top.insert("xtask".into(), Value::Object(xtask));
+        if let Some(ratio) = self.modules_ratio() {
+            top.insert("modules_cold_in_turn_over_together".into(), figure(ratio));
+        }
         let notes: Map<String, Value> = self
             .notes
             .iter()

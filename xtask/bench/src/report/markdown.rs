@@ -125,6 +125,7 @@ impl Results {
             }
         }
         self.registry_section(&mut md);
+        self.modules_section(&mut md);
         let x = &self.xtask;
         if !(x.cold_compile.is_empty() && x.help_binary.is_empty() && x.help_cargo.is_empty()) {
             md.push_str("\n## The xtask itself\n\n| Measure | Time |\n|---|---|\n");
@@ -195,6 +196,43 @@ impl Results {
         if let Some(ratio) = self.registry_speedup() {
             let _ = writeln!(md, "| ratio cold / warm | {ratio:.1}× |");
         }
+    }
+
+    /// Both module images from cold: one build-prod against one module after the other.
+    fn modules_section(&self, md: &mut String) {
+        let together = self.stats(Setup::ModulesTogether, Scenario::Cold);
+        let in_turn = self.stats(Setup::ModulesInTurn, Scenario::Cold);
+        if together.is_none() && in_turn.is_none() {
+            return;
+        }
+        let show = |s: Option<Stats>| s.map_or("—".into(), range);
+        md.push_str(
+            "\n## Both module images from cold (build cache emptied first)\n\n| Build | Time |\n|---|---|\n",
+        );
+        for setup in [Setup::ModulesTogether, Setup::ModulesInTurn] {
+            let _ = writeln!(
+                md,
+                "| {} | {} |",
+                setup.column(),
+                show(self.stats(setup, Scenario::Cold))
+            );
+        }
+        if let Some(ratio) = self.modules_ratio() {
+            let verdict = if ratio > 1.0 {
+                "one run is faster"
+            } else {
+                "one run is not faster"
+            };
+            let _ = writeln!(md, "| ratio in turn / one run | {ratio:.2}× ({verdict}) |");
+        }
+    }
+
+    /// How many times longer building the module images one after the other takes than one
+    /// build-prod of both, from cold (medians).
+    pub(super) fn modules_ratio(&self) -> Option<f64> {
+        let together = self.median(Setup::ModulesTogether, Scenario::Cold)?;
+        let in_turn = self.median(Setup::ModulesInTurn, Scenario::Cold)?;
+        (together > 0.0).then(|| in_turn / together)
     }
 
     /// `median (min–max) · ratios` for one setup and scenario.

@@ -52,10 +52,18 @@ pub enum Setup {
     CommandStart,
     /// `--engine`'s breakdown of the whole command: the checks before the build.
     CommandChecks,
+    /// The thumbnailer plugin's production image (its own module) through the same build step.
+    PluginProd,
+    /// Host `go build` of the plugin, warm cache: the plugin's own limit.
+    PluginLimit,
+    /// Both module images from cold by one `cargo xtask build-prod`.
+    ModulesTogether,
+    /// Both module images from cold by `build-prod --module core`, then `--module thumbnailer`.
+    ModulesInTurn,
 }
 
 impl Setup {
-    pub const ALL: [Setup; 12] = [
+    pub const ALL: [Setup; 16] = [
         Setup::BeforeFc0ed04,
         Setup::Before2fb3e22,
         Setup::Prod,
@@ -68,6 +76,10 @@ impl Setup {
         Setup::ProdNull,
         Setup::CommandStart,
         Setup::CommandChecks,
+        Setup::PluginProd,
+        Setup::PluginLimit,
+        Setup::ModulesTogether,
+        Setup::ModulesInTurn,
     ];
     /// The columns of the main table (registry has a section of its own).
     pub(crate) const TABLE: [Setup; 6] = [
@@ -93,6 +105,10 @@ impl Setup {
             Setup::ProdNull => "prod_null",
             Setup::CommandStart => "command_start",
             Setup::CommandChecks => "command_checks",
+            Setup::PluginProd => "plugin_prod",
+            Setup::PluginLimit => "plugin_limit",
+            Setup::ModulesTogether => "modules_together",
+            Setup::ModulesInTurn => "modules_in_turn",
         }
     }
 
@@ -112,6 +128,10 @@ impl Setup {
             Setup::ProdNull => "Engine floor (null change)",
             Setup::CommandStart => "cargo and xtask start-up",
             Setup::CommandChecks => "Checks before the build",
+            Setup::PluginProd => "Plugin prod (thumbnailer, build step)",
+            Setup::PluginLimit => "Plugin limit (host `go build` of the thumbnailer)",
+            Setup::ModulesTogether => "Both images, one `cargo xtask build-prod`",
+            Setup::ModulesInTurn => "Both images, `--module core` then `--module thumbnailer`",
         }
     }
 }
@@ -430,6 +450,32 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&sample().json()).unwrap();
         assert_eq!(json["targets"][0]["id"], "prod-command");
         assert_eq!(json["targets"][0]["met_at_best"], false);
+    }
+
+    #[test]
+    fn both_module_images_from_cold_get_a_section_the_ratio_and_json() {
+        let mut r = sample();
+        assert!(!r.markdown().contains("## Both module images from cold"));
+        r.record(Setup::ModulesTogether, Scenario::Cold, 80.0);
+        r.record(Setup::ModulesInTurn, Scenario::Cold, 100.0);
+        let md = r.markdown();
+        for needle in [
+            "## Both module images from cold (build cache emptied first)",
+            "| Both images, one `cargo xtask build-prod` | 80.0 s |",
+            "| Both images, `--module core` then `--module thumbnailer` | 100.0 s |",
+            "| ratio in turn / one run | 1.25× (one run is faster) |",
+        ] {
+            assert!(md.contains(needle), "missing {needle:?} in\n{md}");
+        }
+        let json: serde_json::Value = serde_json::from_str(&r.json()).unwrap();
+        assert_eq!(json["modules_together"]["cold"]["median_s"], 80.0);
+        assert_eq!(json["modules_in_turn"]["cold"]["median_s"], 100.0);
+        assert_eq!(json["modules_cold_in_turn_over_together"], 1.25);
+        // Said as it is when one run is not faster.
+        r.record(Setup::ModulesTogether, Scenario::Cold, 140.0);
+        assert!(r
+            .markdown()
+            .contains("| ratio in turn / one run | 0.91× (one run is not faster) |"));
     }
 
     #[test]

@@ -67,6 +67,7 @@ impl Bench<'_> {
                 return timed(limit_build(&self.work.root, "core", &self.dir), &self.ui)
             }
             Setup::Dev => unreachable!("dev builds its image in dev_start"),
+            Setup::PluginDev => unreachable!("only the stack bench reloads the plugin"),
             Setup::Registry => unreachable!("registry builds through RegistryBench::build"),
         };
         let tag = build.tags[0].clone();

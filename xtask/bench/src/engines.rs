@@ -10,7 +10,7 @@ use xtask::docker::matrix::{self, MatrixEngine};
 use xtask::plan::{Plan, Step};
 
 use crate::report::{
-    check_failures, engines_json, engines_markdown, EngineResults, Recorded, Results,
+    engines_check_failures, engines_json, engines_markdown, Check, EngineResults, Recorded, Results,
 };
 use crate::schedule::{describe_schedule, engine_schedule};
 
@@ -103,15 +103,11 @@ pub fn compare(
     let Some(ids) = check else {
         return Ok(());
     };
-    let failures: Vec<String> = measured
+    let targets: Vec<(&str, Vec<Check>)> = measured
         .iter()
-        .flat_map(|e| {
-            check_failures(&e.results.engine_targets(), ids)
-                .into_iter()
-                .map(move |line| format!("engine {}: {line}", e.name))
-        })
+        .map(|e| (e.name, e.results.engine_targets()))
         .collect();
-    crate::fail_on(&failures)
+    crate::fail_on(&engines_check_failures(&targets, ids))
 }
 
 /// "A, B, C".

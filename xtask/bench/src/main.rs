@@ -20,6 +20,7 @@ mod registry;
 mod report;
 mod schedule;
 mod stack;
+mod stack_plugin;
 mod stats;
 mod work;
 
@@ -119,8 +120,8 @@ fn command() -> clap::Command {
                 .value_name("ENGINES")
                 .num_args(0..=1)
                 .default_missing_value("a")
-                .conflicts_with_all(["hot-reload", "quick", "engine", "publish", "engine-set", "backends"])
-                .help("Only the stack (--stack full) on each named engine (a, b, c or all; default a): cold start, warm start and `restart core` to ready, N runs, and the run-dev hot reload with the stack up. Writes target/bench/stack.{md,json}."),
+                .conflicts_with_all(["hot-reload", "engine", "publish", "engine-set", "backends"])
+                .help("Only the stack (--stack full) on each named engine (a, b, c or all; default a): cold start, warm start and `restart core` to ready, N runs, and the run-dev hot reloads with the stack up: core's, and the thumbnailer plugin's (saved edit -> its new build consumes) against its own limit (host `go build`, after each edit; targets plugin-reload-p50/p95). With --quick: the hot reloads only, 3 edits each (CI). Writes target/bench/stack.{md,json}."),
             Arg::new("publish")
                 .long("publish")
                 .value_name("FILE")
@@ -166,12 +167,6 @@ fn main() -> ExitCode {
     } else {
         What::Setups
     };
-    if let Some(names) = matches.get_one::<String>("stack") {
-        return xtask::exit_code(stack_bench(ui, matches.get_flag("dry-run"), names, runs));
-    }
-    if let Some(file) = matches.get_one::<String>("publish") {
-        return xtask::exit_code(publish(ui, matches.get_flag("dry-run"), file));
-    }
     let check: Option<Vec<String>> = matches.get_one::<String>("check").map(|ids| {
         ids.split(',')
             .map(str::trim)
@@ -179,6 +174,19 @@ fn main() -> ExitCode {
             .map(String::from)
             .collect()
     });
+    if let Some(names) = matches.get_one::<String>("stack") {
+        return xtask::exit_code(stack_bench(
+            ui,
+            matches.get_flag("dry-run"),
+            names,
+            runs,
+            quick,
+            check.as_deref(),
+        ));
+    }
+    if let Some(file) = matches.get_one::<String>("publish") {
+        return xtask::exit_code(publish(ui, matches.get_flag("dry-run"), file));
+    }
     xtask::exit_code(run(
         ui,
         matches.get_flag("dry-run"),
@@ -264,12 +272,19 @@ pub(crate) fn fail_on(failures: &[String]) -> Result<()> {
 }
 
 /// `--stack ENGINES`: the stack's start, restart and hot-reload figures (stack.rs).
-fn stack_bench(ui: Ui, dry_run: bool, names: &str, runs: u32) -> Result<()> {
+fn stack_bench(
+    ui: Ui,
+    dry_run: bool,
+    names: &str,
+    runs: u32,
+    quick: bool,
+    check: Option<&[String]>,
+) -> Result<()> {
     xtask::signals::install()?;
     let ws = Workspace::locate()?;
     let config = Config::load(&ws.root, &Flags::new())?;
     let ctx = Ctx::new(ws, config, ui, dry_run, Needs::Engine)?;
-    stack::measure(&ctx, names, runs)
+    stack::measure(&ctx, names, runs, quick, check)
 }
 
 /// What one bench process measures.

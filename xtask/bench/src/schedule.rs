@@ -38,7 +38,8 @@ fn scenarios(setup: Setup, quick: bool) -> &'static [Scenario] {
             | Setup::CommandStart
             | Setup::CommandChecks
             | Setup::PluginProd
-            | Setup::PluginLimit,
+            | Setup::PluginLimit
+            | Setup::PluginDev,
             _,
         ) => &[],
     }

@@ -2,9 +2,11 @@
 //! sees it, through the xtask's own commands on a copy of the workspace: cold start to ready
 //! (images built, volumes and secrets empty: `run-prod --stack full --detach`), warm start to
 //! ready (the same after `stop`), `restart core` to ready, and the run-dev hot reload (a saved Go
-//! edit to the new answer on /version) with the stack up. Everything runs under a compose
-//! project of its own (`pixie-bench-stack-*`) and bench image tags; its containers, volumes and
-//! secrets go at the end, also after a failure or Ctrl-C. Writes target/bench/stack.{md,json}.
+//! edit to the new answer on /version) with the stack up, and the thumbnailer plugin's hot reload
+//! against its own limit (stack_plugin.rs). `--quick` (CI, every engine): only the two hot
+//! reloads, three edits each. Everything runs under a compose project of its own
+//! (`pixie-bench-stack-*`) and bench image tags; its containers, volumes and secrets go at the
+//! end, also after a failure or Ctrl-C. Writes target/bench/stack.{md,json}.
 
 use std::fs::File;
 use std::net::{IpAddr, SocketAddr};
@@ -17,16 +19,23 @@ use xtask::ctx::Ctx;
 use xtask::docker::matrix::{self, MatrixEngine};
 use xtask::plan::expand_path;
 use xtask::signals::{self, Interrupted};
+use xtask::target::Target;
 use xtask::testkit::free_port;
+use xtask::workspace::Workspace;
 
+use crate::report::{
+    checks_json, engines_check_failures, verdict_cell, Check, Results, Scenario, Setup,
+};
+use crate::stack_plugin::{self, EngineCli};
 use crate::stats::Stats;
 use crate::work::WorkCopy;
 
-/// Saved edits per engine for the hot-reload figure.
+/// Saved edits per engine for each hot-reload figure (core's, the plugin's); `--quick`'s.
 const EDITS: u32 = 5;
+const QUICK_EDITS: u32 = 3;
 /// run-dev's first start builds the dev image and compiles core with empty caches.
-const FIRST_READY: Duration = Duration::from_secs(900);
-const RELOAD: Duration = Duration::from_secs(120);
+pub(crate) const FIRST_READY: Duration = Duration::from_secs(900);
+pub(crate) const RELOAD: Duration = Duration::from_secs(120);
 
 /// The figures of one engine, in seconds.
 #[derive(Default)]
@@ -35,6 +44,15 @@ struct Figures {
     warm: Vec<f64>,
     restart: Vec<f64>,
     hot_reload: Vec<f64>,
+    /// The plugin's hot reload and its limit.
+    plugin: Results,
+}
+
+impl Figures {
+    /// The plugin's hot-reload targets against its limit.
+    fn targets(&self) -> Vec<Check> {
+        self.plugin.stack_targets()
+    }
 }
 
 /// The xtask on the copy, pointed at one engine and at the bench's own stack project.
@@ -44,6 +62,10 @@ struct StackRun {
     http: SocketAddr,
     log: PathBuf,
     state: PathBuf,
+    /// The engine's CLI, for the plugin's container.
+    cli: EngineCli,
+    /// run-dev --stack full's compose project.
+    dev_project: String,
 }
 
 impl StackRun {
@@ -132,14 +154,25 @@ impl Drop for StackRun {
     }
 }
 
-/// Measures the stack on each engine `names` selects; prints and writes the table.
-pub fn measure(ctx: &Ctx, names: &str, runs: u32) -> Result<()> {
+/// Measures the stack on each engine `names` selects; prints and writes the table. `quick`:
+/// the hot reloads only. With `check`, fails on the targets it selects that an engine missed
+/// beyond the run's noise.
+pub fn measure(
+    ctx: &Ctx,
+    names: &str,
+    runs: u32,
+    quick: bool,
+    check: Option<&[String]>,
+) -> Result<()> {
     let engines = matrix::select(&ctx.host, ctx.engine(), names)?;
+    let edits = if quick { QUICK_EDITS } else { EDITS };
     if ctx.dry_run {
         for engine in &engines {
             println!(
-                "# engine {} ({}): {runs} × (clean --volumes; run-prod --stack full --detach [cold]; restart core [restart]; stop; run-prod --stack full --detach [warm]; stop), then run-dev --stack full and {EDITS} saved edits [hot_reload]",
-                engine.name, engine.what
+                "# engine {} ({}): {}",
+                engine.name,
+                engine.what,
+                describe(runs, quick)
             );
         }
         return Ok(());
@@ -153,10 +186,10 @@ pub fn measure(ctx: &Ctx, names: &str, runs: u32) -> Result<()> {
             "bench --stack: engine {}: {}",
             engine.name, engine.what
         ));
-        let figures = measure_engine(ctx, &xtask, &dir, engine, runs)?;
+        let figures = measure_engine(ctx, &xtask, &dir, engine, runs, edits, quick)?;
         measured.push((engine, figures));
     }
-    let markdown = markdown(&measured, runs);
+    let markdown = markdown(&measured, runs, edits);
     std::fs::write(dir.join("stack.md"), &markdown)?;
     std::fs::write(dir.join("stack.json"), json(&measured))?;
     print!("{markdown}");
@@ -165,7 +198,25 @@ pub fn measure(ctx: &Ctx, names: &str, runs: u32) -> Result<()> {
         dir.join("stack.md").display(),
         dir.join("stack.json").display()
     ));
-    Ok(())
+    let Some(ids) = check else {
+        return Ok(());
+    };
+    let targets: Vec<(&str, Vec<Check>)> = measured
+        .iter()
+        .map(|(engine, figures)| (engine.name, figures.targets()))
+        .collect();
+    crate::fail_on(&engines_check_failures(&targets, ids))
+}
+
+/// What one engine's measurement does, as a dry run shows it.
+fn describe(runs: u32, quick: bool) -> String {
+    let edits = if quick { QUICK_EDITS } else { EDITS };
+    let reloads = format!("run-dev --stack full, {edits} saved edits in core [hot_reload], then {edits} in the thumbnailer plugin, each followed by its host `go build` [plugin_hot_reload, plugin_limit]");
+    if quick {
+        reloads
+    } else {
+        format!("{runs} × (clean --volumes; run-prod --stack full --detach [cold]; restart core [restart]; stop; run-prod --stack full --detach [warm]; stop), then {reloads}")
+    }
 }
 
 fn measure_engine(
@@ -174,6 +225,8 @@ fn measure_engine(
     dir: &Path,
     engine: &MatrixEngine,
     runs: u32,
+    edits: u32,
+    quick: bool,
 ) -> Result<Figures> {
     // The copy lives under target/bench: stop git there, so the stamp (and the image) stays.
     std::env::set_var("GIT_CEILING_DIRECTORIES", dir);
@@ -207,12 +260,28 @@ fn measure_engine(
         ]
         .map(|(k, v)| (k.to_string(), v)),
     );
+    let cli = EngineCli {
+        path: env
+            .iter()
+            .find(|(k, _)| k == "DOCKER")
+            .map_or_else(|| ctx.cli().path.clone(), |(_, v)| v.into()),
+        env: env
+            .iter()
+            .map(|(k, v)| (k.clone(), expand_path(v)))
+            .collect(),
+    };
+    let dev_project = Workspace::at(work.root.clone()).project_name(
+        &format!("pixie-bench-stack-{id}"),
+        &format!("{}-stack", Target::Dev.name()),
+    );
     let run = StackRun {
         xtask: xtask.to_path_buf(),
         env,
         http: SocketAddr::new(published, http_port),
         log: dir.join(format!("stack-run-dev-{}.log", engine.name)),
         state,
+        cli,
+        dev_project,
     };
     let say = |what: &str, seconds: f64| {
         ctx.ui.info(format_args!(
@@ -222,9 +291,11 @@ fn measure_engine(
     };
     let mut figures = Figures::default();
     // Untimed: core's image built once, as "images built" means.
-    run.timed(&["run-prod", "--detach"])?;
-    run.timed(&["stop"])?;
-    for _ in 0..runs {
+    if !quick {
+        run.timed(&["run-prod", "--detach"])?;
+        run.timed(&["stop"])?;
+    }
+    for _ in 0..if quick { 0 } else { runs } {
         run.timed(&["clean", "--volumes"])?;
         let cold = run.timed(&["run-prod", "--detach"])?;
         say("cold start to ready", cold);
@@ -238,30 +309,44 @@ fn measure_engine(
         figures.restart.push(restart);
         figures.warm.push(warm);
     }
-    figures.hot_reload = hot_reload(&run, &mut work)?;
-    let reloads: Vec<String> = figures
-        .hot_reload
-        .iter()
-        .map(|s| format!("{s:.2}"))
-        .collect();
+    (figures.hot_reload, figures.plugin) = hot_reload(ctx, &run, &mut work, dir, engine, edits)?;
+    let show = |samples: Option<&Vec<f64>>| {
+        let shown: Vec<String> = samples
+            .into_iter()
+            .flatten()
+            .map(|s| format!("{s:.2}"))
+            .collect();
+        shown.join(", ")
+    };
+    let plugin = |setup, scenario| show(figures.plugin.samples.get(&(setup, scenario)));
     ctx.ui.info(format_args!(
-        "bench --stack: engine {} hot reload with the stack up: {} s",
+        "bench --stack: engine {} hot reload with the stack up: core {} s; plugin {} s (its limit {} s)",
         engine.name,
-        reloads.join(", ")
+        show(Some(&figures.hot_reload)),
+        plugin(Setup::PluginDev, Scenario::HotReload),
+        plugin(Setup::PluginLimit, Scenario::CodeChange)
     ));
     drop(run);
     let _ = std::fs::remove_dir_all(&work.root);
     Ok(figures)
 }
 
-/// run-dev --stack full up, then each saved edit timed to the new answer on /version.
-fn hot_reload(run: &StackRun, work: &mut WorkCopy) -> Result<Vec<f64>> {
+/// run-dev --stack full up, then each saved edit in core timed to the new answer on /version,
+/// then the plugin's (stack_plugin.rs).
+fn hot_reload(
+    ctx: &Ctx,
+    run: &StackRun,
+    work: &mut WorkCopy,
+    dir: &Path,
+    engine: &MatrixEngine,
+    edits: u32,
+) -> Result<(Vec<f64>, Results)> {
     let mut child = run.spawn_dev()?;
     let result = (|| {
         let started = Instant::now();
         run.answer("/readyz", started, FIRST_READY, |_| true)?;
         let mut seconds = Vec::new();
-        for _ in 0..EDITS {
+        for _ in 0..edits {
             // Let air settle after the previous restart, so each edit is a reload of its own.
             std::thread::sleep(Duration::from_millis(500));
             let marker = work.edit_code()?;
@@ -269,7 +354,16 @@ fn hot_reload(run: &StackRun, work: &mut WorkCopy) -> Result<Vec<f64>> {
             let saved = Instant::now();
             seconds.push(run.answer("/version", saved, RELOAD, |body| body.contains(&expected))?);
         }
-        Ok(seconds)
+        let plugin = stack_plugin::measure(
+            &run.cli,
+            &run.dev_project,
+            work,
+            dir,
+            dir.join(format!("stack-plugin-{}.log", engine.name)),
+            edits,
+            &ctx.ui.inner(),
+        )?;
+        Ok((seconds, plugin))
     })();
     // Ctrl-C, as a user ends it: the foreground run removes its containers.
     // SAFETY: plain kill(2) on our own child's pid.
@@ -287,24 +381,39 @@ fn p50(samples: &[f64]) -> String {
     Stats::of(samples).map_or("—".into(), |s| format!("{:.2}", s.median))
 }
 
-fn markdown(measured: &[(&MatrixEngine, Figures)], runs: u32) -> String {
+fn markdown(measured: &[(&MatrixEngine, Figures)], runs: u32, edits: u32) -> String {
     let mut text = format!(
-        "## The stack (`--stack full`), median of {runs} run(s); hot reload: median of {EDITS} edits\n\n\
-         | engine | cold start to ready (s) | warm start to ready (s) | `restart core` to ready (s) | run-dev hot reload p50 (s) |\n\
-         |---|---|---|---|---|\n"
+        "## The stack (`--stack full`), median of {runs} run(s); hot reloads: {edits} edits each\n\n\
+         | engine | cold start to ready (s) | warm start to ready (s) | `restart core` to ready (s) | run-dev hot reload p50 (s) | plugin (thumbnailer) hot reload p50 / p95 (s) | plugin limit: host `go build` (s) |\n\
+         |---|---|---|---|---|---|---|\n"
     );
     for (engine, f) in measured {
+        let plugin = f.plugin.stats(Setup::PluginDev, Scenario::HotReload);
         text.push_str(&format!(
-            "| {} ({}) | {} | {} | {} | {} |\n",
+            "| {} ({}) | {} | {} | {} | {} | {} | {} |\n",
             engine.name,
             engine.what,
             p50(&f.cold),
             p50(&f.warm),
             p50(&f.restart),
-            p50(&f.hot_reload)
+            p50(&f.hot_reload),
+            plugin.map_or("—".into(), |s| format!("{:.2} / {:.2}", s.median, s.p95)),
+            f.plugin
+                .stats(Setup::PluginLimit, Scenario::CodeChange)
+                .map_or("—".into(), |s| format!("{:.2}", s.median))
         ));
     }
-    text.push_str("\nTargets: warm start ≤ 5 s; `restart core` ≤ 1.5 s; hot reload p50 ≤ the limit setup's code_change + 0.2 s (`cargo xtask bench --engine`).\n");
+    for (engine, f) in measured {
+        for check in f.targets() {
+            text.push_str(&format!(
+                "\n- engine {}: {}: {}",
+                engine.name,
+                check.target,
+                verdict_cell(check.verdict.as_ref())
+            ));
+        }
+    }
+    text.push_str("\n\nTargets: warm start ≤ 5 s; `restart core` ≤ 1.5 s; hot reload p50 ≤ the limit setup's code_change + 0.2 s (`cargo xtask bench --engine`); the plugin's hot reload p50 ≤ its limit + 0.2 s, p95 ≤ its limit + 0.5 s, from the same run (the plugin's new build consuming again, as its log says; `--check plugin-reload-p50,plugin-reload-p95`).\n");
     text
 }
 
@@ -316,13 +425,22 @@ fn json(measured: &[(&MatrixEngine, Figures)]) -> String {
     let engines: Vec<String> = measured
         .iter()
         .map(|(engine, f)| {
+            let plugin = |setup, scenario| {
+                f.plugin
+                    .samples
+                    .get(&(setup, scenario))
+                    .map_or(&[][..], Vec::as_slice)
+            };
             format!(
-                "  {{\"engine\": \"{}\", \"cold_start_s\": {}, \"warm_start_s\": {}, \"restart_core_s\": {}, \"hot_reload_s\": {}}}",
+                "  {{\"engine\": \"{}\", \"cold_start_s\": {}, \"warm_start_s\": {}, \"restart_core_s\": {}, \"hot_reload_s\": {}, \"plugin_hot_reload_s\": {}, \"plugin_limit_s\": {}, \"targets\": {}}}",
                 engine.name,
                 list(&f.cold),
                 list(&f.warm),
                 list(&f.restart),
-                list(&f.hot_reload)
+                list(&f.hot_reload),
+                list(plugin(Setup::PluginDev, Scenario::HotReload)),
+                list(plugin(Setup::PluginLimit, Scenario::CodeChange)),
+                checks_json(&f.targets())
             )
         })
         .collect();
@@ -332,6 +450,7 @@ fn json(measured: &[(&MatrixEngine, Figures)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::check_failures;
 
     #[test]
     fn the_table_and_json_show_medians_and_every_sample_per_engine() {
@@ -344,17 +463,69 @@ mod tests {
             cold: vec![20.0, 10.0, 30.0],
             warm: vec![4.0],
             restart: vec![1.25, 1.75],
-            hot_reload: Vec::new(),
+            ..Figures::default()
         };
         let measured = [(&engine, figures)];
-        let table = markdown(&measured, 3);
+        let table = markdown(&measured, 3, 5);
         assert!(
-            table.contains("| B (docker CLI /opt/d26/docker) | 20.00 | 4.00 | 1.50 | — |"),
+            table.contains("| B (docker CLI /opt/d26/docker) | 20.00 | 4.00 | 1.50 | — | — | — |"),
             "{table}"
         );
+        assert!(
+            table.contains("- engine B: plugin (thumbnailer) hot reload with the stack up p50 ≤ plugin limit + 0.2 s: not measured"),
+            "{table}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&json(&measured)).unwrap();
         assert_eq!(
-            json(&measured),
-            "[\n  {\"engine\": \"B\", \"cold_start_s\": [20.000, 10.000, 30.000], \"warm_start_s\": [4.000], \"restart_core_s\": [1.250, 1.750], \"hot_reload_s\": []}\n]\n"
+            json[0]["cold_start_s"],
+            serde_json::json!([20.0, 10.0, 30.0])
+        );
+        assert_eq!(json[0]["hot_reload_s"], serde_json::json!([]));
+        assert_eq!(json[0]["targets"][0]["id"], "plugin-reload-p50");
+        assert_eq!(json[0]["targets"][0]["measured"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn the_plugins_reload_is_held_to_its_own_limit_and_checked() {
+        let engine = MatrixEngine {
+            name: "C",
+            what: "Podman CLI /usr/bin/podman".into(),
+            env: Vec::new(),
+        };
+        let mut figures = Figures::default();
+        for (reload, limit) in [(1.1, 0.9), (1.3, 1.0), (2.5, 1.0)] {
+            figures
+                .plugin
+                .record(Setup::PluginDev, Scenario::HotReload, reload);
+            figures
+                .plugin
+                .record(Setup::PluginLimit, Scenario::CodeChange, limit);
+        }
+        let measured = [(&engine, figures)];
+        let table = markdown(&measured, 1, 3);
+        for needle in [
+            "| — | 1.30 / 2.50 | 1.00 |",
+            // p50 1.30 s against 1.00 s + 0.2 s; p95 2.50 s against 1.50 s.
+            "- engine C: plugin (thumbnailer) hot reload with the stack up p50 ≤ plugin limit + 0.2 s: **missed** by 0.10 s: 1.30 s ≤ 1.20 s; best 1.30 s ≤ 1.10 s: beyond noise",
+            "- engine C: plugin (thumbnailer) hot reload with the stack up p95 ≤ plugin limit + 0.5 s: **missed** by 1.00 s",
+        ] {
+            assert!(table.contains(needle), "missing {needle:?} in\n{table}");
+        }
+        let json: serde_json::Value = serde_json::from_str(&json(&measured)).unwrap();
+        assert_eq!(
+            json[0]["plugin_hot_reload_s"],
+            serde_json::json!([1.1, 1.3, 2.5])
+        );
+        assert_eq!(
+            json[0]["plugin_limit_s"],
+            serde_json::json!([0.9, 1.0, 1.0])
+        );
+        let failures = check_failures(&measured[0].1.targets(), &["plugin-reload-p50".into()]);
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(
+            failures[0].starts_with("plugin-reload-p50 ("),
+            "{}",
+            failures[0]
         );
     }
 }

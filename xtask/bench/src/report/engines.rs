@@ -242,7 +242,7 @@ pub fn engines_markdown(engines: &[EngineResults], runs: u32, quick: bool) -> St
 }
 
 /// `met: 0.80 s ≤ 0.85 s (0.05 s to spare)`, or the miss and how the best case fares.
-pub(super) fn verdict_cell(verdict: Option<&Verdict>) -> String {
+pub fn verdict_cell(verdict: Option<&Verdict>) -> String {
     match verdict {
         Some(v) if v.met => format!("met: {} {} ({} to spare)", v.measured, v.bound, v.margin),
         Some(v) => format!(

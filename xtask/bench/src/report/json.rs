@@ -85,7 +85,7 @@ impl Recorded {
 /// The targets as the reports hold them: `[{id, target, verdict, measured, bound, met, margin,
 /// met_at_best, best}]` (`verdict`: the line the reports show), `measured: null` when not
 /// measured.
-pub(super) fn checks_json(checks: &[Check]) -> Value {
+pub fn checks_json(checks: &[Check]) -> Value {
     Value::Array(
         checks
             .iter()

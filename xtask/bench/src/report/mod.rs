@@ -12,9 +12,10 @@ mod merge;
 mod targets;
 
 pub use doc::{performance_doc, PERFORMANCE_DOC, PERFORMANCE_ENGINES_JSON, PERFORMANCE_JSON};
-pub use engines::{engines_json, engines_markdown, EngineResults};
+pub use engines::{engines_json, engines_markdown, verdict_cell, EngineResults};
+pub use json::checks_json;
 pub use merge::merge_engines_json;
-pub use targets::check_failures;
+pub use targets::{check_failures, engines_check_failures, Check};
 
 use std::collections::BTreeMap;
 
@@ -56,6 +57,8 @@ pub enum Setup {
     PluginProd,
     /// Host `go build` of the plugin, warm cache: the plugin's own limit.
     PluginLimit,
+    /// `bench --stack`: the plugin's air hot reload in `run-dev --stack full`.
+    PluginDev,
     /// Both module images from cold by one `cargo xtask build-prod`.
     ModulesTogether,
     /// Both module images from cold by `build-prod --module core`, then `--module thumbnailer`.
@@ -63,7 +66,7 @@ pub enum Setup {
 }
 
 impl Setup {
-    pub const ALL: [Setup; 16] = [
+    pub const ALL: [Setup; 17] = [
         Setup::BeforeFc0ed04,
         Setup::Before2fb3e22,
         Setup::Prod,
@@ -78,6 +81,7 @@ impl Setup {
         Setup::CommandChecks,
         Setup::PluginProd,
         Setup::PluginLimit,
+        Setup::PluginDev,
         Setup::ModulesTogether,
         Setup::ModulesInTurn,
     ];
@@ -107,6 +111,7 @@ impl Setup {
             Setup::CommandChecks => "command_checks",
             Setup::PluginProd => "plugin_prod",
             Setup::PluginLimit => "plugin_limit",
+            Setup::PluginDev => "plugin_dev",
             Setup::ModulesTogether => "modules_together",
             Setup::ModulesInTurn => "modules_in_turn",
         }
@@ -130,6 +135,7 @@ impl Setup {
             Setup::CommandChecks => "Checks before the build",
             Setup::PluginProd => "Plugin prod (thumbnailer, build step)",
             Setup::PluginLimit => "Plugin limit (host `go build` of the thumbnailer)",
+            Setup::PluginDev => "Plugin dev (thumbnailer hot reload, stack up)",
             Setup::ModulesTogether => "Both images, one `cargo xtask build-prod`",
             Setup::ModulesInTurn => "Both images, `--module core` then `--module thumbnailer`",
         }

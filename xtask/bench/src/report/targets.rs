@@ -19,6 +19,32 @@ pub const OLD_PODMAN_ALLOWANCE: f64 = 0.5;
 pub const RELOAD_P50_ALLOWANCE: f64 = 0.2;
 pub const RELOAD_P95_ALLOWANCE: f64 = 0.5;
 
+/// A hot reload the targets hold to a limit: the ids `--check` selects its p50 and p95 by, how
+/// the targets name it, its samples' setup and its limit's.
+struct Reload {
+    ids: (&'static str, &'static str),
+    what: &'static str,
+    setup: Setup,
+    limit: Setup,
+}
+
+impl Reload {
+    /// Core's air reload in the dev container (`dev`), against core's limit.
+    const CORE: Reload = Reload {
+        ids: ("reload-p50", "reload-p95"),
+        what: "hot reload",
+        setup: Setup::Dev,
+        limit: Setup::Limit,
+    };
+    /// The plugin's air reload in the dev stack, against the plugin's limit.
+    const PLUGIN: Reload = Reload {
+        ids: ("plugin-reload-p50", "plugin-reload-p95"),
+        what: "plugin (thumbnailer) hot reload with the stack up",
+        setup: Setup::PluginDev,
+        limit: Setup::PluginLimit,
+    };
+}
+
 /// One target and how the run compares.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Check {
@@ -111,8 +137,8 @@ impl Results {
 
     /// Hot reload's p50 and p95: over every edit, or the best run's (each run saves the same
     /// number of edits).
-    fn reload(&self, pick: Pick) -> Option<(f64, f64)> {
-        let samples = self.samples.get(&(Setup::Dev, Scenario::HotReload))?;
+    fn reload(&self, setup: Setup, pick: Pick) -> Option<(f64, f64)> {
+        let samples = self.samples.get(&(setup, Scenario::HotReload))?;
         let all = Stats::of(samples)?;
         if pick == Pick::Median {
             return Some((all.median, all.p95));
@@ -168,7 +194,6 @@ impl Results {
         } else {
             ""
         };
-        let limit = move |pick| self.figure(Setup::Limit, code, pick);
         // A build setup against a limit (core's, or the plugin's own), both from this run.
         let against = move |setup: Setup, limit: Setup, extra: f64| {
             move |pick| {
@@ -187,7 +212,7 @@ impl Results {
                 Some(at_least(r, 10.0, Unit::Times))
             }
         };
-        vec![
+        let mut rules: Vec<Rule<'_>> = vec![
             (
                 "prod-command",
                 format!("prod one-line change, whole `cargo xtask build-prod`{route} ≤ limit + {allowance} s"),
@@ -203,22 +228,9 @@ impl Results {
                 format!("plugin (thumbnailer) one-line change, build step{route} ≤ plugin limit + {allowance} s"),
                 Box::new(against(Setup::PluginProd, Setup::PluginLimit, allowance)),
             ),
-            (
-                "reload-p50",
-                format!("hot reload p50 ≤ limit + {RELOAD_P50_ALLOWANCE} s"),
-                Box::new(move |pick| {
-                    let (p50, _) = self.reload(pick)?;
-                    Some(at_most(p50, limit(pick)? + RELOAD_P50_ALLOWANCE, Unit::Seconds))
-                }),
-            ),
-            (
-                "reload-p95",
-                format!("hot reload p95 ≤ limit + {RELOAD_P95_ALLOWANCE} s"),
-                Box::new(move |pick| {
-                    let (_, p95) = self.reload(pick)?;
-                    Some(at_most(p95, limit(pick)? + RELOAD_P95_ALLOWANCE, Unit::Seconds))
-                }),
-            ),
+        ];
+        rules.extend(self.reload_rules(Reload::CORE));
+        rules.extend::<[Rule<'_>; 3]>([
             (
                 "before-ratio",
                 "one-line change ≥ 10× faster than before (pixie HEAD 2fb3e22's shape), whole command".into(),
@@ -236,7 +248,58 @@ impl Results {
                     Some(at_most(self.figure(Setup::Prod, Scenario::NoChange, pick)?, 1.5, Unit::Seconds))
                 }),
             ),
+        ]);
+        rules
+    }
+
+    /// A hot reload's p50 and p95 against its limit from the same run.
+    fn reload_rules(&self, reload: Reload) -> [Rule<'_>; 2] {
+        let Reload {
+            ids: (p50_id, p95_id),
+            what,
+            setup,
+            limit,
+        } = reload;
+        let bound = move |pick, allowance| {
+            Some(self.figure(limit, Scenario::CodeChange, pick)? + allowance)
+        };
+        let limit_name = if limit == Setup::Limit {
+            "limit"
+        } else {
+            "plugin limit"
+        };
+        [
+            (
+                p50_id,
+                format!("{what} p50 ≤ {limit_name} + {RELOAD_P50_ALLOWANCE} s"),
+                Box::new(move |pick| {
+                    let (p50, _) = self.reload(setup, pick)?;
+                    Some(at_most(
+                        p50,
+                        bound(pick, RELOAD_P50_ALLOWANCE)?,
+                        Unit::Seconds,
+                    ))
+                }),
+            ),
+            (
+                p95_id,
+                format!("{what} p95 ≤ {limit_name} + {RELOAD_P95_ALLOWANCE} s"),
+                Box::new(move |pick| {
+                    let (_, p95) = self.reload(setup, pick)?;
+                    Some(at_most(
+                        p95,
+                        bound(pick, RELOAD_P95_ALLOWANCE)?,
+                        Unit::Seconds,
+                    ))
+                }),
+            ),
         ]
+    }
+
+    /// The targets of `bench --stack`: the plugin's hot reload with the stack up against the
+    /// plugin's own limit.
+    pub fn stack_targets(&self) -> Vec<Check> {
+        evaluate(self.reload_rules(Reload::PLUGIN).into())
     }
 
     /// Every target of the setups run.
@@ -359,6 +422,18 @@ pub fn check_failures(checks: &[Check], ids: &[String]) -> Vec<String> {
         }
     }
     failures
+}
+
+/// [`check_failures`] of each engine's targets, each line naming its engine.
+pub fn engines_check_failures(engines: &[(&str, Vec<Check>)], ids: &[String]) -> Vec<String> {
+    engines
+        .iter()
+        .flat_map(|(name, checks)| {
+            check_failures(checks, ids)
+                .into_iter()
+                .map(move |line| format!("engine {name}: {line}"))
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -42,7 +42,9 @@ use registry::Tooling;
 use report::{
     check_failures, Recorded, PERFORMANCE_DOC, PERFORMANCE_ENGINES_JSON, PERFORMANCE_JSON,
 };
-use schedule::{describe_schedule, engine_schedule, hot_reload_schedule, schedule};
+use schedule::{
+    cold_modules_schedule, describe_schedule, engine_schedule, hot_reload_schedule, schedule,
+};
 
 const AFTER_HELP: &str = "\
 Setups: before_2fb3e22 and before_fc0ed04 (deployments/bench/before-*.Dockerfile: the shapes of \
@@ -79,6 +81,8 @@ the end, also after a failure or Ctrl-C.
 WARNING: every cold scenario runs `docker builder prune -af`, which empties the BuildKit cache of \
 the whole engine (other projects' build caches included). --quick does it once (prod cold).
 
+--cold-modules (and the full bench) runs `docker builder prune -af` before each of its builds.
+
 Output: a markdown table (printed, and target/bench/bench.md) and target/bench/bench.json, whose \
 fields README \"Measured performance\" lists. Only what was measured appears; any failed measurement fails the command (exit 1).";
 
@@ -101,6 +105,11 @@ fn command() -> clap::Command {
                 .action(ArgAction::SetTrue)
                 .conflicts_with("quick")
                 .help("Only the dev loop against its limit: dev hot_reload (10 edits per run) and limit code_change, N runs; no cold build, no cache prune."),
+            Arg::new("cold-modules")
+                .long("cold-modules")
+                .action(ArgAction::SetTrue)
+                .conflicts_with_all(["quick", "hot-reload", "engine", "stack", "backends", "publish"])
+                .help("Only both module images from cold, N runs, on the engine the environment points at: modules_together (one `cargo xtask build-prod`) and modules_in_turn (`--module core`, then `--module thumbnailer`), each after `docker builder prune -af`; reported with their ratio. Docker engines only: on Podman the prune deletes the local base images too."),
             Arg::new("quick")
                 .long("quick")
                 .action(ArgAction::SetTrue)
@@ -164,6 +173,8 @@ fn main() -> ExitCode {
         What::EngineSet(name.clone())
     } else if matches.get_flag("hot-reload") {
         What::HotReload
+    } else if matches.get_flag("cold-modules") {
+        What::ColdModules
     } else {
         What::Setups
     };
@@ -293,6 +304,8 @@ enum What {
     Setups,
     /// `--hot-reload`: dev hot reload against the limit.
     HotReload,
+    /// `--cold-modules`: both module images from cold, one run against one after the other.
+    ColdModules,
     /// `--engine`: the engine set on each named engine, by one child per engine.
     Engines(String),
     /// `--engine-set NAME`: such a child, measuring the engine its environment points at.
@@ -333,8 +346,12 @@ fn run(
         }
         _ => None,
     };
+    if matches!(what, What::ColdModules) && ctx.cli().is_podman() {
+        anyhow::bail!("bench --cold-modules empties the engine's build cache with `builder prune -af`, which on Podman deletes the local base images too (they cannot be pulled here); run it on a Docker engine (A or B)");
+    }
     let turns = match what {
         What::HotReload => hot_reload_schedule(runs),
+        What::ColdModules => cold_modules_schedule(runs),
         What::EngineSet(_) => engine_schedule(runs, quick, old_podman),
         _ => schedule(runs, quick, tooling.is_some()),
     };

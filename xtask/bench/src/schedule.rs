@@ -65,6 +65,20 @@ pub fn hot_reload_schedule(runs: u32) -> Vec<Turn> {
         .collect()
 }
 
+/// `--cold-modules`: N runs of both module images from cold, by one build-prod and by one
+/// module after the other.
+pub fn cold_modules_schedule(runs: u32) -> Vec<Turn> {
+    (1..=runs)
+        .flat_map(|run| {
+            [Setup::ModulesTogether, Setup::ModulesInTurn].map(|setup| Turn {
+                run,
+                setup,
+                scenarios: &[Scenario::Cold],
+            })
+        })
+        .collect()
+}
+
 /// `--engine`: on each engine, N runs of: prod one-line change and no-change (the build step),
 /// the whole command's one-line change, on Podman < 5.4 (`old_podman`) the one-line change
 /// through one `podman build` of every step (the route before the builder), dev hot reload and
@@ -176,6 +190,7 @@ mod tests {
             describe_schedule(&schedule(3, false, true), false),
             describe_schedule(&schedule(1, true, false), true),
             describe_schedule(&hot_reload_schedule(2), true),
+            describe_schedule(&cold_modules_schedule(1), true),
             describe_schedule(&engine_schedule(3, false, true), true),
         ];
         for text in dry_runs {
@@ -269,6 +284,15 @@ mod tests {
              # run 1: command_checks: code_change\n\
              # run 1: plugin_prod: code_change\n# run 1: plugin_limit: code_change\n",
             "quick leaves the before shapes out"
+        );
+    }
+
+    #[test]
+    fn cold_modules_alternate_both_ways_from_cold() {
+        assert_eq!(
+            describe_schedule(&cold_modules_schedule(2), true),
+            "# run 1: modules_together: cold\n# run 1: modules_in_turn: cold\n\
+             # run 2: modules_together: cold\n# run 2: modules_in_turn: cold\n"
         );
     }
 

@@ -153,9 +153,12 @@ impl Bench<'_> {
 pub(crate) const PLUGIN: &str = "thumbnailer";
 pub(crate) const PLUGIN_DIR: &str = "plugins/thumbnailer";
 
+/// Where the limit's binaries go, under target/bench.
+pub(crate) const LIMIT_OUT: &str = "out/limit";
+
 /// Host `go build` of the module in `module` (a folder of the workspace copy `root`) with the
 /// production flags and the bench's own warm GOCACHE (in `bench`, target/bench), into
-/// `bench`/out/limit: the limit a container build of the same change is held to.
+/// [`LIMIT_OUT`]: the limit a container build of the same change is held to.
 pub(crate) fn limit_build(root: &Path, module: &str, bench: &Path) -> Step {
     let binary = format!("pixie-{}", module.rsplit('/').next().unwrap_or(module));
     Step::new(
@@ -164,7 +167,7 @@ pub(crate) fn limit_build(root: &Path, module: &str, bench: &Path) -> Step {
         root.join(module),
     )
     .args(["build", "-trimpath", "-ldflags", "-s -w -buildid=", "-o"])
-    .arg(bench.join("out/limit").join(&binary).display().to_string())
+    .arg(bench.join(LIMIT_OUT).join(&binary).display().to_string())
     .arg(format!("./cmd/{binary}"))
     .envs(host_go_env(&bench.join("gocache")))
 }

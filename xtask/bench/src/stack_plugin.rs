@@ -17,7 +17,7 @@ use anyhow::{bail, Context, Result};
 use xtask::signals::{self, Interrupted};
 use xtask::ui::Ui;
 
-use crate::builds::{limit_build, PLUGIN, PLUGIN_DIR};
+use crate::builds::{limit_build, LIMIT_OUT, PLUGIN, PLUGIN_DIR};
 use crate::measure::timed;
 use crate::report::{Results, Scenario, Setup};
 use crate::stack::{FIRST_READY, RELOAD};
@@ -152,6 +152,7 @@ pub(crate) fn measure(
 ) -> Result<Results> {
     let plugin = PluginLog::follow(cli, project, log)?;
     plugin.ready_after(0, Instant::now(), FIRST_READY)?;
+    std::fs::create_dir_all(bench.join(LIMIT_OUT))?;
     // Untimed: the limit's cache holds the plugin's build before the first timed one.
     timed(limit_build(&work.root, PLUGIN_DIR, bench), ui)?;
     let mut results = Results {

@@ -188,14 +188,20 @@ pub(crate) fn before_tag(setup: Setup) -> String {
 /// build` runs every step, as before the builder route.
 pub(crate) fn prod_build(copy: &Ctx, setup: Setup) -> DockerBuild {
     let build = image_build(copy, Target::Prod);
-    if setup == Setup::ProdPodmanBuild {
-        DockerBuild {
-            compile_stage: None,
-            ..build
-        }
-    } else {
-        build
+    if setup != Setup::ProdPodmanBuild {
+        return build;
     }
+    // Podman 4.3's buildah leaves `FROM workspace-${GO_MOD_MODE:-mod}` unexpanded when the
+    // argument is not passed ("identifier is not an image"); the builder route never reads
+    // that line, this one does. A vendored build passes `vendor` already.
+    let mut build = DockerBuild {
+        compile_stage: None,
+        ..build
+    };
+    if !build.build_args.iter().any(|(k, _)| k == "GO_MOD_MODE") {
+        build = build.build_arg("GO_MOD_MODE", "mod");
+    }
+    build
 }
 
 /// `build` as the bench times it: plain progress, and no cache at all when `cold`.
@@ -313,6 +319,12 @@ mod tests {
         let steps = old.commands();
         assert_eq!(steps.len(), 1);
         assert_eq!(steps[0].args[0], "build");
+        assert!(
+            steps[0]
+                .flag_values("--build-arg")
+                .any(|a| a == "GO_MOD_MODE=mod"),
+            "buildah 1.28 leaves the Dockerfile's ${{GO_MOD_MODE:-mod}} unexpanded"
+        );
         assert!(steps[0].args.contains(&"--layers=false".to_string()));
         assert_eq!(steps[0].flag_value("--build-context"), None);
     }

@@ -337,12 +337,36 @@ mod tests {
             ..Results::default()
         };
         results.record(Setup::Prod, Scenario::CodeChange, 0.934);
+        results.record(Setup::ModulesTogether, Scenario::Cold, 61.0);
+        results.record(Setup::ModulesInTurn, Scenario::Cold, 70.15);
         results.notes.push(("noise", "not paused".into()));
         let page = performance_doc(Some(&results.json()), None).unwrap();
         for needle in [
             "on 2026-12-05T10:00:00Z, on 2 cores, 24 GiB; engine: docker CLI 20.10. 1 run(s) per figure, the `--quick` subset",
             "| prod | code_change | 0.93 | 0.93–0.93 | 0.93 | 1 |",
+            "| modules_together | cold | 61.00 | 61.00–61.00 | 61.00 | 1 |",
+            "| modules_in_turn | cold | 70.15 | 70.15–70.15 | 70.15 | 1 |",
             "- **noise**: not paused",
+        ] {
+            assert!(page.contains(needle), "{needle}:\n{page}");
+        }
+        // An engine run's plugin rows and target come with it.
+        let mut plugin = results.clone();
+        plugin.record(Setup::PluginProd, Scenario::CodeChange, 1.2);
+        plugin.record(Setup::PluginLimit, Scenario::CodeChange, 1.0);
+        let engines = crate::report::engines_json(
+            &[crate::report::EngineResults {
+                name: "A",
+                what: "docker 20.10".into(),
+                results: plugin,
+            }],
+            results.recorded.as_ref(),
+        );
+        let page = performance_doc(None, Some(&engines)).unwrap();
+        for needle in [
+            "| plugin (thumbnailer) one-line change, build step | 1.20, n=1 |",
+            "| plugin limit: host `go build` of the thumbnailer, one-line change | 1.00, n=1 |",
+            "| target: plugin (thumbnailer) one-line change, build step ≤ plugin limit + 0.3 s | met: 1.20 s ≤ 1.30 s (0.10 s to spare) |",
         ] {
             assert!(page.contains(needle), "{needle}:\n{page}");
         }

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use xtask::commands::{image_build, module_build, vendoring};
 use xtask::ctx::Ctx;
 use xtask::docker::build::DockerBuild;
@@ -31,7 +31,12 @@ impl Bench<'_> {
                 // Prod is build-prod's build, every build setting included: with build.vendor,
                 // vendor/ is made current first (untimed; a no-op while it is).
                 exec::run(&vendoring(&self.copy, Target::Prod)?, &self.ui)?;
-                prod_build(&self.copy, setup)
+                let build = prod_build(&self.copy, setup);
+                if setup == Setup::ProdPodmanBuild {
+                    self.one_build(build)?
+                } else {
+                    build
+                }
             }
             Setup::PluginProd => {
                 exec::run(&vendoring(&self.copy, Target::Prod)?, &self.ui)?;
@@ -188,20 +193,52 @@ pub(crate) fn before_tag(setup: Setup) -> String {
 /// build` runs every step, as before the builder route.
 pub(crate) fn prod_build(copy: &Ctx, setup: Setup) -> DockerBuild {
     let build = image_build(copy, Target::Prod);
-    if setup != Setup::ProdPodmanBuild {
-        return build;
+    if setup == Setup::ProdPodmanBuild {
+        DockerBuild {
+            compile_stage: None,
+            ..build
+        }
+    } else {
+        build
     }
-    // Podman 4.3's buildah leaves `FROM workspace-${GO_MOD_MODE:-mod}` unexpanded when the
-    // argument is not passed ("identifier is not an image"); the builder route never reads
-    // that line, this one does. A vendored build passes `vendor` already.
-    let mut build = DockerBuild {
-        compile_stage: None,
-        ..build
-    };
-    if !build.build_args.iter().any(|(k, _)| k == "GO_MOD_MODE") {
-        build = build.build_arg("GO_MOD_MODE", "mod");
+}
+
+/// The one `podman build` of every step's Dockerfile in the bench's copy.
+const ONE_BUILD_DOCKERFILE: &str = "deployments/docker/core.one-build.Dockerfile";
+
+/// The stage core.Dockerfile picks by a build argument (mod or vendor).
+const WORKSPACE_BY_MODE: &str = "FROM workspace-${GO_MOD_MODE:-mod} AS workspace";
+
+/// prod's Dockerfile with the workspace stage named outright (`mode`: mod or vendor). Podman
+/// 4.3's buildah takes no stage named through a build argument ("identifier is not an image");
+/// the builder route never builds that line, one `podman build` of every step does.
+pub(crate) fn one_build_dockerfile(prod: &str, mode: &str) -> Result<String> {
+    anyhow::ensure!(
+        prod.contains(WORKSPACE_BY_MODE),
+        "core.Dockerfile no longer has `{WORKSPACE_BY_MODE}`; update the bench's one-build Dockerfile (xtask/bench/src/builds.rs)"
+    );
+    Ok(prod.replace(
+        WORKSPACE_BY_MODE,
+        &format!("FROM workspace-{mode} AS workspace"),
+    ))
+}
+
+impl Bench<'_> {
+    /// `build` (prod_podman_build's) from [`one_build_dockerfile`], written into the copy.
+    fn one_build(&self, mut build: DockerBuild) -> Result<DockerBuild> {
+        let mode = build
+            .build_args
+            .iter()
+            .find(|(k, _)| k == "GO_MOD_MODE")
+            .map_or("mod", |(_, v)| v.as_str());
+        let prod = self.copy.ws.path(&build.dockerfile);
+        let text = std::fs::read_to_string(&prod)
+            .with_context(|| format!("cannot read {}", prod.display()))?;
+        let one = one_build_dockerfile(&text, mode)?;
+        std::fs::write(self.copy.ws.path(ONE_BUILD_DOCKERFILE), one)?;
+        build.dockerfile = ONE_BUILD_DOCKERFILE.into();
+        Ok(build)
     }
-    build
 }
 
 /// `build` as the bench times it: plain progress, and no cache at all when `cold`.
@@ -302,6 +339,30 @@ mod tests {
     }
 
     #[test]
+    fn the_one_build_dockerfile_names_the_workspace_stage_outright() {
+        let prod = std::fs::read_to_string(
+            xtask::testkit::repo_root().join("deployments/docker/core.Dockerfile"),
+        )
+        .unwrap();
+        let one = one_build_dockerfile(&prod, "vendor").unwrap();
+        let changed: Vec<(&str, &str)> = prod
+            .lines()
+            .zip(one.lines())
+            .filter(|(a, b)| a != b)
+            .collect();
+        assert_eq!(
+            changed,
+            [(WORKSPACE_BY_MODE, "FROM workspace-vendor AS workspace")]
+        );
+        assert!(one_build_dockerfile("FROM x\n", "mod")
+            .unwrap_err()
+            .to_string()
+            .starts_with(
+                "core.Dockerfile no longer has `FROM workspace-${GO_MOD_MODE:-mod} AS workspace`"
+            ));
+    }
+
+    #[test]
     fn on_old_podman_prod_takes_the_builder_and_its_old_route_one_podman_build() {
         let ctx = bench_ctx(BuildRoute::Buildah { layer_cache: false }, &[]);
         let builder = prod_build(&ctx, Setup::Prod).plan(&ctx.docker()).unwrap();
@@ -319,12 +380,6 @@ mod tests {
         let steps = old.commands();
         assert_eq!(steps.len(), 1);
         assert_eq!(steps[0].args[0], "build");
-        assert!(
-            steps[0]
-                .flag_values("--build-arg")
-                .any(|a| a == "GO_MOD_MODE=mod"),
-            "buildah 1.28 leaves the Dockerfile's ${{GO_MOD_MODE:-mod}} unexpanded"
-        );
         assert!(steps[0].args.contains(&"--layers=false".to_string()));
         assert_eq!(steps[0].flag_value("--build-context"), None);
     }

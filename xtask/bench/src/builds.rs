@@ -206,21 +206,30 @@ pub(crate) fn prod_build(copy: &Ctx, setup: Setup) -> DockerBuild {
 /// The one `podman build` of every step's Dockerfile in the bench's copy.
 const ONE_BUILD_DOCKERFILE: &str = "deployments/docker/core.one-build.Dockerfile";
 
-/// The stage core.Dockerfile picks by a build argument (mod or vendor).
+/// core.Dockerfile's workspace stages: the module files, the same with vendor/, and the one
+/// the build argument picks (a stage with no instruction of its own).
+const WORKSPACE_MOD: &str = "FROM scratch AS workspace-mod";
+const WORKSPACE_VENDOR: &str = "FROM workspace-mod AS workspace-vendor";
 const WORKSPACE_BY_MODE: &str = "FROM workspace-${GO_MOD_MODE:-mod} AS workspace";
 
-/// prod's Dockerfile with the workspace stage named outright (`mode`: mod or vendor). Podman
-/// 4.3's buildah takes no stage named through a build argument ("identifier is not an image");
-/// the builder route never builds that line, one `podman build` of every step does.
+/// prod's Dockerfile with the stage of `mode` (mod or vendor) named `workspace` itself and the
+/// picking stage left out. Podman 4.3's `podman build --layers=false` builds a stage with no
+/// instruction of its own and then fails removing its image twice ("identifier is not an
+/// image"); the builder route never builds those stages, one `podman build` of every step does.
 pub(crate) fn one_build_dockerfile(prod: &str, mode: &str) -> Result<String> {
-    anyhow::ensure!(
-        prod.contains(WORKSPACE_BY_MODE),
-        "core.Dockerfile no longer has `{WORKSPACE_BY_MODE}`; update the bench's one-build Dockerfile (xtask/bench/src/builds.rs)"
-    );
-    Ok(prod.replace(
-        WORKSPACE_BY_MODE,
-        &format!("FROM workspace-{mode} AS workspace"),
-    ))
+    if let Some(missing) = [WORKSPACE_MOD, WORKSPACE_VENDOR, WORKSPACE_BY_MODE]
+        .into_iter()
+        .find(|line| !prod.contains(line))
+    {
+        anyhow::bail!("core.Dockerfile no longer has `{missing}`; update the bench's one-build Dockerfile (xtask/bench/src/builds.rs)");
+    }
+    let text = prod.replace(WORKSPACE_BY_MODE, "");
+    Ok(if mode == "vendor" {
+        text.replace(WORKSPACE_VENDOR, "FROM workspace-mod AS workspace")
+    } else {
+        text.replace(WORKSPACE_MOD, "FROM scratch AS workspace")
+            .replace(WORKSPACE_VENDOR, "FROM workspace AS workspace-vendor")
+    })
 }
 
 impl Bench<'_> {
@@ -339,27 +348,40 @@ mod tests {
     }
 
     #[test]
-    fn the_one_build_dockerfile_names_the_workspace_stage_outright() {
+    fn the_one_build_dockerfile_has_no_stage_without_an_instruction() {
         let prod = std::fs::read_to_string(
             xtask::testkit::repo_root().join("deployments/docker/core.Dockerfile"),
         )
         .unwrap();
-        let one = one_build_dockerfile(&prod, "vendor").unwrap();
-        let changed: Vec<(&str, &str)> = prod
-            .lines()
-            .zip(one.lines())
-            .filter(|(a, b)| a != b)
-            .collect();
+        let changed = |mode| {
+            let one = one_build_dockerfile(&prod, mode).unwrap();
+            assert_eq!(one.lines().count(), prod.lines().count());
+            prod.lines()
+                .zip(one.lines())
+                .filter(|(a, b)| a != b)
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
         assert_eq!(
-            changed,
-            [(WORKSPACE_BY_MODE, "FROM workspace-vendor AS workspace")]
+            changed("mod"),
+            [
+                pair(WORKSPACE_MOD, "FROM scratch AS workspace"),
+                pair(WORKSPACE_VENDOR, "FROM workspace AS workspace-vendor"),
+                pair(WORKSPACE_BY_MODE, ""),
+            ]
+        );
+        assert_eq!(
+            changed("vendor"),
+            [
+                pair(WORKSPACE_VENDOR, "FROM workspace-mod AS workspace"),
+                pair(WORKSPACE_BY_MODE, ""),
+            ]
         );
         assert!(one_build_dockerfile("FROM x\n", "mod")
             .unwrap_err()
             .to_string()
-            .starts_with(
-                "core.Dockerfile no longer has `FROM workspace-${GO_MOD_MODE:-mod} AS workspace`"
-            ));
+            .starts_with("core.Dockerfile no longer has `FROM scratch AS workspace-mod`"));
     }
 
     #[test]

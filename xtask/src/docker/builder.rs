@@ -13,7 +13,7 @@
 //! content), into a folder no other build writes, and the image is assembled without a layer
 //! cache. The builder is recreated when its Go image, its checkout (a folder deleted and made
 //! again is another folder), its network or its netrc changes; it stops by itself once its
-//! marker file goes (`clean`, `cargo clean`, the checkout deleted). After Ctrl-C the build's
+//! marker file goes (`cargo clean`, the checkout deleted). After Ctrl-C the build's
 //! compile in it is stopped (the Podman client's end does not stop it).
 
 use std::os::unix::fs::MetadataExt;

@@ -18,6 +18,8 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+use super::version_cache::VersionCache;
+
 /// How compose is invoked. A new flavour (Podman's, say) is a variant here, its detection in
 /// `Engine::detect_compose`, and its program and leading words in `docker::compose`, the only writer of compose argv.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -402,10 +404,16 @@ fn probe_cli(path: &Path) -> CliProbe {
     }
 }
 
-/// `docker-compose version --short`, or the error naming the fix.
+/// `docker-compose version --short` (remembered per binary), or the error naming the fix.
 fn standalone_version(path: &Path) -> Result<String> {
-    captured_stdout(Command::new(path).args(["version", "--short"]))
-        .with_context(|| format!("{} does not run; reinstall docker-compose", path.display()))
+    let ask = || {
+        captured_stdout(Command::new(path).args(["version", "--short"]))
+            .with_context(|| format!("{} does not run; reinstall docker-compose", path.display()))
+    };
+    match VersionCache::user() {
+        Some(cache) => cache.version(path, ask),
+        None => ask(),
+    }
 }
 
 /// Where Docker CLIs look for plugins, in their order: `DOCKER_CONFIG` (or ~/.docker), then the

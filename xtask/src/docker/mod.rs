@@ -16,6 +16,7 @@ pub mod podman;
 mod probe;
 pub mod sign;
 pub mod untagged;
+mod version_cache;
 
 use std::path::PathBuf;
 

@@ -6,6 +6,7 @@
 //! then core.
 
 mod health;
+mod migrations;
 mod oneshot;
 
 use std::path::PathBuf;
@@ -324,6 +325,26 @@ pub fn start_core_and_plugins(
             WaitHealthy::new(ctx, compose, project, &PLUGINS, timeout),
         ),
     ]
+}
+
+/// run-prod's migrations: as [`migrate`], but not again once this image migrated this volume
+/// (`migrations.rs`).
+pub fn migrate_unless_done(ctx: &Ctx, compose: &Compose, project: &Project) -> Result<Vec<Task>> {
+    let state = state_dir(ctx, &project.name)?;
+    let volume = project
+        .env
+        .iter()
+        .find(|(key, _)| key == "PIXIE_POSTGRES_VOLUME")
+        .map(|(_, volume)| volume.clone())
+        .context("the stack's project names no Postgres volume")?;
+    let migrated = migrations::Migrated {
+        cli: ctx.cli().path.clone(),
+        image: Target::Prod.image(&ctx.config),
+        volume,
+        stamp: state.join("migrated"),
+        skip: state.join("migrate.skip"),
+    };
+    Ok(migrations::unless_done(ctx, compose, project, migrated))
 }
 
 /// Core's migrations, once, to completion (a current schema stays as it is).

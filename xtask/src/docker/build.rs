@@ -10,6 +10,7 @@ use anyhow::{bail, Result};
 
 use super::builder::Builder;
 use super::engine::BuildRoute;
+use super::inputs::{self, SkipUnchanged};
 use super::podman::RemoveBuildahLeftovers;
 use super::Site;
 use crate::plan::{action, Plan, Step, Task};
@@ -119,6 +120,8 @@ pub struct DockerBuild {
     /// again has the same layers (its ID still differs: buildah's docker-format config names
     /// the build's container), so a rebuild that changed nothing can be told apart.
     pub timestamp: Option<i64>,
+    /// `--label KEY=VALUE` on the image.
+    pub labels: Vec<(String, String)>,
 }
 
 impl DockerBuild {
@@ -192,7 +195,31 @@ impl DockerBuild {
             .push((stage.to_string(), job.context.clone()));
         assembly.build_args.extend(target.clone());
         let env: Vec<(String, String)> = self.build_args.iter().cloned().chain(target).collect();
-        Ok(builder.plan(&job, &env, assembly.step(site)?))
+        // An image in the store, tagged: its inputs' fingerprint says whether it is made again.
+        let skip = match (&self.output, self.tags.is_empty()) {
+            (Output::Load, false) => {
+                let bases: Vec<String> = [Some(go_image), arg("RUNTIME_IMAGE")]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                inputs::fingerprint(site.ws, &self.dockerfile, stage, &env, || {
+                    image_ids(&site.cli().path, &bases)
+                })
+            }
+            _ => None,
+        }
+        .map(|fingerprint| {
+            assembly
+                .labels
+                .push((inputs::INPUTS_LABEL.into(), fingerprint.clone()));
+            SkipUnchanged {
+                podman: site.cli().path.clone(),
+                tags: self.tags.clone(),
+                fingerprint,
+                skip: job.context.with_extension("skip"),
+            }
+        });
+        Ok(builder.plan(&job, &env, assembly.step(site)?, skip))
     }
 
     /// The streamed step that runs this build through `ctx`'s engine, or the one-line refusal of
@@ -272,6 +299,9 @@ impl DockerBuild {
         step = step.args(["--file", &self.dockerfile]);
         for tag in &self.tags {
             step = step.args(["--tag", tag]);
+        }
+        for (key, value) in &self.labels {
+            step = step.arg("--label").arg(format!("{key}={value}"));
         }
         let mut build_args = self.build_args.clone();
         let mut cache_flags = Vec::new();
@@ -367,6 +397,22 @@ impl DockerBuild {
             )
         })
     }
+}
+
+/// The IDs of `images` in the engine's store, in order; `None` unless all are there (the build
+/// then pulls or fails, and is never skipped).
+fn image_ids(cli: &std::path::Path, images: &[String]) -> Option<Vec<String>> {
+    let out = std::process::Command::new(cli)
+        .args(["image", "inspect", "--format", "{{.Id}}"])
+        .args(images)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    (out.status.success() && ids.len() == images.len()).then_some(ids)
 }
 
 /// One lock per machine for builds through Podman.

@@ -23,8 +23,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::{bail, Context, Result};
 
+use super::inputs::SkipUnchanged;
 use super::Site;
-use crate::files::RemoveTree;
+use crate::files::{RemoveFile, RemoveTree};
 use crate::lock;
 use crate::plan::shell::quote;
 use crate::plan::{action, Action, ActionCx, Plan, Step};
@@ -103,8 +104,15 @@ impl Builder {
 
     /// Ensure the builder, run the script there (all its steps, as the compile stage does) with
     /// `env` into `job`'s folder, then `assemble` (the image build that takes that folder as the
-    /// compile stage); afterwards the folder goes, and after Ctrl-C the compile too.
-    pub fn plan(&self, job: &Job, env: &[(String, String)], assemble: Step) -> Plan {
+    /// compile stage); afterwards the folder goes, and after Ctrl-C the compile too. With
+    /// `skip`, none of it when the image was built from the same inputs (`docker::inputs`).
+    pub fn plan(
+        &self,
+        job: &Job,
+        env: &[(String, String)],
+        mut assemble: Step,
+        skip: Option<SkipUnchanged>,
+    ) -> Plan {
         let mut exec = Step::new(
             format!("{}: compile in builder {}", assemble.label, self.name),
             &self.podman,
@@ -116,15 +124,31 @@ impl Builder {
             exec = exec.args(["--env", &format!("{key}={value}")]);
         }
         let script = format!("/src/{GO_BUILD_SCRIPT}");
-        let exec = exec
+        let mut exec = exec
             .args([self.name.as_str(), "sh", &script])
             .args(["rootfs", "modules", "compile"])
             .streamed();
         let mut plan = Plan::default();
+        let unless = skip.as_ref().map(|s| s.skip.clone());
+        if let Some(skip) = skip {
+            plan.cleanup.push(action(
+                "remove the skip file",
+                RemoveFile(skip.skip.clone()),
+            ));
+            plan.push(action(
+                format!("skip {} if built from these inputs", assemble.label),
+                skip,
+            ));
+        }
         plan.push(action(
             format!("start builder {} unless it runs", self.name),
-            EnsureBuilder(self.clone()),
+            EnsureBuilder {
+                builder: self.clone(),
+                unless_exists: unless.clone(),
+            },
         ));
+        exec.unless_exists = unless.clone();
+        assemble.unless_exists = unless;
         plan.push(exec);
         plan.push(assemble);
         plan.cleanup.push(action(
@@ -204,17 +228,24 @@ fn idle_loop() -> String {
 /// Starts the builder unless one made for this build runs already (then: nothing but one
 /// `podman container inspect` and one `podman image inspect`, side by side); a builder of
 /// this name made from something else (the Go image's tag moved, the checkout made again) is
-/// replaced.
+/// replaced. Not at all while `unless_exists` exists (the build is skipped).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnsureBuilder(pub Builder);
+pub struct EnsureBuilder {
+    pub builder: Builder,
+    pub unless_exists: Option<PathBuf>,
+}
 
 impl Action for EnsureBuilder {
     fn shell_line(&self) -> String {
-        let b = &self.0;
+        let b = &self.builder;
         let podman = quote(&b.podman.to_string_lossy());
         let run: Vec<String> = b.run_args("KEY").iter().map(|a| quote(a)).collect();
+        let unless = match &self.unless_exists {
+            Some(path) => format!("[ -e {} ] || ", quote(&path.to_string_lossy())),
+            None => String::new(),
+        };
         format!(
-            "mkdir -p {builds} && touch {builds}/{MARKER} && {{ {podman} container inspect {name} >/dev/null 2>&1 || {podman} {run}; }}  # (xtask) KEY: the Go image's ID, checkout, network and netrc it was made for; another KEY replaces it",
+            "{unless}{{ mkdir -p {builds} && touch {builds}/{MARKER} && {{ {podman} container inspect {name} >/dev/null 2>&1 || {podman} {run}; }}; }}  # (xtask) KEY: the Go image's ID, checkout, network and netrc it was made for; another KEY replaces it",
             builds = quote(&b.builds.to_string_lossy()),
             name = quote(&b.name),
             run = run.join(" ")
@@ -222,7 +253,10 @@ impl Action for EnsureBuilder {
     }
 
     fn run(&self, cx: &ActionCx) -> Result<()> {
-        let b = &self.0;
+        if self.unless_exists.as_ref().is_some_and(|p| p.exists()) {
+            return Ok(());
+        }
+        let b = &self.builder;
         let marker = b.builds.join(MARKER);
         std::fs::create_dir_all(&b.builds)
             .and_then(|()| {
@@ -383,7 +417,7 @@ mod tests {
     }
 
     fn builder_of(plan: &Plan) -> &Builder {
-        &plan.actions::<EnsureBuilder>()[0].0
+        &plan.actions::<EnsureBuilder>()[0].builder
     }
 
     #[test]
@@ -460,6 +494,39 @@ mod tests {
             again.commands()[1].flag_value("--build-context"),
             assembly.flag_value("--build-context")
         );
+    }
+
+    #[test]
+    fn with_a_fingerprint_the_builder_the_compile_and_the_assembly_wait_on_the_skip_file() {
+        let (ctx, _) = prod(OLD_PODMAN);
+        let builder = Builder::of(&ctx.docker(), "pixie-base/go:1.26.8", false, None);
+        let job = builder.job();
+        let skip = SkipUnchanged {
+            podman: builder.podman.clone(),
+            tags: vec!["pixie-core:latest".into()],
+            fingerprint: "00ff".into(),
+            skip: job.context.with_extension("skip"),
+        };
+        let assemble = Step::new("build prod image", &builder.podman, &ctx.ws.root);
+        let plan = builder.plan(&job, &[], assemble, Some(skip.clone()));
+        assert_eq!(plan.actions::<SkipUnchanged>(), [&skip]);
+        assert_eq!(
+            plan.actions::<EnsureBuilder>()[0].unless_exists.as_ref(),
+            Some(&skip.skip)
+        );
+        for step in plan.commands() {
+            assert_eq!(
+                step.unless_exists.as_ref(),
+                Some(&skip.skip),
+                "{}",
+                step.label
+            );
+        }
+        assert!(plan
+            .cleanup
+            .iter()
+            .any(|t| t.action::<RemoveFile>() == Some(&RemoveFile(skip.skip.clone()))));
+        assert!(plan.labels()[0].starts_with("skip build prod image"));
     }
 
     #[test]

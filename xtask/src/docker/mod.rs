@@ -11,6 +11,7 @@ pub mod builder;
 pub mod checks;
 pub mod compose;
 pub mod engine;
+pub mod inputs;
 pub mod matrix;
 pub mod podman;
 mod probe;

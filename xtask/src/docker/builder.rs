@@ -23,7 +23,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::{bail, Context, Result};
 
-use super::inputs::SkipUnchanged;
+use super::build::{host_platform, DockerBuild, Output};
+use super::inputs::{self, SkipUnchanged};
 use super::Site;
 use crate::files::{RemoveFile, RemoveTree};
 use crate::lock;
@@ -216,6 +217,92 @@ impl Builder {
             identity(&self.builds)?,
         ))
     }
+}
+
+impl DockerBuild {
+    /// The compile in the checkout's builder container (the Dockerfile's own script, with this
+    /// build's arguments and platform as its environment), then this build of the final stage
+    /// with the compile stage replaced by the folder the compile wrote.
+    pub(super) fn in_builder(&self, stage: &str, site: &Site) -> Result<Plan> {
+        let arg = |key: &str| {
+            self.build_args
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        let Some(go_image) = arg("GO_IMAGE") else {
+            bail!("the Podman builder route needs the GO_IMAGE build argument: set base_images.go");
+        };
+        let mut netrc = None;
+        for secret in &self.secrets {
+            match secret.id.as_str() {
+                "netrc" => netrc = Some(std::path::absolute(&secret.src)?),
+                other => bail!(
+                    "secret `{other}`: the Podman builder route mounts only the `netrc` secret; drop it, or use Podman 5.4+ or Docker"
+                ),
+            }
+        }
+        let builder = Builder::of(site, &go_image, self.offline, netrc);
+        let job = builder.job();
+        let platform = self.platform.clone().unwrap_or_else(host_platform);
+        let mut parts = platform.split('/');
+        let (os, arch) = (parts.next().unwrap_or("linux"), parts.next().unwrap_or(""));
+        let target = [
+            ("TARGETOS".to_string(), os.to_string()),
+            ("TARGETARCH".to_string(), arch.to_string()),
+        ];
+        let mut assembly = DockerBuild {
+            compile_stage: None,
+            secrets: Vec::new(),
+            ..self.clone()
+        };
+        assembly
+            .build_contexts
+            .push((stage.to_string(), job.context.clone()));
+        assembly.build_args.extend(target.clone());
+        let env: Vec<(String, String)> = self.build_args.iter().cloned().chain(target).collect();
+        // An image in the store, tagged: its inputs' fingerprint says whether it is made again.
+        let skip = match (&self.output, self.tags.is_empty()) {
+            (Output::Load, false) => {
+                let bases: Vec<String> = [Some(go_image), arg("RUNTIME_IMAGE")]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                inputs::fingerprint(site.ws, &self.dockerfile, stage, &env, || {
+                    image_ids(&site.cli().path, &bases)
+                })
+            }
+            _ => None,
+        }
+        .map(|fingerprint| {
+            assembly
+                .labels
+                .push((inputs::INPUTS_LABEL.into(), fingerprint.clone()));
+            SkipUnchanged {
+                podman: site.cli().path.clone(),
+                tags: self.tags.clone(),
+                fingerprint,
+                skip: job.context.with_extension("skip"),
+            }
+        });
+        Ok(builder.plan(&job, &env, assembly.step(site)?, skip))
+    }
+}
+
+/// The IDs of `images` in the engine's store, in order; `None` unless all are there (the build
+/// then pulls or fails, and is never skipped).
+fn image_ids(cli: &std::path::Path, images: &[String]) -> Option<Vec<String>> {
+    let out = std::process::Command::new(cli)
+        .args(["image", "inspect", "--format", "{{.Id}}"])
+        .args(images)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    (out.status.success() && ids.len() == images.len()).then_some(ids)
 }
 
 /// The builder's main process: sleeps while its marker exists, ends on SIGTERM at once.

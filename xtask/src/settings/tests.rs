@@ -1,4 +1,3 @@
-
 use super::*;
 use anyhow::Result;
 use std::path::Path;

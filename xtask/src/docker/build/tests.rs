@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::ctx::fake::ctx_with;
 use crate::settings::Flags;

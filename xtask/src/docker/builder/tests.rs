@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::ctx::fake::ctx_with;
 use crate::docker::build::{DockerBuild, Output, Secret};

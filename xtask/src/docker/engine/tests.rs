@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn probe(path: &str, version: Option<&str>, has_buildx: bool) -> CliProbe {

@@ -45,8 +45,12 @@ COPY vendor /vendor/
 
 # A stage of this file, not an image: there is no tag to pin. The default sits in the expansion,
 # not on the ARG: buildah (Podman 4.x) finds a stage by name only with the passed build args.
+# The LABEL gives the stage an image of its own: with --layers=false buildah removes each
+# stage's image at the end, and a stage with no instruction shares its parent's, removed twice
+# ("identifier is not an image").
 # hadolint ignore=DL3006
 FROM workspace-${GO_MOD_MODE:-mod} AS workspace
+LABEL org.opencontainers.image.description="go.work, the modules' go.mod/go.sum and, vendored, vendor/"
 
 FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS modules
 WORKDIR /src/core

@@ -62,12 +62,22 @@ impl Host {
 
 /// `$XDG_STATE_HOME`, else `~/.local/state` (the XDG base directory rules).
 pub fn state_home() -> Option<PathBuf> {
-    std::env::var_os("XDG_STATE_HOME")
+    xdg_home("XDG_STATE_HOME", ".local/state")
+}
+
+/// `$XDG_CACHE_HOME`, else `~/.cache`: what may be lost at any time (`docker::version_cache`).
+pub fn cache_home() -> Option<PathBuf> {
+    xdg_home("XDG_CACHE_HOME", ".cache")
+}
+
+/// The XDG base directory `variable` if absolute, else `under_home` in `$HOME`.
+fn xdg_home(variable: &str, under_home: &str) -> Option<PathBuf> {
+    std::env::var_os(variable)
         .map(PathBuf::from)
         .filter(|dir| dir.is_absolute())
         .or_else(|| {
             std::env::var_os("HOME")
                 .filter(|home| !home.is_empty())
-                .map(|home| PathBuf::from(home).join(".local/state"))
+                .map(|home| PathBuf::from(home).join(under_home))
         })
 }

@@ -20,7 +20,7 @@ use xtask::docker::matrix::{self, MatrixEngine};
 use xtask::plan::expand_path;
 use xtask::signals::{self, Interrupted};
 use xtask::target::Target;
-use xtask::testkit::free_port;
+use xtask::testkit::{free_port, RemoveDir};
 use xtask::workspace::Workspace;
 
 use crate::report::{
@@ -234,6 +234,9 @@ fn measure_engine(
         &ctx.ws.root,
         dir.join(format!("stack-work-{}", engine.name)),
     )?;
+    // Gone at the end, also after a failure: then the copy's builder container (Podman < 5.4)
+    // stops by itself too.
+    let _copy_goes = RemoveDir(work.root.clone());
     let id = std::process::id();
     let state = dir.join(format!("stack-state-{}", engine.name));
     let http_port = free_port();
@@ -326,8 +329,6 @@ fn measure_engine(
         plugin(Setup::PluginDev, Scenario::HotReload),
         plugin(Setup::PluginLimit, Scenario::CodeChange)
     ));
-    drop(run);
-    let _ = std::fs::remove_dir_all(&work.root);
     Ok(figures)
 }
 

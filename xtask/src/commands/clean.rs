@@ -1,12 +1,13 @@
-//! `clean`: removes what run-prod/run-dev left (containers, networks; with flags, volumes and
-//! images), e.g. after the xtask was killed. Caches under target/ are `cargo clean`'s business.
+//! `clean`: removes what run-prod/run-dev left (containers, networks, the projects' secrets
+//! under target/xtask; with flags, volumes and images), e.g. after the xtask was killed. Caches
+//! under target/ (the Podman builder container's folder too) are `cargo clean`'s business.
 //! With `--stack full` it addresses the stack's projects; `--volumes` then deletes the stack's
 //! data (Postgres, S3, NATS volumes) and its secrets, and says which.
 
 use anyhow::Result;
 
 use super::common::{switch, Command, Live, Parsed, Registration};
-use super::run::{compose_or_stand_in, project};
+use super::run::{compose_or_stand_in, project, token_file};
 use crate::ctx::{Ctx, Needs};
 use crate::docker::compose::{self, RemoveVolumes};
 use crate::files::RemoveTree;
@@ -90,6 +91,15 @@ fn plan(ctx: &Ctx, args: &Clean, live: &Live) -> Result<Plan> {
             format!("remove the {} project", project.name),
             &["down", "--remove-orphans"],
         ));
+        // The copy of the API token a run made: this project's only, as the checkout's other
+        // projects may be running and a build in the builder container (target/xtask/builder)
+        // under way. (The stack's own secrets live with its data, below.)
+        let token = token_file(ctx, &project.name);
+        let copies = token.parent().expect("the token file is in a folder");
+        plan.push(action(
+            format!("delete the token copy of {} in target/xtask", project.name),
+            RemoveTree(copies.to_path_buf()),
+        ));
         if args.volumes {
             plan.push(action(
                 format!("delete the volumes of {}", project.name),
@@ -121,11 +131,6 @@ fn plan(ctx: &Ctx, args: &Clean, live: &Live) -> Result<Plan> {
             }
         }
     }
-    let scratch = ctx.ws.path("target/xtask");
-    plan.push(
-        Step::new("remove target/xtask", "rm", &ctx.ws.root)
-            .args(["-rf", &scratch.display().to_string()]),
-    );
     Ok(plan)
 }
 
@@ -189,6 +194,16 @@ mod tests {
             .map(|r| r.project.as_str())
             .collect();
         assert_eq!(projects, ["c1-prod", "c1-dev"]);
+        // Each project's secrets, nothing else of target/xtask (a build may be using it).
+        let removed: Vec<String> = deleted
+            .actions::<RemoveTree>()
+            .iter()
+            .map(|r| r.0.strip_prefix(&ctx.ws.root).unwrap().display().to_string())
+            .collect();
+        assert_eq!(
+            removed,
+            ["target/xtask/secrets/c1-prod", "target/xtask/secrets/c1-dev"]
+        );
         // Every module's image, the plugin's too.
         for image in ["pixie-core:latest", "pixie-thumbnailer:latest"] {
             assert!(all.contains(&format!("image rm {image}")), "{all:?}");
@@ -212,7 +227,10 @@ mod tests {
             version: "1.29.2".into(),
         }));
         let kept = plan(&ctx, &Clean { volumes: false, images: false }, &Live::default()).unwrap();
-        assert!(kept.actions::<RemoveVolumes>().is_empty() && kept.actions::<RemoveTree>().is_empty());
+        let token_copy = |name: &str| RemoveTree(ctx.ws.path(&format!("target/xtask/secrets/{name}")));
+        let token_copies = [&token_copy("c2-prod-stack"), &token_copy("c2-dev-stack")];
+        assert!(kept.actions::<RemoveVolumes>().is_empty());
+        assert_eq!(kept.actions::<RemoveTree>(), token_copies);
         let gone = plan(&ctx, &Clean { volumes: true, images: false }, &Live::default()).unwrap();
         assert_eq!(
             gone.actions::<RemoveVolumes>(),
@@ -224,7 +242,9 @@ mod tests {
         assert_eq!(
             gone.actions::<RemoveTree>(),
             [
+                token_copies[0],
                 &RemoveTree("/home/me/.local/state/pixie/c2-prod-stack".into()),
+                token_copies[1],
                 &RemoveTree("/home/me/.local/state/pixie/c2-dev-stack".into()),
             ]
         );

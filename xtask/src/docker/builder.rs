@@ -13,7 +13,7 @@
 //! content), into a folder no other build writes, and the image is assembled without a layer
 //! cache. The builder is recreated when its Go image, its checkout (a folder deleted and made
 //! again is another folder), its network or its netrc changes; it stops by itself once its
-//! marker file goes (`clean`, `cargo clean`, the checkout deleted). After Ctrl-C the build's
+//! marker file goes (`cargo clean`, the checkout deleted). After Ctrl-C the build's
 //! compile in it is stopped (the Podman client's end does not stop it).
 
 use std::os::unix::fs::MetadataExt;
@@ -23,8 +23,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::{bail, Context, Result};
 
+use super::build::{host_platform, DockerBuild, Output};
+use super::inputs::{self, SkipUnchanged};
 use super::Site;
-use crate::files::RemoveTree;
+use crate::files::{RemoveFile, RemoveTree};
 use crate::lock;
 use crate::plan::shell::quote;
 use crate::plan::{action, Action, ActionCx, Plan, Step};
@@ -103,8 +105,15 @@ impl Builder {
 
     /// Ensure the builder, run the script there (all its steps, as the compile stage does) with
     /// `env` into `job`'s folder, then `assemble` (the image build that takes that folder as the
-    /// compile stage); afterwards the folder goes, and after Ctrl-C the compile too.
-    pub fn plan(&self, job: &Job, env: &[(String, String)], assemble: Step) -> Plan {
+    /// compile stage); afterwards the folder goes, and after Ctrl-C the compile too. With
+    /// `skip`, none of it when the image was built from the same inputs (`docker::inputs`).
+    pub fn plan(
+        &self,
+        job: &Job,
+        env: &[(String, String)],
+        mut assemble: Step,
+        skip: Option<SkipUnchanged>,
+    ) -> Plan {
         let mut exec = Step::new(
             format!("{}: compile in builder {}", assemble.label, self.name),
             &self.podman,
@@ -116,15 +125,31 @@ impl Builder {
             exec = exec.args(["--env", &format!("{key}={value}")]);
         }
         let script = format!("/src/{GO_BUILD_SCRIPT}");
-        let exec = exec
+        let mut exec = exec
             .args([self.name.as_str(), "sh", &script])
             .args(["rootfs", "modules", "compile"])
             .streamed();
         let mut plan = Plan::default();
+        let unless = skip.as_ref().map(|s| s.skip.clone());
+        if let Some(skip) = skip {
+            plan.cleanup.push(action(
+                "remove the skip file",
+                RemoveFile(skip.skip.clone()),
+            ));
+            plan.push(action(
+                format!("skip {} if built from these inputs", assemble.label),
+                skip,
+            ));
+        }
         plan.push(action(
             format!("start builder {} unless it runs", self.name),
-            EnsureBuilder(self.clone()),
+            EnsureBuilder {
+                builder: self.clone(),
+                unless_exists: unless.clone(),
+            },
         ));
+        exec.unless_exists = unless.clone();
+        assemble.unless_exists = unless;
         plan.push(exec);
         plan.push(assemble);
         plan.cleanup.push(action(
@@ -194,6 +219,92 @@ impl Builder {
     }
 }
 
+impl DockerBuild {
+    /// The compile in the checkout's builder container (the Dockerfile's own script, with this
+    /// build's arguments and platform as its environment), then this build of the final stage
+    /// with the compile stage replaced by the folder the compile wrote.
+    pub(super) fn in_builder(&self, stage: &str, site: &Site) -> Result<Plan> {
+        let arg = |key: &str| {
+            self.build_args
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        let Some(go_image) = arg("GO_IMAGE") else {
+            bail!("the Podman builder route needs the GO_IMAGE build argument: set base_images.go");
+        };
+        let mut netrc = None;
+        for secret in &self.secrets {
+            match secret.id.as_str() {
+                "netrc" => netrc = Some(std::path::absolute(&secret.src)?),
+                other => bail!(
+                    "secret `{other}`: the Podman builder route mounts only the `netrc` secret; drop it, or use Podman 5.4+ or Docker"
+                ),
+            }
+        }
+        let builder = Builder::of(site, &go_image, self.offline, netrc);
+        let job = builder.job();
+        let platform = self.platform.clone().unwrap_or_else(host_platform);
+        let mut parts = platform.split('/');
+        let (os, arch) = (parts.next().unwrap_or("linux"), parts.next().unwrap_or(""));
+        let target = [
+            ("TARGETOS".to_string(), os.to_string()),
+            ("TARGETARCH".to_string(), arch.to_string()),
+        ];
+        let mut assembly = DockerBuild {
+            compile_stage: None,
+            secrets: Vec::new(),
+            ..self.clone()
+        };
+        assembly
+            .build_contexts
+            .push((stage.to_string(), job.context.clone()));
+        assembly.build_args.extend(target.clone());
+        let env: Vec<(String, String)> = self.build_args.iter().cloned().chain(target).collect();
+        // An image in the store, tagged: its inputs' fingerprint says whether it is made again.
+        let skip = match (&self.output, self.tags.is_empty()) {
+            (Output::Load, false) => {
+                let bases: Vec<String> = [Some(go_image), arg("RUNTIME_IMAGE")]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                inputs::fingerprint(site.ws, &self.dockerfile, stage, &env, || {
+                    image_ids(&site.cli().path, &bases)
+                })
+            }
+            _ => None,
+        }
+        .map(|fingerprint| {
+            assembly
+                .labels
+                .push((inputs::INPUTS_LABEL.into(), fingerprint.clone()));
+            SkipUnchanged {
+                podman: site.cli().path.clone(),
+                tags: self.tags.clone(),
+                fingerprint,
+                skip: job.context.with_extension("skip"),
+            }
+        });
+        Ok(builder.plan(&job, &env, assembly.step(site)?, skip))
+    }
+}
+
+/// The IDs of `images` in the engine's store, in order; `None` unless all are there (the build
+/// then pulls or fails, and is never skipped).
+fn image_ids(cli: &std::path::Path, images: &[String]) -> Option<Vec<String>> {
+    let out = std::process::Command::new(cli)
+        .args(["image", "inspect", "--format", "{{.Id}}"])
+        .args(images)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    (out.status.success() && ids.len() == images.len()).then_some(ids)
+}
+
 /// The builder's main process: sleeps while its marker exists, ends on SIGTERM at once.
 fn idle_loop() -> String {
     format!(
@@ -204,17 +315,24 @@ fn idle_loop() -> String {
 /// Starts the builder unless one made for this build runs already (then: nothing but one
 /// `podman container inspect` and one `podman image inspect`, side by side); a builder of
 /// this name made from something else (the Go image's tag moved, the checkout made again) is
-/// replaced.
+/// replaced. Not at all while `unless_exists` exists (the build is skipped).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnsureBuilder(pub Builder);
+pub struct EnsureBuilder {
+    pub builder: Builder,
+    pub unless_exists: Option<PathBuf>,
+}
 
 impl Action for EnsureBuilder {
     fn shell_line(&self) -> String {
-        let b = &self.0;
+        let b = &self.builder;
         let podman = quote(&b.podman.to_string_lossy());
         let run: Vec<String> = b.run_args("KEY").iter().map(|a| quote(a)).collect();
+        let unless = match &self.unless_exists {
+            Some(path) => format!("[ -e {} ] || ", quote(&path.to_string_lossy())),
+            None => String::new(),
+        };
         format!(
-            "mkdir -p {builds} && touch {builds}/{MARKER} && {{ {podman} container inspect {name} >/dev/null 2>&1 || {podman} {run}; }}  # (xtask) KEY: the Go image's ID, checkout, network and netrc it was made for; another KEY replaces it",
+            "{unless}{{ mkdir -p {builds} && touch {builds}/{MARKER} && {{ {podman} container inspect {name} >/dev/null 2>&1 || {podman} {run}; }}; }}  # (xtask) KEY: the Go image's ID, checkout, network and netrc it was made for; another KEY replaces it",
             builds = quote(&b.builds.to_string_lossy()),
             name = quote(&b.name),
             run = run.join(" ")
@@ -222,7 +340,10 @@ impl Action for EnsureBuilder {
     }
 
     fn run(&self, cx: &ActionCx) -> Result<()> {
-        let b = &self.0;
+        if self.unless_exists.as_ref().is_some_and(|p| p.exists()) {
+            return Ok(());
+        }
+        let b = &self.builder;
         let marker = b.builds.join(MARKER);
         std::fs::create_dir_all(&b.builds)
             .and_then(|()| {
@@ -358,242 +479,4 @@ fn podman_output(podman: &Path, args: &[&str]) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ctx::fake::ctx_with;
-    use crate::docker::build::{DockerBuild, Output, Secret};
-    use crate::docker::engine::BuildRoute;
-    use crate::docker::podman::RemoveBuildahLeftovers;
-    use crate::plan::Task;
-    use crate::settings::Flags;
-    use crate::workspace::PROD_DOCKERFILE;
-
-    const OLD_PODMAN: BuildRoute = BuildRoute::Buildah { layer_cache: false };
-
-    fn prod(route: BuildRoute) -> (crate::ctx::Ctx, DockerBuild) {
-        let ctx = ctx_with(route, &[], Flags::new());
-        let build = DockerBuild {
-            compile_stage: Some("build".into()),
-            tags: vec!["pixie-core:latest".into()],
-            ..DockerBuild::new("build prod image", PROD_DOCKERFILE)
-                .build_arg("GO_IMAGE", "pixie-base/go:1.26.8")
-                .build_arg("VERSION", "v1")
-        };
-        (ctx, build)
-    }
-
-    fn builder_of(plan: &Plan) -> &Builder {
-        &plan.actions::<EnsureBuilder>()[0].0
-    }
-
-    #[test]
-    fn old_podman_compiles_in_the_builder_then_builds_the_final_stage_from_its_folder() {
-        let (ctx, build) = prod(OLD_PODMAN);
-        let plan = build.plan(&ctx.docker()).unwrap();
-        let name = builder_of(&plan).name.clone();
-        assert!(
-            name.starts_with(&ctx.ws.project_name("", "builder")),
-            "{name}"
-        );
-        assert_eq!(
-            plan.labels(),
-            [
-                format!("start builder {name} unless it runs").as_str(),
-                &format!("build prod image: compile in builder {name}"),
-                "build prod image"
-            ]
-        );
-        let steps = plan.commands();
-        let (exec, assembly) = (steps[0], steps[1]);
-        let out = exec.flag_values("--env").next().unwrap();
-        let id = out
-            .strip_prefix("OUT=/builds/")
-            .and_then(|rest| rest.strip_suffix("/out"))
-            .unwrap_or_else(|| panic!("{out}"));
-        assert!(exec.args.starts_with(&["exec".to_string()]));
-        assert!(exec.args.ends_with(&[
-            name.clone(),
-            "sh".into(),
-            format!("/src/{GO_BUILD_SCRIPT}"),
-            "rootfs".into(),
-            "modules".into(),
-            "compile".into()
-        ]));
-        let env: Vec<&str> = exec.flag_values("--env").collect();
-        for wanted in [
-            "GO_IMAGE=pixie-base/go:1.26.8",
-            "VERSION=v1",
-            "TARGETOS=linux",
-        ] {
-            assert!(env.contains(&wanted), "{env:?}");
-        }
-        let context = ctx.ws.path("target/xtask/builder").join(id);
-        assert_eq!(
-            assembly.flag_value("--build-context"),
-            Some(format!("build={}", context.display()).as_str())
-        );
-        assert!(assembly.args.contains(&"--layers=false".to_string()));
-        assert!(assembly.lock.is_some(), "podman builds stay one at a time");
-        let cleanup: Vec<&Task> = plan.cleanup.iter().collect();
-        assert_eq!(
-            cleanup[1].action::<RemoveTree>(),
-            Some(&RemoveTree(context))
-        );
-        let stop = cleanup[0].action::<StopJobIfInterrupted>().unwrap();
-        assert_eq!(
-            stop.args(),
-            [
-                "exec",
-                &name,
-                "sh",
-                "-c",
-                KILL_BY_ARGUMENT,
-                &format!("/builds/{id}/out/")
-            ]
-        );
-        assert!(cleanup[2].action::<RemoveBuildahLeftovers>().is_some());
-        let builder = builder_of(&plan);
-        assert_eq!((builder.offline, &builder.netrc), (false, &None));
-        // Two builds never share an output folder.
-        let again = build.plan(&ctx.docker()).unwrap();
-        assert_ne!(
-            again.commands()[1].flag_value("--build-context"),
-            assembly.flag_value("--build-context")
-        );
-    }
-
-    #[test]
-    fn the_builder_route_is_for_old_podman_and_a_compile_stage_only() {
-        for route in [
-            BuildRoute::BuiltIn,
-            BuildRoute::Buildx,
-            BuildRoute::Buildah { layer_cache: true },
-        ] {
-            let (ctx, build) = prod(route);
-            let plan = build.plan(&ctx.docker()).unwrap();
-            assert_eq!(plan.labels(), ["build prod image"], "{route:?}");
-        }
-        let (ctx, build) = prod(OLD_PODMAN);
-        let dev = DockerBuild {
-            compile_stage: None,
-            ..build
-        };
-        assert_eq!(
-            dev.plan(&ctx.docker()).unwrap().commands()[0].args[0],
-            "build"
-        );
-    }
-
-    #[test]
-    fn vendored_builds_get_an_offline_builder_and_the_netrc_is_its_only_secret() {
-        let (ctx, build) = prod(OLD_PODMAN);
-        let netrc = Secret {
-            id: "netrc".into(),
-            src: "/home/u/.netrc".into(),
-        };
-        let offline = DockerBuild {
-            offline: true,
-            secrets: vec![netrc.clone()],
-            output: Output::Local("/tmp/out".into()),
-            stage: Some("binary".into()),
-            ..build.clone()
-        };
-        let plan = offline.plan(&ctx.docker()).unwrap();
-        let builder = builder_of(&plan);
-        assert!(builder.offline);
-        let online = build.plan(&ctx.docker()).unwrap();
-        assert_ne!(
-            builder.name,
-            builder_of(&online).name,
-            "other settings, another builder"
-        );
-        assert_eq!(builder.netrc.as_deref(), Some(Path::new("/home/u/.netrc")));
-        let run = builder.run_args("k");
-        assert!(
-            run.windows(2).any(|w| w == ["--network", "none"]),
-            "{run:?}"
-        );
-        assert!(
-            run.contains(&"/home/u/.netrc:/root/.netrc:ro".to_string()),
-            "{run:?}"
-        );
-        let assembly = plan.commands()[1];
-        assert!(
-            assembly.flag_value("--secret").is_none(),
-            "the compile stage is not run"
-        );
-        assert_eq!(assembly.flag_value("--target"), Some("binary"));
-        assert_eq!(
-            assembly.flag_value("--output"),
-            Some("type=local,dest=/tmp/out")
-        );
-        let other = DockerBuild {
-            secrets: vec![Secret {
-                id: "npmrc".into(),
-                ..netrc
-            }],
-            ..build
-        };
-        assert_eq!(
-            other.plan(&ctx.docker()).unwrap_err().to_string(),
-            "secret `npmrc`: the Podman builder route mounts only the `netrc` secret; drop it, or use Podman 5.4+ or Docker"
-        );
-    }
-
-    #[test]
-    fn the_builder_runs_read_only_over_the_checkout_and_its_dry_run_is_shell() {
-        let (ctx, build) = prod(OLD_PODMAN);
-        let plan = build.plan(&ctx.docker()).unwrap();
-        let run = builder_of(&plan).run_args("k");
-        let root = ctx.ws.root.display();
-        for mount in [
-            format!("{root}:/src:ro"),
-            format!("{root}/target/xtask/builder:/builds"),
-            "pixie-go-mod-cache:/go/pkg/mod".into(),
-            "pixie-go-build-cache:/root/.cache/go-build".into(),
-        ] {
-            assert!(run.contains(&mount), "{mount} in {run:?}");
-        }
-        assert!(run
-            .windows(2)
-            .any(|w| w == ["--label", "pixie.builder.key=k"]));
-        let text = plan.to_string();
-        let check = Command::new("bash")
-            .args(["-n", "-c", &text])
-            .output()
-            .unwrap();
-        assert!(
-            check.status.success(),
-            "{}\n{text}",
-            String::from_utf8_lossy(&check.stderr)
-        );
-    }
-
-    #[test]
-    fn the_key_names_the_image_and_this_very_checkout() {
-        let dir = std::env::temp_dir().join(format!("xtask-builder-key-{}", std::process::id()));
-        let builds = dir.join("target/xtask/builder");
-        std::fs::create_dir_all(&builds).unwrap();
-        let builder = Builder {
-            podman: "podman".into(),
-            name: "b".into(),
-            go_image: "go".into(),
-            workspace: dir.clone(),
-            builds: builds.clone(),
-            offline: false,
-            netrc: None,
-        };
-        let first = builder.key("sha256:1").unwrap();
-        assert!(first.starts_with("image=sha256:1,workspace="), "{first}");
-        assert_ne!(builder.key("sha256:2").unwrap(), first);
-        // The builds folder made again (`clean`, `cargo clean`) is another folder: its inode
-        // cannot be the old one's while a builder's mount (here: an open handle) holds that.
-        let mounted = std::fs::File::open(&builds).unwrap();
-        std::fs::remove_dir_all(&builds).unwrap();
-        std::fs::create_dir_all(&builds).unwrap();
-        let remade = builder.key("sha256:1").unwrap();
-        drop(mounted);
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert_ne!(remade, first);
-    }
-}
+mod tests;

@@ -11,11 +11,13 @@ pub mod builder;
 pub mod checks;
 pub mod compose;
 pub mod engine;
+pub mod inputs;
 pub mod matrix;
 pub mod podman;
 mod probe;
 pub mod sign;
 pub mod untagged;
+mod version_cache;
 
 use std::path::PathBuf;
 

@@ -286,18 +286,18 @@ mod tests {
             ..Plan::default()
         };
         let mut plan = Plan::default();
-        plan.include("refresh core/vendor", vendor);
+        plan.include("refresh vendor/", vendor);
         plan.push(Step::new("build", "docker", "/w"));
         assert_eq!(
             plan.to_string(),
-            "# refresh core/vendor:\n\
+            "# refresh vendor/:\n\
              # hold /w/vendor.lock until the cleanup below ends (waits while another vendor holds it)\n\
              exec 9>>/w/vendor.lock && flock 9\n\
              cd /w/core\n# go mod vendor\ngo\n\
              # always, after the steps above (also on failure or Ctrl-C):\n\
              # remove staging\nrm -rf /w/core/.vendor.new\n\
              exec 9>&-\n\
-             # (end of: refresh core/vendor)\n\
+             # (end of: refresh vendor/)\n\
              cd /w\n# build\ndocker\n"
         );
     }

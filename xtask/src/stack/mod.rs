@@ -6,6 +6,7 @@
 //! then core.
 
 mod health;
+mod migrations;
 mod oneshot;
 
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ pub use oneshot::Remove;
 use crate::ctx::Ctx;
 use crate::docker::compose::{self, Project};
 use crate::docker::engine::Compose;
+use crate::files::RemoveFile;
 use crate::plan::shell::quote;
 use crate::plan::{action, Action, ActionCx, Plan, Step, Task};
 use crate::settings::{self, Config, Spec};
@@ -326,14 +328,41 @@ pub fn start_core_and_plugins(
     ]
 }
 
-/// Core's migrations, once, to completion (a current schema stays as it is).
-pub fn migrate(ctx: &Ctx, compose: &Compose, project: &Project) -> Vec<Task> {
-    oneshot::run(
+/// run-*'s migrations: as [`migrate`], but skipped when the running database's schema is at
+/// the latest version of the workspace's migrations (`migrations.rs`).
+pub fn migrate_unless_current(
+    ctx: &Ctx,
+    compose: &Compose,
+    project: &Project,
+) -> Result<Vec<Task>> {
+    let Some(latest) = migrations::latest_version(&ctx.ws.path(migrations::MIGRATIONS_DIR)) else {
+        return Ok(migrate(ctx, compose, project));
+    };
+    let skip = state_dir(ctx, &project.name)?.join("migrate.skip");
+    let mut tasks = vec![action(
+        "skip the migrations if the schema is current",
+        migrations::SkipCurrentSchema {
+            cli: ctx.cli().path.clone(),
+            project: project.clone(),
+            latest,
+            skip: skip.clone(),
+        },
+    )];
+    tasks.extend(oneshot::run(
         ctx,
         compose,
         project,
         "migrate",
-        "apply core's migrations (pixie-core migrate)".into(),
-        None,
-    )
+        MIGRATE_LABEL.into(),
+        Some(skip.clone()),
+    ));
+    tasks.push(action("remove the skip file", RemoveFile(skip)));
+    Ok(tasks)
+}
+
+const MIGRATE_LABEL: &str = "apply core's migrations (pixie-core migrate)";
+
+/// Core's migrations, once, to completion (a current schema stays as it is).
+pub fn migrate(ctx: &Ctx, compose: &Compose, project: &Project) -> Vec<Task> {
+    oneshot::run(ctx, compose, project, "migrate", MIGRATE_LABEL.into(), None)
 }

@@ -170,7 +170,7 @@ fn watcher_lines(log: &str) -> Vec<&str> {
 }
 
 #[test]
-fn run_dev_regenerates_core_gen_from_a_saved_proto_and_serves_the_new_code() {
+fn run_dev_regenerates_proto_gen_from_a_saved_proto_and_serves_the_new_code() {
     let dev_image = dev_image();
     let ws = workspace_copy("run-dev-proto");
     let _remove = RemoveDir(ws.clone());

@@ -385,10 +385,16 @@ fn stack_full_serves_keeps_its_data_restarts_core_alone_recovers_and_hides_secre
     // stop, then a second run: the photos are still there, in the volume named by major version.
     stack.xtask_ok(&["stop"]);
     stack.project.assert_gone("after stop");
-    stack.xtask_ok(&["run-prod", "--detach"]);
+    let second = stack.xtask_ok(&["run-prod", "--detach"]);
     assert!(
         stack.listed().contains(&id),
         "the photo is gone after stop and a second run"
+    );
+    // The schema is current: the migrations are not run again.
+    assert!(
+        second.contains("migrations: the schema is at version")
+            && !second.contains("apply core's migrations"),
+        "{second}"
     );
     let postgres_volume = format!("{}_postgres-{}", stack.project.name, postgres_major());
     assert!(

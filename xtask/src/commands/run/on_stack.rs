@@ -82,7 +82,8 @@ pub(super) fn stack_steps(
     );
     plan.steps
         .extend(stack::start_servers(ctx, compose, project, &stack::SERVERS));
-    plan.steps.extend(stack::migrate(ctx, compose, project));
+    plan.steps
+        .extend(stack::migrate_unless_current(ctx, compose, project)?);
     plan.steps.extend(stack::start_core_and_plugins(
         ctx,
         compose,

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use xtask::commands::{image_build, module_build, vendoring};
 use xtask::ctx::Ctx;
 use xtask::docker::build::DockerBuild;
@@ -31,12 +31,7 @@ impl Bench<'_> {
                 // Prod is build-prod's build, every build setting included: with build.vendor,
                 // vendor/ is made current first (untimed; a no-op while it is).
                 exec::run(&vendoring(&self.copy, Target::Prod)?, &self.ui)?;
-                let build = prod_build(&self.copy, setup);
-                if setup == Setup::ProdPodmanBuild {
-                    self.one_build(build)?
-                } else {
-                    build
-                }
+                prod_build(&self.copy, setup)
             }
             Setup::PluginProd => {
                 exec::run(&vendoring(&self.copy, Target::Prod)?, &self.ui)?;
@@ -203,53 +198,6 @@ pub(crate) fn prod_build(copy: &Ctx, setup: Setup) -> DockerBuild {
     }
 }
 
-/// The one `podman build` of every step's Dockerfile in the bench's copy.
-const ONE_BUILD_DOCKERFILE: &str = "deployments/docker/core.one-build.Dockerfile";
-
-/// core.Dockerfile's workspace stages: the module files, the same with vendor/, and the one
-/// the build argument picks (a stage with no instruction of its own).
-const WORKSPACE_MOD: &str = "FROM scratch AS workspace-mod";
-const WORKSPACE_VENDOR: &str = "FROM workspace-mod AS workspace-vendor";
-const WORKSPACE_BY_MODE: &str = "FROM workspace-${GO_MOD_MODE:-mod} AS workspace";
-
-/// prod's Dockerfile with the stage of `mode` (mod or vendor) named `workspace` itself and the
-/// picking stage left out. Podman 4.3's `podman build --layers=false` builds a stage with no
-/// instruction of its own and then fails removing its image twice ("identifier is not an
-/// image"); the builder route never builds those stages, one `podman build` of every step does.
-pub(crate) fn one_build_dockerfile(prod: &str, mode: &str) -> Result<String> {
-    if let Some(missing) = [WORKSPACE_MOD, WORKSPACE_VENDOR, WORKSPACE_BY_MODE]
-        .into_iter()
-        .find(|line| !prod.contains(line))
-    {
-        anyhow::bail!("core.Dockerfile no longer has `{missing}`; update the bench's one-build Dockerfile (xtask/bench/src/builds.rs)");
-    }
-    let text = prod.replace(WORKSPACE_BY_MODE, "");
-    Ok(if mode == "vendor" {
-        text.replace(WORKSPACE_VENDOR, "FROM workspace-mod AS workspace")
-    } else {
-        text.replace(WORKSPACE_MOD, "FROM scratch AS workspace")
-            .replace(WORKSPACE_VENDOR, "FROM workspace AS workspace-vendor")
-    })
-}
-
-impl Bench<'_> {
-    /// `build` (prod_podman_build's) from [`one_build_dockerfile`], written into the copy.
-    fn one_build(&self, mut build: DockerBuild) -> Result<DockerBuild> {
-        let mode = build
-            .build_args
-            .iter()
-            .find(|(k, _)| k == "GO_MOD_MODE")
-            .map_or("mod", |(_, v)| v.as_str());
-        let prod = self.copy.ws.path(&build.dockerfile);
-        let text = std::fs::read_to_string(&prod)
-            .with_context(|| format!("cannot read {}", prod.display()))?;
-        let one = one_build_dockerfile(&text, mode)?;
-        std::fs::write(self.copy.ws.path(ONE_BUILD_DOCKERFILE), one)?;
-        build.dockerfile = ONE_BUILD_DOCKERFILE.into();
-        Ok(build)
-    }
-}
-
 /// `build` as the bench times it: plain progress, and no cache at all when `cold`.
 pub(crate) fn timed_build(build: DockerBuild, cold: bool) -> DockerBuild {
     DockerBuild {
@@ -345,43 +293,6 @@ mod tests {
                 .args[..3],
             ["buildx", "build", "--load"]
         );
-    }
-
-    #[test]
-    fn the_one_build_dockerfile_has_no_stage_without_an_instruction() {
-        let prod = std::fs::read_to_string(
-            xtask::testkit::repo_root().join("deployments/docker/core.Dockerfile"),
-        )
-        .unwrap();
-        let changed = |mode| {
-            let one = one_build_dockerfile(&prod, mode).unwrap();
-            assert_eq!(one.lines().count(), prod.lines().count());
-            prod.lines()
-                .zip(one.lines())
-                .filter(|(a, b)| a != b)
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect::<Vec<_>>()
-        };
-        let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
-        assert_eq!(
-            changed("mod"),
-            [
-                pair(WORKSPACE_MOD, "FROM scratch AS workspace"),
-                pair(WORKSPACE_VENDOR, "FROM workspace AS workspace-vendor"),
-                pair(WORKSPACE_BY_MODE, ""),
-            ]
-        );
-        assert_eq!(
-            changed("vendor"),
-            [
-                pair(WORKSPACE_VENDOR, "FROM workspace-mod AS workspace"),
-                pair(WORKSPACE_BY_MODE, ""),
-            ]
-        );
-        assert!(one_build_dockerfile("FROM x\n", "mod")
-            .unwrap_err()
-            .to_string()
-            .starts_with("core.Dockerfile no longer has `FROM scratch AS workspace-mod`"));
     }
 
     #[test]

@@ -45,10 +45,12 @@ impl Ui {
     }
 }
 
-/// One line to stderr. Never panics: with stderr closed there is nobody to tell, and the
-/// command (and its cleanup) must go on.
+/// One line to stderr, in one write: children streaming to the same stderr (compose's logs)
+/// cannot land inside it, as they did between `writeln!`'s pieces. Never panics: with stderr
+/// closed there is nobody to tell, and the command (and its cleanup) must go on.
 pub fn note(line: impl fmt::Display) {
-    let _ = writeln!(std::io::stderr(), "{line}");
+    let line = format!("{line}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 /// A report (`config`, `doctor`, a dry run's plan) to stdout. A reader that went away

@@ -291,18 +291,14 @@ impl DockerBuild {
 
 /// The IDs of `images` in the engine's store, in order; `None` unless all are there (the build
 /// then pulls or fails, and is never skipped).
-fn image_ids(cli: &std::path::Path, images: &[String]) -> Option<Vec<String>> {
-    let out = std::process::Command::new(cli)
-        .args(["image", "inspect", "--format", "{{.Id}}"])
-        .args(images)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+fn image_ids(cli: &Path, images: &[String]) -> Option<Vec<String>> {
+    let mut args = vec!["image", "inspect", "--format", "{{.Id}}"];
+    args.extend(images.iter().map(String::as_str));
+    let ids: Vec<String> = podman_output(cli, &args)?
         .lines()
         .map(str::to_string)
         .collect();
-    (out.status.success() && ids.len() == images.len()).then_some(ids)
+    (ids.len() == images.len()).then_some(ids)
 }
 
 /// The builder's main process: sleeps while its marker exists, ends on SIGTERM at once.

@@ -12,10 +12,11 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use anyhow::Result;
 
+use super::engine::captured_stdout;
 use crate::fsutil;
 use crate::plan::shell::quote;
 use crate::plan::{Action, ActionCx};
@@ -142,14 +143,13 @@ impl Action for SkipUnchanged {
     fn run(&self, cx: &ActionCx) -> Result<()> {
         let _ = std::fs::remove_file(&self.skip);
         let format = format!("{{{{index .Labels \"{INPUTS_LABEL}\"}}}}");
-        let inspected = Command::new(&self.podman)
-            .args(["image", "inspect", "--format", &format])
-            .args(&self.tags)
-            .stdin(Stdio::null())
-            .output()?;
-        let labels = String::from_utf8_lossy(&inspected.stdout);
-        let unchanged = inspected.status.success()
-            && labels.lines().count() == self.tags.len()
+        let labels = captured_stdout(
+            Command::new(&self.podman)
+                .args(["image", "inspect", "--format", &format])
+                .args(&self.tags),
+        )
+        .unwrap_or_default();
+        let unchanged = labels.lines().count() == self.tags.len()
             && labels.lines().all(|label| label.trim() == self.fingerprint);
         if unchanged {
             if let Some(dir) = self.skip.parent() {

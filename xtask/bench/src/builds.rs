@@ -64,7 +64,7 @@ impl Bench<'_> {
                 return Ok(seconds);
             }
             Setup::Limit => {
-                return timed(limit_build(&self.work.root, "core", &self.dir), &self.ui)
+                return timed(limit_build(&self.work.root, CORE_DIR, &self.dir), &self.ui)
             }
             Setup::Dev => unreachable!("dev builds its image in dev_start"),
             Setup::PluginDev => unreachable!("only the stack bench reloads the plugin"),
@@ -149,6 +149,8 @@ impl Bench<'_> {
     }
 }
 
+/// Core's module folder.
+pub(crate) const CORE_DIR: &str = "core";
 /// The plugin the bench measures beside core: its name and its module's folder.
 pub(crate) const PLUGIN: &str = "thumbnailer";
 pub(crate) const PLUGIN_DIR: &str = "plugins/thumbnailer";

@@ -130,7 +130,7 @@ fn command() -> clap::Command {
                 .num_args(0..=1)
                 .default_missing_value("a")
                 .conflicts_with_all(["hot-reload", "engine", "publish", "engine-set", "backends"])
-                .help("Only the stack (--stack full) on each named engine (a, b, c or all; default a): cold start, warm start and `restart core` to ready, N runs, and the run-dev hot reloads with the stack up: core's, and the thumbnailer plugin's (saved edit -> its new build consumes) against its own limit (host `go build`, after each edit; targets plugin-reload-p50/p95). With --quick: the hot reloads only, 3 edits each (CI). Writes target/bench/stack.{md,json}."),
+                .help("Only the stack (--stack full) on each named engine (a, b, c or all; default a): cold start, warm start and `restart core` to ready, N runs, and the run-dev hot reloads with the stack up, each against its own limit (host `go build` of the same change, after each edit): core's (saved edit -> new answer on /version; targets stack-reload-p50/p95) and the thumbnailer plugin's (saved edit -> its new build consumes; targets plugin-reload-p50/p95). With --quick: the hot reloads only, 3 edits each (CI). Writes target/bench/stack.{md,json}."),
             Arg::new("publish")
                 .long("publish")
                 .value_name("FILE")

@@ -147,7 +147,7 @@ impl<'a> Bench<'a> {
         notes.push(("dev", "cold = dev image build with no cache + first start with empty Go cache volumes until /version answers; no_change = cached image rebuild + restart with warm volumes until it answers; hot reload = the code change saved on the host (bind mount, as compose.dev.yaml) until /version serves the new value, polled every 20 ms".into()));
         notes.push(("before", "before_2fb3e22: pixie's Dockerfile at its HEAD (2fb3e22), the headline baseline; before_fc0ed04: at fc0ed04, the shape the seed quotes (deployments/bench/before-*.Dockerfile, each file says what was adapted); both built with the same base images and the engine's own build route (on Podman < 5.4 that is --layers=false, which also reruns 2fb3e22's module download layer)".into()));
         notes.push(("prod_command", "the whole `cargo xtask build-prod` typed in this checkout (cargo's freshness check of the xtask, the checks before the build: tidy, daemon, base images; then the build), building the bench's copy (PIXIE_WORKSPACE) under the bench's tag; prod is its build step alone".into()));
-        notes.push(("plugin", "the thumbnailer plugin's one-line change: `Version = \"bench-<copy>-N\"` in plugins/thumbnailer/internal/buildinfo/buildinfo.go, which only the plugin compiles; plugin_prod is build-prod's build step of its image (`--module thumbnailer`), plugin_limit the host `go build` of ./cmd/pixie-thumbnailer with the limit's flags and cache".into()));
+        notes.push(("plugin", "the thumbnailer plugin's one-line change: `Version = \"bench-<copy>-N\"` in plugins/thumbnailer/internal/buildinfo/buildinfo.go, which only the plugin compiles; plugin_prod is build-prod's build step of its image (`--module thumbnailer`), plugin_limit the host `go build` of ./cmd/pixie-thumbnailer with the limit's flags and cache; plugin_compile and plugin_null break its build step down as prod_compile and prod_null do core's".into()));
         notes.push(("modules from cold", "after `docker builder prune -af` each: modules_together is one `cargo xtask build-prod` of both images (one bake on buildx, one build after the other elsewhere), modules_in_turn `build-prod --module core` then `--module thumbnailer` (their sum)".into()));
         notes.push(("limit", "host `go build -trimpath -ldflags \"-s -w -buildid=\"` (the production flags), CGO_ENABLED=0, the bench's own GOCACHE in target/bench/gocache".into()));
         notes.push((
@@ -208,12 +208,18 @@ impl<'a> Bench<'a> {
             };
             self.warm.insert(turn.setup);
             self.results.record(turn.setup, scenario, seconds);
-            if (turn.setup, scenario) == (Setup::Prod, Scenario::CodeChange) {
-                let compile = self.last_compile.take().context(
-                    "prod's one-line change printed no `go-build.sh: compile took` line: did its compile run?",
-                )?;
+            let compile_setup = match turn.setup {
+                Setup::Prod => Some(Setup::ProdCompile),
+                Setup::PluginProd => Some(Setup::PluginCompile),
+                _ => None,
+            };
+            if let (Some(compile_setup), Scenario::CodeChange) = (compile_setup, scenario) {
+                let compile = self.last_compile.take().with_context(|| format!(
+                    "{}'s one-line change printed no `go-build.sh: compile took` line: did its compile run?",
+                    turn.setup.key()
+                ))?;
                 self.results
-                    .record(Setup::ProdCompile, Scenario::CodeChange, compile);
+                    .record(compile_setup, Scenario::CodeChange, compile);
             }
             self.ctx.ui.info(format_args!(
                 "bench: run {}/{runs} {} {}: {seconds:.2} s",
@@ -229,7 +235,12 @@ impl<'a> Bench<'a> {
     /// plugin's line, every other one core's.
     pub(crate) fn apply_change(&mut self, setup: Setup, scenario: Scenario) -> Result<()> {
         match scenario {
-            Scenario::CodeChange if matches!(setup, Setup::PluginProd | Setup::PluginLimit) => {
+            Scenario::CodeChange
+                if matches!(
+                    setup,
+                    Setup::PluginProd | Setup::PluginLimit | Setup::PluginNull
+                ) =>
+            {
                 self.work.edit_plugin_code()?;
             }
             Scenario::CodeChange => {

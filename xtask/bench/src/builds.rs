@@ -15,7 +15,7 @@ use xtask::target::{ModuleImage, Target};
 use xtask::workspace::{BEFORE_2FB3E22_DOCKERFILE, BEFORE_FC0ED04_DOCKERFILE};
 
 use crate::bench::{bench_tag, host_go_env, Bench};
-use crate::floor::compile_seconds;
+use crate::floor::{compile_seconds, NullModule};
 use crate::measure::{timed, timed_plan, timed_plan_output};
 use crate::report::Setup;
 
@@ -54,10 +54,13 @@ impl Bench<'_> {
                 let step = limit_build(&self.work.root, PLUGIN_DIR, &self.dir);
                 return timed(step, &self.ui);
             }
-            Setup::ProdNull => return self.null_build(),
+            Setup::ProdNull => return self.null_build(NullModule::CORE),
+            Setup::PluginNull => return self.null_build(NullModule::PLUGIN),
             Setup::CommandStart => return timed(self.command_start_step(), &self.ui),
             Setup::CommandChecks => return self.time_checks(),
-            Setup::ProdCompile => unreachable!("read from prod's one-line change"),
+            Setup::ProdCompile | Setup::PluginCompile => {
+                unreachable!("read from the module's one-line change")
+            }
             Setup::ProdCommand => {
                 let seconds = timed(self.prod_command_step(), &self.ui)?;
                 self.remember_image(&Target::Prod.image(&self.copy.config));
@@ -72,9 +75,10 @@ impl Bench<'_> {
         };
         let tag = build.tags[0].clone();
         let plan = timed_build(build, cold).plan(&self.copy.docker())?;
-        // Prod's output says how long its compile took (go-build.sh), for the breakdown.
-        let seconds = if setup == Setup::Prod {
-            let (seconds, output) = timed_plan_output(plan, &self.ui, &self.dir.join("prod.log"))?;
+        // A module's output says how long its compile took (go-build.sh), for the breakdown.
+        let seconds = if matches!(setup, Setup::Prod | Setup::PluginProd) {
+            let log = self.dir.join(format!("{}.log", setup.key()));
+            let (seconds, output) = timed_plan_output(plan, &self.ui, &log)?;
             self.last_compile = compile_seconds(&output);
             seconds
         } else {

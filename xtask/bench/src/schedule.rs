@@ -39,6 +39,8 @@ fn scenarios(setup: Setup, quick: bool) -> &'static [Scenario] {
             | Setup::CommandChecks
             | Setup::PluginProd
             | Setup::PluginLimit
+            | Setup::PluginCompile
+            | Setup::PluginNull
             | Setup::PluginDev,
             _,
         ) => &[],
@@ -109,6 +111,8 @@ pub fn engine_schedule(runs: u32, quick: bool, old_podman: bool) -> Vec<Turn> {
                 (Setup::CommandChecks, code),
                 (Setup::PluginProd, code),
                 (Setup::PluginLimit, code),
+                // Its stand-in binary is the size of the plugin limit's, built just before.
+                (Setup::PluginNull, code),
             ]
             .map(|(setup, scenarios)| Turn {
                 run,
@@ -272,11 +276,13 @@ mod tests {
              # run 1: prod_null: code_change\n# run 1: command_start: code_change\n\
              # run 1: command_checks: code_change\n\
              # run 1: plugin_prod: code_change\n# run 1: plugin_limit: code_change\n\
+             # run 1: plugin_null: code_change\n\
              # run 2: prod: code_change, no_change\n# run 2: prod_command: code_change\n\
              # run 2: dev: hot_reload\n# run 2: limit: code_change\n\
              # run 2: prod_null: code_change\n# run 2: command_start: code_change\n\
              # run 2: command_checks: code_change\n\
              # run 2: plugin_prod: code_change\n# run 2: plugin_limit: code_change\n\
+             # run 2: plugin_null: code_change\n\
              # run 1: before_2fb3e22: code_change\n# run 1: before_fc0ed04: code_change\n"
         );
         let old_podman = describe_schedule(&engine_schedule(1, true, true), true);
@@ -287,7 +293,8 @@ mod tests {
              # run 1: dev: hot_reload\n# run 1: limit: code_change\n\
              # run 1: prod_null: code_change\n# run 1: command_start: code_change\n\
              # run 1: command_checks: code_change\n\
-             # run 1: plugin_prod: code_change\n# run 1: plugin_limit: code_change\n",
+             # run 1: plugin_prod: code_change\n# run 1: plugin_limit: code_change\n\
+             # run 1: plugin_null: code_change\n",
             "quick leaves the before shapes out"
         );
     }

@@ -1,7 +1,7 @@
-//! `bench --engine`'s breakdown of the one-line change, per engine: how its build step splits
-//! into the compile inside it and the engine's floor, how the whole command adds cargo's and
-//! the xtask's start-up and its checks, and so which part of a missed target is the engine's own
-//! floor, with numbers. Made from each figure's best case, its minimum over the runs: on a shared
+//! `bench --engine`'s breakdown of the one-line change, per engine and module (core's, the
+//! thumbnailer plugin's): how its build step splits into the compile inside it and the engine's
+//! floor, how core's whole command adds cargo's and the xtask's start-up and its checks, and so
+//! which part of a missed target is the engine's own floor, with numbers. Made from each figure's best case, its minimum over the runs: on a shared
 //! machine noise only ever adds time, and medians of parts measured apart need not add up. The
 //! same from a run's results and from its JSON.
 
@@ -14,17 +14,18 @@ use super::{Results, Scenario, Setup};
 const HOW: [(&str, &str); 3] = [
     (
         "compile inside the build",
-        "what go-build.sh prints after the `go build` of prod's one-line change (`go-build.sh: \
-         compile took N s`, from /proc/uptime), in the very build the build-step row times: the \
-         same flags and the warm GOCACHE cache mount, against the limit's same compile on the host",
+        "what go-build.sh prints after the `go build` of the module's one-line change \
+         (`go-build.sh: compile took N s`, from /proc/uptime), in the very build the build-step \
+         row times: the same flags and the warm GOCACHE cache mount, against the module's limit, \
+         the same compile on the host",
     ),
     (
         "engine floor (null change)",
-        "the same one-line change built through prod's route with its `go build` replaced by \
-         writing a file of the binary's size (real machine code: the Go toolchain's own tools) plus \
-         the edited source file, so each null change makes a new layer: the same Dockerfile \
+        "the same one-line change built through the module's route with its `go build` replaced \
+         by writing a file of its binary's size (real machine code: the Go toolchain's own tools) \
+         plus the edited source file, so each null change makes a new layer: the same Dockerfile \
          stages, build arguments, bind and cache mounts, context and export (a Dockerfile that \
-         differs from core.Dockerfile in that one RUN line; on Podman < 5.4 the same builder \
+         differs from core.Dockerfile in the module's compile line; on Podman < 5.4 the same builder \
          `exec`, whose go-build.sh rootfs and modules steps still run, and the same `podman \
          build` of the final stage). What is left is the engine's: context transfer, the RUN's \
          container, the layer commit, the export and the tag",
@@ -58,9 +59,48 @@ pub fn section(sentences: &[String]) -> String {
     md
 }
 
+/// Which setups hold one module's one-line change and its parts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Parts {
+    /// How the sentence names the module, after the engine ("" for core).
+    pub name: &'static str,
+    pub limit: Setup,
+    pub build: Setup,
+    pub compile: Setup,
+    pub floor: Setup,
+    /// Core's: the whole command, and its start-up and checks.
+    pub command: Option<[Setup; 3]>,
+}
+
+impl Parts {
+    pub const CORE: Parts = Parts {
+        name: "",
+        limit: Setup::Limit,
+        build: Setup::Prod,
+        compile: Setup::ProdCompile,
+        floor: Setup::ProdNull,
+        command: Some([
+            Setup::ProdCommand,
+            Setup::CommandStart,
+            Setup::CommandChecks,
+        ]),
+    };
+    pub const PLUGIN: Parts = Parts {
+        name: " (thumbnailer plugin)",
+        limit: Setup::PluginLimit,
+        build: Setup::PluginProd,
+        compile: Setup::PluginCompile,
+        floor: Setup::PluginNull,
+        command: None,
+    };
+    pub const ALL: [Parts; 2] = [Parts::CORE, Parts::PLUGIN];
+}
+
 /// The best cases (minima over the runs) one engine's breakdown is made of, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Breakdown {
+    /// After the engine's name in the sentence.
+    pub module: &'static str,
     /// What a container build may add to the limit on this engine.
     pub allowance: f64,
     pub limit: f64,
@@ -81,31 +121,45 @@ fn allowance(old_podman: bool) -> f64 {
 }
 
 impl Breakdown {
-    /// From a run's results; `None` unless it measured the build step's parts.
-    pub fn of(results: &Results) -> Option<Breakdown> {
-        Breakdown::from_best(results.old_podman, |setup| {
+    /// From a run's results; `None` unless it measured the module's build step parts.
+    pub fn of(results: &Results, parts: Parts) -> Option<Breakdown> {
+        Breakdown::from_best(results.old_podman, parts, |setup| {
             results.stats(setup, Scenario::CodeChange).map(|s| s.min)
         })
     }
 
     /// From one engine of an engines.json.
-    pub fn of_json(engine: &Value) -> Option<Breakdown> {
-        Breakdown::from_best(engine["old_podman"] == true, |setup| {
+    pub fn of_json(engine: &Value, parts: Parts) -> Option<Breakdown> {
+        Breakdown::from_best(engine["old_podman"] == true, parts, |setup| {
             engine[format!("{}_{}", setup.key(), Scenario::CodeChange.key())]["min_s"].as_f64()
         })
     }
 
+    /// The sentences of each module's breakdown that a run measured on engine `name`.
+    pub fn sentences(name: &str, of: impl Fn(Parts) -> Option<Breakdown>) -> Vec<String> {
+        Parts::ALL
+            .into_iter()
+            .filter_map(|parts| Some(of(parts)?.sentence(name)))
+            .collect()
+    }
+
     /// From each setup's one-line change best case.
-    fn from_best(old_podman: bool, best: impl Fn(Setup) -> Option<f64>) -> Option<Breakdown> {
+    fn from_best(
+        old_podman: bool,
+        parts: Parts,
+        best: impl Fn(Setup) -> Option<f64>,
+    ) -> Option<Breakdown> {
+        let [command, start, checks] = parts.command.map_or([None; 3], |setups| setups.map(&best));
         Some(Breakdown {
+            module: parts.name,
             allowance: allowance(old_podman),
-            limit: best(Setup::Limit)?,
-            build: best(Setup::Prod)?,
-            compile: best(Setup::ProdCompile)?,
-            floor: best(Setup::ProdNull)?,
-            command: best(Setup::ProdCommand),
-            start: best(Setup::CommandStart),
-            checks: best(Setup::CommandChecks),
+            limit: best(parts.limit)?,
+            build: best(parts.build)?,
+            compile: best(parts.compile)?,
+            floor: best(parts.floor)?,
+            command,
+            start,
+            checks,
         })
     }
 
@@ -121,9 +175,10 @@ impl Breakdown {
         let bound = self.limit + self.allowance;
         let rest = self.build - self.compile - self.floor;
         let mut text = format!(
-            "{name}: the build step's {:.2} s is the compile inside it, {:.2} s ({:+.2} s against \
+            "{name}{}: the build step's {:.2} s is the compile inside it, {:.2} s ({:+.2} s against \
              the limit's {:.2} s), the engine's floor (a null change), {:.2} s, and {:+.2} s \
              neither accounts for.",
+            self.module,
             self.build,
             self.compile,
             self.compile - self.limit,
@@ -194,7 +249,7 @@ mod tests {
         let mut noisy = engine_a();
         // A run that noise slowed is no part of the best case.
         noisy.record(Setup::Prod, Scenario::CodeChange, 5.0);
-        let sentence = Breakdown::of(&noisy).unwrap().sentence("A");
+        let sentence = Breakdown::of(&noisy, Parts::CORE).unwrap().sentence("A");
         assert_eq!(
             sentence,
             "A: the build step's 1.69 s is the compile inside it, 1.02 s (+0.06 s against the \
@@ -209,10 +264,33 @@ mod tests {
     }
 
     #[test]
+    fn the_plugins_one_line_change_has_a_sentence_of_its_own_without_a_command() {
+        let mut r = engine_a();
+        for (setup, seconds) in [
+            (Setup::PluginLimit, 0.80),
+            (Setup::PluginProd, 1.40),
+            (Setup::PluginCompile, 0.85),
+            (Setup::PluginNull, 0.50),
+        ] {
+            r.record(setup, Scenario::CodeChange, seconds);
+        }
+        let sentences = Breakdown::sentences("B", |parts| Breakdown::of(&r, parts));
+        assert_eq!(sentences.len(), 2, "{sentences:?}");
+        assert!(sentences[0].starts_with("B: the build step's 1.69 s"));
+        assert_eq!(
+            sentences[1],
+            "B (thumbnailer plugin): the build step's 1.40 s is the compile inside it, 0.85 s \
+             (+0.05 s against the limit's 0.80 s), the engine's floor (a null change), 0.50 s, and \
+             +0.05 s neither accounts for. The build step misses limit + 0.3 s by 0.30 s: 0.20 s \
+             of it is the engine's own floor (its 0.50 s less the 0.3 s allowance), 0.10 s is ours."
+        );
+    }
+
+    #[test]
     fn a_floor_within_the_allowance_is_no_excuse_and_a_met_target_says_so() {
         let mut r = engine_a();
         r.old_podman = true;
-        let b = Breakdown::of(&r).unwrap();
+        let b = Breakdown::of(&r, Parts::CORE).unwrap();
         assert_eq!(b.allowance, 0.5);
         assert!(b.sentence("C").contains(
             "0.05 s of it is the engine's own floor (its 0.55 s less the 0.5 s allowance)"
@@ -245,8 +323,18 @@ mod tests {
             None,
         ))
         .unwrap();
-        assert_eq!(Breakdown::of_json(&json["engines"]["C"]), Breakdown::of(&r));
-        assert_eq!(Breakdown::of(&Results::default()), None);
+        for parts in Parts::ALL {
+            assert_eq!(
+                Breakdown::of_json(&json["engines"]["C"], parts),
+                Breakdown::of(&r, parts)
+            );
+        }
+        assert_eq!(Breakdown::of(&Results::default(), Parts::CORE), None);
+        assert_eq!(
+            Breakdown::of(&r, Parts::PLUGIN),
+            None,
+            "the plugin's parts were not measured"
+        );
     }
 
     #[test]
@@ -269,7 +357,7 @@ mod tests {
             "| breakdown of the whole command: cargo's and the xtask's start-up (`build-prod --dry-run`) | 0.10",
             "| breakdown of the whole command: the checks before the build (tidy, daemon, base images) | 0.05",
             "- A: the build step's 1.69 s is the compile inside it, 1.02 s",
-            "- **engine floor (null change)**: the same one-line change built through prod's route",
+            "- **engine floor (null change)**: the same one-line change built through the module's route",
         ] {
             assert!(page.contains(needle), "docs miss {needle:?}:\n{page}");
             assert!(table.contains(needle), "table misses {needle:?}:\n{table}");

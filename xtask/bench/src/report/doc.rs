@@ -175,7 +175,7 @@ fn engines_section(md: &mut String, run: &Value) -> Result<()> {
     );
     let sentences: Vec<String> = engines
         .iter()
-        .filter_map(|(name, e)| Some(Breakdown::of_json(e)?.sentence(name)))
+        .flat_map(|(name, e)| Breakdown::sentences(name, |parts| Breakdown::of_json(e, parts)))
         .collect();
     md.push_str(&breakdown::section(&sentences));
     Ok(())

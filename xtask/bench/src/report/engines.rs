@@ -26,7 +26,7 @@ pub struct EngineResults {
 
 /// The rows of the side-by-side table: label, setup, scenario. The whole command first: it is
 /// what a person waits for.
-const ROWS: [(&str, Setup, Scenario); 14] = [
+const ROWS: [(&str, Setup, Scenario); 16] = [
     (
         "prod one-line change, whole `cargo xtask build-prod`",
         Setup::ProdCommand,
@@ -75,6 +75,16 @@ const ROWS: [(&str, Setup, Scenario); 14] = [
     (
         "breakdown of the build step: the engine's floor (a null change: the compile replaced by writing a binary-sized file)",
         Setup::ProdNull,
+        Scenario::CodeChange,
+    ),
+    (
+        "breakdown of the plugin's build step: the `go build` inside it (go-build.sh's own timing)",
+        Setup::PluginCompile,
+        Scenario::CodeChange,
+    ),
+    (
+        "breakdown of the plugin's build step: the engine's floor (a null change)",
+        Setup::PluginNull,
         Scenario::CodeChange,
     ),
     (
@@ -235,7 +245,7 @@ pub fn engines_markdown(engines: &[EngineResults], runs: u32, quick: bool) -> St
     }
     let sentences: Vec<String> = engines
         .iter()
-        .filter_map(|e| Some(Breakdown::of(&e.results)?.sentence(e.name)))
+        .flat_map(|e| Breakdown::sentences(e.name, |parts| Breakdown::of(&e.results, parts)))
         .collect();
     md.push_str(&breakdown::section(&sentences));
     md

@@ -57,6 +57,11 @@ pub enum Setup {
     PluginProd,
     /// Host `go build` of the plugin, warm cache: the plugin's own limit.
     PluginLimit,
+    /// `--engine`'s breakdown of the plugin's one-line change: the `go build` inside it.
+    PluginCompile,
+    /// `--engine`'s breakdown: the engine's floor for the plugin's image (its compile replaced
+    /// by writing a file of its binary's size).
+    PluginNull,
     /// `bench --stack`: the plugin's air hot reload in `run-dev --stack full`.
     PluginDev,
     /// Both module images from cold by one `cargo xtask build-prod`.
@@ -66,7 +71,7 @@ pub enum Setup {
 }
 
 impl Setup {
-    pub const ALL: [Setup; 17] = [
+    pub const ALL: [Setup; 19] = [
         Setup::BeforeFc0ed04,
         Setup::Before2fb3e22,
         Setup::Prod,
@@ -81,6 +86,8 @@ impl Setup {
         Setup::CommandChecks,
         Setup::PluginProd,
         Setup::PluginLimit,
+        Setup::PluginCompile,
+        Setup::PluginNull,
         Setup::PluginDev,
         Setup::ModulesTogether,
         Setup::ModulesInTurn,
@@ -111,6 +118,8 @@ impl Setup {
             Setup::CommandChecks => "command_checks",
             Setup::PluginProd => "plugin_prod",
             Setup::PluginLimit => "plugin_limit",
+            Setup::PluginCompile => "plugin_compile",
+            Setup::PluginNull => "plugin_null",
             Setup::PluginDev => "plugin_dev",
             Setup::ModulesTogether => "modules_together",
             Setup::ModulesInTurn => "modules_in_turn",
@@ -135,6 +144,8 @@ impl Setup {
             Setup::CommandChecks => "Checks before the build",
             Setup::PluginProd => "Plugin prod (thumbnailer, build step)",
             Setup::PluginLimit => "Plugin limit (host `go build` of the thumbnailer)",
+            Setup::PluginCompile => "Compile inside the plugin's build",
+            Setup::PluginNull => "Engine floor for the plugin (null change)",
             Setup::PluginDev => "Plugin dev (thumbnailer hot reload, stack up)",
             Setup::ModulesTogether => "Both images, one `cargo xtask build-prod`",
             Setup::ModulesInTurn => "Both images, `--module core` then `--module thumbnailer`",

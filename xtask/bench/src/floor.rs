@@ -285,6 +285,15 @@ mod tests {
             .last()
             .unwrap()
             .starts_with(&format!("sh {script} rootfs modules && mkdir -p")));
+        let plugin = plugin_build(&copy).unwrap().plan(&copy.docker()).unwrap();
+        let null = null_in_builder(plugin, NullModule::PLUGIN, 5).unwrap();
+        let exec = null.commands()[0].args.last().unwrap().clone();
+        assert!(
+            exec.ends_with(&format!(
+                "cat /src/{PLUGIN_CODE_FILE}; }} >\"${{OUT:-/out}}/rootfs/usr/local/bin/pixie-thumbnailer\""
+            )),
+            "{exec}"
+        );
         let on_docker = ctx_with(BuildRoute::BuiltIn, &[], Flags::new());
         let single = prod_build(&on_docker, Setup::Prod)
             .plan(&on_docker.docker())

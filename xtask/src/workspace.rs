@@ -238,6 +238,42 @@ pub fn rfc3339_utc(epoch: i64) -> String {
     )
 }
 
+/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (as Go's RFC3339Nano writes UTC times) → seconds since the
+/// epoch; `None` for any other shape.
+pub fn parse_rfc3339_utc(text: &str) -> Option<f64> {
+    let (date, time) = text.strip_suffix('Z')?.split_once('T')?;
+    let number = |part: &str| part.parse::<i64>().ok();
+    let mut ymd = date.splitn(3, '-').map(number);
+    let (year, month, day) = (ymd.next()??, ymd.next()??, ymd.next()??);
+    let (clock, fraction) = time.split_once('.').unwrap_or((time, ""));
+    let mut hms = clock.splitn(3, ':').map(number);
+    let (hour, minute, second) = (hms.next()??, hms.next()??, hms.next()??);
+    let fraction = if fraction.is_empty() {
+        0.0
+    } else if fraction.bytes().all(|b| b.is_ascii_digit()) {
+        format!("0.{fraction}").parse::<f64>().ok()?
+    } else {
+        return None;
+    };
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    // Howard Hinnant's days-from-civil, the inverse of rfc3339_utc's.
+    let year = year - i64::from(month <= 2);
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + hour * 3600 + minute * 60 + second) as f64 + fraction)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,6 +327,25 @@ mod tests {
         assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339_utc(1_795_617_845), "2026-11-25T14:44:05Z");
+    }
+
+    #[test]
+    fn parses_what_it_formats_and_go_nanoseconds() {
+        for epoch in [0, 951_782_400, 1_795_617_845, 4_102_444_799] {
+            assert_eq!(parse_rfc3339_utc(&rfc3339_utc(epoch)), Some(epoch as f64));
+        }
+        let go = parse_rfc3339_utc("2026-12-06T07:26:30.616208548Z").unwrap();
+        // 2026-12-06T07:26:30Z is 1_796_541_990 (Python's datetime agrees).
+        assert!((go - 1_796_541_990.616_208_5).abs() < 1e-6, "{go}");
+        for bad in [
+            "2026-12-06 07:26:30Z",
+            "2026-13-06T07:26:30Z",
+            "2026-12-06T07:26:30.5x Z",
+            "2026-12-06T07:26:30+01:00",
+            "",
+        ] {
+            assert_eq!(parse_rfc3339_utc(bad), None, "{bad}");
+        }
     }
 
     #[test]

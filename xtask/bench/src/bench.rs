@@ -18,6 +18,7 @@ use xtask::workspace::Workspace;
 
 use crate::builds::before_tag;
 use crate::dev::DevContainer;
+use crate::floor::NullModule;
 use crate::registry::{RegistryBench, Tooling};
 use crate::report::{Results, Scenario, Setup};
 use crate::schedule::Turn;
@@ -308,6 +309,7 @@ impl Drop for Bench<'_> {
         };
         // The container first: it holds the image and the volumes.
         remove(&["rm", "-f", &self.dev.name]);
+        let null_changes = NullModule::ALL.map(NullModule::image);
         for image in [
             before_tag(Setup::BeforeFc0ed04),
             before_tag(Setup::Before2fb3e22),
@@ -318,8 +320,10 @@ impl Drop for Bench<'_> {
                 .text(&settings::THUMBNAILER_IMAGE)
                 .to_string(),
             bench_tag("prod-scratch"),
-            bench_tag("prod-null"),
-        ] {
+        ]
+        .into_iter()
+        .chain(null_changes)
+        {
             remove(&["rmi", &image]);
         }
         // What rebuilds of a tag left untagged (`<none>`): on Docker 20.10 every one.

@@ -45,6 +45,12 @@ impl NullModule {
         code_file: PLUGIN_CODE_FILE,
         tag: "plugin-null",
     };
+    pub(crate) const ALL: [NullModule; 2] = [NullModule::CORE, NullModule::PLUGIN];
+
+    /// The image tag its null change builds.
+    pub(crate) fn image(self) -> String {
+        bench_tag(self.tag)
+    }
 }
 
 /// What go-build.sh prints after its compile (`go-build.sh: compile took 0.95 s`).
@@ -123,7 +129,7 @@ impl Bench<'_> {
         let limit = self.dir.join(LIMIT_OUT).join(module.binary);
         let size = measure::file_size(&limit)
             .with_context(|| format!("the null change is the size of the limit's binary, {}, which the limit's build makes first", limit.display()))?;
-        let tag = bench_tag(module.tag);
+        let tag = module.image();
         let mut build = if module == NullModule::CORE {
             prod_build(&self.copy, Setup::Prod)
         } else {

@@ -159,7 +159,7 @@ const REMOTE_BUILDER: (&str, &str) = (
 
 /// Likewise: the release push (attested, signed, two platforms) is built on the remote builder.
 const REMOTE_RELEASE: (&str, &str) = (
-    "registry_cache::a_release_push",
+    "release_push::a_release_push",
     "built on the shared remote buildx builder, run on engine A",
 );
 
@@ -296,7 +296,7 @@ mod tests {
             b.flag_values("--skip").collect::<Vec<_>>(),
             [
                 "registry_cache::a_cold_remote_builder",
-                "registry_cache::a_release_push"
+                "release_push::a_release_push"
             ]
         );
         let c = runs[2];
@@ -311,5 +311,26 @@ mod tests {
         // Engine A's check runs in A's environment, one test.
         assert_eq!(runs[1].env_value("DOCKER"), None);
         assert_eq!(runs[1].flag_value("--exact"), Some(STILL_RUNS));
+    }
+    /// A renamed or moved engine test would turn its `--skip` filter into a no-op, and the test
+    /// would run (and fail) on an engine it does not apply to: each filter must name a test.
+    #[test]
+    fn every_left_out_filter_names_an_engine_test() {
+        let engine_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/engine");
+        for engine in ["A", "B", "C"] {
+            for (filter, _) in left_out(engine) {
+                let (module, test) = filter.split_once("::").unwrap();
+                let file = engine_dir.join(format!("{module}.rs"));
+                let source = std::fs::read_to_string(&file)
+                    .unwrap_or_else(|e| panic!("{filter}: {}: {e}", file.display()));
+                assert!(
+                    source.contains(&format!("#[test]\nfn {test}")),
+                    "{filter} names no test in {}",
+                    file.display()
+                );
+            }
+        }
+        let main = std::fs::read_to_string(engine_dir.join("main.rs")).unwrap();
+        assert!(main.contains(&format!("fn {STILL_RUNS}()")), "{STILL_RUNS}");
     }
 }

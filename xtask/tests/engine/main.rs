@@ -6,11 +6,15 @@
 //! (below). libtest starts tests in name order, so the slowest have names that sort early.
 
 mod build_prod;
+mod compose_files;
+mod containers;
 mod first_run;
 mod images;
 mod module_images;
 mod registry_cache;
+mod release_push;
 mod run_dev;
+mod run_dev_stop;
 mod run_prod;
 mod stack;
 mod stack_dev;

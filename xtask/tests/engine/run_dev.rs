@@ -1,8 +1,7 @@
-//! run-dev in one place: hot reload of an edit (inotify and polling), Ctrl-C cleanup (once,
-//! twenty times, forced with a second press), `clean` after a crash, and the air config.
+//! run-dev: hot reload of an edit (inotify and polling), Ctrl-C cleanup after a reload, the
+//! `.proto` watch, and the air config (the other Ctrl-C cases: run_dev_stop.rs).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use xtask::testkit::docker::{docker, require_engine, TestProject};
@@ -12,7 +11,7 @@ use xtask::testkit::{
     free_port, json, ok, repo_root, sigint, text, wait_for, workspace_copy, RemoveDir, ALBUM_PROTO,
 };
 
-use crate::{dev_image, wait_exit, xtask};
+use crate::{dev_image, xtask};
 
 /// `cargo xtask run-dev` on a workspace copy, its output going to `run-dev.log` there (a file,
 /// not a pipe, which nobody would drain while the test polls).
@@ -295,106 +294,6 @@ fn run_dev_regenerates_proto_gen_from_a_saved_proto_and_serves_the_new_code() {
     crate::xtask_ok(&["proto", "--check"], &[("PIXIE_WORKSPACE", ws_env)]);
 
     run.interrupt(&project);
-}
-
-fn running_containers(project: &str) -> usize {
-    let filter = format!("label=com.docker.compose.project={project}");
-    ok(docker().args([
-        "ps",
-        "-q",
-        "--filter",
-        &filter,
-        "--filter",
-        "status=running",
-    ]))
-    .lines()
-    .count()
-}
-
-/// Starts `run-dev` under project `{prefix}-dev` and returns once its container runs.
-fn start_run_dev(prefix: &str) -> Child {
-    let child = xtask()
-        .args([
-            "run-dev",
-            "-q",
-            "--http-port",
-            &free_port().to_string(),
-            "--grpc-port",
-            &free_port().to_string(),
-        ])
-        .env("PIXIE_PROJECT", prefix)
-        .env("PIXIE_DEV_IMAGE", dev_image())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let project = format!("{prefix}-dev");
-    let running = wait_for(Duration::from_secs(60), || {
-        (running_containers(&project) > 0).then_some(())
-    });
-    assert!(running.is_some(), "{project}: the container never ran");
-    child
-}
-
-#[test]
-fn twenty_run_dev_start_and_sigint_cycles_leave_no_container_or_network() {
-    dev_image();
-    let project = TestProject::new("xtask-cycles", "dev");
-    let prefix = project.prefix.clone();
-    for cycle in 1..=20 {
-        let mut child = start_run_dev(&prefix);
-        sigint(&child);
-        assert_eq!(
-            wait_exit(&mut child, Duration::from_secs(60)),
-            Some(130),
-            "cycle {cycle}"
-        );
-        project.assert_gone(&format!("cycle {cycle}"));
-    }
-}
-
-#[test]
-fn a_second_sigint_forces_the_stop_and_still_cleans_up() {
-    dev_image();
-    let project = TestProject::new("xtask-force", "dev");
-    let prefix = project.prefix.clone();
-    let mut child = start_run_dev(&prefix);
-    sigint(&child);
-    std::thread::sleep(Duration::from_millis(300));
-    sigint(&child);
-    assert_eq!(wait_exit(&mut child, Duration::from_secs(60)), Some(130));
-    project.assert_gone("");
-}
-
-#[test]
-fn clean_removes_what_a_crashed_run_left() {
-    dev_image();
-    let project = TestProject::new("xtask-clean", "dev");
-    let prefix = project.prefix.clone();
-    let mut child = start_run_dev(&prefix);
-    // SIGKILL: the xtask gets no chance to clean up, as after a crash or a closed terminal.
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(
-        running_containers(&project.name) > 0,
-        "the container should outlive a killed xtask"
-    );
-    let out = xtask()
-        .args(["clean", "--volumes"])
-        .env("PIXIE_PROJECT", &prefix)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out).1);
-    project.assert_gone("");
-    let volumes = ok(docker().args([
-        "volume",
-        "ls",
-        "-q",
-        "--filter",
-        &format!("label=com.docker.compose.project={}", project.name),
-    ]));
-    assert!(volumes.is_empty(), "volumes left: {volumes}");
 }
 
 /// `key = value` from air.toml (the file is flat enough for this).

@@ -58,13 +58,18 @@ pub fn main(cli: Cli) -> ExitCode {
     exit_code(dispatch(cli))
 }
 
-/// 0, 1 with the one-line error, 2 for a usage error, or 130 after Ctrl-C.
+/// 0, 1 with the one-line error, 2 for a usage error, 130 after Ctrl-C, or the exit code of a
+/// child that said why itself.
 pub fn exit_code(result: Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is::<Interrupted>() => {
             ui::note("xtask: interrupted");
             ExitCode::from(130)
+        }
+        Err(e) if e.is::<exec::ChildReported>() => {
+            let code = e.downcast_ref::<exec::ChildReported>().map_or(1, |c| c.0);
+            ExitCode::from(code)
         }
         Err(e) => {
             ui::note(format_args!("error: {e:#}"));

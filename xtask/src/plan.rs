@@ -51,6 +51,9 @@ pub struct Step {
     /// container another command recreates): started again whenever its child ends on its own
     /// and [`Again`]'s probe soon says there is something to follow.
     pub again: Option<Box<Again>>,
+    /// A streamed step whose child says why it failed (a command line passed on whole): its
+    /// exit code becomes the xtask's, with no error line of ours after the child's own.
+    pub speaks_for_itself: bool,
 }
 
 /// When a streamed step's child ends on its own: start it again if `probe` (a captured step)
@@ -93,6 +96,7 @@ impl Step {
             watch: None,
             unless_exists: None,
             again: None,
+            speaks_for_itself: false,
         }
     }
 
@@ -149,6 +153,12 @@ impl Step {
     /// anything within `again.within` (see [`Again`]).
     pub fn again_while(mut self, again: Again) -> Step {
         self.again = Some(Box::new(again));
+        self
+    }
+
+    /// See [`Step::speaks_for_itself`].
+    pub fn speaking_for_itself(mut self) -> Step {
+        self.speaks_for_itself = true;
         self
     }
 

@@ -44,7 +44,7 @@ pub fn compare(
     quick: bool,
     check: Option<&[String]>,
 ) -> Result<()> {
-    let engines = matrix::select(&ctx.host, ctx.engine(), names)?;
+    let engines = matrix::select(&ctx.host, ctx.engine(), "--engine", names)?;
     let dir = ctx.ws.path("target/bench");
     if ctx.dry_run {
         let mut plan = Plan::default();

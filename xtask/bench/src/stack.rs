@@ -165,7 +165,7 @@ pub fn measure(
     quick: bool,
     check: Option<&[String]>,
 ) -> Result<()> {
-    let engines = matrix::select(&ctx.host, ctx.engine(), names)?;
+    let engines = matrix::select(&ctx.host, ctx.engine(), "--stack", names)?;
     let edits = if quick { QUICK_EDITS } else { EDITS };
     if ctx.dry_run {
         for engine in &engines {

@@ -61,6 +61,7 @@ impl Command for Bench {
                 .args(["run", "--quiet", "--package", PACKAGE, "--"])
                 .args(args)
                 .streamed()
+                .speaking_for_itself()
                 .into()],
             ..Plan::default()
         })

@@ -9,6 +9,7 @@ use anyhow::{bail, Result};
 
 use super::engine::Engine;
 use crate::host::Host;
+use crate::settings::UsageError;
 
 /// One engine of the matrix and how a child process is pointed at it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,8 +80,8 @@ pub fn configured(host: &Host, engine: &Engine) -> Vec<MatrixEngine> {
     engines
 }
 
-/// The engines `--engine` names: a comma-separated list of a, b, c, or `all`.
-pub fn select(host: &Host, engine: &Engine, names: &str) -> Result<Vec<MatrixEngine>> {
+/// The engines a flag (`flag`, for the error) names: a comma-separated list of a, b, c, or `all`.
+pub fn select(host: &Host, engine: &Engine, flag: &str, names: &str) -> Result<Vec<MatrixEngine>> {
     let configured = configured(host, engine);
     if names.trim().eq_ignore_ascii_case(ALL) {
         return Ok(configured);
@@ -89,7 +90,10 @@ pub fn select(host: &Host, engine: &Engine, names: &str) -> Result<Vec<MatrixEng
     for name in names.split(',').map(str::trim) {
         let upper = name.to_ascii_uppercase();
         if !["A", "B", "C"].contains(&upper.as_str()) {
-            bail!("--engine {name}: no such engine; name a, b, c or all (comma-separated)");
+            return Err(UsageError(format!(
+                "{flag} {name}: no such engine; name a, b, c or all (comma-separated)"
+            ))
+            .into());
         }
         let Some(engine) = configured.iter().find(|e| e.name == upper) else {
             let key = if upper == "B" {
@@ -189,7 +193,7 @@ mod tests {
     fn select_takes_names_in_order_any_case_and_all() {
         let ctx = provisioned();
         let names = |list: &str| -> Vec<&'static str> {
-            select(&ctx.host, ctx.engine(), list)
+            select(&ctx.host, ctx.engine(), "--engine", list)
                 .unwrap()
                 .iter()
                 .map(|e| e.name)
@@ -204,17 +208,17 @@ mod tests {
     fn select_refuses_unknown_and_unconfigured_engines_in_one_line() {
         let ctx = ctx(&[]);
         assert_eq!(
-            select(&ctx.host, ctx.engine(), "d")
+            select(&ctx.host, ctx.engine(), "--stack", "d")
                 .unwrap_err()
                 .to_string(),
-            "--engine d: no such engine; name a, b, c or all (comma-separated)"
+            "--stack d: no such engine; name a, b, c or all (comma-separated)"
         );
         assert_eq!(
-            select(&ctx.host, ctx.engine(), "a,c").unwrap_err().to_string(),
+            select(&ctx.host, ctx.engine(), "--engine", "a,c").unwrap_err().to_string(),
             "engine C is not configured (PIXIE_ENGINE_C_PODMAN is unset); export the lines `bash .ci/provision-engines` prints"
         );
         assert_eq!(
-            select(&ctx.host, ctx.engine(), "b").unwrap_err().to_string(),
+            select(&ctx.host, ctx.engine(), "--engine", "b").unwrap_err().to_string(),
             "engine B is not configured (PIXIE_ENGINE_B_DOCKER is unset); export the lines `bash .ci/provision-engines` prints"
         );
     }

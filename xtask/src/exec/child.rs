@@ -103,6 +103,9 @@ fn streamed(step: &Step, ui: &Ui, since: Instant, forward: bool) -> Result<()> {
     if forward && interrupted() {
         return Err(Interrupted.into());
     }
+    if let Some(code) = status.code().filter(|_| step.speaks_for_itself) {
+        return Err(super::ChildReported(u8::try_from(code).unwrap_or(1)).into());
+    }
     anyhow::bail!("{} failed ({})", step.label, describe(status))
 }
 
@@ -252,5 +255,28 @@ mod tests {
             ..Plan::default()
         };
         super::super::run(&plan, &QUIET).unwrap();
+    }
+
+    /// A child that says why it failed (the bench, given its command line whole) keeps its exit
+    /// code, and the xtask adds no line; any other streamed step's failure is one line of ours.
+    #[test]
+    fn a_child_speaking_for_itself_keeps_its_exit_code() {
+        let exits_2 = Step::new("fails", "sh", "/")
+            .args(["-c", "exit 2"])
+            .streamed();
+        let err = run(
+            &exits_2.clone().speaking_for_itself(),
+            &QUIET,
+            Instant::now(),
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.downcast_ref::<super::super::ChildReported>()
+                .map(|c| c.0),
+            Some(2)
+        );
+        let err = run(&exits_2, &QUIET, Instant::now(), true).unwrap_err();
+        assert_eq!(err.to_string(), "fails failed (exit 2)");
     }
 }

@@ -15,6 +15,18 @@ use crate::plan::{ActionCx, Plan, Task};
 use crate::signals::{interrupted, Interrupted};
 use crate::ui::{Timings, Ui};
 
+/// A step that speaks for itself failed with this exit code, its reason already on stderr.
+#[derive(Debug)]
+pub struct ChildReported(pub u8);
+
+impl std::fmt::Display for ChildReported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}", self.0)
+    }
+}
+
+impl std::error::Error for ChildReported {}
+
 /// Runs every step in order, stopping at the first failure or Ctrl-C, then the cleanup steps.
 pub fn run(plan: &Plan, ui: &Ui) -> Result<Timings> {
     let mut run = Runner::new(*ui);

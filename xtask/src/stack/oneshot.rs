@@ -69,10 +69,14 @@ impl Container {
         self.unless_exists.as_ref().is_some_and(|p| p.exists())
     }
 
+    /// `rm` with the container's anonymous volumes: core's image declares `VOLUME /data`, which
+    /// the migrate one-shot does not mount, so each run made one that outlived the container.
+    fn rm_args(&self) -> [&str; 4] {
+        ["rm", "--force", "--volumes", &self.name]
+    }
+
     fn remove(&self) {
-        let _ = Command::new(&self.cli)
-            .args(["rm", "--force", &self.name])
-            .output();
+        let _ = Command::new(&self.cli).args(self.rm_args()).output();
     }
 
     fn guard(&self, line: String) -> String {
@@ -90,10 +94,11 @@ pub struct Remove(pub Container);
 impl Action for Remove {
     fn shell_line(&self) -> String {
         let c = &self.0;
+        let args: Vec<String> = c.rm_args().iter().map(|a| quote(a)).collect();
         c.guard(format!(
-            "{} rm --force {} >/dev/null 2>&1 || true",
+            "{} {} >/dev/null 2>&1 || true",
             quote(&c.cli.to_string_lossy()),
-            quote(&c.name)
+            args.join(" ")
         ))
     }
 

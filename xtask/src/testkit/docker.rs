@@ -110,6 +110,16 @@ pub fn all_container_names() -> Vec<String> {
     ok(&mut cmd).lines().map(String::from).collect()
 }
 
+/// The anonymous volumes (64 hex digits: an image's `VOLUME` no mount covered) that no container
+/// uses: each is one a removed container left behind.
+pub fn dangling_anonymous_volumes() -> std::collections::BTreeSet<String> {
+    ok(docker().args(["volume", "ls", "-q", "--filter", "dangling=true"]))
+        .lines()
+        .filter(|name| name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit()))
+        .map(String::from)
+        .collect()
+}
+
 /// A container's logs so far, stdout and stderr together.
 pub fn container_logs(container: &str) -> String {
     let out = docker().args(["logs", container]).output().unwrap();

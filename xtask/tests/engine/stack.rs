@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use xtask::testkit::docker::{docker, require_engine, TestProject, Untag};
+use xtask::testkit::docker::{
+    dangling_anonymous_volumes, docker, require_engine, TestProject, Untag,
+};
 use xtask::testkit::http::{get_text, multipart_file, request};
 use xtask::testkit::png::png_rgb;
 use xtask::testkit::{free_port, ok, sigint, text, unique_name, wait_for, RemoveDir};
@@ -328,11 +330,18 @@ fn stack_full_serves_keeps_its_data_restarts_core_alone_recovers_and_hides_secre
         logs.contains("consuming events") && !logs.contains("pixie-core serving"),
         "{logs}"
     );
+    let dangling = dangling_anonymous_volumes();
     let migrated = stack.xtask_ok(&["migrate"]);
     assert!(
         migrated.contains(" is current (version 1)") && !migrated.contains("applied"),
         "{migrated}"
     );
+    // Its one-shot container goes with the volume core's image declares (VOLUME /data).
+    let left: Vec<_> = dangling_anonymous_volumes()
+        .difference(&dangling)
+        .cloned()
+        .collect();
+    assert!(left.is_empty(), "migrate left volumes behind: {left:?}");
     let before = stack.listed().matches("\"id\":").count();
     let seeded = stack.xtask_ok(&["seed", "--count", "3"]);
     assert!(seeded.contains("seeded 3 photos in "), "{seeded}");

@@ -4,10 +4,8 @@
 //! makes exactly one set; a poison original lands on the dead-letter stream and the plugin goes
 //! on; a delete removes the thumbnails; `restart thumbnailer` keeps every other container.
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-use std::sync::mpsc;
-use std::time::Duration;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 use xtask::testkit::docker::{container_logs, docker, inspect};
 use xtask::testkit::http::get;
@@ -193,54 +191,87 @@ fn other_containers(stack: &Stack) -> Vec<String> {
         .collect()
 }
 
-/// The plugin's log lines as they come (`logs --follow`), to act the moment it renders.
+/// The processes of a container as the host sees them: its main process and every descendant.
+/// The test runs as root beside the engine (as CI does), so they are in the host's /proc.
 struct RenderWatch {
-    follow: std::process::Child,
-    lines: mpsc::Receiver<String>,
+    main: u32,
+    before: BTreeSet<u32>,
 }
 
 impl RenderWatch {
     fn start(container: &str) -> RenderWatch {
-        let mut follow = docker()
-            .args(["logs", "--follow", "--tail", "0", container])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (send, lines) = mpsc::channel();
-        // Both streams: Docker keeps the container's stderr apart, Podman may not.
-        let stdout: Box<dyn std::io::Read + Send> = Box::new(follow.stdout.take().unwrap());
-        let stderr: Box<dyn std::io::Read + Send> = Box::new(follow.stderr.take().unwrap());
-        for stream in [stdout, stderr] {
-            let send = send.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if send.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
+        let main = inspect(container, "{{.State.Pid}}").parse().unwrap();
+        RenderWatch {
+            main,
+            before: descendants(main),
         }
-        RenderWatch { follow, lines }
     }
 
-    /// Kills `container` as soon as it logs that it renders photo `id`.
-    fn kill_when_rendering(mut self, container: &str, id: &str) {
-        let deadline = std::time::Instant::now() + RENDERED_WITHIN;
-        let mut seen = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains("\"msg\":\"rendering\"") && line.contains(id) => break,
-                Ok(line) => seen.push(line),
-                Err(_) => panic!(
-                    "the plugin never started rendering {id}:\n{}",
-                    seen.join("\n")
-                ),
+    /// Stops `container` the moment it starts rendering: each render decodes in a child process
+    /// of the plugin's, so the first new descendant is the render. The container is frozen on
+    /// the spot from the host (SIGSTOP to each of its processes: no CLI start or log polling,
+    /// which took longer on Podman than a 9 Mpx render), then killed through the engine, which
+    /// leaves it stopped. Its logs must say it was rendering photo `id`.
+    fn kill_when_rendering(self, container: &str, id: &str) {
+        let deadline = Instant::now() + RENDERED_WITHIN;
+        let rendering = loop {
+            let now = descendants(self.main);
+            if now.difference(&self.before).next().is_some() {
+                break now;
             }
+            assert!(
+                Instant::now() < deadline,
+                "the plugin never started rendering {id}:\n{}",
+                container_logs(container)
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        for pid in std::iter::once(self.main).chain(rendering) {
+            // SAFETY: kill(2) with a pid and a signal number has no memory effects.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGSTOP) };
         }
         ok(docker().args(["kill", container]));
-        let _ = self.follow.kill();
-        let _ = self.follow.wait();
+        let logs = container_logs(container);
+        assert!(
+            logs.lines()
+                .any(|l| l.contains("\"msg\":\"rendering\"") && l.contains(id)),
+            "the plugin was stopped, but not while rendering {id}:\n{logs}"
+        );
     }
+}
+
+/// Every process below `pid` (children, their children, …), from /proc.
+fn descendants(pid: u32) -> BTreeSet<u32> {
+    let mut parent_of = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // `pid (comm) state ppid …`; comm may hold spaces and parentheses, so after the last ')'.
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let after = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
+        if let Some(ppid) = after
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok())
+        {
+            parent_of.push((child, ppid));
+        }
+    }
+    let mut found = BTreeSet::new();
+    let mut pending = vec![pid];
+    while let Some(parent) = pending.pop() {
+        for &(child, ppid) in &parent_of {
+            if ppid == parent && found.insert(child) {
+                pending.push(child);
+            }
+        }
+    }
+    found
 }
